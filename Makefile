@@ -1,0 +1,150 @@
+# keten — plain Makefile (see README.md).  `make` builds bin/keten-broker,
+# bin/keten-agent and bin/keten; `make test` runs unit + integration tests;
+# `make test SANITIZE=1` does the same under ASan+UBSan; `make demo` shows a
+# small network of agencies exchanging messages.
+
+PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1
+DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev libprotobuf-c-dev \
+            protobuf-c-compiler liblmdb-dev libcmocka-dev libyaml-dev \
+            libmicrohttpd-dev libjansson-dev
+
+CC      ?= cc
+BUILD   ?= build
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 \
+           -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter \
+           -fstack-protector-strong -MMD -MP -I. -I$(BUILD)
+ifneq ($(WERROR),)
+CFLAGS  += -Werror
+endif
+ifneq ($(SANITIZE),)
+BUILD   := build-san
+BIN     := bin-san
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1
+LDFLAGS += -fsanitize=address,undefined
+else
+CFLAGS  += -D_FORTIFY_SOURCE=2
+endif
+BIN     ?= bin
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS)
+
+ifeq ($(V),)
+Q = @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q =
+say =
+endif
+
+PROTOS   := $(wildcard schemas/*.proto)
+PROTO_C  := $(patsubst schemas/%.proto,$(BUILD)/schemas/%.pb-c.c,$(PROTOS))
+PROTO_H  := $(PROTO_C:.c=.h)
+
+COMMON_SRC := $(wildcard common/*.c) $(PROTO_C)
+BROKER_SRC := $(wildcard broker/*.c)
+AGENT_SRC  := $(wildcard agent/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(patsubst $(BUILD)/%,%,$(1)))
+
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+BROKER_OBJ := $(call obj,$(BROKER_SRC))
+AGENT_OBJ  := $(call obj,$(AGENT_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+INTEG_HELPERS := $(BUILD)/tests/rawpeer
+
+PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten
+
+.PHONY: all deps test unit integ demo clean bench
+all: $(PROGS)
+
+# Install the Debian packages keten needs, only when one is missing.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+$(BUILD)/schemas/%.pb-c.c $(BUILD)/schemas/%.pb-c.h: schemas/%.proto
+	$(call say,PROTOC,$<)
+	$(Q)mkdir -p $(BUILD)/schemas
+	$(Q)protoc-c --proto_path=schemas --c_out=$(BUILD)/schemas $<
+
+# Generated headers must exist before any object is compiled.
+$(COMMON_OBJ) $(BROKER_OBJ) $(AGENT_OBJ) $(CLI_OBJ): | $(PROTO_H)
+
+$(BUILD)/%.o: %.c
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/schemas/%.o: $(BUILD)/schemas/%.c
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/libketen-common.a: $(COMMON_OBJ)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/keten-broker: $(BROKER_OBJ) $(BUILD)/libketen-common.a
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(BIN)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/keten-agent: $(AGENT_OBJ) $(BUILD)/libketen-common.a
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(BIN)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/keten: $(CLI_OBJ) $(BUILD)/libketen-common.a
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(BIN)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libketen-common.a | $(PROTO_H)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libketen-common.a $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/rawpeer: tests/integ/rawpeer.c $(BUILD)/libketen-common.a | $(PROTO_H)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
+
+unit: deps
+	$(Q)$(MAKE) --no-print-directory $(UNIT_BIN)
+	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
+
+integ: deps
+	$(Q)$(MAKE) --no-print-directory $(PROGS) $(INTEG_HELPERS)
+	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/tests tests/integ/run.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory integ
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)KETEN_BIN=$(BIN) ./demo/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)KETEN_BIN=$(BIN) bench/message_path.sh
+
+clean:
+	rm -rf build build-san bin bin-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,666 @@
+/*
+ * keten-agent: the partner system's door to keten.  One DEALER socket to the
+ * broker (CURVE client), a local control socket for the keten CLI, and a
+ * durable outbox and inbox.  Like the broker it works in batches: drain both
+ * sockets, apply everything in one LMDB transaction, commit (fsync), then
+ * answer callers, acknowledge deliveries and send new submissions.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "agent/store.h"
+#include "common/config.h"
+#include "common/db.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+#define RID_MAX 256
+#define CONTROL_MAX_FRAME (64u << 20)
+
+struct pending {		/* something to send once the batch is committed */
+	int to_broker;		/* else a control reply to rid */
+	uint8_t rid[RID_MAX];
+	size_t rid_len;
+	uint8_t *frame;
+	size_t len;
+};
+
+struct agent {
+	struct agent_config *cfg;
+	struct keten_keys *keys;
+	uint8_t broker_pk[KETEN_CURVE_KEYBYTES];
+	MDB_env *env;
+	struct store *store;
+	void *zctx, *dealer, *control;
+	uint8_t instance[KETEN_INSTANCEBYTES];
+	uint8_t broker_instance[KETEN_INSTANCEBYTES];
+	bool have_broker_instance;
+	bool ready;		/* the broker answered our Hello on this session */
+	uint64_t cursor;	/* highest outbox ref sent in this session */
+	uint64_t inflight;
+	int64_t progress_ms, last_rx_ms, next_hello_ms, next_hb_ms;
+	struct pending *pend;
+	size_t npend, cappend;
+	uint64_t commits, committed, submitted, received, dups, acked, rejected;
+};
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: keten-agent --config FILE [-n] [--verbose]\n"
+	    "  -n, --check     check the configuration and keys, then exit\n"
+	    "  -v, --verbose   log debug lines\n");
+	exit(2);
+}
+
+static void
+defer(struct agent *a, bool to_broker, const uint8_t *rid, size_t rid_len,
+    const ProtobufCMessage *msg)
+{
+	if (a->npend == a->cappend) {
+		size_t cap = a->cappend ? 2 * a->cappend : 256;
+		struct pending *np = realloc(a->pend, cap * sizeof(*np));
+		if (np == NULL)
+			return;		/* the peer times out and asks again */
+		a->pend = np;
+		a->cappend = cap;
+	}
+	struct pending *p = &a->pend[a->npend];
+	if ((p->frame = wire_pack(msg, &p->len)) == NULL)
+		return;
+	p->to_broker = to_broker;
+	if (rid != NULL)
+		memcpy(p->rid, rid, rid_len);
+	p->rid_len = rid_len;
+	a->npend++;
+}
+
+static void
+control_error(struct agent *a, const uint8_t *rid, size_t rid_len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+control_error(struct agent *a, const uint8_t *rid, size_t rid_len, const char *fmt, ...)
+{
+	Keten__Local__V1__LocalError e = KETEN__LOCAL__V1__LOCAL_ERROR__INIT;
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	e.reason = reason;
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_ERROR;
+	r.error = &e;
+	defer(a, false, rid, rid_len, &r.base);
+}
+
+static bool
+local_submit_valid(struct agent *a, const uint8_t *rid, size_t rid_len,
+    const Keten__Local__V1__LocalSubmit *ls)
+{
+	if (ls->n_recipients == 0 || ls->n_recipients > 64) {
+		control_error(a, rid, rid_len, "need 1 to 64 recipients, got %zu", ls->n_recipients);
+		return false;
+	}
+	for (size_t i = 0; i < ls->n_recipients; i++)
+		if (!agency_id_valid(ls->recipients[i])) {
+			control_error(a, rid, rid_len, "recipient \"%.64s\" is not a valid agency id",
+			    ls->recipients[i]);
+			return false;
+		}
+	if (ls->message_type[0] == '\0' || strlen(ls->message_type) > 128) {
+		control_error(a, rid, rid_len, "message type must be 1 to 128 characters");
+		return false;
+	}
+	if (ls->payload.len > a->cfg->max_message_bytes) {
+		control_error(a, rid, rid_len, "payload of %zu bytes exceeds max_message_bytes (%llu)",
+		    ls->payload.len, (unsigned long long)a->cfg->max_message_bytes);
+		return false;
+	}
+	return true;
+}
+
+static void
+handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    const void *data, size_t len)
+{
+	Keten__Local__V1__LocalRequest *req;
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	int rc;
+
+	if ((req = keten__local__v1__local_request__unpack(NULL, len, data)) == NULL) {
+		control_error(a, rid, rid_len, "malformed request");
+		return;
+	}
+	switch (req->req_case) {
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_SUBMIT: {
+		Keten__Local__V1__LocalSubmitted ok = KETEN__LOCAL__V1__LOCAL_SUBMITTED__INIT;
+		uint8_t id[16];
+		if (!local_submit_valid(a, rid, rid_len, req->submit))
+			break;
+		MDB_txn *child = NULL;
+		if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {
+			if ((rc = store_outbox_add(a->store, child, req->submit, id)) == 0)
+				rc = db_err(mdb_txn_commit(child));
+			else
+				mdb_txn_abort(child);
+		} else {
+			rc = db_err(rc);
+		}
+		if (rc != 0) {
+			control_error(a, rid, rid_len, "not accepted: agent storage %s",
+			    rc == KETEN_EFULL ? "full (raise map_size_mb)" : "error");
+			break;
+		}
+		a->submitted++;
+		ok.message_id = (ProtobufCBinaryData){ 16, id };
+		r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_SUBMITTED;
+		r.submitted = &ok;
+		defer(a, false, rid, rid_len, &r.base);
+		break;
+	}
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX: {
+		Keten__Local__V1__InboxPage page;
+		uint32_t limit = req->inbox->limit ? req->inbox->limit : 100;
+		if (limit > 1000)
+			limit = 1000;
+		if (store_inbox_list(a->store, txn, req->inbox->after, limit, &page) != 0) {
+			store_inbox_page_free(&page);
+			control_error(a, rid, rid_len, "cannot read the inbox");
+			break;
+		}
+		r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX;
+		r.inbox = &page;
+		defer(a, false, rid, rid_len, &r.base);
+		store_inbox_page_free(&page);
+		break;
+	}
+	default:
+		control_error(a, rid, rid_len, "unknown request");
+		break;
+	}
+	keten__local__v1__local_request__free_unpacked(req, NULL);
+}
+
+/* Receive one control request (routing id + one frame).  1 if handled. */
+static int
+receive_control(struct agent *a, MDB_txn *txn)
+{
+	uint8_t rid[RID_MAX];
+	zmq_msg_t body;
+	int ridlen, more = 0;
+	size_t ml = sizeof(more);
+
+	if ((ridlen = zmq_recv(a->control, rid, sizeof(rid), ZMQ_DONTWAIT)) < 0)
+		return 0;
+	if ((size_t)ridlen > sizeof(rid))
+		ridlen = sizeof(rid);
+	zmq_msg_init(&body);
+	zmq_msg_recv(&body, a->control, 0);
+	zmq_getsockopt(a->control, ZMQ_RCVMORE, &more, &ml);
+	if (more) {
+		while (more) {
+			zmq_msg_t x;
+			zmq_msg_init(&x);
+			zmq_msg_recv(&x, a->control, 0);
+			zmq_msg_close(&x);
+			zmq_getsockopt(a->control, ZMQ_RCVMORE, &more, &ml);
+		}
+		control_error(a, rid, (size_t)ridlen, "expected one frame per request");
+	} else {
+		handle_control(a, txn, rid, (size_t)ridlen, zmq_msg_data(&body), zmq_msg_size(&body));
+	}
+	zmq_msg_close(&body);
+	return 1;
+}
+
+static void
+new_session(struct agent *a, const char *why)
+{
+	log_info("session with the broker %s; resending %s", why,
+	    a->inflight ? "unacknowledged submissions" : "the outbox");
+	a->ready = true;
+	a->cursor = 0;
+	a->inflight = 0;
+	a->progress_ms = mono_ms();
+}
+
+static void
+note_instance(struct agent *a, const ProtobufCBinaryData *inst)
+{
+	if (inst->len != KETEN_INSTANCEBYTES)
+		return;
+	if (a->have_broker_instance && memcmp(a->broker_instance, inst->data, inst->len) != 0) {
+		/* The broker restarted: what we sent may be lost in its old pipes. */
+		log_info("broker restarted");
+		a->ready = false;
+		a->next_hello_ms = 0;
+	}
+}
+
+static void
+handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
+{
+	int rc;
+
+	switch (c->cmd_case) {
+	case KETEN__WIRE__V1__COMMAND__CMD_HELLO:
+		if (c->hello->instance.len == KETEN_INSTANCEBYTES) {
+			memcpy(a->broker_instance, c->hello->instance.data, KETEN_INSTANCEBYTES);
+			a->have_broker_instance = true;
+		}
+		new_session(a, "established");
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT:
+		note_instance(a, &c->heartbeat->instance);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK: {
+		const Keten__Wire__V1__SubmitAck *ack = c->submit_ack;
+		if (ack->message_id.len != 16)
+			break;
+		rc = store_outbox_done(a->store, txn, ack->ref, ack->message_id.data,
+		    SENT_ACCEPTED, NULL);
+		if (rc == 0) {
+			a->acked++;
+			if (a->inflight)
+				a->inflight--;
+			a->progress_ms = mono_ms();
+		}
+		break;
+	}
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER: {
+		const Keten__Wire__V1__Deliver *d = c->deliver;
+		Keten__Wire__V1__DeliverAck ack = KETEN__WIRE__V1__DELIVER_ACK__INIT;
+		Keten__Wire__V1__Command out = KETEN__WIRE__V1__COMMAND__INIT;
+		bool dup = false;
+		if (d->message_id.len != 16) {
+			log_warnx("delivery with a malformed message id ignored");
+			break;
+		}
+		MDB_txn *child = NULL;
+		if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {
+			if ((rc = store_inbox_put(a->store, child, d, &dup)) == 0)
+				rc = db_err(mdb_txn_commit(child));
+			else
+				mdb_txn_abort(child);
+		} else {
+			rc = db_err(rc);
+		}
+		if (rc != 0) {
+			/* not stored, not acknowledged: the broker delivers it again */
+			log_warnx("cannot store a delivery: %s", rc == KETEN_EFULL ?
+			    "inbox storage full (raise map_size_mb)" : keten_strerror(rc));
+			break;
+		}
+		if (dup)
+			a->dups++;
+		else
+			a->received++;
+		ack.message_id = d->message_id;
+		ack.seq = d->seq;
+		out.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK;
+		out.deliver_ack = &ack;
+		defer(a, true, NULL, 0, &out.base);
+		break;
+	}
+	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: {
+		const Keten__Wire__V1__Error *e = c->error;
+		bool final = e->code != KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE;
+		if (e->ref != 0 && e->message_id.len == 16 && final) {
+			char ids[KETEN_UUIDSTRLEN];
+			uuid_format(ids, e->message_id.data);
+			if (store_outbox_done(a->store, txn, e->ref, e->message_id.data,
+			    SENT_REJECTED, e->reason) == 0) {
+				a->rejected++;
+				if (a->inflight)
+					a->inflight--;
+				log_warnx("message %s rejected by the broker: %.300s", ids, e->reason);
+			}
+		} else {
+			log_warnx("broker error %d: %.300s", e->code, e->reason);
+		}
+		break;
+	}
+	default:
+		log_warnx("unexpected %s from the broker ignored", wire_cmd_name(c->cmd_case));
+		break;
+	}
+}
+
+static int
+receive_broker(struct agent *a, MDB_txn *txn)
+{
+	zmq_msg_t m;
+	Keten__Wire__V1__Command *c;
+	int more = 0;
+	size_t ml = sizeof(more);
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, a->dealer, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		return 0;
+	}
+	a->last_rx_ms = mono_ms();
+	zmq_getsockopt(a->dealer, ZMQ_RCVMORE, &more, &ml);
+	if (more) {
+		while (more) {
+			zmq_msg_t x;
+			zmq_msg_init(&x);
+			zmq_msg_recv(&x, a->dealer, 0);
+			zmq_msg_close(&x);
+			zmq_getsockopt(a->dealer, ZMQ_RCVMORE, &more, &ml);
+		}
+		log_warnx("multi-frame message from the broker ignored");
+	} else if ((c = keten__wire__v1__command__unpack(NULL, zmq_msg_size(&m),
+	    zmq_msg_data(&m))) == NULL) {
+		log_warnx("malformed frame of %zu bytes from the broker ignored", zmq_msg_size(&m));
+	} else {
+		handle_broker(a, txn, c);
+		keten__wire__v1__command__free_unpacked(c, NULL);
+	}
+	zmq_msg_close(&m);
+	return 1;
+}
+
+static void
+send_pending(struct agent *a)
+{
+	for (size_t i = 0; i < a->npend; i++) {
+		struct pending *p = &a->pend[i];
+		if (p->to_broker) {
+			if (zmq_send(a->dealer, p->frame, p->len, ZMQ_DONTWAIT) < 0)
+				log_debug("ack to broker not sent: %s (it redelivers)",
+				    zmq_strerror(errno));
+		} else if (zmq_send(a->control, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(a->control, p->frame, p->len, ZMQ_DONTWAIT) < 0) {
+			log_debug("control reply not sent: %s", zmq_strerror(errno));
+		}
+		free(p->frame);
+	}
+	a->npend = 0;
+}
+
+static int
+send_hello(struct agent *a)
+{
+	Keten__Wire__V1__Hello h = KETEN__WIRE__V1__HELLO__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+
+	h.version = KETEN_PROTOCOL_VERSION;
+	h.agency = a->cfg->agency;
+	h.instance = (ProtobufCBinaryData){ sizeof(a->instance), a->instance };
+	h.software = "keten-agent 0.1.0";
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
+	c.hello = &h;
+	return wire_send(a->dealer, NULL, 0, &c, ZMQ_DONTWAIT);
+}
+
+static void
+send_heartbeat(struct agent *a)
+{
+	Keten__Wire__V1__Heartbeat hb = KETEN__WIRE__V1__HEARTBEAT__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+
+	hb.instance = (ProtobufCBinaryData){ sizeof(a->instance), a->instance };
+	hb.time_ms = now_ms();
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT;
+	c.heartbeat = &hb;
+	wire_send(a->dealer, NULL, 0, &c, ZMQ_DONTWAIT);
+}
+
+static int
+pump_one(void *arg, uint64_t ref, const void *frame, size_t len)
+{
+	struct agent *a = arg;
+
+	if (a->inflight >= a->cfg->window)
+		return 1;
+	if (zmq_send(a->dealer, frame, len, ZMQ_DONTWAIT) < 0)
+		return 1;	/* not connected or queue full: try again later */
+	a->cursor = ref;
+	a->inflight++;
+	a->progress_ms = mono_ms();
+	return 0;
+}
+
+static void
+pump_outbox(struct agent *a)
+{
+	MDB_txn *txn;
+	bool exhausted;
+
+	if (!a->ready || a->inflight >= a->cfg->window)
+		return;
+	if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	store_outbox_scan(a->store, txn, a->cursor, pump_one, a, &exhausted);
+	mdb_txn_abort(txn);
+}
+
+static void
+timers(struct agent *a)
+{
+	int64_t now = mono_ms(), hb = (int64_t)a->cfg->heartbeat_ms;
+
+	if (a->ready && now - a->last_rx_ms > 3 * hb) {
+		log_warnx("no word from the broker for %lld ms; reconnecting",
+		    (long long)(now - a->last_rx_ms));
+		a->ready = false;
+		a->next_hello_ms = 0;
+	}
+	if (!a->ready && now >= a->next_hello_ms) {
+		/* not connected yet (ZMQ_IMMEDIATE): try again soon */
+		a->next_hello_ms = now + (send_hello(a) == 0 ? hb : 50);
+	}
+	if (now >= a->next_hb_ms) {
+		send_heartbeat(a);
+		a->next_hb_ms = now + hb;
+	}
+	if (a->ready && a->inflight > 0 && now - a->progress_ms > (int64_t)a->cfg->resend_ms) {
+		log_info("%llu submissions unacknowledged for %llu ms; resending",
+		    (unsigned long long)a->inflight, (unsigned long long)a->cfg->resend_ms);
+		a->cursor = 0;
+		a->inflight = 0;
+		a->progress_ms = now;
+	}
+}
+
+static int
+setup(struct agent *a, bool check_only)
+{
+	char err[KETEN_ERRLEN];
+
+	if (keys_load(a->cfg->keys, &a->keys, err) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (strcmp(a->keys->id, a->cfg->agency) != 0) {
+		log_warnx("%s: keys belong to \"%s\", but the configuration says agency \"%s\"",
+		    a->cfg->keys, a->keys->id, a->cfg->agency);
+		return -1;
+	}
+	key_z85_decode(a->broker_pk, a->cfg->broker_key);
+	if (check_only)
+		return 0;
+	if (db_env_open(a->cfg->data_dir, a->cfg->map_size_mb, 8, &a->env, err) != 0 ||
+	    store_open(a->env, &a->store, err) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	randombytes_buf(a->instance, sizeof(a->instance));
+	a->zctx = zmq_ctx_new();
+	a->dealer = zmq_socket(a->zctx, ZMQ_DEALER);
+	a->control = zmq_socket(a->zctx, ZMQ_ROUTER);
+	int one = 1, zero = 0, hb = (int)a->cfg->heartbeat_ms, hbt = 3 * hb;
+	int rc_ivl = 100, rc_max = 5000;
+	int64_t maxmsg = (int64_t)a->cfg->max_message_bytes * 2 + 65536;
+	int64_t ctlmax = CONTROL_MAX_FRAME;
+	if (zmq_setsockopt(a->dealer, ZMQ_CURVE_SERVERKEY, a->broker_pk, 32) ||
+	    zmq_setsockopt(a->dealer, ZMQ_CURVE_PUBLICKEY, a->keys->tx_pk, 32) ||
+	    zmq_setsockopt(a->dealer, ZMQ_CURVE_SECRETKEY, a->keys->tx_sk, 32) ||
+	    zmq_setsockopt(a->dealer, ZMQ_IMMEDIATE, &one, sizeof(one)) ||
+	    zmq_setsockopt(a->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
+	    zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL, &rc_ivl, sizeof(rc_ivl)) ||
+	    zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL_MAX, &rc_max, sizeof(rc_max)) ||
+	    zmq_setsockopt(a->dealer, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb)) ||
+	    zmq_setsockopt(a->dealer, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt)) ||
+	    zmq_setsockopt(a->dealer, ZMQ_HEARTBEAT_TTL, &hbt, sizeof(hbt)) ||
+	    zmq_setsockopt(a->dealer, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_setsockopt(a->control, ZMQ_MAXMSGSIZE, &ctlmax, sizeof(ctlmax)) ||
+	    zmq_setsockopt(a->control, ZMQ_LINGER, &zero, sizeof(zero))) {
+		log_warnx("socket options: %s", zmq_strerror(errno));
+		return -1;
+	}
+	if (zmq_bind(a->control, a->cfg->control) != 0) {
+		log_warnx("cannot bind the control socket %s: %s", a->cfg->control,
+		    zmq_strerror(errno));
+		return -1;
+	}
+	if (zmq_connect(a->dealer, a->cfg->broker) != 0) {
+		log_warnx("cannot connect to %s: %s", a->cfg->broker, zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+run(struct agent *a)
+{
+	zmq_pollitem_t items[2] = {
+		{ a->dealer, 0, ZMQ_POLLIN, 0 },
+		{ a->control, 0, ZMQ_POLLIN, 0 },
+	};
+	long tick = (long)(a->cfg->heartbeat_ms / 4);
+
+	a->last_rx_ms = mono_ms();
+	while (!stopping) {
+		timers(a);
+		if (zmq_poll(items, 2, tick > 0 ? tick : 1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("poll: %s", zmq_strerror(errno));
+			break;
+		}
+		MDB_txn *txn;
+		int rc = mdb_txn_begin(a->env, NULL, 0, &txn);
+		if (rc != 0) {
+			log_warnx("cannot begin a transaction: %s", mdb_strerror(rc));
+			break;
+		}
+		uint64_t n = 0;
+		bool got;
+		do {
+			got = false;
+			if (receive_broker(a, txn)) {
+				got = true;
+				n++;
+			}
+			if (receive_control(a, txn)) {
+				got = true;
+				n++;
+			}
+		} while (got && n < a->cfg->batch_max);
+		if (n > 0) {
+			if ((rc = mdb_txn_commit(txn)) != 0) {
+				log_warnx("commit failed: %s; nothing of this batch is acknowledged",
+				    mdb_strerror(rc));
+				for (size_t i = 0; i < a->npend; i++)
+					free(a->pend[i].frame);
+				a->npend = 0;
+			} else {
+				a->commits++;
+				a->committed += n;
+			}
+		} else {
+			mdb_txn_abort(txn);
+		}
+		send_pending(a);
+		pump_outbox(a);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct agent a = { 0 };
+	const char *config = NULL;
+	bool check = false, verbose = false;
+	char err[KETEN_ERRLEN];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config = optarg; break;
+		case 'n': check = true; break;
+		case 'v': verbose = true; break;
+		default: usage();
+		}
+	}
+	if (config == NULL || optind != argc)
+		usage();
+	log_init("agent", verbose);
+	if (sodium_init() < 0)
+		fatal("libsodium initialisation failed");
+	if (agent_config_load(config, &a.cfg, err) != 0)
+		fatal("%s", err);
+	char comp[KETEN_IDMAX + 8];
+	snprintf(comp, sizeof(comp), "agent %s", a.cfg->agency);
+	log_init(comp, verbose);
+	if (setup(&a, check) != 0)
+		fatal("%s: configuration not usable", config);
+	if (check) {
+		printf("%s: configuration OK (agency %s, broker %s)\n", config, a.cfg->agency,
+		    a.cfg->broker);
+		keys_free(&a.keys);
+		agent_config_free(&a.cfg);
+		return 0;
+	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("started; broker %s, control %s", a.cfg->broker, a.cfg->control);
+	run(&a);
+	log_info("stopping: commits=%llu commands=%llu submitted=%llu acked=%llu rejected=%llu "
+	    "received=%llu duplicates=%llu", (unsigned long long)a.commits,
+	    (unsigned long long)a.committed, (unsigned long long)a.submitted,
+	    (unsigned long long)a.acked, (unsigned long long)a.rejected,
+	    (unsigned long long)a.received, (unsigned long long)a.dups);
+	zmq_close(a.dealer);
+	zmq_close(a.control);
+	zmq_ctx_term(a.zctx);
+	store_free(&a.store);
+	mdb_env_close(a.env);
+	for (size_t i = 0; i < a.npend; i++)
+		free(a.pend[i].frame);
+	free(a.pend);
+	keys_free(&a.keys);
+	agent_config_free(&a.cfg);
+	return 0;
+}

@@ -1,0 +1,233 @@
+/* Agent outbox and inbox in LMDB. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/store.h"
+#include "common/db.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+struct store {
+	MDB_dbi outbox, inbox, inbox_ids, sent, meta;
+};
+
+int
+store_open(MDB_env *env, struct store **out, char err[static KETEN_ERRLEN])
+{
+	struct store *st;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) ||
+	    (rc = mdb_dbi_open(txn, "outbox", MDB_CREATE, &st->outbox)) ||
+	    (rc = mdb_dbi_open(txn, "inbox", MDB_CREATE, &st->inbox)) ||
+	    (rc = mdb_dbi_open(txn, "inbox_ids", MDB_CREATE, &st->inbox_ids)) ||
+	    (rc = mdb_dbi_open(txn, "sent", MDB_CREATE, &st->sent)) ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta))) {
+		if (txn != NULL)
+			mdb_txn_abort(txn);
+		free(st);
+		return keten_seterr(err, db_err(rc), "store: %s", mdb_strerror(rc));
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		free(st);
+		return keten_seterr(err, db_err(rc), "store: %s", mdb_strerror(rc));
+	}
+	*out = st;
+	return 0;
+}
+
+void
+store_free(struct store **st)
+{
+	if (st == NULL)
+		return;
+	free(*st);
+	*st = NULL;
+}
+
+/* Read counter `name` from meta (starting at 1) and store it incremented. */
+static int
+next_counter(struct store *st, MDB_txn *txn, const char *name, uint64_t *out)
+{
+	MDB_val k = { strlen(name), (void *)name }, v;
+	uint8_t buf[8];
+	uint64_t n = 1;
+	int rc;
+
+	if ((rc = mdb_get(txn, st->meta, &k, &v)) == 0 && v.mv_size == 8)
+		n = be64_get(v.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return db_err(rc);
+	be64_put(buf, n + 1);
+	v = (MDB_val){ 8, buf };
+	if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) != 0)
+		return db_err(rc);
+	*out = n;
+	return 0;
+}
+
+int
+store_outbox_add(struct store *st, MDB_txn *txn, const Keten__Local__V1__LocalSubmit *ls,
+    uint8_t id[static 16])
+{
+	Keten__Wire__V1__Submit s = KETEN__WIRE__V1__SUBMIT__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t key[8];
+	uint64_t ref;
+	int rc;
+
+	if ((rc = next_counter(st, txn, "next_ref", &ref)) != 0)
+		return rc;
+	uuid7_new(id);
+	s.message_id = (ProtobufCBinaryData){ 16, id };
+	s.ref = ref;
+	s.n_recipients = ls->n_recipients;
+	s.recipients = ls->recipients;
+	s.message_type = ls->message_type;
+	s.payload = ls->payload;
+	s.created_ms = now_ms();
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT;
+	c.submit = &s;
+	size_t n = keten__wire__v1__command__get_packed_size(&c);
+	be64_put(key, ref);
+	MDB_val k = { 8, key }, v = { 16 + n, NULL };
+	if ((rc = mdb_put(txn, st->outbox, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+		return db_err(rc);
+	memcpy(v.mv_data, id, 16);
+	keten__wire__v1__command__pack(&c, (uint8_t *)v.mv_data + 16);
+	return 0;
+}
+
+int
+store_outbox_done(struct store *st, MDB_txn *txn, uint64_t ref, const uint8_t id[static 16],
+    enum sent_status status, const char *reason)
+{
+	uint8_t key[8], rec[1 + 8 + 256];
+	MDB_val k = { 8, key }, v;
+	size_t rlen = reason ? strnlen(reason, 256) : 0;
+	int rc;
+
+	be64_put(key, ref);
+	if ((rc = mdb_get(txn, st->outbox, &k, &v)) != 0)
+		return db_err(rc);
+	if (v.mv_size < 16 || memcmp(v.mv_data, id, 16) != 0)
+		return KETEN_ENOTFOUND;
+	if ((rc = mdb_del(txn, st->outbox, &k, NULL)) != 0)
+		return db_err(rc);
+	rec[0] = (uint8_t)status;
+	be64_put(rec + 1, (uint64_t)now_ms());
+	if (rlen)
+		memcpy(rec + 9, reason, rlen);
+	MDB_val sk = { 16, (void *)id }, sv = { 9 + rlen, rec };
+	return db_err(mdb_put(txn, st->sent, &sk, &sv, 0));
+}
+
+int
+store_outbox_scan(struct store *st, MDB_txn *txn, uint64_t after,
+    int (*fn)(void *, uint64_t, const void *, size_t), void *arg, bool *exhausted)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
+	MDB_cursor *cur;
+	int rc, op = MDB_SET_RANGE;
+
+	*exhausted = false;
+	be64_put(key, after + 1);
+	if ((rc = mdb_cursor_open(txn, st->outbox, &cur)) != 0)
+		return db_err(rc);
+	for (;;) {
+		if ((rc = mdb_cursor_get(cur, &k, &v, op)) != 0) {
+			if (rc == MDB_NOTFOUND) {
+				*exhausted = true;
+				rc = 0;
+			}
+			break;
+		}
+		op = MDB_NEXT;
+		if (k.mv_size != 8 || v.mv_size < 16)
+			continue;
+		if (fn(arg, be64_get(k.mv_data), (uint8_t *)v.mv_data + 16, v.mv_size - 16))
+			break;
+	}
+	mdb_cursor_close(cur);
+	return db_err(rc);
+}
+
+size_t
+store_outbox_depth(struct store *st, MDB_txn *txn)
+{
+	MDB_stat s;
+
+	return mdb_stat(txn, st->outbox, &s) == 0 ? s.ms_entries : 0;
+}
+
+int
+store_inbox_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Deliver *d, bool *dup)
+{
+	Keten__Local__V1__InboxItem item = KETEN__LOCAL__V1__INBOX_ITEM__INIT;
+	MDB_val ik = { d->message_id.len, d->message_id.data }, v;
+	uint8_t key[8];
+	uint64_t seq;
+	int rc;
+
+	*dup = false;
+	if ((rc = mdb_get(txn, st->inbox_ids, &ik, &v)) == 0) {
+		*dup = true;
+		return 0;
+	} else if (rc != MDB_NOTFOUND) {
+		return db_err(rc);
+	}
+	if ((rc = next_counter(st, txn, "next_inbox", &seq)) != 0)
+		return rc;
+	item.seq = seq;
+	item.received_ms = now_ms();
+	item.message = (Keten__Wire__V1__Deliver *)d;
+	be64_put(key, seq);
+	MDB_val k = { 8, key };
+	v = (MDB_val){ keten__local__v1__inbox_item__get_packed_size(&item), NULL };
+	if ((rc = mdb_put(txn, st->inbox, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+		return db_err(rc);
+	keten__local__v1__inbox_item__pack(&item, v.mv_data);
+	MDB_val sv = { 8, key };
+	return db_err(mdb_put(txn, st->inbox_ids, &ik, &sv, MDB_NOOVERWRITE));
+}
+
+int
+store_inbox_list(struct store *st, MDB_txn *txn, uint64_t after, uint32_t limit,
+    Keten__Local__V1__InboxPage *page)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
+	MDB_cursor *cur;
+	int rc, op = MDB_SET_RANGE;
+
+	keten__local__v1__inbox_page__init(page);
+	if ((page->items = calloc(limit ? limit : 1, sizeof(*page->items))) == NULL)
+		return KETEN_ENOMEM;
+	be64_put(key, after + 1);
+	if ((rc = mdb_cursor_open(txn, st->inbox, &cur)) != 0)
+		return db_err(rc);
+	while (page->n_items < limit && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		Keten__Local__V1__InboxItem *it =
+		    keten__local__v1__inbox_item__unpack(NULL, v.mv_size, v.mv_data);
+		if (it == NULL)
+			continue;	/* written by us; only a corrupt file gets here */
+		page->items[page->n_items++] = it;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : db_err(rc);
+}
+
+void
+store_inbox_page_free(Keten__Local__V1__InboxPage *page)
+{
+	for (size_t i = 0; i < page->n_items; i++)
+		keten__local__v1__inbox_item__free_unpacked(page->items[i], NULL);
+	free(page->items);
+	page->items = NULL;
+	page->n_items = 0;
+}

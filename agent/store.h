@@ -1,0 +1,71 @@
+/*
+ * The agent's durable outbox and inbox (LMDB).  Writes happen in the caller's
+ * write transaction so one commit covers a batch (group commit).
+ *
+ *   outbox:    ref(be64)        -> message id(16) || packed Command{submit}
+ *   inbox:     seq(be64)        -> packed keten.local.v1.InboxItem
+ *   inbox_ids: message id(16)   -> seq(be64)          (duplicate filter)
+ *   sent:      message id(16)   -> status byte || be64 time || reason text
+ *   meta:      "next_ref", "next_inbox" -> be64
+ */
+#ifndef KETEN_AGENT_STORE_H
+#define KETEN_AGENT_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "schemas/local.pb-c.h"
+#include "schemas/wire.pb-c.h"
+
+enum sent_status { SENT_ACCEPTED = 1, SENT_REJECTED = 2 };
+
+struct store;
+
+int store_open(MDB_env *env, struct store **out, char err[static KETEN_ERRLEN]);
+void store_free(struct store **st);
+
+/*
+ * Put a new submission in the outbox: assigns a UUIDv7 (written to id) and
+ * the next outbox ref.  KETEN_EFULL when the map is full.
+ */
+int store_outbox_add(struct store *st, MDB_txn *txn, const Keten__Local__V1__LocalSubmit *ls,
+    uint8_t id[static 16]);
+
+/*
+ * The broker answered submission `ref`: drop it from the outbox if it holds
+ * message `id` and record the outcome in `sent`.  KETEN_ENOTFOUND when the
+ * entry was already gone (a repeated ack).
+ */
+int store_outbox_done(struct store *st, MDB_txn *txn, uint64_t ref, const uint8_t id[static 16],
+    enum sent_status status, const char *reason);
+
+/*
+ * Call fn(arg, ref, frame, len) for outbox entries with ref > after, in order,
+ * until fn returns nonzero; `frame` is the packed Command to send and lives
+ * as long as txn.  *exhausted is set when the end was reached.
+ */
+int store_outbox_scan(struct store *st, MDB_txn *txn, uint64_t after,
+    int (*fn)(void *arg, uint64_t ref, const void *frame, size_t len), void *arg,
+    bool *exhausted);
+
+/* Entries in the outbox. */
+size_t store_outbox_depth(struct store *st, MDB_txn *txn);
+
+/*
+ * Store a delivered message unless its id is already in the inbox (*dup).
+ * KETEN_EFULL when the map is full.
+ */
+int store_inbox_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Deliver *d,
+    bool *dup);
+
+/*
+ * Inbox entries with seq > after, at most limit, into a page the caller frees
+ * with store_inbox_page_free.
+ */
+int store_inbox_list(struct store *st, MDB_txn *txn, uint64_t after, uint32_t limit,
+    Keten__Local__V1__InboxPage *page);
+void store_inbox_page_free(Keten__Local__V1__InboxPage *page);
+
+#endif

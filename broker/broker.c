@@ -1,0 +1,675 @@
+/*
+ * keten-broker: one ROUTER socket (CURVE server), the ZAP handler, and the
+ * durable delivery queue.  The loop is: drain what the socket has (up to
+ * batch_max commands), apply it in one LMDB write transaction, commit (fsync),
+ * and only then send the acknowledgements and deliveries (DESIGN.md, step 4).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "broker/queue.h"
+#include "broker/zap.h"
+#include "common/config.h"
+#include "common/db.h"
+#include "common/directory.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/wire.h"
+
+#define RID_MAX 256
+
+/* An agency's live connection and its delivery window. */
+struct peer {
+	const struct dir_agency *agency;
+	uint8_t rid[RID_MAX];
+	size_t rid_len;
+	bool connected;
+	bool more;		/* the queue may hold entries beyond `cursor` */
+	uint64_t cursor;	/* highest seq sent on this connection */
+	uint64_t inflight;	/* sent, not yet acknowledged */
+	int64_t progress_ms;	/* last send or ack (monotonic) */
+};
+
+/* A reply held back until the batch is committed. */
+struct reply {
+	uint8_t rid[RID_MAX];
+	size_t rid_len;
+	uint8_t *frame;
+	size_t len;
+};
+
+struct broker {
+	struct broker_config *cfg;
+	struct directory *dir;
+	struct keten_keys *keys;
+	MDB_env *env;
+	struct queue *queue;
+	void *zctx, *router, *zap;
+	struct peer *peers;		/* one per directory entry */
+	struct reply *replies;
+	size_t nreplies, capreplies;
+	uint8_t instance[KETEN_INSTANCEBYTES];
+	/* statistics, logged at shutdown */
+	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch;
+};
+
+static volatile sig_atomic_t stopping;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: keten-broker --config FILE [-n] [--verbose]\n"
+	    "  -n, --check     check the configuration, keys and directory, then exit\n"
+	    "  -v, --verbose   log debug lines\n");
+	exit(2);
+}
+
+static struct peer *
+peer_of(struct broker *b, const struct dir_agency *a)
+{
+	return &b->peers[a - b->dir->agencies];
+}
+
+static void
+queue_reply(struct broker *b, const uint8_t *rid, size_t rid_len,
+    const Keten__Wire__V1__Command *cmd)
+{
+	struct reply *r;
+
+	if (b->nreplies == b->capreplies) {
+		size_t cap = b->capreplies ? 2 * b->capreplies : 256;
+		struct reply *nr = realloc(b->replies, cap * sizeof(*nr));
+		if (nr == NULL) {
+			log_warnx("out of memory queueing a reply; the peer will resend");
+			return;
+		}
+		b->replies = nr;
+		b->capreplies = cap;
+	}
+	r = &b->replies[b->nreplies];
+	if ((r->frame = wire_pack(&cmd->base, &r->len)) == NULL)
+		return;
+	memcpy(r->rid, rid, rid_len);
+	r->rid_len = rid_len;
+	b->nreplies++;
+}
+
+static void
+reply_error(struct broker *b, const uint8_t *rid, size_t rid_len, Keten__Wire__V1__ErrorCode code,
+    const ProtobufCBinaryData *msgid, uint64_t ref, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+
+static void
+reply_error(struct broker *b, const uint8_t *rid, size_t rid_len, Keten__Wire__V1__ErrorCode code,
+    const ProtobufCBinaryData *msgid, uint64_t ref, const char *fmt, ...)
+{
+	Keten__Wire__V1__Error e = KETEN__WIRE__V1__ERROR__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	char reason[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	e.code = code;
+	e.reason = reason;
+	if (msgid != NULL)
+		e.message_id = *msgid;
+	e.ref = ref;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ERROR;
+	c.error = &e;
+	b->errors++;
+	queue_reply(b, rid, rid_len, &c);
+}
+
+static void
+send_replies(struct broker *b)
+{
+	for (size_t i = 0; i < b->nreplies; i++) {
+		struct reply *r = &b->replies[i];
+		if (zmq_send(b->router, r->rid, r->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(b->router, r->frame, r->len, ZMQ_DONTWAIT) < 0)
+			log_debug("reply dropped: %s (the peer resends)", zmq_strerror(errno));
+		free(r->frame);
+	}
+	b->nreplies = 0;
+}
+
+/* Connection bookkeeping: any command from an agency names its live socket. */
+static struct peer *
+note_peer(struct broker *b, const struct dir_agency *a, const uint8_t *rid, size_t rid_len,
+    bool hello)
+{
+	struct peer *p = peer_of(b, a);
+
+	if (hello || !p->connected || p->rid_len != rid_len || memcmp(p->rid, rid, rid_len)) {
+		if (!p->connected || p->rid_len != rid_len || memcmp(p->rid, rid, rid_len))
+			log_info("agency %s connected", a->id);
+		memcpy(p->rid, rid, rid_len);
+		p->rid_len = rid_len;
+		p->connected = true;
+		/* new session: the agent may have lost what was in flight */
+		p->cursor = 0;
+		p->inflight = 0;
+		p->more = true;
+		p->progress_ms = mono_ms();
+	}
+	return p;
+}
+
+static bool
+submit_valid(struct broker *b, const uint8_t *rid, size_t rid_len,
+    const Keten__Wire__V1__Submit *s)
+{
+	const ProtobufCBinaryData *id = &s->message_id;
+	int64_t now = now_ms();
+
+	if (s->message_id.len != KETEN_UUIDBYTES) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    NULL, s->ref, "submit: message_id must be 16 bytes, got %zu", id->len);
+		return false;
+	}
+	if (s->n_recipients == 0 || s->n_recipients > 64) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    id, s->ref, "submit: need 1 to 64 recipients, got %zu", s->n_recipients);
+		return false;
+	}
+	if (s->message_type[0] == '\0' || strlen(s->message_type) > 128) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    id, s->ref, "submit: message_type must be 1 to 128 characters");
+		return false;
+	}
+	for (size_t i = 0; i < s->n_recipients; i++) {
+		const struct dir_agency *r = directory_find(b->dir, s->recipients[i]);
+		if (r == NULL || !dir_agency_active(r, now)) {
+			reply_error(b, rid, rid_len,
+			    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT, id, s->ref,
+			    "submit: recipient \"%.64s\" is %s", s->recipients[i],
+			    r == NULL ? "not in the directory" : "revoked or outside its "
+			    "validity window");
+			return false;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(s->recipients[i], s->recipients[j]) == 0) {
+				reply_error(b, rid, rid_len,
+				    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED, id, s->ref,
+				    "submit: recipient \"%s\" listed twice", s->recipients[i]);
+				return false;
+			}
+	}
+	return true;
+}
+
+/* Apply one Submit inside the batch transaction, in a nested transaction so
+ * that a full map refuses this submission but keeps the rest of the batch. */
+static void
+handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__Submit *s)
+{
+	Keten__Wire__V1__SubmitAck ack = KETEN__WIRE__V1__SUBMIT_ACK__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	MDB_txn *child = NULL;
+	int64_t now = now_ms();
+	bool dup = false;
+	int rc;
+
+	if (!submit_valid(b, rid, rid_len, s))
+		return;
+	if ((rc = mdb_txn_begin(b->env, txn, 0, &child)) == 0) {
+		rc = queue_submit(b->queue, child, s, from->id, now, &dup);
+		if (rc == 0)
+			rc = db_err(mdb_txn_commit(child));
+		else
+			mdb_txn_abort(child);
+	} else {
+		rc = db_err(rc);
+	}
+	if (rc == KETEN_EEXIST) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    &s->message_id, s->ref, "submit: message id already used by another sender");
+		return;
+	}
+	if (rc != 0) {
+		log_warnx("submit from %s refused: %s", from->id, rc == KETEN_EFULL ?
+		    "storage full (raise map_size_mb)" : keten_strerror(rc));
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE,
+		    &s->message_id, s->ref, "broker storage %s; retry later",
+		    rc == KETEN_EFULL ? "full" : "error");
+		return;
+	}
+	if (dup)
+		b->dups++;
+	else
+		b->submits++;
+	for (size_t i = 0; i < s->n_recipients && !dup; i++)
+		peer_of(b, directory_find(b->dir, s->recipients[i]))->more = true;
+	ack.message_id = s->message_id;
+	ack.ref = s->ref;
+	ack.duplicate = dup;
+	ack.accepted_ms = now;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK;
+	c.submit_ack = &ack;
+	queue_reply(b, rid, rid_len, &c);
+}
+
+static void
+handle_deliver_ack(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__DeliverAck *a)
+{
+	struct peer *p = peer_of(b, from);
+	int rc;
+
+	if (a->message_id.len != KETEN_UUIDBYTES) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    NULL, 0, "deliver-ack: message_id must be 16 bytes");
+		return;
+	}
+	rc = queue_ack(b->queue, txn, from->id, a->seq, a->message_id.data);
+	if (rc == 0) {
+		b->delivered++;
+		if (p->inflight > 0)
+			p->inflight--;
+		p->progress_ms = mono_ms();
+	} else if (rc != KETEN_ENOTFOUND) {
+		log_warnx("deliver-ack from %s: %s", from->id, keten_strerror(rc));
+	}
+}
+
+static void
+handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid,
+    size_t rid_len, const Keten__Wire__V1__Hello *h)
+{
+	Keten__Wire__V1__Hello me = KETEN__WIRE__V1__HELLO__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+
+	if (h->version != KETEN_PROTOCOL_VERSION) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_PROTOCOL, NULL,
+		    0, "hello: protocol version %u not supported (this broker speaks %d)",
+		    h->version, KETEN_PROTOCOL_VERSION);
+		return;
+	}
+	if (strcmp(h->agency, from->id) != 0) {
+		log_warnx("agency %s says hello as \"%.64s\"; check its configuration",
+		    from->id, h->agency);
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_PROTOCOL, NULL,
+		    0, "hello: this connection is authenticated as %s, not %.64s", from->id,
+		    h->agency);
+		return;
+	}
+	note_peer(b, from, rid, rid_len, true);
+	me.version = KETEN_PROTOCOL_VERSION;
+	me.agency = "broker";
+	me.instance = (ProtobufCBinaryData){ sizeof(b->instance), b->instance };
+	me.software = "keten-broker 0.1.0";
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
+	c.hello = &me;
+	queue_reply(b, rid, rid_len, &c);
+}
+
+static void
+handle_heartbeat(struct broker *b, const uint8_t *rid, size_t rid_len)
+{
+	Keten__Wire__V1__Heartbeat hb = KETEN__WIRE__V1__HEARTBEAT__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+
+	hb.instance = (ProtobufCBinaryData){ sizeof(b->instance), b->instance };
+	hb.time_ms = now_ms();
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT;
+	c.heartbeat = &hb;
+	queue_reply(b, rid, rid_len, &c);
+}
+
+/*
+ * Receive one ROUTER message: routing id, then exactly one body frame.
+ * Returns 1 when a command was handled, 0 when the socket is empty.
+ */
+static int
+receive_one(struct broker *b, MDB_txn *txn)
+{
+	uint8_t rid[RID_MAX];
+	zmq_msg_t body;
+	int ridlen, more = 0, extra = 0;
+	size_t ml = sizeof(more);
+
+	if ((ridlen = zmq_recv(b->router, rid, sizeof(rid), ZMQ_DONTWAIT)) < 0)
+		return 0;
+	if ((size_t)ridlen > sizeof(rid))
+		ridlen = sizeof(rid);	/* libzmq routing ids are 5 bytes; never happens */
+	zmq_msg_init(&body);
+	if (zmq_msg_recv(&body, b->router, 0) < 0) {
+		zmq_msg_close(&body);
+		return 1;
+	}
+	zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
+	while (more) {	/* drain and count surplus frames */
+		zmq_msg_t x;
+		zmq_msg_init(&x);
+		zmq_msg_recv(&x, b->router, 0);
+		zmq_msg_close(&x);
+		extra++;
+		zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
+	}
+	const char *user = zmq_msg_gets(&body, "User-Id");
+	const struct dir_agency *from = user ? directory_find(b->dir, user) : NULL;
+	size_t len = zmq_msg_size(&body);
+	Keten__Wire__V1__Command *cmd = NULL;
+
+	if (from == NULL) {
+		/* ZAP admitted it, so the directory changed under us; refuse. */
+		log_warnx("frame from unauthenticated peer dropped");
+		goto out;
+	}
+	if (!dir_agency_active(from, now_ms())) {
+		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
+		    NULL, 0, "agency %s is revoked or outside its validity window", from->id);
+		goto out;
+	}
+	if (extra > 0) {
+		log_warnx("malformed frame from %s: %d frames, expected 1", from->id, extra + 1);
+		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    NULL, 0, "expected exactly 1 frame per command, got %d", extra + 1);
+		goto out;
+	}
+	if (len > b->cfg->max_message_bytes + 4096) {
+		log_warnx("oversize frame from %s: %zu bytes", from->id, len);
+		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE,
+		    NULL, 0, "frame of %zu bytes exceeds the limit of %llu bytes", len,
+		    (unsigned long long)b->cfg->max_message_bytes + 4096);
+		goto out;
+	}
+	cmd = keten__wire__v1__command__unpack(NULL, len, zmq_msg_data(&body));
+	if (cmd == NULL) {
+		log_warnx("malformed frame from %s: %zu bytes that are not a wire command",
+		    from->id, len);
+		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    NULL, 0, "frame of %zu bytes is not a valid keten.wire.v1.Command", len);
+		goto out;
+	}
+	if (cmd->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HELLO)
+		note_peer(b, from, rid, (size_t)ridlen, false);
+	switch (cmd->cmd_case) {
+	case KETEN__WIRE__V1__COMMAND__CMD_HELLO:
+		handle_hello(b, from, rid, (size_t)ridlen, cmd->hello);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT:
+		handle_submit(b, txn, from, rid, (size_t)ridlen, cmd->submit);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK:
+		handle_deliver_ack(b, txn, from, rid, (size_t)ridlen, cmd->deliver_ack);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT:
+		handle_heartbeat(b, rid, (size_t)ridlen);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_ERROR:
+		log_warnx("agency %s reports error %d: %.200s", from->id, cmd->error->code,
+		    cmd->error->reason);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK:
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER:
+		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
+		    NULL, 0, "%s is sent by the broker, not to it", wire_cmd_name(cmd->cmd_case));
+		break;
+	default:
+		log_warnx("unknown command from %s", from->id);
+		reply_error(b, rid, (size_t)ridlen,
+		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_COMMAND, NULL, 0,
+		    "frame holds no known command");
+		break;
+	}
+out:
+	if (cmd != NULL)
+		keten__wire__v1__command__free_unpacked(cmd, NULL);
+	zmq_msg_close(&body);
+	return 1;
+}
+
+struct pump {
+	struct broker *b;
+	struct peer *p;
+	uint64_t budget;
+	bool blocked;
+};
+
+static int
+pump_one(void *arg, uint64_t seq, const void *frame, size_t len)
+{
+	struct pump *pu = arg;
+	struct peer *p = pu->p;
+
+	if (pu->budget == 0)
+		return 1;
+	if (zmq_send(pu->b->router, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(pu->b->router, frame, len, ZMQ_DONTWAIT) < 0) {
+		if (errno == EHOSTUNREACH) {
+			log_info("agency %s disconnected", p->agency->id);
+			p->connected = false;
+		}
+		pu->blocked = true;
+		return 1;
+	}
+	p->cursor = seq;
+	p->inflight++;
+	p->progress_ms = mono_ms();
+	pu->budget--;
+	return 0;
+}
+
+/* Send queued messages to connected agencies with room in their window. */
+static void
+pump_deliveries(struct broker *b)
+{
+	MDB_txn *txn = NULL;
+	int64_t now = mono_ms();
+
+	for (size_t i = 0; i < b->dir->n; i++) {
+		struct peer *p = &b->peers[i];
+		if (!p->connected)
+			continue;
+		if (p->inflight > 0 && now - p->progress_ms > (int64_t)b->cfg->redeliver_ms) {
+			log_info("agency %s: %llu deliveries unacknowledged for %llu ms; resending",
+			    p->agency->id, (unsigned long long)p->inflight,
+			    (unsigned long long)b->cfg->redeliver_ms);
+			p->cursor = 0;
+			p->inflight = 0;
+			p->more = true;
+		}
+		if (!p->more || p->inflight >= b->cfg->window)
+			continue;
+		if (txn == NULL && mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn) != 0)
+			return;
+		struct pump pu = { b, p, b->cfg->window - p->inflight, false };
+		bool exhausted = false;
+		if (queue_scan(b->queue, txn, p->agency->id, p->cursor, pump_one, &pu,
+		    &exhausted) == 0 && exhausted)
+			p->more = false;
+	}
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+}
+
+static int
+setup(struct broker *b, bool check_only)
+{
+	char err[KETEN_ERRLEN];
+	int rc;
+
+	if ((rc = keys_load(b->cfg->keys, &b->keys, err)) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if ((rc = directory_load(b->cfg->directory, &b->dir, err)) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	if (check_only)
+		return 0;
+	if ((b->peers = calloc(b->dir->n, sizeof(*b->peers))) == NULL)
+		return -1;
+	for (size_t i = 0; i < b->dir->n; i++)
+		b->peers[i].agency = &b->dir->agencies[i];
+	if ((rc = db_env_open(b->cfg->data_dir, b->cfg->map_size_mb, 8, &b->env, err)) != 0 ||
+	    (rc = queue_open(b->env, &b->queue, err)) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	randombytes_buf(b->instance, sizeof(b->instance));
+	b->zctx = zmq_ctx_new();
+	if ((b->zap = zap_open(b->zctx)) == NULL) {
+		log_warnx("cannot start the ZAP handler: %s", zmq_strerror(errno));
+		return -1;
+	}
+	b->router = zmq_socket(b->zctx, ZMQ_ROUTER);
+	int one = 1, zero = 0, hb = (int)b->cfg->heartbeat_ms, hbt = 3 * hb;
+	int hwm = (int)(b->cfg->window * 2 + 1000);
+	int64_t maxmsg = (int64_t)b->cfg->max_message_bytes * 2 + 65536;
+	if (zmq_setsockopt(b->router, ZMQ_CURVE_SERVER, &one, sizeof(one)) ||
+	    zmq_setsockopt(b->router, ZMQ_CURVE_SECRETKEY, b->keys->tx_sk, 32) ||
+	    zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, "keten", 5) ||
+	    zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) ||
+	    zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) ||
+	    zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb)) ||
+	    zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt)) ||
+	    zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TTL, &hbt, sizeof(hbt)) ||
+	    zmq_setsockopt(b->router, ZMQ_LINGER, &zero, sizeof(zero))) {
+		log_warnx("socket options: %s", zmq_strerror(errno));
+		return -1;
+	}
+	if (zmq_bind(b->router, b->cfg->listen) != 0) {
+		log_warnx("cannot listen on %s: %s", b->cfg->listen, zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+run(struct broker *b)
+{
+	zmq_pollitem_t items[2] = {
+		{ b->router, 0, ZMQ_POLLIN, 0 },
+		{ b->zap, 0, ZMQ_POLLIN, 0 },
+	};
+
+	while (!stopping) {
+		if (zmq_poll(items, 2, (long)b->cfg->heartbeat_ms) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("poll: %s", zmq_strerror(errno));
+			break;
+		}
+		zap_serve(b->zap, b->dir);
+		MDB_txn *txn = NULL;
+		int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
+		if (rc != 0) {
+			log_warnx("cannot begin a transaction: %s", mdb_strerror(rc));
+			break;
+		}
+		uint64_t n = 0;
+		while (n < b->cfg->batch_max && receive_one(b, txn))
+			n++;
+		if (n > 0) {
+			if ((rc = mdb_txn_commit(txn)) != 0) {
+				/* Nothing of this batch is on disk: acknowledge nothing. */
+				log_warnx("commit failed: %s; dropping %llu replies (peers resend)",
+				    mdb_strerror(rc), (unsigned long long)n);
+				for (size_t i = 0; i < b->nreplies; i++)
+					free(b->replies[i].frame);
+				b->nreplies = 0;
+			} else {
+				b->commits++;
+				b->committed_cmds += n;
+				if (n > b->max_batch)
+					b->max_batch = n;
+				log_debug("commit: %llu commands", (unsigned long long)n);
+			}
+		} else {
+			mdb_txn_abort(txn);
+		}
+		send_replies(b);
+		pump_deliveries(b);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct broker b = { 0 };
+	const char *config = NULL;
+	bool check = false, verbose = false;
+	char err[KETEN_ERRLEN];
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': config = optarg; break;
+		case 'n': check = true; break;
+		case 'v': verbose = true; break;
+		default: usage();
+		}
+	}
+	if (config == NULL || optind != argc)
+		usage();
+	log_init("broker", verbose);
+	if (sodium_init() < 0)
+		fatal("libsodium initialisation failed");
+	if (broker_config_load(config, &b.cfg, err) != 0)
+		fatal("%s", err);
+	if (setup(&b, check) != 0)
+		fatal("%s: configuration not usable", config);
+	if (check) {
+		printf("%s: configuration OK (%zu agencies in %s)\n", config, b.dir->n,
+		    b.cfg->directory);
+		keys_free(&b.keys);
+		directory_free(&b.dir);
+		broker_config_free(&b.cfg);
+		return 0;
+	}
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("listening on %s with %zu agencies in the directory (version %llu)",
+	    b.cfg->listen, b.dir->n, (unsigned long long)b.dir->version);
+	run(&b);
+	log_info("stopping: commits=%llu commands=%llu avg_batch=%.1f max_batch=%llu "
+	    "submits=%llu duplicates=%llu delivered=%llu errors=%llu",
+	    (unsigned long long)b.commits, (unsigned long long)b.committed_cmds,
+	    b.commits ? (double)b.committed_cmds / (double)b.commits : 0.0,
+	    (unsigned long long)b.max_batch, (unsigned long long)b.submits,
+	    (unsigned long long)b.dups, (unsigned long long)b.delivered,
+	    (unsigned long long)b.errors);
+	zmq_close(b.router);
+	zmq_close(b.zap);
+	zmq_ctx_term(b.zctx);
+	queue_free(&b.queue);
+	mdb_env_close(b.env);
+	for (size_t i = 0; i < b.nreplies; i++)
+		free(b.replies[i].frame);
+	free(b.replies);
+	free(b.peers);
+	keys_free(&b.keys);
+	directory_free(&b.dir);
+	broker_config_free(&b.cfg);
+	return 0;
+}

@@ -1,0 +1,45 @@
+/* keten: the command-line tool.  `keten <command> [options]`, like git. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *help;
+} commands[] = {
+	{ "keygen", cmd_keygen, "create an agency's key pairs" },
+	{ "send", cmd_send, "hand a message to the local agent" },
+	{ "inbox", cmd_inbox, "list messages in the local agent's inbox" },
+};
+
+static int
+usage(FILE *f)
+{
+	fprintf(f, "usage: keten <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\n`keten <command> --help` describes a command.\n");
+	return f == stdout ? EXIT_OK : EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (sodium_init() < 0) {
+		fprintf(stderr, "keten: libsodium initialisation failed\n");
+		return EXIT_FAIL;
+	}
+	if (argc < 2)
+		return usage(stderr);
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0)
+		return usage(stdout);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "keten: unknown command \"%s\"\n", argv[1]);
+	return usage(stderr);
+}

@@ -1,0 +1,192 @@
+/* Broker and agent configuration files. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/keys.h"
+#include "common/yamltree.h"
+
+static const char *const broker_keys[] = {
+	"listen", "data_dir", "keys", "directory", "map_size_mb", "max_message_bytes",
+	"heartbeat_ms", "batch_max", "window", "redeliver_ms", NULL
+};
+
+static const char *const agent_keys[] = {
+	"agency", "broker", "broker_key", "keys", "data_dir", "control", "map_size_mb",
+	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms", NULL
+};
+
+/* Copy a string setting; resolve it as a path when `is_path`. */
+static int
+dup_setting(const struct ydoc *doc, const struct ynode *root, const char *key, bool required,
+    bool is_path, char **out, char err[static KETEN_ERRLEN])
+{
+	const char *s = NULL;
+	int rc;
+
+	if ((rc = ydoc_get_str(doc, root, key, required, &s, err)) != 0 || s == NULL)
+		return rc;
+	*out = is_path ? path_resolve(ydoc_name(doc), s) : strdup(s);
+	if (*out == NULL)
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int
+check_endpoint(const struct ydoc *doc, const struct ynode *root, const char *key,
+    const char *ep, char err[static KETEN_ERRLEN])
+{
+	if (strncmp(ep, "tcp://", 6) != 0 && strncmp(ep, "ipc://", 6) != 0)
+		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" must be a tcp:// or "
+		    "ipc:// endpoint, found \"%s\"", key, ep);
+	if (strlen(ep) > 200)
+		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" is too long", key);
+	return 0;
+}
+
+void
+broker_config_free(struct broker_config **cfg)
+{
+	struct broker_config *c;
+
+	if (cfg == NULL || (c = *cfg) == NULL)
+		return;
+	free(c->path);
+	free(c->listen);
+	free(c->data_dir);
+	free(c->keys);
+	free(c->directory);
+	free(c);
+	*cfg = NULL;
+}
+
+int
+broker_config_load(const char *path, struct broker_config **out, char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	struct broker_config *c;
+	const struct ynode *root;
+	int rc;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->path = strdup(path)) == NULL) {
+		free(c);
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	c->map_size_mb = 1024;
+	c->max_message_bytes = 1 << 20;
+	c->heartbeat_ms = 1000;
+	c->batch_max = 1024;
+	c->window = 1000;
+	c->redeliver_ms = 10000;
+	if ((rc = ydoc_load(path, &doc, err)) != 0)
+		goto fail;
+	root = ydoc_root(doc);
+	if ((rc = ydoc_expect_map(doc, root, "broker configuration", err)) ||
+	    (rc = ydoc_check_keys(doc, root, "broker configuration", broker_keys, err)) ||
+	    (rc = dup_setting(doc, root, "listen", true, false, &c->listen, err)) ||
+	    (rc = check_endpoint(doc, root, "listen", c->listen, err)) ||
+	    (rc = dup_setting(doc, root, "data_dir", true, true, &c->data_dir, err)) ||
+	    (rc = dup_setting(doc, root, "keys", true, true, &c->keys, err)) ||
+	    (rc = dup_setting(doc, root, "directory", true, true, &c->directory, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "map_size_mb", false, 1, 1 << 24, &c->map_size_mb, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "max_message_bytes", false, 1024, 64 << 20,
+	    &c->max_message_bytes, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "heartbeat_ms", false, 100, 600000, &c->heartbeat_ms, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "batch_max", false, 1, 100000, &c->batch_max, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "window", false, 1, 100000, &c->window, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "redeliver_ms", false, 100, 3600000, &c->redeliver_ms, err)))
+		goto fail;
+	ydoc_free(&doc);
+	*out = c;
+	return 0;
+fail:
+	ydoc_free(&doc);
+	broker_config_free(&c);
+	return rc;
+}
+
+void
+agent_config_free(struct agent_config **cfg)
+{
+	struct agent_config *c;
+
+	if (cfg == NULL || (c = *cfg) == NULL)
+		return;
+	free(c->path);
+	free(c->agency);
+	free(c->broker);
+	free(c->broker_key);
+	free(c->keys);
+	free(c->data_dir);
+	free(c->control);
+	free(c);
+	*cfg = NULL;
+}
+
+int
+agent_config_load(const char *path, struct agent_config **out, char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	struct agent_config *c;
+	const struct ynode *root;
+	uint8_t key[KETEN_CURVE_KEYBYTES];
+	int rc;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->path = strdup(path)) == NULL) {
+		free(c);
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	c->map_size_mb = 1024;
+	c->max_message_bytes = 1 << 20;
+	c->heartbeat_ms = 1000;
+	c->batch_max = 1024;
+	c->window = 1000;
+	c->resend_ms = 10000;
+	if ((rc = ydoc_load(path, &doc, err)) != 0)
+		goto fail;
+	root = ydoc_root(doc);
+	if ((rc = ydoc_expect_map(doc, root, "agent configuration", err)) ||
+	    (rc = ydoc_check_keys(doc, root, "agent configuration", agent_keys, err)) ||
+	    (rc = dup_setting(doc, root, "agency", true, false, &c->agency, err)) ||
+	    (rc = dup_setting(doc, root, "broker", true, false, &c->broker, err)) ||
+	    (rc = check_endpoint(doc, root, "broker", c->broker, err)) ||
+	    (rc = dup_setting(doc, root, "broker_key", true, false, &c->broker_key, err)) ||
+	    (rc = dup_setting(doc, root, "keys", true, true, &c->keys, err)) ||
+	    (rc = dup_setting(doc, root, "data_dir", true, true, &c->data_dir, err)) ||
+	    (rc = dup_setting(doc, root, "control", false, false, &c->control, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "map_size_mb", false, 1, 1 << 24, &c->map_size_mb, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "max_message_bytes", false, 1024, 64 << 20,
+	    &c->max_message_bytes, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "heartbeat_ms", false, 100, 600000, &c->heartbeat_ms, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "batch_max", false, 1, 100000, &c->batch_max, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "window", false, 1, 100000, &c->window, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "resend_ms", false, 100, 3600000, &c->resend_ms, err)))
+		goto fail;
+	if (!agency_id_valid(c->agency)) {
+		rc = ydoc_err(doc, ynode_get(root, "agency"), err, "invalid agency id \"%s\"",
+		    c->agency);
+		goto fail;
+	}
+	if (key_z85_decode(key, c->broker_key) != 0) {
+		rc = ydoc_err(doc, ynode_get(root, "broker_key"), err, "broker_key must be the "
+		    "broker's %d-character Z85 transport public key", KETEN_Z85_KEYLEN);
+		goto fail;
+	}
+	if (c->control == NULL) {
+		if (asprintf(&c->control, "ipc://%s/control.sock", c->data_dir) < 0) {
+			c->control = NULL;
+			rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+			goto fail;
+		}
+	} else if ((rc = check_endpoint(doc, root, "control", c->control, err)) != 0) {
+		goto fail;
+	}
+	ydoc_free(&doc);
+	*out = c;
+	return 0;
+fail:
+	ydoc_free(&doc);
+	agent_config_free(&c);
+	return rc;
+}

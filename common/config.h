@@ -1,0 +1,54 @@
+/*
+ * Configuration files of keten-broker and keten-agent (YAML).  Relative paths
+ * are resolved against the directory of the configuration file.  Every key is
+ * documented in docs/operator.md; unknown keys are errors (a typo must not
+ * silently fall back to a default).
+ */
+#ifndef KETEN_CONFIG_H
+#define KETEN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/util.h"
+
+struct broker_config {
+	char *path;		/* the configuration file itself */
+	char *listen;		/* ZeroMQ endpoint, e.g. tcp://127.0.0.1:7400 */
+	char *data_dir;		/* LMDB environment (created 0700) */
+	char *keys;		/* broker secret key file (0600) */
+	char *directory;	/* agency directory file */
+	uint64_t map_size_mb;	/* LMDB map size */
+	uint64_t max_message_bytes;
+	uint64_t heartbeat_ms;	/* transport heartbeat interval */
+	uint64_t batch_max;	/* commands processed per commit at most */
+	uint64_t window;	/* deliveries in flight per recipient */
+	uint64_t redeliver_ms;	/* resend unacknowledged deliveries after this */
+};
+
+struct agent_config {
+	char *path;
+	char *agency;		/* own agency id */
+	char *broker;		/* broker endpoint */
+	char *broker_key;	/* broker CURVE public key, Z85 */
+	char *keys;		/* own secret key file (0600) */
+	char *data_dir;		/* LMDB environment and control socket */
+	char *control;		/* endpoint for the keten CLI; default ipc://DATA_DIR/control.sock */
+	uint64_t map_size_mb;
+	uint64_t max_message_bytes;
+	uint64_t heartbeat_ms;
+	uint64_t batch_max;
+	uint64_t window;	/* submissions in flight to the broker */
+	uint64_t resend_ms;	/* resend unacknowledged submissions after this */
+};
+
+/* Load and validate; errors name file:line:col.  Free with *_config_free. */
+int broker_config_load(const char *path, struct broker_config **out,
+    char err[static KETEN_ERRLEN]);
+void broker_config_free(struct broker_config **cfg);
+int agent_config_load(const char *path, struct agent_config **out,
+    char err[static KETEN_ERRLEN]);
+void agent_config_free(struct agent_config **cfg);
+
+#endif

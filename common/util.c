@@ -1,0 +1,234 @@
+/* Small helpers shared by every part. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+uuid7_new(uint8_t out[static KETEN_UUIDBYTES])
+{
+	uint64_t ms = (uint64_t)now_ms();
+
+	randombytes_buf(out, KETEN_UUIDBYTES);
+	for (int i = 0; i < 6; i++)
+		out[i] = (uint8_t)(ms >> (40 - 8 * i));
+	out[6] = (uint8_t)(0x70 | (out[6] & 0x0f));
+	out[8] = (uint8_t)(0x80 | (out[8] & 0x3f));
+}
+
+void
+uuid_format(char out[static KETEN_UUIDSTRLEN], const uint8_t id[static KETEN_UUIDBYTES])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (int i = 0; i < KETEN_UUIDBYTES; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[id[i] >> 4];
+		out[o++] = hex[id[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+uuid_parse(uint8_t out[static KETEN_UUIDBYTES], const char *s)
+{
+	uint8_t id[KETEN_UUIDBYTES];
+	size_t n = 0;
+
+	if (strlen(s) != 36)
+		return KETEN_EINVAL;
+	for (size_t i = 0; i < 36;) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i++] != '-')
+				return KETEN_EINVAL;
+			continue;
+		}
+		int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+		if (hi < 0 || lo < 0)
+			return KETEN_EINVAL;
+		id[n++] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	memcpy(out, id, sizeof(id));
+	return 0;
+}
+
+void
+be64_put(uint8_t out[static 8], uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+uint64_t
+be64_get(const uint8_t in[static 8])
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | in[i];
+	return v;
+}
+
+bool
+agency_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= KETEN_IDMAX || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int
+file_check_private(int fd, const char *path, char err[static KETEN_ERRLEN])
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return keten_seterr(err, KETEN_EIO, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return keten_seterr(err, KETEN_EPERM, "%s: not a regular file", path);
+	if (st.st_mode & 077)
+		return keten_seterr(err, KETEN_EPERM,
+		    "%s: secret file is accessible by group or others (mode %04o); "
+		    "run: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
+	return 0;
+}
+
+int
+file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+    char err[static KETEN_ERRLEN])
+{
+	char *tmp = NULL, *dcopy = NULL;
+	int fd = -1, dfd = -1, rc = KETEN_EIO;
+
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+		tmp = NULL;
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd == -1) {
+		keten_seterr(err, KETEN_EIO, "%s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (fchmod(fd, mode) == -1)
+		goto fail_errno;
+	for (size_t off = 0; off < len;) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail_errno;
+		}
+		off += (size_t)w;
+	}
+	if (fsync(fd) == -1 || close(fd) == -1) {
+		fd = -1;
+		goto fail_errno;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto fail_errno;
+	if ((dcopy = strdup(path)) != NULL && (dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY)) != -1) {
+		fsync(dfd);
+		close(dfd);
+	}
+	rc = 0;
+	goto out;
+fail_errno:
+	keten_seterr(err, KETEN_EIO, "%s: %s", path, strerror(errno));
+fail:
+	if (fd != -1)
+		close(fd);
+	unlink(tmp);
+out:
+	free(dcopy);
+	free(tmp);
+	return rc;
+}
+
+char *
+path_resolve(const char *base_file, const char *rel)
+{
+	char *copy, *dir, *out = NULL;
+
+	if (rel[0] == '/' || base_file == NULL)
+		return strdup(rel);
+	if ((copy = strdup(base_file)) == NULL)
+		return NULL;
+	dir = dirname(copy);
+	if (asprintf(&out, "%s/%s", dir, rel) < 0)
+		out = NULL;
+	free(copy);
+	return out;
+}
+
+int
+dir_ensure(const char *path, unsigned mode, char err[static KETEN_ERRLEN])
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return keten_seterr(err, KETEN_EINVAL, "bad directory path \"%s\"", path);
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		char saved = buf[i];
+		buf[i] = '\0';
+		if (mkdir(buf, i == n ? mode : 0755) == -1 && errno != EEXIST)
+			return keten_seterr(err, KETEN_EIO, "%s: %s", buf, strerror(errno));
+		buf[i] = saved;
+	}
+	struct stat st;
+	if (stat(path, &st) == -1 || !S_ISDIR(st.st_mode))
+		return keten_seterr(err, KETEN_EIO, "%s: not a directory", path);
+	return 0;
+}

@@ -1,0 +1,54 @@
+/* Small helpers shared by every part: time, ids, big-endian keys, files. */
+#ifndef KETEN_UTIL_H
+#define KETEN_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define KETEN_UUIDBYTES 16
+#define KETEN_UUIDSTRLEN 37	/* 36 characters and the NUL */
+#define KETEN_IDMAX 64		/* agency ids: [a-z0-9-], 1..63 characters */
+
+/* Wall clock in milliseconds since the Unix epoch; monotonic clock in ms. */
+int64_t now_ms(void);
+int64_t mono_ms(void);
+
+/* A fresh UUIDv7 (RFC 9562): 48-bit ms timestamp, version 7, random rest. */
+void uuid7_new(uint8_t out[static KETEN_UUIDBYTES]);
+/* Lower-case 8-4-4-4-12 text form. */
+void uuid_format(char out[static KETEN_UUIDSTRLEN], const uint8_t id[static KETEN_UUIDBYTES]);
+/* Parse the text form; 0 or KETEN_EINVAL. */
+int uuid_parse(uint8_t out[static KETEN_UUIDBYTES], const char *s);
+
+void be64_put(uint8_t out[static 8], uint64_t v);
+uint64_t be64_get(const uint8_t in[static 8]);
+
+/* True when s is a valid agency id: 1..63 of [a-z0-9-], not starting with '-'. */
+bool agency_id_valid(const char *s);
+
+/*
+ * Refuse a secret file that group or others can read or write.  `fd` is the
+ * open file, `path` names it in the error.  0, KETEN_EPERM or KETEN_EIO.
+ */
+int file_check_private(int fd, const char *path, char err[static KETEN_ERRLEN]);
+
+/*
+ * Write `len` bytes to `path` atomically: temporary file in the same
+ * directory with `mode`, fsync, rename, fsync of the directory.
+ */
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+    char err[static KETEN_ERRLEN]);
+
+/*
+ * Resolve `rel` against the directory of `base_file` unless it is absolute.
+ * Returns a malloc'd string (caller frees) or NULL on out of memory.
+ */
+char *path_resolve(const char *base_file, const char *rel);
+
+/* mkdir -p with mode for the last component; 0 or KETEN_EIO. */
+int dir_ensure(const char *path, unsigned mode, char err[static KETEN_ERRLEN]);
+
+#endif
