@@ -129,3 +129,43 @@ wait_inbox() {
 	echo "inbox of $1 holds $n messages, expected $2" >&2
 	return 1
 }
+
+# Test scaffolding: fail with a message; on exit stop everything, print the
+# logs when the test failed, remove the network directory when it passed.
+die() {
+	echo "FAILED: $*" >&2
+	exit 1
+}
+
+test_cleanup() {
+	local rc=$?
+	[ -n "${NET:-}" ] || return
+	net_stop
+	if [ $rc -ne 0 ]; then
+		for f in "$NET"/*.log; do
+			[ -e "$f" ] || continue
+			echo "--- $f"
+			tail -n 40 "$f"
+		done
+	else
+		rm -rf "$NET"
+	fi
+}
+trap test_cleanup EXIT
+
+# check_inbox AGENCY SENDER EXPECTED_IDS_FILE: the agency's inbox holds each
+# id of the file exactly once, nothing else from SENDER, and SENDER's messages
+# appear in the order of the file.
+check_inbox() {
+	local got="$NET/$1.inbox"
+	"$KETEN" inbox --config "$NET/$1.yaml" --all >"$got" || die "keten inbox failed"
+	awk -F'\t' -v s="$2" '$3 == s { print $2 }' "$got" >"$got.ids"
+	local dups
+	dups=$(sort "$got.ids" | uniq -d | wc -l)
+	[ "$dups" -eq 0 ] || die "$1 received $dups messages more than once"
+	cmp -s "$got.ids" "$3" || {
+		echo "expected $(wc -l <"$3") ids, got $(wc -l <"$got.ids")" >&2
+		diff "$3" "$got.ids" | head -n 10 >&2
+		die "inbox of $1 does not match what $2 had accepted (exactly once, in order)"
+	}
+}

@@ -1,0 +1,249 @@
+/*
+ * rawpeer: an authenticated peer that misbehaves on purpose.  It connects to
+ * a broker with an agency's real keys and sends malformed frames, checking
+ * that each one is answered with the right error and that the broker still
+ * answers a valid Hello afterwards.  With --expect-refused it checks that the
+ * broker does not talk to a key outside the directory at all.
+ *
+ * usage: rawpeer --endpoint EP --server-key Z85 --keys FILE --max-bytes N
+ *                [--expect-refused]
+ * Exit 0 when every check passed; each check prints one line.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/keys.h"
+#include "common/wire.h"
+
+static void *sock;
+static int failures;
+
+static Keten__Wire__V1__Command *
+recv_cmd(long timeout_ms)
+{
+	zmq_pollitem_t it = { sock, 0, ZMQ_POLLIN, 0 };
+	zmq_msg_t m;
+	Keten__Wire__V1__Command *c;
+
+	if (zmq_poll(&it, 1, timeout_ms) <= 0)
+		return NULL;
+	zmq_msg_init(&m);
+	zmq_msg_recv(&m, sock, 0);
+	c = keten__wire__v1__command__unpack(NULL, zmq_msg_size(&m), zmq_msg_data(&m));
+	zmq_msg_close(&m);
+	return c;
+}
+
+/* Receive until a non-heartbeat command arrives. */
+static Keten__Wire__V1__Command *
+recv_reply(long timeout_ms)
+{
+	for (;;) {
+		Keten__Wire__V1__Command *c = recv_cmd(timeout_ms);
+		if (c == NULL || c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT)
+			return c;
+		keten__wire__v1__command__free_unpacked(c, NULL);
+	}
+}
+
+static void
+expect_error(const char *what, Keten__Wire__V1__ErrorCode code)
+{
+	Keten__Wire__V1__Command *c = recv_reply(5000);
+
+	if (c == NULL) {
+		printf("FAIL %s: no reply\n", what);
+		failures++;
+		return;
+	}
+	if (c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_ERROR || c->error->code != code) {
+		printf("FAIL %s: got %s (code %d), expected error code %d\n", what,
+		    wire_cmd_name(c->cmd_case), c->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_ERROR ?
+		    (int)c->error->code : -1, (int)code);
+		failures++;
+	} else {
+		printf("ok   %s: error %d \"%s\"\n", what, (int)code, c->error->reason);
+	}
+	keten__wire__v1__command__free_unpacked(c, NULL);
+}
+
+static void
+send_bytes(const void *p, size_t n, int flags)
+{
+	zmq_send(sock, p, n, flags);
+}
+
+static void
+send_cmd(const Keten__Wire__V1__Command *c)
+{
+	wire_send(sock, NULL, 0, c, 0);
+}
+
+static void
+hello(const char *agency)
+{
+	Keten__Wire__V1__Hello h = KETEN__WIRE__V1__HELLO__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t inst[16] = { 1 };
+
+	h.version = KETEN_PROTOCOL_VERSION;
+	h.agency = (char *)agency;
+	h.instance = (ProtobufCBinaryData){ 16, inst };
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
+	c.hello = &h;
+	send_cmd(&c);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "server-key", required_argument, NULL, 's' },
+		{ "keys", required_argument, NULL, 'k' },
+		{ "max-bytes", required_argument, NULL, 'm' },
+		{ "expect-refused", no_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ep = NULL, *skey = NULL, *kfile = NULL;
+	size_t maxb = 1 << 20;
+	int refused = 0, ch;
+	struct keten_keys *k = NULL;
+	uint8_t spk[32];
+	char err[KETEN_ERRLEN];
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'e': ep = optarg; break;
+		case 's': skey = optarg; break;
+		case 'k': kfile = optarg; break;
+		case 'm': maxb = strtoul(optarg, NULL, 10); break;
+		case 'r': refused = 1; break;
+		default: return 2;
+		}
+	}
+	if (!ep || !skey || !kfile || key_z85_decode(spk, skey) != 0)
+		return 2;
+	if (keys_load(kfile, &k, err) != 0) {
+		fprintf(stderr, "rawpeer: %s\n", err);
+		return 2;
+	}
+	void *ctx = zmq_ctx_new();
+	int zero = 0;
+	sock = zmq_socket(ctx, ZMQ_DEALER);
+	zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, spk, 32);
+	zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, k->tx_pk, 32);
+	zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, k->tx_sk, 32);
+	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_connect(sock, ep);
+
+	if (refused) {
+		hello(k->id);
+		Keten__Wire__V1__Command *c = recv_cmd(2000);
+		if (c != NULL) {
+			printf("FAIL unlisted key: the broker answered with %s\n",
+			    wire_cmd_name(c->cmd_case));
+			keten__wire__v1__command__free_unpacked(c, NULL);
+			failures++;
+		} else {
+			printf("ok   unlisted key: no answer from the broker\n");
+		}
+		goto out;
+	}
+
+	hello(k->id);
+	Keten__Wire__V1__Command *c = recv_reply(5000);
+	if (c == NULL || c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HELLO) {
+		printf("FAIL hello: no hello reply\n");
+		failures++;
+	} else {
+		printf("ok   hello answered\n");
+	}
+	if (c)
+		keten__wire__v1__command__free_unpacked(c, NULL);
+
+	/* random bytes */
+	uint8_t junk[256];
+	randombytes_buf(junk, sizeof(junk));
+	junk[0] = 0xff;	/* field 31, wire type 7: never valid protobuf */
+	send_bytes(junk, sizeof(junk), 0);
+	expect_error("random bytes", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+
+	/* a valid Submit, truncated */
+	Keten__Wire__V1__Submit s = KETEN__WIRE__V1__SUBMIT__INIT;
+	Keten__Wire__V1__Command sc = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t id[16];
+	char *to[] = { (char *)"nobody" };
+	uuid7_new(id);
+	s.message_id = (ProtobufCBinaryData){ 16, id };
+	s.ref = 7;
+	s.n_recipients = 1;
+	s.recipients = to;
+	s.message_type = (char *)"test";
+	s.payload = (ProtobufCBinaryData){ sizeof(junk), junk };
+	sc.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT;
+	sc.submit = &s;
+	size_t len;
+	uint8_t *packed = wire_pack(&sc.base, &len);
+	send_bytes(packed, len / 2, 0);
+	expect_error("truncated protobuf", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+
+	/* the whole Submit, to a recipient that does not exist */
+	send_bytes(packed, len, 0);
+	expect_error("unknown recipient", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT);
+	free(packed);
+
+	/* a well-formed protobuf that holds no known command (field 99) */
+	uint8_t unknown[] = { 0x98, 0x06, 0x01 };
+	send_bytes(unknown, sizeof(unknown), 0);
+	expect_error("unknown command", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_COMMAND);
+
+	/* empty frame: a Command with nothing set */
+	send_bytes("", 0, 0);
+	expect_error("empty frame", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_COMMAND);
+
+	/* two frames */
+	send_bytes(unknown, sizeof(unknown), ZMQ_SNDMORE);
+	send_bytes(unknown, sizeof(unknown), 0);
+	expect_error("two frames", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+
+	/* a command only the broker may send */
+	Keten__Wire__V1__Deliver d = KETEN__WIRE__V1__DELIVER__INIT;
+	Keten__Wire__V1__Command dc = KETEN__WIRE__V1__COMMAND__INIT;
+	d.message_id = (ProtobufCBinaryData){ 16, id };
+	dc.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVER;
+	dc.deliver = &d;
+	send_cmd(&dc);
+	expect_error("deliver sent to broker", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
+
+	/* oversize frame: above the broker's limit, below the transport cap */
+	size_t big = maxb + 8192;
+	uint8_t *huge = calloc(1, big);
+	send_bytes(huge, big, 0);
+	free(huge);
+	expect_error("oversize frame", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_TOO_LARGE);
+
+	/* a Hello claiming another agency */
+	hello("someone-else");
+	expect_error("hello as another agency", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_PROTOCOL);
+
+	/* still served */
+	hello(k->id);
+	c = recv_reply(5000);
+	if (c == NULL || c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HELLO) {
+		printf("FAIL still served: no hello reply after the bad frames\n");
+		failures++;
+	} else {
+		printf("ok   still served after bad frames\n");
+	}
+	if (c)
+		keten__wire__v1__command__free_unpacked(c, NULL);
+out:
+	zmq_close(sock);
+	zmq_ctx_term(ctx);
+	keys_free(&k);
+	return failures ? 1 : 0;
+}

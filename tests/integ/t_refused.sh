@@ -1,0 +1,33 @@
+# An agent whose key is not in the directory is refused, and nothing is
+# delivered to it; the refusal is logged with its public key.
+. "$(dirname "$0")/lib.sh"
+net_create politie om
+mkdir -m 700 "$NET/impostor"
+"$KETEN" keygen --agency om --out "$NET/impostor" >/dev/null
+agent_config om "$NET/impostor/om.secret" | sed 's/^data_dir: .*/data_dir: impostor-data/' \
+	>"$NET/impostor.yaml"
+broker_start
+agent_start politie
+"$KETEN_BIN/keten-agent" --config "$NET/impostor.yaml" >>"$NET/impostor.log" 2>&1 &
+echo $! >"$NET/impostor.pid"
+wait_for_file "$NET/impostor-data/control.sock"
+
+seq -f 'for-om-%g' 1 20 | "$KETEN" send --config "$NET/politie.yaml" --to om --type test --lines \
+	>"$NET/sent.ids" || die "send failed"
+sleep 2
+n=$("$KETEN" inbox --config "$NET/impostor.yaml" --all | wc -l)
+[ "$n" -eq 0 ] || die "impostor received $n messages"
+key=$(grep transport_key "$NET/impostor/om.public.yaml" | sed 's/.*"\(.*\)"/\1/')
+grep -qF "key-refused: transport key $key" "$NET/broker.log" || die "refusal not logged with the key"
+grep -q "session with the broker established" "$NET/impostor.log" && die "impostor got a session"
+
+# the raw protocol view: an unlisted key gets no answer at all
+"$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
+	--keys "$NET/impostor/om.secret" --expect-refused || die "rawpeer check failed"
+
+# the real om, with its listed key, gets everything
+proc_stop impostor
+agent_start om
+wait_inbox om 20 30 || die "real om did not receive"
+check_inbox om politie "$NET/sent.ids"
+echo "# impostor refused and logged; 20 messages held for and delivered to the real om"
