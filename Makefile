@@ -6,7 +6,7 @@
 PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev libprotobuf-c-dev \
             protobuf-c-compiler liblmdb-dev libcmocka-dev libyaml-dev \
-            libmicrohttpd-dev libjansson-dev
+            libmicrohttpd-dev libjansson-dev bc
 
 CC      ?= cc
 BUILD   ?= build

@@ -65,14 +65,14 @@ EOC
 # broker_start / agent_start AGENCY: start in the background, log to NET/*.log,
 # pid in NET/*.pid.  Waits until the process is up.
 broker_start() {
-	"$KETEN_BIN/keten-broker" --config "$NET/broker.yaml" $KETEN_VERBOSE \
+	"$KETEN_BIN/keten-broker" --config "$NET/broker.yaml" ${KETEN_VERBOSE:-} \
 		>>"$NET/broker.log" 2>&1 &
 	echo $! >"$NET/broker.pid"
 	wait_for_file "$NET/broker.sock" || { cat "$NET/broker.log"; return 1; }
 }
 
 agent_start() {
-	"$KETEN_BIN/keten-agent" --config "$NET/$1.yaml" $KETEN_VERBOSE \
+	"$KETEN_BIN/keten-agent" --config "$NET/$1.yaml" ${KETEN_VERBOSE:-} \
 		>>"$NET/$1.log" 2>&1 &
 	echo $! >"$NET/$1.pid"
 	wait_for_file "$NET/$1-data/control.sock" || { cat "$NET/$1.log"; return 1; }
@@ -90,18 +90,23 @@ wait_for_file() {
 
 # proc_stop NAME: SIGTERM and wait; proc_kill NAME: SIGKILL.
 proc_stop() {
-	local pid
+	local pid rc=0
 	pid=$(cat "$NET/$1.pid" 2>/dev/null) || return 0
-	kill -TERM "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || rc=$?
 	rm -f "$NET/$1.pid"
+	# a clean stop exits 0; anything else (a crash, a sanitizer report) is a failure
+	if [ $rc -ne 0 ]; then
+		echo "$1 exited with status $rc on SIGTERM" >&2
+		STOP_FAILED=1
+	fi
 }
 
 proc_kill() {
 	local pid
 	pid=$(cat "$NET/$1.pid" 2>/dev/null) || return 0
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
 	rm -f "$NET/$1.pid"
 }
 
@@ -141,6 +146,11 @@ test_cleanup() {
 	local rc=$?
 	[ -n "${NET:-}" ] || return
 	net_stop
+	[ -n "${STOP_FAILED:-}" ] && rc=1
+	if grep -l 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$NET"/*.log 2>/dev/null; then
+		echo "sanitizer report in the logs above" >&2
+		rc=1
+	fi
 	if [ $rc -ne 0 ]; then
 		for f in "$NET"/*.log; do
 			[ -e "$f" ] || continue
@@ -150,6 +160,7 @@ test_cleanup() {
 	else
 		rm -rf "$NET"
 	fi
+	exit $rc
 }
 trap test_cleanup EXIT
 
