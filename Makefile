@@ -140,9 +140,14 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)KETEN_BIN=$(BIN) ./demo/demo.sh
 
+$(BUILD)/bench/zmq_baseline: bench/zmq_baseline.c
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lpthread
+
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)KETEN_BIN=$(BIN) bench/message_path.sh
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline
+	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/message_path.sh
 
 clean:
 	rm -rf build build-san bin bin-san
