@@ -3,7 +3,7 @@
 # `make test SANITIZE=1` does the same under ASan+UBSan; `make demo` shows a
 # small network of agencies exchanging messages.
 
-PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1
+PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1 jansson
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev libprotobuf-c-dev \
             protobuf-c-compiler liblmdb-dev libcmocka-dev libyaml-dev \
             libmicrohttpd-dev libjansson-dev bc
@@ -44,7 +44,8 @@ PROTOS   := $(wildcard schemas/*.proto)
 PROTO_C  := $(patsubst schemas/%.proto,$(BUILD)/schemas/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
-COMMON_SRC := $(wildcard common/*.c) $(PROTO_C)
+REGISTRY_C := $(BUILD)/schemas/registry.c
+COMMON_SRC := $(wildcard common/*.c) $(wildcard schemas/*.c) $(PROTO_C) $(REGISTRY_C)
 BROKER_SRC := $(wildcard broker/*.c)
 AGENT_SRC  := $(wildcard agent/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
@@ -80,6 +81,15 @@ $(BUILD)/schemas/%.pb-c.c $(BUILD)/schemas/%.pb-c.h: schemas/%.proto
 	$(call say,PROTOC,$<)
 	$(Q)mkdir -p $(BUILD)/schemas
 	$(Q)protoc-c --proto_path=schemas --c_out=$(BUILD)/schemas $<
+
+# The codec's registry of sendable types: every message of schemas/case.proto.
+$(REGISTRY_C): $(BUILD)/schemas/case.pb-c.h
+	$(call say,GEN,$@)
+	$(Q){ echo '/* generated from schemas/case.proto by the Makefile */'; \
+	  echo '#include <stddef.h>'; echo '#include "schemas/case.pb-c.h"'; \
+	  echo 'const ProtobufCMessageDescriptor *const codec_registry[] = {'; \
+	  sed -n 's/^extern const ProtobufCMessageDescriptor \(.*\);$$/\t\&\1,/p' $<; \
+	  echo '\tNULL'; echo '};'; } >$@.tmp && mv $@.tmp $@
 
 # Generated headers must exist before any object is compiled.
 $(COMMON_OBJ) $(BROKER_OBJ) $(AGENT_OBJ) $(CLI_OBJ): | $(PROTO_H)
