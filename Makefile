@@ -17,6 +17,9 @@ CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 \
 ifneq ($(WERROR),)
 CFLAGS  += -Werror
 endif
+ifneq ($(FUZZ),)
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
 ifneq ($(SANITIZE),)
 BUILD   := build-san
 BIN     := bin-san
@@ -57,13 +60,16 @@ BROKER_OBJ := $(call obj,$(BROKER_SRC))
 AGENT_OBJ  := $(call obj,$(AGENT_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_SECONDS ?= 60
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_HELPERS := $(BUILD)/tests/rawpeer
 
 PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten
 
-.PHONY: all deps test unit integ demo clean bench
+.PHONY: all deps deps-fuzz test unit integ demo clean bench fuzz fuzz-run
 all: $(PROGS)
 
 # Install the Debian packages keten needs, only when one is missing.
@@ -133,9 +139,40 @@ $(BUILD)/tests/rawpeer: tests/integ/rawpeer.c $(BUILD)/libketen-common.a | $(PRO
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
 
+# Fuzz targets: with gcc (make test) a plain main() replays the seed corpus;
+# `make fuzz` builds them with clang's libFuzzer and runs each FUZZ_SECONDS.
+$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libketen-common.a | $(PROTO_H)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libketen-common.a $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libketen-common.a | $(PROTO_H)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
+
+deps-fuzz: deps
+	@dpkg-query -W -f='$${Status}' clang libclang-rt-14-dev 2>/dev/null | grep -c 'ok installed' | grep -q 2 || \
+	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q clang libclang-rt-14-dev; }
+
+fuzz: deps-fuzz
+	$(Q)$(MAKE) --no-print-directory CC=clang BUILD=build-fuzz FUZZ=1 fuzz-run
+
+fuzz-run: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do \
+	  work=$$(mktemp -d); echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/fuzz/ $$work tests/fuzz/corpus/$$t 2>&1 | \
+	    grep -E 'stat::number_of_executed_units|stat::peak_rss|cov:.*DONE|ERROR|SUMMARY' || true; \
+	  test -z "$$(ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null)" || \
+	    { echo "fuzz_$$t found a failing input:"; ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null; exit 1; }; \
+	  rm -rf $$work; done
+
 unit: deps
-	$(Q)$(MAKE) --no-print-directory $(UNIT_BIN)
+	$(Q)$(MAKE) --no-print-directory $(UNIT_BIN) $(FUZZ_REPLAY)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
+	$(Q)set -e; for t in $(FUZZ_TARGETS); do $(BUILD)/tests/fuzz_$$t tests/fuzz/corpus/$$t; done
 
 integ: deps
 	$(Q)$(MAKE) --no-print-directory $(PROGS) $(INTEG_HELPERS)
@@ -155,11 +192,19 @@ $(BUILD)/bench/zmq_baseline: bench/zmq_baseline.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lpthread
 
+$(BUILD)/bench/codec_bench: bench/codec_bench.c $(BUILD)/libketen-common.a
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
+
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline $(BUILD)/bench/codec_bench
+	@echo "== codec"
+	$(Q)$(BUILD)/bench/codec_bench tests/data/messages/signal_carwash.json CaseSignal
+	@echo "== message path"
 	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/message_path.sh
 
 clean:
-	rm -rf build build-san bin bin-san
+	rm -rf build build-san build-fuzz bin bin-san
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

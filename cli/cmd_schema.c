@@ -14,6 +14,7 @@ usage(FILE *f)
 	    "       keten schema show TYPE        fields, JSON names, types and formats\n"
 	    "       keten schema paths TYPE       field paths, as policies name them\n"
 	    "       keten schema validate TYPE FILE.json [--print]\n"
+	    "       keten schema encode TYPE FILE.json > FILE.pb   binary protobuf form\n"
 	    "  TYPE is a full or short name, e.g. keten.case.v1.CaseSignal or CaseSignal.\n"
 	    "  validate prints \"OK\" (or, with --print, the canonical JSON) or the first\n"
 	    "  error with its JSON path, and exits 0 or 1.\n");
@@ -98,8 +99,10 @@ find(const char *name)
 	return t;
 }
 
+enum out_mode { OUT_OK, OUT_JSON, OUT_BINARY };
+
 static int
-validate(const struct codec_type *t, const char *file, bool print)
+validate(const struct codec_type *t, const char *file, enum out_mode mode)
 {
 	FILE *f = fopen(file, "rb");
 	char *buf, err[KETEN_ERRLEN], *json;
@@ -122,10 +125,18 @@ validate(const struct codec_type *t, const char *file, bool print)
 		return EXIT_FAIL;
 	}
 	free(buf);
-	if (print && codec_to_json(t, m, &json) == 0) {
+	if (mode == OUT_JSON && codec_to_json(t, m, &json) == 0) {
 		printf("%s\n", json);
 		free(json);
-	} else if (!print) {
+	} else if (mode == OUT_BINARY) {
+		size_t n = protobuf_c_message_get_packed_size(m);
+		uint8_t *pb = malloc(n ? n : 1);
+		if (pb != NULL) {
+			protobuf_c_message_pack(m, pb);
+			fwrite(pb, 1, n, stdout);
+			free(pb);
+		}
+	} else {
 		printf("%s: OK (%s)\n", file, codec_type_name(t));
 	}
 	codec_free(m);
@@ -170,7 +181,12 @@ cmd_schema(int argc, char **argv)
 	    strcmp(argv[4], "--print") == 0))) {
 		if ((t = find(argv[2])) == NULL)
 			return EXIT_FAIL;
-		return validate(t, argv[3], argc == 5);
+		return validate(t, argv[3], argc == 5 ? OUT_JSON : OUT_OK);
+	}
+	if (strcmp(argv[1], "encode") == 0 && argc == 4) {
+		if ((t = find(argv[2])) == NULL)
+			return EXIT_FAIL;
+		return validate(t, argv[3], OUT_BINARY);
 	}
 	return usage(stderr);
 }
