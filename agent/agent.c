@@ -21,6 +21,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "common/wire.h"
+#include "schemas/codec.h"
 
 #define RID_MAX 256
 #define CONTROL_MAX_FRAME (64u << 20)
@@ -49,7 +50,7 @@ struct agent {
 	int64_t progress_ms, last_rx_ms, next_hello_ms, next_hb_ms;
 	struct pending *pend;
 	size_t npend, cappend;
-	uint64_t commits, committed, submitted, received, dups, acked, rejected;
+	uint64_t commits, committed, submitted, received, dups, acked, rejected, refused;
 };
 
 static volatile sig_atomic_t stopping;
@@ -131,12 +132,55 @@ local_submit_valid(struct agent *a, const uint8_t *rid, size_t rid_len,
 		control_error(a, rid, rid_len, "message type must be 1 to 128 characters");
 		return false;
 	}
-	if (ls->payload.len > a->cfg->max_message_bytes) {
-		control_error(a, rid, rid_len, "payload of %zu bytes exceeds max_message_bytes (%llu)",
-		    ls->payload.len, (unsigned long long)a->cfg->max_message_bytes);
-		return false;
-	}
 	return true;
+}
+
+/*
+ * Parse and validate the case message against its schema; on success
+ * *pb holds the protobuf encoding (malloc'd) that travels.
+ */
+static const struct codec_type *
+local_submit_decode(struct agent *a, const uint8_t *rid, size_t rid_len,
+    const Keten__Local__V1__LocalSubmit *ls, uint8_t **pb, size_t *pb_len)
+{
+	const struct codec_type *t = codec_type_find(ls->message_type);
+	ProtobufCMessage *m = NULL;
+	char err[KETEN_ERRLEN];
+
+	if (t == NULL) {
+		control_error(a, rid, rid_len, "unknown message type \"%.128s\" (see keten schema list)",
+		    ls->message_type);
+		return NULL;
+	}
+	if (ls->payload_is_protobuf) {
+		if ((m = codec_unpack(t, ls->payload.data, ls->payload.len)) == NULL) {
+			control_error(a, rid, rid_len, "payload is not a valid protobuf %s",
+			    codec_type_name(t));
+			return NULL;
+		}
+		if (codec_validate(t, m, err) != 0) {
+			codec_free(m);
+			control_error(a, rid, rid_len, "invalid %s: %s", codec_type_name(t), err);
+			return NULL;
+		}
+	} else if (codec_from_json(t, (const char *)ls->payload.data, ls->payload.len, &m,
+	    err) != 0) {
+		control_error(a, rid, rid_len, "invalid %s: %s", codec_type_name(t), err);
+		return NULL;
+	}
+	*pb = wire_pack(m, pb_len);
+	codec_free(m);
+	if (*pb == NULL) {
+		control_error(a, rid, rid_len, "out of memory");
+		return NULL;
+	}
+	if (*pb_len > a->cfg->max_message_bytes) {
+		control_error(a, rid, rid_len, "message of %zu bytes exceeds max_message_bytes (%llu)",
+		    *pb_len, (unsigned long long)a->cfg->max_message_bytes);
+		free(*pb);
+		return NULL;
+	}
+	return t;
 }
 
 static void
@@ -154,18 +198,30 @@ handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 	switch (req->req_case) {
 	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_SUBMIT: {
 		Keten__Local__V1__LocalSubmitted ok = KETEN__LOCAL__V1__LOCAL_SUBMITTED__INIT;
-		uint8_t id[16];
-		if (!local_submit_valid(a, rid, rid_len, req->submit))
+		Keten__Local__V1__LocalSubmit *ls = req->submit;
+		const struct codec_type *t;
+		uint8_t id[16], *pb = NULL;
+		size_t pb_len = 0;
+		if (!local_submit_valid(a, rid, rid_len, ls) ||
+		    (t = local_submit_decode(a, rid, rid_len, ls, &pb, &pb_len)) == NULL)
 			break;
+		/* what travels: the canonical type name and the protobuf encoding */
+		ProtobufCBinaryData orig_payload = ls->payload;
+		char *orig_type = ls->message_type;
+		ls->payload = (ProtobufCBinaryData){ pb_len, pb };
+		ls->message_type = (char *)codec_type_name(t);
 		MDB_txn *child = NULL;
 		if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {
-			if ((rc = store_outbox_add(a->store, child, req->submit, id)) == 0)
+			if ((rc = store_outbox_add(a->store, child, ls, id)) == 0)
 				rc = db_err(mdb_txn_commit(child));
 			else
 				mdb_txn_abort(child);
 		} else {
 			rc = db_err(rc);
 		}
+		ls->payload = orig_payload;
+		ls->message_type = orig_type;
+		free(pb);
 		if (rc != 0) {
 			control_error(a, rid, rid_len, "not accepted: agent storage %s",
 			    rc == KETEN_EFULL ? "full (raise map_size_mb)" : "error");
@@ -257,6 +313,46 @@ note_instance(struct agent *a, const ProtobufCBinaryData *inst)
 	}
 }
 
+/*
+ * The recipient checks what it receives against the schema it holds: a
+ * sender agent validates before sending, so an invalid delivery means a
+ * faulty or hostile sender.  It is refused, logged and reported to the broker.
+ */
+static bool
+delivery_valid(struct agent *a, const Keten__Wire__V1__Deliver *d)
+{
+	const struct codec_type *t = codec_type_find(d->message_type);
+	ProtobufCMessage *m = NULL;
+	char err[KETEN_ERRLEN] = "", ids[KETEN_UUIDSTRLEN];
+
+	if (t == NULL)
+		snprintf(err, sizeof(err), "unknown message type \"%.128s\"", d->message_type);
+	else if ((m = codec_unpack(t, d->payload.data, d->payload.len)) == NULL)
+		snprintf(err, sizeof(err), "payload is not a valid protobuf %s", codec_type_name(t));
+	else if (codec_validate(t, m, err) != 0)
+		;
+	else {
+		codec_free(m);
+		return true;
+	}
+	codec_free(m);
+	uuid_format(ids, d->message_id.data);
+	log_warnx("delivery %s from %.64s refused: %s", ids, d->sender, err);
+	a->refused++;
+
+	Keten__Wire__V1__Error e = KETEN__WIRE__V1__ERROR__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	char reason[KETEN_ERRLEN + 64];
+	snprintf(reason, sizeof(reason), "delivery %s refused by the recipient: %s", ids, err);
+	e.code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED;
+	e.reason = reason;
+	e.message_id = d->message_id;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ERROR;
+	c.error = &e;
+	defer(a, true, NULL, 0, &c.base);
+	return false;
+}
+
 static void
 handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 {
@@ -296,6 +392,8 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 			log_warnx("delivery with a malformed message id ignored");
 			break;
 		}
+		if (!delivery_valid(a, d))
+			goto ack;	/* refused for good: acknowledge so it leaves the queue */
 		MDB_txn *child = NULL;
 		if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {
 			if ((rc = store_inbox_put(a->store, child, d, &dup)) == 0)
@@ -315,6 +413,7 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 			a->dups++;
 		else
 			a->received++;
+	ack:
 		ack.message_id = d->message_id;
 		ack.seq = d->seq;
 		out.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK;
@@ -627,6 +726,8 @@ main(int argc, char **argv)
 	log_init("agent", verbose);
 	if (sodium_init() < 0)
 		fatal("libsodium initialisation failed");
+	if (codec_init() != 0)
+		fatal("case message schema tables could not be built");
 	if (agent_config_load(config, &a.cfg, err) != 0)
 		fatal("%s", err);
 	char comp[KETEN_IDMAX + 8];
@@ -648,10 +749,11 @@ main(int argc, char **argv)
 	log_info("started; broker %s, control %s", a.cfg->broker, a.cfg->control);
 	run(&a);
 	log_info("stopping: commits=%llu commands=%llu submitted=%llu acked=%llu rejected=%llu "
-	    "received=%llu duplicates=%llu", (unsigned long long)a.commits,
+	    "received=%llu duplicates=%llu refused=%llu", (unsigned long long)a.commits,
 	    (unsigned long long)a.committed, (unsigned long long)a.submitted,
 	    (unsigned long long)a.acked, (unsigned long long)a.rejected,
-	    (unsigned long long)a.received, (unsigned long long)a.dups);
+	    (unsigned long long)a.received, (unsigned long long)a.dups,
+	    (unsigned long long)a.refused);
 	zmq_close(a.dealer);
 	zmq_close(a.control);
 	zmq_ctx_term(a.zctx);

@@ -19,10 +19,10 @@ base=$("${KETEN_TESTBIN:-build/bench}/zmq_baseline" "ipc://$NET/baseline.sock" $
 broker_start
 agent_start politie
 agent_start om
-payload=$(head -c $((SIZE / 2)) /dev/zero | tr '\0' 'x')
+payload=$(head -c $((SIZE - 40)) /dev/zero | tr '\0' 'x')
 t0=$(date +%s.%N)
-awk -v p="$payload" -v n=$N 'BEGIN { for (i = 1; i <= n; i++) printf "%s%0" length(p) "d\n", p, i }' |
-	"$KETEN" send --config "$NET/politie.yaml" --to om --type bench --lines >/dev/null
+awk -v p="$payload" -v n=$N 'BEGIN { for (i = 1; i <= n; i++) printf "{\"reference\":\"B-%d\",\"observation\":\"%s\"}\n", i, p }' |
+	"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines >/dev/null
 t1=$(date +%s.%N)
 wait_inbox om $N 600
 t2=$(date +%s.%N)

@@ -6,15 +6,16 @@
 
 #include "cli/cli.h"
 #include "common/util.h"
+#include "schemas/codec.h"
 
 static int
 usage(FILE *f)
 {
 	fprintf(f, "usage: keten inbox [--config AGENT.yaml] [--after SEQ] [--limit N] [--all]\n"
 	    "  Prints one line per message, tab-separated:\n"
-	    "    SEQ  MESSAGE-ID  SENDER  TYPE  RECEIVED-MS  PAYLOAD\n"
-	    "  Tabs, newlines, backslashes and non-printable bytes in the payload are\n"
-	    "  written as \\t, \\n, \\\\ and \\xHH.  --all pages through the whole inbox.\n");
+	    "    SEQ  MESSAGE-ID  SENDER  TYPE  RECEIVED-MS  MESSAGE\n"
+	    "  MESSAGE is the case message as canonical JSON on one line.  --all pages\n"
+	    "  through the whole inbox.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -34,6 +35,23 @@ print_escaped(const uint8_t *p, size_t n)
 		else
 			putchar(ch);
 	}
+}
+
+/* Canonical JSON for a known type; escaped bytes otherwise. */
+static void
+print_payload(const Keten__Wire__V1__Deliver *d)
+{
+	const struct codec_type *t = codec_type_find(d->message_type);
+	ProtobufCMessage *m = t ? codec_unpack(t, d->payload.data, d->payload.len) : NULL;
+	char *json = NULL;
+
+	if (m != NULL && codec_to_json(t, m, &json) == 0) {
+		fputs(json, stdout);
+		free(json);
+	} else {
+		print_escaped(d->payload.data, d->payload.len);
+	}
+	codec_free(m);
 }
 
 static bool
@@ -117,7 +135,7 @@ cmd_inbox(int argc, char **argv)
 				uuid_format(id, d->message_id.data);
 			printf("%llu\t%s\t%s\t%s\t%lld\t", (unsigned long long)it->seq, id,
 			    d->sender, d->message_type, (long long)it->received_ms);
-			print_escaped(d->payload.data, d->payload.len);
+			print_payload(d);
 			putchar('\n');
 			after = it->seq;
 		}

@@ -14,7 +14,8 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show_inbox() {
 	printf -- '-- inbox of %s:\n' "$1"
 	"$KETEN" inbox --config "$NET/$1.yaml" --all |
-		awk -F'\t' '{ printf "   #%s from %-20s %-32s %s\n", $1, $3, $4, $6 }'
+		awk -F'\t' '{ m = $6; if (length(m) > 150) m = substr(m, 1, 147) "..."
+			printf "   #%s from %-19s %-33s\n      %s\n", $1, $3, $4, m }'
 }
 
 say "1. keys and directory"
@@ -37,21 +38,20 @@ sleep 1
 grep -h 'connected' "$NET/broker.log" | sed 's/^/   /'
 
 say "3. NLA inspected a car wash and signals possible labour exploitation"
+echo "   demo/messages/nla_signal.json (validated by the agent against keten.case.v1.CaseSignal)"
 "$KETEN" send --config "$NET/nla.yaml" --to politie,gemeente-amsterdam \
-	--type keten.case.v1.CaseSignal \
-	--body '{"ref":"NLA-2026-0412","form":"LABOUR","sector":"car wash","company":{"name":"Glans & Co Wasstraat (fictief)","kvk":"99123456"},"workers":3,"indicators":["NO_ID_PAPERS","DEBT_TO_EMPLOYER","LIVES_AT_WORKPLACE"]}' |
+	--type CaseSignal --file "$here/messages/nla_signal.json" |
 	sed 's/^/   accepted, message id /'
 
 say "4. the municipality asks the police for information"
 "$KETEN" send --config "$NET/gemeente-amsterdam.yaml" --to politie \
-	--type keten.case.v1.InformationRequest \
-	--body '{"about":"possible victims at Glans & Co Wasstraat","categories":["CARE_NEEDS"],"replyBy":"2026-12-06"}' |
+	--type InformationRequest --file "$here/messages/gemeente_request.json" |
 	sed 's/^/   accepted, message id /'
 
 say "5. the police refer the case to the prosecution service, while om is offline and the broker crashes"
 proc_stop om
-"$KETEN" send --config "$NET/politie.yaml" --to om --type keten.case.v1.CaseReferral \
-	--body '{"reason":"suspected labour exploitation","signals":["NLA-2026-0412"],"suspects":1}' |
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral \
+	--file "$here/messages/politie_referral.json" |
 	sed 's/^/   accepted, message id /'
 sleep 0.5
 proc_kill broker
@@ -63,10 +63,14 @@ wait_inbox om 1 30
 wait_inbox politie 2 30
 wait_inbox gemeente-amsterdam 1 30
 
-say "6. what arrived"
+say "6. a message that does not match its schema is refused at the agent, with the JSON path"
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal \
+	--body '{"companies":[{"name":"Voorbeeld BV","kvkNumber":"1234"}]}' 2>&1 | sed 's/^/   /' || true
+
+say "7. what arrived"
 for a in politie gemeente-amsterdam om nla; do show_inbox "$a"; done
 
-say "7. stop everything"
+say "8. stop everything"
 net_stop
 grep -h 'stopping' "$NET"/broker.log | sed 's/^/   /'
 echo

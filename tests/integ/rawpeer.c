@@ -6,7 +6,7 @@
  * broker does not talk to a key outside the directory at all.
  *
  * usage: rawpeer --endpoint EP --server-key Z85 --keys FILE --max-bytes N
- *                [--expect-refused]
+ *                [--expect-refused] [--invalid-to AGENCY]
  * Exit 0 when every check passed; each check prints one line.
  */
 #include <getopt.h>
@@ -106,9 +106,10 @@ main(int argc, char **argv)
 		{ "keys", required_argument, NULL, 'k' },
 		{ "max-bytes", required_argument, NULL, 'm' },
 		{ "expect-refused", no_argument, NULL, 'r' },
+		{ "invalid-to", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ep = NULL, *skey = NULL, *kfile = NULL;
+	const char *ep = NULL, *skey = NULL, *kfile = NULL, *invalid_to = NULL;
 	size_t maxb = 1 << 20;
 	int refused = 0, ch;
 	struct keten_keys *k = NULL;
@@ -122,6 +123,7 @@ main(int argc, char **argv)
 		case 'k': kfile = optarg; break;
 		case 'm': maxb = strtoul(optarg, NULL, 10); break;
 		case 'r': refused = 1; break;
+		case 'i': invalid_to = optarg; break;
 		default: return 2;
 		}
 	}
@@ -241,6 +243,27 @@ main(int argc, char **argv)
 	}
 	if (c)
 		keten__wire__v1__command__free_unpacked(c, NULL);
+	/* content the broker cannot judge but the recipient must refuse */
+	if (invalid_to != NULL) {
+		char *rcpt[] = { (char *)invalid_to };
+		uint8_t bad[] = { 0x0a, 0x05, 'x' };	/* field 1 claims 5 bytes, has 1 */
+		uuid7_new(id);
+		s.recipients = rcpt;
+		s.message_type = (char *)"keten.case.v1.CaseSignal";
+		s.payload = (ProtobufCBinaryData){ sizeof(bad), bad };
+		s.ref = 8;
+		send_cmd(&sc);
+		c = recv_reply(5000);
+		if (c == NULL || c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK) {
+			printf("FAIL invalid content: broker did not accept it for delivery\n");
+			failures++;
+		} else {
+			printf("ok   invalid content queued for %s (the broker cannot read it)\n",
+			    invalid_to);
+		}
+		if (c)
+			keten__wire__v1__command__free_unpacked(c, NULL);
+	}
 out:
 	zmq_close(sock);
 	zmq_ctx_term(ctx);

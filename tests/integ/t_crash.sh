@@ -11,8 +11,8 @@ N=1000
 # A slow trickle so the kills land mid-stream: 10 batches of 100.
 (
 	for b in $(seq 0 9); do
-		seq -f "crash-$b-%03g" 1 100 |
-			"$KETEN" send --config "$NET/politie.yaml" --to om --type test --lines || exit 1
+		seq -f "{\"reference\":\"crash-$b-%03g\"}" 1 100 |
+			"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines || exit 1
 		sleep 0.3
 	done
 ) >"$NET/sent.ids" &

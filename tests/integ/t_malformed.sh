@@ -6,14 +6,20 @@ broker_start
 agent_start politie
 agent_start om
 
-seq -f 'before-%g' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om --type test --lines \
+seq -f '{"reference":"before-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines \
 	>"$NET/sent.ids" || die "send failed"
 # nla's keys, used by a misbehaving raw client
 "$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
-	--keys "$NET/keys/nla.secret" --max-bytes 1048576 || die "malformed-frame checks failed"
-seq -f 'after-%g' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om --type test --lines \
+	--keys "$NET/keys/nla.secret" --max-bytes 1048576 --invalid-to om || die "malformed-frame checks failed"
+seq -f '{"reference":"after-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines \
 	>>"$NET/sent.ids" || die "send failed"
 wait_inbox om 200 60 || die "messages lost around the bad frames"
 check_inbox om politie "$NET/sent.ids"
 kill -0 "$(cat "$NET/broker.pid")" || die "broker died"
-echo "# 9 malformed-input checks answered with errors; 200 messages delivered around them"
+[ "$(inbox_count om)" -eq 200 ] || die "om stored something besides the 200 valid messages"
+# the recipient refused the content the broker could not judge, and said so
+grep -q 'agent om: delivery .* from nla refused: payload is not a valid protobuf keten.case.v1.CaseSignal' \
+	"$NET/om.log" || die "om did not refuse the invalid delivery"
+grep -q 'broker: agency om reports error 1: delivery .* refused by the recipient' "$NET/broker.log" ||
+	die "the refusal did not reach the broker"
+echo "# 10 malformed-input checks answered with errors; 200 messages delivered around them"
