@@ -218,6 +218,8 @@ dir_ensure(const char *path, unsigned mode, char err[static KETEN_ERRLEN])
 	if (n == 0 || n >= sizeof(buf))
 		return keten_seterr(err, KETEN_EINVAL, "bad directory path \"%s\"", path);
 	memcpy(buf, path, n + 1);
+	while (n > 1 && buf[n - 1] == '/')	/* "dir/" must get `mode` too */
+		buf[--n] = '\0';
 	for (size_t i = 1; i <= n; i++) {
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;

@@ -165,8 +165,21 @@ ydoc_parse(const char *name, const void *buf, size_t len, struct ydoc **out,
 	yaml_parser_set_input_string(&parser, buf, len);
 	while (!done) {
 		if (!yaml_parser_parse(&parser, &ev)) {
-			snprintf(err, KETEN_ERRLEN, "%s:%zu:%zu: %s%s%s", name,
-			    parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+			size_t line = parser.problem_mark.line + 1, col = parser.problem_mark.column + 1;
+			if (parser.error == YAML_READER_ERROR) {
+				/* libyaml gives only a byte offset for encoding errors */
+				const char *text = buf;
+				line = col = 1;
+				for (size_t i = 0; i < parser.problem_offset && i < len; i++) {
+					if (text[i] == '\n') {
+						line++;
+						col = 1;
+					} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+						col++;
+					}
+				}
+			}
+			snprintf(err, KETEN_ERRLEN, "%s:%zu:%zu: %s%s%s", name, line, col,
 			    parser.problem ? parser.problem : "syntax error",
 			    parser.context ? " " : "", parser.context ? parser.context : "");
 			goto fail;

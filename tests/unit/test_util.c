@@ -1,0 +1,311 @@
+/* Unit tests of common/util.c: UUIDs, ids, big-endian, files, paths. */
+#include "tests/unit/testutil.h"
+
+#include <dirent.h>
+#include <sodium.h>
+
+#include "common/util.h"
+
+static uint64_t
+uuid_ms(const uint8_t id[static KETEN_UUIDBYTES])
+{
+	uint64_t ms = 0;
+
+	for (int i = 0; i < 6; i++)
+		ms = ms << 8 | id[i];
+	return ms;
+}
+
+static void
+test_uuid7(void **state)
+{
+	uint8_t id[KETEN_UUIDBYTES], prev[KETEN_UUIDBYTES];
+	int64_t before = now_ms();
+
+	assert_true(sodium_init() >= 0);
+	uuid7_new(prev);
+	for (int i = 0; i < 1000; i++) {
+		uuid7_new(id);
+		assert_int_equal(id[6] >> 4, 7);		/* version 7 */
+		assert_int_equal(id[8] >> 6, 2);		/* variant 10 */
+		assert_true(uuid_ms(id) >= (uint64_t)before);
+		assert_true(uuid_ms(id) >= uuid_ms(prev));	/* time-ordered prefix */
+		assert_memory_not_equal(id, prev, KETEN_UUIDBYTES);
+		memcpy(prev, id, sizeof(id));
+	}
+	assert_true(uuid_ms(id) <= (uint64_t)now_ms());
+	/* the clock itself is sane: after 2025, and monotonic ms does not go back */
+	assert_true(before > 1735689600000LL);
+	int64_t m1 = mono_ms(), m2 = mono_ms();
+	assert_true(m2 >= m1);
+}
+
+static void
+test_uuid_format_parse(void **state)
+{
+	uint8_t id[KETEN_UUIDBYTES], back[KETEN_UUIDBYTES];
+	char s[KETEN_UUIDSTRLEN];
+
+	for (int i = 0; i < KETEN_UUIDBYTES; i++)
+		id[i] = (uint8_t)(i + 1);
+	id[15] = 0xaf;
+	uuid_format(s, id);
+	assert_string_equal(s, "01020304-0506-0708-090a-0b0c0d0e0faf");
+	assert_int_equal(uuid_parse(back, s), 0);
+	assert_memory_equal(back, id, KETEN_UUIDBYTES);
+	/* upper case is accepted */
+	memset(back, 0, sizeof(back));
+	assert_int_equal(uuid_parse(back, "01020304-0506-0708-090A-0B0C0D0E0FAF"), 0);
+	assert_memory_equal(back, id, KETEN_UUIDBYTES);
+
+	/* random round trips */
+	for (int i = 0; i < 100; i++) {
+		uuid7_new(id);
+		uuid_format(s, id);
+		assert_int_equal(strlen(s), 36);
+		assert_int_equal(uuid_parse(back, s), 0);
+		assert_memory_equal(back, id, KETEN_UUIDBYTES);
+	}
+}
+
+static void
+test_uuid_parse_rejects(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"01020304-0506-0708-090a-0b0c0d0e0fa",		/* 35 */
+		"01020304-0506-0708-090a-0b0c0d0e0faf0",	/* 37 */
+		"010203040-506-0708-090a-0b0c0d0e0faf",		/* dash moved */
+		"01020304-05060-708-090a-0b0c0d0e0faf",
+		"01020304-0506-0708-090a0-b0c0d0e0faf",
+		"01020304x0506-0708-090a-0b0c0d0e0faf",
+		"0102030405060708090a0b0c0d0e0faf0000",		/* no dashes */
+		"01020304-0506-0708-090g-0b0c0d0e0faf",		/* not hex */
+		"01020304-0506-0708-090a-0b0c0d0e0f a",
+		"{1020304-0506-0708-090a-0b0c0d0e0fa}",
+		"-1020304-0506-0708-090a-0b0c0d0e0faf",
+		"+1020304-0506-0708-090a-0b0c0d0e0faf",
+	};
+	uint8_t out[KETEN_UUIDBYTES], zero[KETEN_UUIDBYTES] = { 0 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(out, 0, sizeof(out));
+		if (uuid_parse(out, bad[i]) != KETEN_EINVAL)
+			fail_msg("\"%s\" accepted", bad[i]);
+		assert_memory_equal(out, zero, sizeof(out));	/* untouched */
+	}
+}
+
+static void
+test_agency_id_valid(void **state)
+{
+	char id[KETEN_IDMAX + 2];
+	static const char *const good[] = { "a", "0", "politie", "riec-west", "a1-b2",
+		"gemeente-0363", "a-" };
+	static const char *const bad[] = { "", "-a", "Politie", "a_b", "a b", "a.b", "a/b",
+		"p\xc3\xa9", "a\n", " a", "a:b" };
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!agency_id_valid(good[i]))
+			fail_msg("\"%s\" refused", good[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (agency_id_valid(bad[i]))
+			fail_msg("\"%s\" accepted", bad[i]);
+
+	memset(id, 'x', sizeof(id));
+	id[KETEN_IDMAX - 1] = '\0';	/* 63 characters */
+	assert_true(agency_id_valid(id));
+	id[KETEN_IDMAX - 1] = 'x';
+	id[KETEN_IDMAX] = '\0';		/* 64 characters */
+	assert_false(agency_id_valid(id));
+}
+
+static void
+test_be64(void **state)
+{
+	static const uint64_t values[] = { 0, 1, 0xff, 0x100, 0x0102030405060708ULL,
+		1ULL << 63, UINT64_MAX - 1, UINT64_MAX };
+	static const uint8_t want[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	uint8_t buf[8], a[8], b[8];
+
+	be64_put(buf, 0x0102030405060708ULL);
+	assert_memory_equal(buf, want, 8);
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		be64_put(buf, values[i]);
+		assert_true(be64_get(buf) == values[i]);
+	}
+	/* byte order sorts like the numbers (LMDB keys rely on this) */
+	be64_put(a, 0x00ffffffffffffffULL);
+	be64_put(b, 0x0100000000000000ULL);
+	assert_true(memcmp(a, b, 8) < 0);
+}
+
+/* Names in `dir` other than "." and ".."; returns how many. */
+static int
+count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+test_file_write_atomic(void **state)
+{
+	char dir[TU_DIRLEN], err[KETEN_ERRLEN], *path, *text, *missing;
+	mode_t old = umask(077);	/* the requested mode must win over the umask */
+
+	tu_tmpdir(dir);
+	path = tu_printf("%s/out.txt", dir);
+	assert_int_equal(file_write_atomic(path, "hello\n", 6, 0644, err), 0);
+	assert_int_equal(tu_mode(path), 0644);
+	text = tu_read(path);
+	assert_string_equal(text, "hello\n");
+	free(text);
+
+	/* replacing: new content and new mode, no temporary file left behind */
+	assert_int_equal(file_write_atomic(path, "secret", 6, 0600, err), 0);
+	assert_int_equal(tu_mode(path), 0600);
+	text = tu_read(path);
+	assert_string_equal(text, "secret");
+	free(text);
+	assert_int_equal(count_entries(dir), 1);
+
+	umask(0);
+	assert_int_equal(file_write_atomic(path, "", 0, 0640, err), 0);
+	assert_int_equal(tu_mode(path), 0640);
+	text = tu_read(path);
+	assert_string_equal(text, "");
+	free(text);
+	assert_int_equal(count_entries(dir), 1);
+	umask(old);
+
+	/* a directory that does not exist */
+	missing = tu_printf("%s/no/such/dir/out.txt", dir);
+	err[0] = '\0';
+	assert_int_equal(file_write_atomic(missing, "x", 1, 0600, err), KETEN_EIO);
+	assert_contains(err, "/no/such/dir/out.txt");
+	free(missing);
+	free(path);
+	tu_rmtree(dir);
+}
+
+static void
+test_file_check_private(void **state)
+{
+	char dir[TU_DIRLEN], err[KETEN_ERRLEN];
+	char *path;
+	int fd;
+
+	tu_tmpdir(dir);
+	path = tu_write(dir, "s.secret", "x", 0600);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(file_check_private(fd, path, err), 0);
+	assert_int_equal(fchmod(fd, 0400), 0);
+	assert_int_equal(file_check_private(fd, path, err), 0);
+	static const mode_t bad[] = { 0640, 0604, 0620, 0602, 0610, 0601, 0666 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(fchmod(fd, bad[i]), 0);
+		err[0] = '\0';
+		assert_int_equal(file_check_private(fd, path, err), KETEN_EPERM);
+		assert_contains(err, path);
+		assert_contains(err, "chmod 600");
+	}
+	close(fd);
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(file_check_private(fd, dir, err), KETEN_EPERM);
+	assert_contains(err, "not a regular file");
+	close(fd);
+	free(path);
+	tu_rmtree(dir);
+}
+
+static void
+test_path_resolve(void **state)
+{
+	static const struct { const char *base, *rel, *want; } cases[] = {
+		{ "/etc/keten/broker.yaml", "data", "/etc/keten/data" },
+		{ "/etc/keten/broker.yaml", "keys/b.secret", "/etc/keten/keys/b.secret" },
+		{ "/etc/keten/broker.yaml", "/var/lib/keten", "/var/lib/keten" },
+		{ "conf/agent.yaml", "state", "conf/state" },
+		{ "agent.yaml", "state", "./state" },
+		{ NULL, "state", "state" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = path_resolve(cases[i].base, cases[i].rel);
+		assert_non_null(got);
+		assert_string_equal(got, cases[i].want);
+		free(got);
+	}
+}
+
+static void
+test_dir_ensure(void **state)
+{
+	char dir[TU_DIRLEN], err[KETEN_ERRLEN], *deep, *file;
+
+	tu_tmpdir(dir);
+	deep = tu_printf("%s/a/b/c", dir);
+	assert_int_equal(dir_ensure(deep, 0700, err), 0);
+	assert_int_equal(tu_mode(deep), 0700);
+	assert_int_equal(dir_ensure(deep, 0700, err), 0);	/* exists: fine */
+	free(deep);
+
+	file = tu_write(dir, "plain", "x", 0644);
+	assert_int_equal(dir_ensure(file, 0700, err), KETEN_EIO);
+	assert_contains(err, file);
+	deep = tu_printf("%s/under", file);
+	assert_int_equal(dir_ensure(deep, 0700, err), KETEN_EIO);
+	free(deep);
+	free(file);
+	assert_int_equal(dir_ensure("", 0700, err), KETEN_EINVAL);
+	tu_rmtree(dir);
+}
+
+/* Regression: "DIR/keys/" (trailing slash) must get the requested mode too. */
+static void
+test_dir_ensure_trailing_slash(void **state)
+{
+	char dir[TU_DIRLEN], err[KETEN_ERRLEN], *keys, *slash;
+	mode_t old = umask(022);
+
+	tu_tmpdir(dir);
+	keys = tu_printf("%s/keys", dir);
+	slash = tu_printf("%s/", keys);
+	assert_int_equal(dir_ensure(slash, 0700, err), 0);
+	umask(old);
+	unsigned mode = tu_mode(keys);
+	free(keys);
+	free(slash);
+	tu_rmtree(dir);
+	if (mode != 0700)
+		fail_msg("DIR/keys/ created with mode %04o, expected 0700", mode);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_uuid7),
+		cmocka_unit_test(test_uuid_format_parse),
+		cmocka_unit_test(test_uuid_parse_rejects),
+		cmocka_unit_test(test_agency_id_valid),
+		cmocka_unit_test(test_be64),
+		cmocka_unit_test(test_file_write_atomic),
+		cmocka_unit_test(test_file_check_private),
+		cmocka_unit_test(test_path_resolve),
+		cmocka_unit_test(test_dir_ensure),
+		cmocka_unit_test(test_dir_ensure_trailing_slash),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
