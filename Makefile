@@ -48,7 +48,7 @@ PROTO_C  := $(patsubst schemas/%.proto,$(BUILD)/schemas/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
 REGISTRY_C := $(BUILD)/schemas/registry.c
-COMMON_SRC := $(wildcard common/*.c) $(wildcard schemas/*.c) $(PROTO_C) $(REGISTRY_C)
+COMMON_SRC := $(wildcard common/*.c) $(wildcard schemas/*.c) $(wildcard policy/*.c) $(PROTO_C) $(REGISTRY_C)
 BROKER_SRC := $(wildcard broker/*.c)
 AGENT_SRC  := $(wildcard agent/*.c)
 CLI_SRC    := $(wildcard cli/*.c)

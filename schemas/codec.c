@@ -21,6 +21,16 @@ struct cnode {
 	char **json;			/* per field: proto3 JSON (lowerCamelCase) name */
 	int *leaf;			/* per field: path id, or -1 for message fields */
 	struct cnode **child;		/* per field: node of a message field */
+	/*
+	 * Role partitions: a repeated message field whose element has an enum
+	 * field named "role" gets one subtree per role value, with paths like
+	 * "persons[suspect].given_name", so a policy can treat suspects and
+	 * possible victims differently.  part[i] has nparts[i] nodes (one per
+	 * enum value, in value order); child[i] is part[i][0].
+	 */
+	struct cnode ***part;
+	size_t *nparts;
+	int *role_field;		/* per field: index of "role" in the element */
 	const struct vrule **rule;	/* per field */
 	int country;			/* index of a sibling string field "country", or -1 */
 	int first, last;		/* path ids beneath: [first, last) */
@@ -61,6 +71,42 @@ camel(const char *name)
 	return out;
 }
 
+/* "PERSON_ROLE_POSSIBLE_VICTIM" -> "possible_victim": the value name without
+ * the prefix all values of the enum share, in lower case. */
+static const char *
+role_name(const ProtobufCEnumDescriptor *ed, unsigned k, char buf[static 128])
+{
+	size_t pre = strlen(ed->values[0].name);
+
+	for (unsigned i = 1; i < ed->n_values; i++) {
+		size_t j = 0;
+		while (j < pre && ed->values[i].name[j] == ed->values[0].name[j])
+			j++;
+		pre = j;
+	}
+	while (pre > 0 && ed->values[0].name[pre - 1] != '_')
+		pre--;
+	snprintf(buf, 128, "%s", ed->values[k].name + pre);
+	for (char *c = buf; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c + 32);
+	return buf;
+}
+
+/* The subtree an element of field i uses: its role's partition, if any. */
+static const struct cnode *
+elem_node(const struct cnode *n, unsigned i, const ProtobufCMessage *elem)
+{
+	if (n->part[i] == NULL)
+		return n->child[i];
+	const ProtobufCFieldDescriptor *rf = &n->child[i]->d->fields[n->role_field[i]];
+	int v = *(const int *)((const char *)elem + rf->offset);
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(rf->descriptor, v);
+	size_t k = ev ? (size_t)(ev - ((const ProtobufCEnumDescriptor *)rf->descriptor)->values) : 0;
+
+	return k < n->nparts[i] ? n->part[i][k] : n->child[i];
+}
+
 static struct cnode *
 build(struct codec_type *t, const ProtobufCMessageDescriptor *d, const char *prefix, int depth)
 {
@@ -75,7 +121,10 @@ build(struct codec_type *t, const ProtobufCMessageDescriptor *d, const char *pre
 	n->leaf = calloc(d->n_fields, sizeof(*n->leaf));
 	n->child = calloc(d->n_fields, sizeof(*n->child));
 	n->rule = calloc(d->n_fields, sizeof(*n->rule));
-	if (!n->json || !n->leaf || !n->child || !n->rule)
+	n->part = calloc(d->n_fields, sizeof(*n->part));
+	n->nparts = calloc(d->n_fields, sizeof(*n->nparts));
+	n->role_field = calloc(d->n_fields, sizeof(*n->role_field));
+	if (!n->json || !n->leaf || !n->child || !n->rule || !n->part || !n->nparts || !n->role_field)
 		return NULL;
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
@@ -90,9 +139,28 @@ build(struct codec_type *t, const ProtobufCMessageDescriptor *d, const char *pre
 		if (strcmp(f->name, "country") == 0 && f->type == PROTOBUF_C_TYPE_STRING)
 			n->country = (int)i;
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			const ProtobufCMessageDescriptor *cd = f->descriptor;
+			const ProtobufCFieldDescriptor *role =
+			    protobuf_c_message_descriptor_get_field_by_name(cd, "role");
 			n->leaf[i] = -1;
-			if ((n->child[i] = build(t, f->descriptor, path, depth + 1)) == NULL)
+			n->role_field[i] = -1;
+			if (f->label == PROTOBUF_C_LABEL_REPEATED && role != NULL &&
+			    role->type == PROTOBUF_C_TYPE_ENUM && role->label == PROTOBUF_C_LABEL_NONE) {
+				const ProtobufCEnumDescriptor *ed = role->descriptor;
+				n->role_field[i] = (int)(role - cd->fields);
+				n->nparts[i] = ed->n_values;
+				if ((n->part[i] = calloc(ed->n_values, sizeof(struct cnode *))) == NULL)
+					return NULL;
+				for (unsigned k = 0; k < ed->n_values; k++) {
+					char pp[300], rn[128];
+					snprintf(pp, sizeof(pp), "%s[%s]", path, role_name(ed, k, rn));
+					if ((n->part[i][k] = build(t, cd, pp, depth + 1)) == NULL)
+						return NULL;
+				}
+				n->child[i] = n->part[i][0];
+			} else if ((n->child[i] = build(t, cd, path, depth + 1)) == NULL) {
 				return NULL;
+			}
 		} else {
 			if (t->npaths == CODEC_MAX_PATHS || (t->paths[t->npaths] = strdup(path)) == NULL)
 				return NULL;
@@ -133,6 +201,7 @@ codec_init(void)
 
 size_t codec_type_count(void) { codec_init(); return ntypes; }
 const struct codec_type *codec_type_at(size_t i) { codec_init(); return i < ntypes ? &types[i] : NULL; }
+size_t codec_type_index(const struct codec_type *t) { return (size_t)(t - types); }
 const ProtobufCMessageDescriptor *codec_type_descriptor(const struct codec_type *t) { return t->d; }
 const char *codec_type_name(const struct codec_type *t) { return t->d->name; }
 size_t codec_type_npaths(const struct codec_type *t) { return t->npaths; }
@@ -876,7 +945,7 @@ paths_walk(const struct cnode *n, const ProtobufCMessage *m, struct codec_pathse
 			ProtobufCMessage *const *arr = *(ProtobufCMessage **const *)fptr(m, f);
 			for (size_t k = 0; k < cnt; k++)
 				if (arr[k] != NULL)
-					paths_walk(n->child[i], arr[k], out);
+					paths_walk(elem_node(n, i, arr[k]), arr[k], out);
 		} else {
 			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)fptr(m, f);
 			if (sub != NULL)
@@ -933,7 +1002,7 @@ filter_walk(const struct cnode *n, ProtobufCMessage *m, const struct codec_paths
 			ProtobufCMessage **arr = *(ProtobufCMessage ***)fptr(m, f);
 			for (size_t k = 0; k < *cnt; k++) {
 				bool ch = false;
-				if (arr[k] != NULL && !filter_walk(n->child[i], arr[k], allowed, removed,
+				if (arr[k] != NULL && !filter_walk(elem_node(n, i, arr[k]), arr[k], allowed, removed,
 				    &ch) && ch) {
 					codec_free(arr[k]);
 					*changed = true;
@@ -976,47 +1045,108 @@ codec_filter(const struct codec_type *t, ProtobufCMessage *m, const struct codec
 	filter_walk(t->root, m, allowed, removed, &changed);
 }
 
+static void
+add_range(struct codec_pathset *set, const struct cnode *n)
+{
+	for (int i = n->first; i < n->last; i++)
+		codec_pathset_set(set, (size_t)i);
+}
+
+/*
+ * Add what parts[k..] names beneath node n.  A part may carry a role
+ * qualifier, "persons[suspect]"; without one a partitioned field fans out to
+ * every role.  Returns 0, or KETEN_ENOTFOUND with the message in err.
+ */
+static int
+add_parts(const struct cnode *n, char **parts, size_t nparts, size_t k, bool subtree,
+    struct codec_pathset *set, const char *pattern, char err[static KETEN_ERRLEN])
+{
+	char name[128], *q;
+	int fi = -1;
+
+	if (k == nparts) {
+		add_range(set, n);
+		return 0;
+	}
+	snprintf(name, sizeof(name), "%s", parts[k]);
+	if ((q = strchr(name, '[')) != NULL) {
+		size_t ql = strlen(q);
+		if (ql < 3 || q[ql - 1] != ']')
+			return keten_seterr(err, KETEN_ENOTFOUND, "unknown field path \"%s\" (a role "
+			    "qualifier is written [role])", pattern);
+		q[ql - 1] = '\0';
+		*q++ = '\0';
+	}
+	for (unsigned i = 0; i < n->d->n_fields && fi < 0; i++)
+		if (strcmp(n->d->fields[i].name, name) == 0)
+			fi = (int)i;
+	if (fi < 0)
+		return keten_seterr(err, KETEN_ENOTFOUND, "unknown field path \"%s\" (%s has no field %s)",
+		    pattern, n->d->short_name, name);
+	if (n->child[fi] == NULL) {
+		if (k + 1 != nparts || subtree || q != NULL)
+			return keten_seterr(err, KETEN_ENOTFOUND, "unknown field path \"%s\" (%s.%s is "
+			    "not a message)", pattern, n->d->short_name, name);
+		codec_pathset_set(set, (size_t)n->leaf[fi]);
+		return 0;
+	}
+	if (q != NULL) {
+		if (n->part[fi] == NULL)
+			return keten_seterr(err, KETEN_ENOTFOUND, "unknown field path \"%s\" (%s.%s has "
+			    "no roles)", pattern, n->d->short_name, name);
+		for (size_t r = 0; r < n->nparts[fi]; r++) {
+			const ProtobufCFieldDescriptor *rf = &n->child[fi]->d->fields[n->role_field[fi]];
+			char rn[128];
+			if (strcmp(role_name(rf->descriptor, (unsigned)r, rn), q) == 0)
+				return add_parts(n->part[fi][r], parts, nparts, k + 1, subtree, set, pattern,
+				    err);
+		}
+		return keten_seterr(err, KETEN_ENOTFOUND, "unknown field path \"%s\" (no role \"%s\")",
+		    pattern, q);
+	}
+	if (n->part[fi] == NULL)
+		return add_parts(n->child[fi], parts, nparts, k + 1, subtree, set, pattern, err);
+	for (size_t r = 0; r < n->nparts[fi]; r++) {
+		int rc = add_parts(n->part[fi][r], parts, nparts, k + 1, subtree, set, pattern, err);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 int
 codec_pathset_add(const struct codec_type *t, struct codec_pathset *set, const char *pattern,
     char err[static KETEN_ERRLEN])
 {
-	const struct cnode *n = t->root;
-	char buf[256], *save = NULL;
-	size_t len = strlen(pattern);
+	char buf[256], *parts[CODEC_MAX_DEPTH + 1], *save = NULL;
+	size_t len = strlen(pattern), n = 0;
+	bool subtree = false;
 
 	if (strcmp(pattern, "*") == 0) {
-		for (size_t i = 0; i < t->npaths; i++)
-			codec_pathset_set(set, i);
+		add_range(set, t->root);
 		return 0;
 	}
 	if (len == 0 || len >= sizeof(buf))
 		return keten_seterr(err, KETEN_ENOTFOUND, "empty or overlong field path");
 	memcpy(buf, pattern, len + 1);
-	if (len > 2 && strcmp(buf + len - 2, ".*") == 0)
+	if (len > 2 && strcmp(buf + len - 2, ".*") == 0) {
 		buf[len - 2] = '\0';
-	for (char *part = strtok_r(buf, ".", &save); part != NULL; part = strtok_r(NULL, ".", &save)) {
-		int fi = -1;
-		if (n == NULL)
-			return keten_seterr(err, KETEN_ENOTFOUND, "unknown field path \"%s\": a value "
-			    "has no fields", pattern);
-		for (unsigned i = 0; i < n->d->n_fields && fi < 0; i++)
-			if (strcmp(n->d->fields[i].name, part) == 0)
-				fi = (int)i;
-		if (fi < 0)
-			return keten_seterr(err, KETEN_ENOTFOUND, "unknown field path \"%s\" (%s has no "
-			    "field %s)", pattern, n->d->short_name, part);
-		if (n->child[fi] == NULL) {
-			if (strtok_r(NULL, ".", &save) != NULL ||
-			    (len > 2 && strcmp(pattern + len - 2, ".*") == 0))
-				return keten_seterr(err, KETEN_ENOTFOUND, "unknown field path \"%s\" "
-				    "(%s.%s is not a message)", pattern, n->d->short_name, part);
-			codec_pathset_set(set, (size_t)n->leaf[fi]);
-			return 0;
-		}
-		n = n->child[fi];
+		subtree = true;
 	}
-	for (int i = n->first; i < n->last; i++)
-		codec_pathset_set(set, (size_t)i);
+	for (char *part = strtok_r(buf, ".", &save); part != NULL; part = strtok_r(NULL, ".", &save)) {
+		if (n == CODEC_MAX_DEPTH)
+			return keten_seterr(err, KETEN_ENOTFOUND, "field path \"%s\" too deep", pattern);
+		parts[n++] = part;
+	}
+	if (n == 0)
+		return keten_seterr(err, KETEN_ENOTFOUND, "empty field path");
+	/* validate against a scratch set first so a failing pattern adds nothing */
+	struct codec_pathset tmp = { 0 };
+	int rc = add_parts(t->root, parts, n, 0, subtree, &tmp, pattern, err);
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < CODEC_MAX_PATHS / 64; i++)
+		set->w[i] |= tmp.w[i];
 	return 0;
 }
 

@@ -5,10 +5,17 @@
  * formats.  Nothing here is written per message type.
  *
  * Field paths use the proto field names, dotted, without indices:
- * "persons.given_name", "companies.address.postcode".  Only leaf fields
+ * "companies.kvk_number", "companies.address.postcode".  Only leaf fields
  * (scalars, strings, enums, bytes and repeated forms of those) have paths;
- * a path set can name a message field ("persons" or "persons.*") to mean
+ * a path set can name a message field ("companies" or "companies.*") to mean
  * every leaf beneath it, and "*" means everything.
+ *
+ * Role partitions: elements of a repeated message field whose type has an
+ * enum field "role" (Person) have their paths per role value:
+ * "persons[suspect].given_name", "persons[possible_victim].birth_year".  A
+ * pattern without the qualifier ("persons.given_name", "persons.*") covers
+ * every role; with it ("persons[suspect].*") only that role.  So a policy
+ * can share a victim's name with a care coordinator and never a suspect's.
  *
  * Paths of a type are numbered 0..n-1 once; a set of paths is a bitset
  * (struct codec_pathset), so listing and filtering are tree walks with bit
@@ -44,6 +51,8 @@ int codec_init(void);
 /* Registered (sendable) types. */
 size_t codec_type_count(void);
 const struct codec_type *codec_type_at(size_t i);
+/* Position of t in the registry: codec_type_at(codec_type_index(t)) == t. */
+size_t codec_type_index(const struct codec_type *t);
 /* Look up by full name ("keten.case.v1.CaseSignal") or short name ("CaseSignal"). */
 const struct codec_type *codec_type_find(const char *name);
 const ProtobufCMessageDescriptor *codec_type_descriptor(const struct codec_type *t);

@@ -1,0 +1,1102 @@
+/* Policy compiler and evaluator (see policy.h and docs/policy.md). */
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/yamltree.h"
+#include "policy/policy.h"
+#include "schemas/case.pb-c.h"
+#include "schemas/envelope.pb-c.h"
+
+#define MAX_TYPES 64
+
+struct rule {
+	char *id;
+	bool forbid;
+	unsigned line, col;
+	uint8_t *from, *to;		/* per agency: 1 if the rule applies */
+	uint64_t types;			/* bit per codec type index */
+	int purpose;			/* purpose index; -1 = any (forbid only) */
+	int basis;			/* basis index; -1 = none (forbid) */
+	bool whole;			/* forbid without fields: the whole message */
+	struct codec_pathset *fields;	/* per codec type index */
+	/* when */
+	uint64_t forms;			/* bit per ExploitationForm value; 0 = no condition */
+	int minor;			/* -1 no condition, else 0/1 */
+	char **regions;
+	size_t nregions;
+	uint32_t handling;		/* bit per HandlingLabel value; 0 = no condition */
+	uint32_t retention_days;
+	struct policy_rule_info info;
+};
+
+struct bucket {
+	uint64_t key;			/* (s << 40 | r << 16 | t) + 1; 0 = empty slot */
+	uint32_t off, cnt;
+};
+
+struct policy {
+	char *name, *version;
+	uint8_t hash[POLICY_HASHBYTES];
+	size_t nag;
+	char **agencies;		/* directory order */
+	uint32_t *by_name;		/* agency indices sorted by id */
+	size_t npurposes, nbases;
+	char **purposes, **purpose_desc, **bases, **citations;
+	size_t nrules;
+	struct rule *rules;
+	size_t ntypes;
+	struct bucket *buckets;
+	size_t nbuckets;		/* power of two */
+	uint32_t *idx;
+};
+
+const char *
+policy_reason_name(enum policy_reason r)
+{
+	switch (r) {
+	case POLICY_OK: return "ok";
+	case POLICY_NO_RULE: return "no-rule";
+	case POLICY_PURPOSE_NOT_GRANTED: return "purpose-not-granted";
+	case POLICY_CONDITION_FALSE: return "condition-false";
+	case POLICY_FORBIDDEN: return "forbidden";
+	case POLICY_REPLY_REQUIRED: return "reply-required";
+	case POLICY_LIMIT_REACHED: return "limit-reached";
+	case POLICY_NOT_GRANTED: return "not-granted";
+	case POLICY_ERROR: return "error";
+	}
+	return "error";
+}
+
+static const char *const tlp[] = { "UNSPECIFIED", "CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED" };
+
+int
+policy_handling_parse(const char *s)
+{
+	if (strncmp(s, "HANDLING_LABEL_", 15) == 0)
+		s += 15;
+	if (strncmp(s, "TLP:", 4) == 0 || strncmp(s, "TLP_", 4) == 0)
+		s += 4;
+	for (int i = 1; i < 6; i++)
+		if (strcmp(s, tlp[i]) == 0)
+			return i;
+	if (strcmp(s, "AMBER_STRICT") == 0)
+		return 4;
+	return -1;
+}
+
+const char *
+policy_handling_name(int label)
+{
+	return label >= 0 && label < 6 ? tlp[label] : "UNKNOWN";
+}
+
+/* ---- compilation ---- */
+
+struct compiler {
+	struct policy *p;
+	const struct directory *dir;
+	const struct ydoc *doc;
+	char *err;
+	const struct ynode *groups;	/* map name -> list */
+	char *canon;			/* canonical form, for the hash */
+	size_t canon_len, canon_cap;
+};
+
+static void
+canon_add(struct compiler *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+canon_add(struct compiler *c, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(c->canon + c->canon_len, c->canon_cap - c->canon_len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if ((size_t)n < c->canon_cap - c->canon_len) {
+			c->canon_len += (size_t)n;
+			return;
+		}
+		size_t cap = (c->canon_cap + (size_t)n + 1) * 2;
+		char *nc = realloc(c->canon, cap);
+		if (nc == NULL)
+			return;
+		c->canon = nc;
+		c->canon_cap = cap;
+	}
+}
+
+static int
+agency_index(const struct policy *p, const char *id)
+{
+	size_t lo = 0, hi = p->nag;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int cmp = strcmp(p->agencies[p->by_name[mid]], id);
+		if (cmp == 0)
+			return (int)p->by_name[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static const struct policy *sort_policy;
+
+static int
+by_name_cmp(const void *a, const void *b)
+{
+	return strcmp(sort_policy->agencies[*(const uint32_t *)a],
+	    sort_policy->agencies[*(const uint32_t *)b]);
+}
+
+static int
+index_of(char **list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* A scalar or a list of scalars: call fn for each. */
+static int
+each_scalar(struct compiler *c, const struct ynode *v, const char *what,
+    int (*fn)(struct compiler *, const struct ynode *, void *), void *arg)
+{
+	int rc;
+
+	if (v->kind == YNODE_SCALAR)
+		return fn(c, v, arg);
+	if (v->kind != YNODE_SEQ)
+		return ydoc_err(c->doc, v, c->err, "expected %s or a list of them, found a mapping",
+		    what);
+	if (v->n == 0)
+		return ydoc_err(c->doc, v, c->err, "empty list: expected at least one %s", what);
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->items[i]->kind != YNODE_SCALAR)
+			return ydoc_err(c->doc, v->items[i], c->err, "expected %s", what);
+		if ((rc = fn(c, v->items[i], arg)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+struct agency_set {
+	uint8_t *set;
+	bool allow_groups;
+};
+
+/* Resolve an agency reference: id, group name, kind:X or "*". */
+static int
+add_agency_ref(struct compiler *c, const struct ynode *v, void *arg)
+{
+	struct agency_set *as = arg;
+	const char *s = v->str;
+	int i;
+
+	if (strcmp(s, "*") == 0) {
+		memset(as->set, 1, c->p->nag);
+		return 0;
+	}
+	if (strncmp(s, "kind:", 5) == 0) {
+		if (!agency_kind_valid(s + 5))
+			return ydoc_err(c->doc, v, c->err, "unknown agency kind \"%s\" (expected "
+			    "police, prosecution, labour-inspectorate, military-police, "
+			    "municipality, riec, registration-centre or care)", s + 5);
+		for (size_t k = 0; k < c->dir->n; k++)
+			if (strcmp(c->dir->agencies[k].kind, s + 5) == 0)
+				as->set[k] = 1;
+		return 0;
+	}
+	if ((i = agency_index(c->p, s)) >= 0) {
+		as->set[i] = 1;
+		return 0;
+	}
+	const struct ynode *g = as->allow_groups ? ynode_get(c->groups, s) : NULL;
+	if (g != NULL) {
+		struct agency_set inner = { as->set, false };
+		return each_scalar(c, g, "an agency id or kind:KIND", add_agency_ref, &inner);
+	}
+	return ydoc_err(c->doc, v, c->err, "unknown agency or group \"%s\" (not in the directory%s)",
+	    s, as->allow_groups ? " nor under groups" : "; groups cannot contain groups");
+}
+
+static int
+add_type(struct compiler *c, const struct ynode *v, void *arg)
+{
+	uint64_t *types = arg;
+
+	if (strcmp(v->str, "*") == 0) {
+		for (size_t i = 0; i < c->p->ntypes; i++)
+			*types |= 1ull << i;
+		return 0;
+	}
+	const struct codec_type *t = codec_type_find(v->str);
+	if (t == NULL) {
+		char list[300] = "";
+		size_t o = 0;
+		for (size_t i = 0; i < codec_type_count() && o < sizeof(list); i++) {
+			const char *n = codec_type_name(codec_type_at(i));
+			const char *dot = strrchr(n, '.');
+			int w = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", dot ? dot + 1 : n);
+			if (w > 0)
+				o += (size_t)w;
+		}
+		return ydoc_err(c->doc, v, c->err, "unknown message type \"%s\" (expected one of: %s)",
+		    v->str, list);
+	}
+	*types |= 1ull << codec_type_index(t);
+	return 0;
+}
+
+struct rule_ctx {
+	struct rule *r;
+	const struct ynode *purpose_node;
+};
+
+static int
+add_form(struct compiler *c, const struct ynode *v, void *arg)
+{
+	struct rule *r = arg;
+	const ProtobufCEnumDescriptor *ed = &keten__case__v1__exploitation_form__descriptor;
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, v->str);
+	char full[128];
+
+	if (ev == NULL) {
+		snprintf(full, sizeof(full), "EXPLOITATION_FORM_%s", v->str);
+		ev = protobuf_c_enum_descriptor_get_value_by_name(ed, full);
+	}
+	if (ev == NULL || ev->value <= 0 || ev->value >= 64)
+		return ydoc_err(c->doc, v, c->err, "unknown exploitation form \"%s\" (expected SEXUAL, "
+		    "LABOUR, CRIMINAL, ORGAN_REMOVAL or OTHER)", v->str);
+	r->forms |= 1ull << ev->value;
+	return 0;
+}
+
+static int
+add_region(struct compiler *c, const struct ynode *v, void *arg)
+{
+	struct rule *r = arg;
+	char **nr = realloc(r->regions, (r->nregions + 1) * sizeof(*nr));
+
+	if (nr == NULL || (nr[r->nregions] = strdup(v->str)) == NULL) {
+		if (nr)
+			r->regions = nr;
+		return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+	}
+	r->regions = nr;
+	r->nregions++;
+	return 0;
+}
+
+static int
+add_handling(struct compiler *c, const struct ynode *v, void *arg)
+{
+	struct rule *r = arg;
+	int h = policy_handling_parse(v->str);
+
+	if (h < 0)
+		return ydoc_err(c->doc, v, c->err, "unknown handling label \"%s\" (expected CLEAR, "
+		    "GREEN, AMBER, AMBER+STRICT or RED)", v->str);
+	r->handling |= 1u << h;
+	return 0;
+}
+
+static const char *const when_keys[] = { "exploitation_form", "minor", "region", "handling", NULL };
+
+static int
+compile_when(struct compiler *c, struct rule *r, const struct ynode *w)
+{
+	const struct ynode *v;
+	bool minor;
+	int rc;
+
+	if ((rc = ydoc_expect_map(c->doc, w, "when conditions", c->err)) ||
+	    (rc = ydoc_check_keys(c->doc, w, "when conditions", when_keys, c->err)))
+		return rc;
+	if ((v = ynode_get(w, "exploitation_form")) != NULL &&
+	    (rc = each_scalar(c, v, "an exploitation form", add_form, r)) != 0)
+		return rc;
+	if (ynode_get(w, "minor") != NULL) {
+		if ((rc = ydoc_get_bool(c->doc, w, "minor", true, &minor, c->err)) != 0)
+			return rc;
+		r->minor = minor;
+	}
+	if ((v = ynode_get(w, "region")) != NULL &&
+	    (rc = each_scalar(c, v, "a region id", add_region, r)) != 0)
+		return rc;
+	if ((v = ynode_get(w, "handling")) != NULL &&
+	    (rc = each_scalar(c, v, "a TLP label", add_handling, r)) != 0)
+		return rc;
+	return 0;
+}
+
+static const char *const rule_keys[] = {
+	"permit", "forbid", "description", "from", "to", "type", "purpose", "basis", "fields",
+	"when", "reply_to", "limit", "retention_days", NULL
+};
+
+static int
+compile_fields(struct compiler *c, struct rule *r, const struct ynode *f)
+{
+	if (f->kind != YNODE_SEQ || f->n == 0)
+		return ydoc_err(c->doc, f, c->err, "\"fields\" must be a non-empty list of field paths "
+		    "in rule %s", r->id);
+	for (size_t i = 0; i < f->n; i++) {
+		const struct ynode *v = f->items[i];
+		char first[KETEN_ERRLEN] = "";
+		bool ok = false;
+		if (v->kind != YNODE_SCALAR)
+			return ydoc_err(c->doc, v, c->err, "expected a field path");
+		for (size_t t = 0; t < c->p->ntypes; t++) {
+			char e[KETEN_ERRLEN];
+			if (!(r->types >> t & 1))
+				continue;
+			if (codec_pathset_add(codec_type_at(t), &r->fields[t], v->str, e) == 0)
+				ok = true;
+			else if (first[0] == '\0')
+				snprintf(first, sizeof(first), "%s", e);
+		}
+		if (!ok)
+			return ydoc_err(c->doc, v, c->err, "%s in rule %s", first, r->id);
+	}
+	return 0;
+}
+
+static int
+compile_rule(struct compiler *c, const struct ynode *m, struct rule *r)
+{
+	const struct ynode *v;
+	const char *id = NULL, *purpose = NULL, *basis = NULL;
+	uint64_t n;
+	int rc;
+
+	if ((rc = ydoc_expect_map(c->doc, m, "rule", c->err)) ||
+	    (rc = ydoc_check_keys(c->doc, m, "rule", rule_keys, c->err)))
+		return rc;
+	bool p = ynode_get(m, "permit") != NULL, f = ynode_get(m, "forbid") != NULL;
+	if (p == f)
+		return ydoc_err(c->doc, m, c->err, "a rule starts with \"permit: ID\" or \"forbid: ID\"%s",
+		    p ? ", not both" : "");
+	r->forbid = f;
+	if ((rc = ydoc_get_str(c->doc, m, f ? "forbid" : "permit", true, &id, c->err)) != 0)
+		return rc;
+	r->line = m->line;
+	r->col = m->col;
+	if ((r->id = strdup(id)) == NULL)
+		return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+	r->info.id = r->id;
+	r->minor = -1;
+	r->purpose = r->basis = -1;
+	if ((r->from = calloc(c->p->nag, 1)) == NULL || (r->to = calloc(c->p->nag, 1)) == NULL ||
+	    (r->fields = calloc(c->p->ntypes, sizeof(*r->fields))) == NULL)
+		return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+
+	static const char *const need_permit[] = { "from", "to", "type", "purpose", "basis", "fields" };
+	static const char *const need_forbid[] = { "from", "to", "type" };
+	const char *const *need = f ? need_forbid : need_permit;
+	for (size_t i = 0; i < (f ? 3u : 6u); i++)
+		if (ynode_get(m, need[i]) == NULL)
+			return ydoc_err(c->doc, m, c->err, "%s rule %s has no \"%s\"", f ? "forbid" :
+			    "permit", r->id, need[i]);
+	struct agency_set fs = { r->from, true }, ts = { r->to, true };
+	if ((rc = each_scalar(c, ynode_get(m, "from"), "an agency, group or kind:KIND",
+	    add_agency_ref, &fs)) ||
+	    (rc = each_scalar(c, ynode_get(m, "to"), "an agency, group or kind:KIND",
+	    add_agency_ref, &ts)) ||
+	    (rc = each_scalar(c, ynode_get(m, "type"), "a message type", add_type, &r->types)))
+		return rc;
+	if ((rc = ydoc_get_str(c->doc, m, "purpose", !f, &purpose, c->err)) != 0)
+		return rc;
+	if (purpose != NULL && !(f && strcmp(purpose, "*") == 0) &&
+	    (r->purpose = index_of(c->p->purposes, c->p->npurposes, purpose)) < 0)
+		return ydoc_err(c->doc, ynode_get(m, "purpose"), c->err, "unknown purpose \"%s\" in rule "
+		    "%s (declare it under purposes)", purpose, r->id);
+	if (f && ynode_get(m, "basis") != NULL)
+		return ydoc_err(c->doc, ynode_get(m, "basis"), c->err, "a forbid rule has no legal basis");
+	if (!f) {
+		if ((rc = ydoc_get_str(c->doc, m, "basis", true, &basis, c->err)) != 0)
+			return rc;
+		if ((r->basis = index_of(c->p->bases, c->p->nbases, basis)) < 0)
+			return ydoc_err(c->doc, ynode_get(m, "basis"), c->err, "unknown legal basis \"%s\" "
+			    "in rule %s (declare it under bases)", basis, r->id);
+	}
+	if ((v = ynode_get(m, "fields")) != NULL) {
+		if ((rc = compile_fields(c, r, v)) != 0)
+			return rc;
+	} else {
+		r->whole = true;
+	}
+	if ((v = ynode_get(m, "when")) != NULL && (rc = compile_when(c, r, v)) != 0)
+		return rc;
+	if ((v = ynode_get(m, "reply_to")) != NULL) {
+		static const char *const k[] = { "type", "within_days", NULL };
+		const char *tn;
+		if (f)
+			return ydoc_err(c->doc, v, c->err, "reply_to belongs on permit rules");
+		if ((rc = ydoc_expect_map(c->doc, v, "reply_to", c->err)) ||
+		    (rc = ydoc_check_keys(c->doc, v, "reply_to", k, c->err)) ||
+		    (rc = ydoc_get_str(c->doc, v, "type", true, &tn, c->err)) ||
+		    (rc = ydoc_get_u64(c->doc, v, "within_days", true, 1, 3650, &n, c->err)))
+			return rc;
+		if ((r->info.reply_to_type = codec_type_find(tn)) == NULL)
+			return ydoc_err(c->doc, ynode_get(v, "type"), c->err, "unknown message type \"%s\"",
+			    tn);
+		r->info.reply_within_days = (uint32_t)n;
+	}
+	if ((v = ynode_get(m, "limit")) != NULL) {
+		static const char *const k[] = { "count", "per", NULL };
+		const char *per;
+		if (f)
+			return ydoc_err(c->doc, v, c->err, "limit belongs on permit rules");
+		if ((rc = ydoc_expect_map(c->doc, v, "limit", c->err)) ||
+		    (rc = ydoc_check_keys(c->doc, v, "limit", k, c->err)) ||
+		    (rc = ydoc_get_u64(c->doc, v, "count", true, 1, 1000000, &n, c->err)) ||
+		    (rc = ydoc_get_str(c->doc, v, "per", true, &per, c->err)))
+			return rc;
+		r->info.limit_count = (uint32_t)n;
+		if (strcmp(per, "day") == 0)
+			r->info.limit_per = POLICY_PER_DAY;
+		else if (strcmp(per, "week") == 0)
+			r->info.limit_per = POLICY_PER_WEEK;
+		else if (strcmp(per, "month") == 0)
+			r->info.limit_per = POLICY_PER_MONTH;
+		else
+			return ydoc_err(c->doc, ynode_get(v, "per"), c->err, "\"per\" must be day, week or "
+			    "month, found \"%s\"", per);
+	}
+	if (ynode_get(m, "retention_days") != NULL) {
+		if (f)
+			return ydoc_err(c->doc, ynode_get(m, "retention_days"), c->err,
+			    "retention_days belongs on permit rules");
+		if ((rc = ydoc_get_u64(c->doc, m, "retention_days", true, 1, 36500, &n, c->err)) != 0)
+			return rc;
+		r->retention_days = (uint32_t)n;
+	}
+	if (ynode_get(m, "description") != NULL && ynode_get(m, "description")->kind != YNODE_SCALAR)
+		return ydoc_err(c->doc, ynode_get(m, "description"), c->err, "description must be text");
+	return 0;
+}
+
+/* The canonical form: everything that decides an evaluation, in a fixed order. */
+static void
+canon_rule(struct compiler *c, const struct rule *r)
+{
+	struct policy *p = c->p;
+
+	canon_add(c, "%s %s\nfrom", r->forbid ? "forbid" : "permit", r->id);
+	for (size_t i = 0; i < p->nag; i++)
+		if (r->from[i])
+			canon_add(c, " %s", p->agencies[i]);
+	canon_add(c, "\nto");
+	for (size_t i = 0; i < p->nag; i++)
+		if (r->to[i])
+			canon_add(c, " %s", p->agencies[i]);
+	canon_add(c, "\npurpose %s\nbasis %s\nwhen %llx %d %x", r->purpose >= 0 ?
+	    p->purposes[r->purpose] : "*", r->basis >= 0 ? p->bases[r->basis] : "-",
+	    (unsigned long long)r->forms, r->minor, r->handling);
+	for (size_t i = 0; i < r->nregions; i++)
+		canon_add(c, " %s", r->regions[i]);
+	canon_add(c, "\nreply %s %u limit %u/%d retention %u\n", r->info.reply_to_type ?
+	    codec_type_name(r->info.reply_to_type) : "-", r->info.reply_within_days,
+	    r->info.limit_count, (int)r->info.limit_per, r->retention_days);
+	for (size_t t = 0; t < p->ntypes; t++) {
+		if (!(r->types >> t & 1))
+			continue;
+		const struct codec_type *ct = codec_type_at(t);
+		canon_add(c, "type %s%s", codec_type_name(ct), r->whole ? " whole" : "");
+		for (size_t k = 0; k < codec_type_npaths(ct) && !r->whole; k++)
+			if (codec_pathset_has(&r->fields[t], k))
+				canon_add(c, " %s", codec_type_path(ct, k));
+		canon_add(c, "\n");
+	}
+}
+
+static uint64_t
+bucket_key(size_t s, size_t r, size_t t)
+{
+	return ((uint64_t)s << 40 | (uint64_t)r << 16 | t) + 1;
+}
+
+static size_t
+bucket_slot(const struct policy *p, uint64_t key)
+{
+	uint64_t h = key * 0x9E3779B97F4A7C15ull;
+
+	return (size_t)(h >> 32) & (p->nbuckets - 1);
+}
+
+struct entry {
+	uint64_t key;
+	uint32_t rule;
+};
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static int
+build_index(struct policy *p, char err[static KETEN_ERRLEN])
+{
+	struct entry *e = NULL;
+	size_t n = 0, cap = 0;
+
+	for (size_t ri = 0; ri < p->nrules; ri++) {
+		const struct rule *r = &p->rules[ri];
+		for (size_t s = 0; s < p->nag; s++) {
+			if (!r->from[s])
+				continue;
+			for (size_t d = 0; d < p->nag; d++) {
+				if (!r->to[d])
+					continue;
+				for (size_t t = 0; t < p->ntypes; t++) {
+					if (!(r->types >> t & 1))
+						continue;
+					if (n == cap) {
+						cap = cap ? 2 * cap : 1024;
+						struct entry *ne = realloc(e, cap * sizeof(*e));
+						if (ne == NULL) {
+							free(e);
+							return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+						}
+						e = ne;
+					}
+					e[n++] = (struct entry){ bucket_key(s, d, t), (uint32_t)ri };
+				}
+			}
+		}
+	}
+	qsort(e, n, sizeof(*e), entry_cmp);
+	size_t groups = 0;
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || e[i].key != e[i - 1].key)
+			groups++;
+	p->nbuckets = 16;
+	while (p->nbuckets < 2 * groups)
+		p->nbuckets *= 2;
+	if ((p->buckets = calloc(p->nbuckets, sizeof(*p->buckets))) == NULL ||
+	    (p->idx = malloc((n ? n : 1) * sizeof(*p->idx))) == NULL) {
+		free(e);
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && e[j].key == e[i].key) {
+			p->idx[j] = e[j].rule;
+			j++;
+		}
+		size_t slot = bucket_slot(p, e[i].key);
+		while (p->buckets[slot].key != 0)
+			slot = (slot + 1) & (p->nbuckets - 1);
+		p->buckets[slot] = (struct bucket){ e[i].key, (uint32_t)i, (uint32_t)(j - i) };
+		i = j;
+	}
+	free(e);
+	return 0;
+}
+
+static const char *const top_keys[] = {
+	"policy", "version", "description", "groups", "purposes", "bases", "rules", NULL
+};
+
+static int
+compile_named_map(struct compiler *c, const struct ynode *root, const char *key,
+    const char *textkey, const char *optkey, char ***ids, char ***texts, size_t *n)
+{
+	const struct ynode *m = ynode_get(root, key);
+	const char *const keys[] = { textkey, optkey, NULL };
+	int rc;
+
+	if (m == NULL)
+		return ydoc_err(c->doc, root, c->err, "missing \"%s\"", key);
+	if (m->kind != YNODE_MAP || m->n == 0)
+		return ydoc_err(c->doc, m, c->err, "\"%s\" must map each id to its %s", key, textkey);
+	for (size_t i = 0; i < m->n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(m->items[2 * i]->str, m->items[2 * j]->str) == 0)
+				return ydoc_err(c->doc, m->items[2 * i], c->err, "duplicate id \"%s\" "
+				    "under %s (first at line %u)", m->items[2 * i]->str, key,
+				    m->items[2 * j]->line);
+	*ids = calloc(m->n, sizeof(char *));
+	*texts = calloc(m->n, sizeof(char *));
+	if (*ids == NULL || *texts == NULL)
+		return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+	for (size_t i = 0; i < m->n; i++) {
+		const struct ynode *k = m->items[2 * i], *v = m->items[2 * i + 1];
+		const char *text;
+		if (!agency_id_valid(k->str))
+			return ydoc_err(c->doc, k, c->err, "invalid id \"%s\": use a-z, 0-9 and '-'",
+			    k->str);
+		if ((rc = ydoc_expect_map(c->doc, v, key, c->err)) ||
+		    (rc = ydoc_check_keys(c->doc, v, key, keys, c->err)) ||
+		    (rc = ydoc_get_str(c->doc, v, textkey, true, &text, c->err)))
+			return rc;
+		if (((*ids)[i] = strdup(k->str)) == NULL || ((*texts)[i] = strdup(text)) == NULL)
+			return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+		(*n)++;
+		canon_add(c, "%s %s %s\n", key, k->str, text);
+	}
+	return 0;
+}
+
+int
+policy_load(const char *path, const struct directory *dir, struct policy **out,
+    char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	struct compiler c = { .dir = dir, .err = err };
+	struct policy *p;
+	const struct ynode *root, *rules;
+	const char *name, *version;
+	int rc;
+
+	if (codec_init() != 0)
+		return keten_seterr(err, KETEN_EINVAL, "case schema tables unavailable");
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	c.p = p;
+	p->ntypes = codec_type_count();
+	if (p->ntypes > MAX_TYPES) {
+		free(p);
+		return keten_seterr(err, KETEN_EINVAL, "more than %d message types", MAX_TYPES);
+	}
+	if ((rc = ydoc_load(path, &doc, err)) != 0)
+		goto fail;
+	c.doc = doc;
+	root = ydoc_root(doc);
+	if ((rc = ydoc_expect_map(doc, root, "policy", err)) ||
+	    (rc = ydoc_check_keys(doc, root, "policy", top_keys, err)) ||
+	    (rc = ydoc_get_str(doc, root, "policy", true, &name, err)) ||
+	    (rc = ydoc_get_str(doc, root, "version", true, &version, err)))
+		goto fail;
+	if ((p->name = strdup(name)) == NULL || (p->version = strdup(version)) == NULL) {
+		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	canon_add(&c, "keten-policy v1\nname %s\nversion %s\n", name, version);
+
+	/* agencies from the directory, sorted for lookup */
+	p->nag = dir->n;
+	if ((p->agencies = calloc(p->nag, sizeof(char *))) == NULL ||
+	    (p->by_name = calloc(p->nag ? p->nag : 1, sizeof(uint32_t))) == NULL) {
+		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < p->nag; i++) {
+		if ((p->agencies[i] = strdup(dir->agencies[i].id)) == NULL) {
+			rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+			goto fail;
+		}
+		p->by_name[i] = (uint32_t)i;
+	}
+	sort_policy = p;
+	qsort(p->by_name, p->nag, sizeof(uint32_t), by_name_cmp);
+
+	c.groups = ynode_get(root, "groups");
+	if (c.groups != NULL) {
+		if (c.groups->kind != YNODE_MAP) {
+			rc = ydoc_err(doc, c.groups, err, "\"groups\" must map group names to lists of "
+			    "agencies");
+			goto fail;
+		}
+		for (size_t i = 0; i < c.groups->n; i++) {
+			const struct ynode *k = c.groups->items[2 * i];
+			uint8_t *tmp = calloc(p->nag ? p->nag : 1, 1);
+			struct agency_set as = { tmp, false };
+			if (tmp == NULL) {
+				rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+				goto fail;
+			}
+			if (agency_index(p, k->str) >= 0) {
+				free(tmp);
+				rc = ydoc_err(doc, k, err, "group \"%s\" has the name of an agency", k->str);
+				goto fail;
+			}
+			for (size_t j = 0; j < i; j++)
+				if (strcmp(c.groups->items[2 * j]->str, k->str) == 0) {
+					free(tmp);
+					rc = ydoc_err(doc, k, err, "duplicate group \"%s\"", k->str);
+					goto fail;
+				}
+			rc = each_scalar(&c, c.groups->items[2 * i + 1], "an agency id or kind:KIND",
+			    add_agency_ref, &as);
+			free(tmp);
+			if (rc != 0)
+				goto fail;
+		}
+	}
+	if ((rc = compile_named_map(&c, root, "purposes", "description", "register", &p->purposes,
+	    &p->purpose_desc, &p->npurposes)) ||
+	    (rc = compile_named_map(&c, root, "bases", "citation", NULL, &p->bases, &p->citations,
+	    &p->nbases)))
+		goto fail;
+
+	rules = ynode_get(root, "rules");
+	if (rules == NULL || rules->kind != YNODE_SEQ || rules->n == 0) {
+		rc = ydoc_err(doc, rules ? rules : root, err, "\"rules\" must be a non-empty list");
+		goto fail;
+	}
+	if (rules->n > POLICY_MAX_RULES) {
+		rc = ydoc_err(doc, rules, err, "more than %d rules", POLICY_MAX_RULES);
+		goto fail;
+	}
+	if ((p->rules = calloc(rules->n, sizeof(*p->rules))) == NULL) {
+		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < rules->n; i++) {
+		struct rule *r = &p->rules[i];
+		p->nrules++;
+		if ((rc = compile_rule(&c, rules->items[i], r)) != 0)
+			goto fail;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(p->rules[j].id, r->id) == 0) {
+				rc = ydoc_err(doc, rules->items[i], err, "duplicate rule id \"%s\" (first "
+				    "at line %u)", r->id, p->rules[j].line);
+				goto fail;
+			}
+		canon_rule(&c, r);
+	}
+	if ((rc = build_index(p, err)) != 0)
+		goto fail;
+	if (c.canon == NULL) {
+		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	crypto_hash_sha256(p->hash, (const unsigned char *)c.canon, c.canon_len);
+	free(c.canon);
+	ydoc_free(&doc);
+	*out = p;
+	return 0;
+fail:
+	free(c.canon);
+	ydoc_free(&doc);
+	policy_free(&p);
+	return rc ? rc : KETEN_EINVAL;
+}
+
+void
+policy_free(struct policy **pp)
+{
+	struct policy *p;
+
+	if (pp == NULL || (p = *pp) == NULL)
+		return;
+	for (size_t i = 0; i < p->nrules; i++) {
+		struct rule *r = &p->rules[i];
+		free(r->id);
+		free(r->from);
+		free(r->to);
+		free(r->fields);
+		for (size_t k = 0; k < r->nregions; k++)
+			free(r->regions[k]);
+		free(r->regions);
+	}
+	free(p->rules);
+	for (size_t i = 0; i < p->nag && p->agencies; i++)
+		free(p->agencies[i]);
+	free(p->agencies);
+	free(p->by_name);
+	for (size_t i = 0; i < p->npurposes; i++) {
+		free(p->purposes[i]);
+		free(p->purpose_desc[i]);
+	}
+	free(p->purposes);
+	free(p->purpose_desc);
+	for (size_t i = 0; i < p->nbases; i++) {
+		free(p->bases[i]);
+		free(p->citations[i]);
+	}
+	free(p->bases);
+	free(p->citations);
+	free(p->buckets);
+	free(p->idx);
+	free(p->name);
+	free(p->version);
+	free(p);
+	*pp = NULL;
+}
+
+/* ---- evaluation ---- */
+
+static const struct bucket *
+find_bucket(const struct policy *p, int s, int r, size_t t)
+{
+	uint64_t key = bucket_key((size_t)s, (size_t)r, t);
+	size_t slot = bucket_slot(p, key);
+
+	while (p->buckets[slot].key != 0) {
+		if (p->buckets[slot].key == key)
+			return &p->buckets[slot];
+		slot = (slot + 1) & (p->nbuckets - 1);
+	}
+	return NULL;
+}
+
+static bool
+when_holds(const struct rule *r, const struct policy_request *rq)
+{
+	if (r->forms) {
+		bool any = false;
+		for (size_t i = 0; i < rq->nforms && !any; i++)
+			any = rq->forms[i] > 0 && rq->forms[i] < 64 && (r->forms >> rq->forms[i] & 1);
+		if (!any)
+			return false;
+	}
+	if (r->minor >= 0 && (int)rq->minor != r->minor)
+		return false;
+	if (r->nregions) {
+		bool any = false;
+		for (size_t i = 0; i < r->nregions && !any; i++)
+			any = rq->region != NULL && strcmp(rq->region, r->regions[i]) == 0;
+		if (!any)
+			return false;
+	}
+	if (r->handling && (rq->handling < 0 || rq->handling > 31 || !(r->handling >> rq->handling & 1)))
+		return false;
+	return true;
+}
+
+/* Does permit or forbid rule r apply to this request?  POLICY_OK or why not. */
+static enum policy_reason
+rule_applies(const struct policy *p, const struct rule *r, const struct policy_request *rq,
+    int purpose, const struct policy_ledger *ledger)
+{
+	if (r->purpose >= 0 && r->purpose != purpose)
+		return POLICY_PURPOSE_NOT_GRANTED;
+	if (!r->forbid && rq->basis != NULL && rq->basis[0] != '\0' &&
+	    strcmp(p->bases[r->basis], rq->basis) != 0)
+		return POLICY_PURPOSE_NOT_GRANTED;
+	if (!when_holds(r, rq))
+		return POLICY_CONDITION_FALSE;
+	if (r->info.reply_to_type != NULL) {
+		int ok = ledger && ledger->reply_ok ? ledger->reply_ok(ledger->arg, rq, &r->info) : 0;
+		if (ok < 0)
+			return POLICY_ERROR;
+		if (ok == 0)
+			return POLICY_REPLY_REQUIRED;
+	}
+	if (r->info.limit_count > 0) {
+		int ok = ledger && ledger->limit_ok ? ledger->limit_ok(ledger->arg, rq, &r->info) : 0;
+		if (ok < 0)
+			return POLICY_ERROR;
+		if (ok == 0)
+			return POLICY_LIMIT_REACHED;
+	}
+	return POLICY_OK;
+}
+
+/* How close a failed rule came: the reason to report is the closest one. */
+static int
+closeness(enum policy_reason r)
+{
+	switch (r) {
+	case POLICY_ERROR: return 6;
+	case POLICY_LIMIT_REACHED: return 5;
+	case POLICY_REPLY_REQUIRED: return 4;
+	case POLICY_CONDITION_FALSE: return 3;
+	case POLICY_PURPOSE_NOT_GRANTED: return 2;
+	default: return 1;
+	}
+}
+
+static void
+deny(struct policy_decision *d, enum policy_reason why, int rule)
+{
+	d->permitted = false;
+	d->reason = why;
+	d->reason_rule = rule;
+	codec_pathset_clear(&d->allowed);
+	d->ngranting = 0;
+	d->retention_days = 0;
+	d->basis = NULL;
+}
+
+void
+policy_eval(const struct policy *p, const struct policy_request *rq,
+    const struct policy_ledger *ledger, struct policy_decision *d)
+{
+	const struct bucket *b;
+	int s, r, purpose, forbid_rule = -1;
+	enum policy_reason best = POLICY_NO_RULE;
+	int best_rule = -1;
+
+	memset(d, 0, sizeof(*d));
+	d->reason = POLICY_NO_RULE;
+	d->reason_rule = -1;
+	if (p == NULL || rq == NULL || rq->type == NULL || rq->sender == NULL ||
+	    rq->recipient == NULL || rq->purpose == NULL) {
+		deny(d, POLICY_ERROR, -1);
+		return;
+	}
+	s = agency_index(p, rq->sender);
+	r = agency_index(p, rq->recipient);
+	if (s < 0 || r < 0 || (b = find_bucket(p, s, r, codec_type_index(rq->type))) == NULL)
+		return;
+	purpose = index_of(p->purposes, p->npurposes, rq->purpose);
+	size_t t = codec_type_index(rq->type);
+	for (uint32_t k = 0; k < b->cnt; k++) {
+		const struct rule *ru = &p->rules[p->idx[b->off + k]];
+		int ri = (int)p->idx[b->off + k];
+		enum policy_reason why = rule_applies(p, ru, rq, purpose, ledger);
+		if (why == POLICY_ERROR) {
+			deny(d, POLICY_ERROR, ri);
+			return;
+		}
+		if (ru->forbid) {
+			if (why != POLICY_OK)
+				continue;
+			if (ru->whole) {
+				deny(d, POLICY_FORBIDDEN, ri);
+				return;
+			}
+			for (size_t w = 0; w < CODEC_MAX_PATHS / 64; w++)
+				d->forbidden.w[w] |= ru->fields[t].w[w];
+			if (forbid_rule < 0)
+				forbid_rule = ri;
+			continue;
+		}
+		if (why != POLICY_OK) {
+			if (closeness(why) > closeness(best)) {
+				best = why;
+				best_rule = ri;
+			}
+			continue;
+		}
+		for (size_t w = 0; w < CODEC_MAX_PATHS / 64; w++)
+			d->allowed.w[w] |= ru->fields[t].w[w];
+		if (d->ngranting < POLICY_MAX_GRANTING)
+			d->granting[d->ngranting++] = ri;
+		if (ru->retention_days && (!d->retention_days || ru->retention_days < d->retention_days))
+			d->retention_days = ru->retention_days;
+		if (d->basis == NULL)
+			d->basis = p->bases[ru->basis];
+	}
+	bool any_granted = !codec_pathset_empty(&d->allowed);
+	for (size_t w = 0; w < CODEC_MAX_PATHS / 64; w++) {
+		d->forbidden.w[w] &= d->allowed.w[w];
+		d->allowed.w[w] &= ~d->forbidden.w[w];
+	}
+	if (!codec_pathset_empty(&d->allowed)) {
+		d->permitted = true;
+		d->reason = POLICY_OK;
+		return;
+	}
+	if (any_granted) {
+		struct codec_pathset keep = d->forbidden;
+		deny(d, POLICY_FORBIDDEN, forbid_rule);
+		d->forbidden = keep;
+		return;
+	}
+	deny(d, best, best_rule);
+}
+
+enum policy_reason
+policy_why_withheld(const struct policy *p, const struct policy_request *rq,
+    const struct policy_ledger *ledger, const struct policy_decision *d, size_t path, int *rule)
+{
+	const struct bucket *b;
+	int s, r;
+	enum policy_reason best = POLICY_NOT_GRANTED;
+
+	*rule = -1;
+	if (d->reason == POLICY_FORBIDDEN && d->reason_rule >= 0 &&
+	    p->rules[d->reason_rule].whole) {
+		*rule = d->reason_rule;
+		return POLICY_FORBIDDEN;
+	}
+	s = agency_index(p, rq->sender);
+	r = agency_index(p, rq->recipient);
+	if (s < 0 || r < 0 || (b = find_bucket(p, s, r, codec_type_index(rq->type))) == NULL)
+		return POLICY_NOT_GRANTED;
+	size_t t = codec_type_index(rq->type);
+	int purpose = index_of(p->purposes, p->npurposes, rq->purpose);
+	for (uint32_t k = 0; k < b->cnt; k++) {
+		int ri = (int)p->idx[b->off + k];
+		const struct rule *ru = &p->rules[ri];
+		if (!codec_pathset_has(&ru->fields[t], path))
+			continue;
+		enum policy_reason why = rule_applies(p, ru, rq, purpose, ledger);
+		if (ru->forbid) {
+			if (why == POLICY_OK && codec_pathset_has(&d->forbidden, path)) {
+				*rule = ri;
+				return POLICY_FORBIDDEN;
+			}
+			continue;
+		}
+		if (why != POLICY_OK && (*rule < 0 || closeness(why) > closeness(best))) {
+			best = why;
+			*rule = ri;
+		}
+	}
+	return best;
+}
+
+/* ---- accessors ---- */
+
+const char *policy_name(const struct policy *p) { return p->name; }
+const char *policy_version(const struct policy *p) { return p->version; }
+const uint8_t *policy_hash(const struct policy *p) { return p->hash; }
+size_t policy_nrules(const struct policy *p) { return p->nrules; }
+const char *policy_rule_id(const struct policy *p, size_t i) { return p->rules[i].id; }
+bool policy_rule_is_forbid(const struct policy *p, size_t i) { return p->rules[i].forbid; }
+unsigned policy_rule_line(const struct policy *p, size_t i) { return p->rules[i].line; }
+const struct policy_rule_info *policy_rule_info(const struct policy *p, size_t i) { return &p->rules[i].info; }
+size_t policy_nagencies(const struct policy *p) { return p->nag; }
+const char *policy_agency(const struct policy *p, size_t i) { return p->agencies[i]; }
+size_t policy_npurposes(const struct policy *p) { return p->npurposes; }
+const char *policy_purpose(const struct policy *p, size_t i) { return p->purposes[i]; }
+
+const char *
+policy_rule_basis(const struct policy *p, size_t i)
+{
+	return p->rules[i].basis >= 0 ? p->bases[p->rules[i].basis] : NULL;
+}
+
+const char *
+policy_rule_purpose(const struct policy *p, size_t i)
+{
+	return p->rules[i].purpose >= 0 ? p->purposes[p->rules[i].purpose] : NULL;
+}
+
+const char *
+policy_basis_citation(const struct policy *p, const char *basis)
+{
+	int i = index_of(p->bases, p->nbases, basis);
+
+	return i >= 0 ? p->citations[i] : NULL;
+}
+
+bool
+policy_rule_covers(const struct policy *p, size_t i, const struct codec_type *t, size_t path)
+{
+	const struct rule *r = &p->rules[i];
+	size_t ti = codec_type_index(t);
+
+	if (!(r->types >> ti & 1))
+		return false;
+	return r->whole || codec_pathset_has(&r->fields[ti], path);
+}
+
+void
+policy_hash_hex(const struct policy *p, char out[static 2 * POLICY_HASHBYTES + 1])
+{
+	sodium_bin2hex(out, 2 * POLICY_HASHBYTES + 1, p->hash, POLICY_HASHBYTES);
+}
