@@ -36,11 +36,19 @@ struct cnode {
 	int first, last;		/* path ids beneath: [first, last) */
 };
 
+/* Companion paths (codec_pathset_close): if any path of [first, last) is in
+ * a set, `companion` must be too. */
+struct closure {
+	int first, last, companion;
+};
+
 struct codec_type {
 	const ProtobufCMessageDescriptor *d;
 	struct cnode *root;
 	size_t npaths;
 	char *paths[CODEC_MAX_PATHS];
+	struct closure *closures;
+	size_t nclosures;
 };
 
 static struct codec_type *types;
@@ -107,6 +115,18 @@ elem_node(const struct cnode *n, unsigned i, const ProtobufCMessage *elem)
 	return k < n->nparts[i] ? n->part[i][k] : n->child[i];
 }
 
+static bool
+add_closure(struct codec_type *t, int first, int last, int companion)
+{
+	struct closure *c = realloc(t->closures, (t->nclosures + 1) * sizeof(*c));
+
+	if (c == NULL)
+		return false;
+	t->closures = c;
+	t->closures[t->nclosures++] = (struct closure){ first, last, companion };
+	return true;
+}
+
 static struct cnode *
 build(struct codec_type *t, const ProtobufCMessageDescriptor *d, const char *prefix, int depth)
 {
@@ -154,7 +174,11 @@ build(struct codec_type *t, const ProtobufCMessageDescriptor *d, const char *pre
 				for (unsigned k = 0; k < ed->n_values; k++) {
 					char pp[300], rn[128];
 					snprintf(pp, sizeof(pp), "%s[%s]", path, role_name(ed, k, rn));
-					if ((n->part[i][k] = build(t, cd, pp, depth + 1)) == NULL)
+					struct cnode *pn = build(t, cd, pp, depth + 1);
+					if ((n->part[i][k] = pn) == NULL)
+						return NULL;
+					/* a person's role travels with any of its fields */
+					if (!add_closure(t, pn->first, pn->last, pn->leaf[n->role_field[i]]))
 						return NULL;
 				}
 				n->child[i] = n->part[i][0];
@@ -168,6 +192,13 @@ build(struct codec_type *t, const ProtobufCMessageDescriptor *d, const char *pre
 		}
 	}
 	n->last = (int)t->npaths;
+	/* a foreign postcode or plate is only valid next to its country */
+	if (n->country >= 0)
+		for (unsigned i = 0; i < d->n_fields; i++)
+			if ((strcmp(d->fields[i].name, "postcode") == 0 ||
+			    strcmp(d->fields[i].name, "licence_plate") == 0) && n->leaf[i] >= 0 &&
+			    !add_closure(t, n->leaf[i], n->leaf[i] + 1, n->leaf[n->country]))
+				return NULL;
 	return n;
 }
 
@@ -421,8 +452,15 @@ static void
 jshow(const json_t *v, char *out, size_t n)
 {
 	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	size_t cut = s ? strlen(s) : 0;
+	bool more = cut > 60;
 
-	snprintf(out, n, "%.60s%s", s ? s : "?", s && strlen(s) > 60 ? "..." : "");
+	if (more) {
+		cut = 60;
+		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+			cut--;	/* never split a UTF-8 character */
+	}
+	snprintf(out, n, "%.*s%s", (int)cut, s ? s : "?", more ? "..." : "");
 	free(s);
 }
 
@@ -522,7 +560,8 @@ set_value(const struct cnode *n, unsigned fi, const json_t *v, void *dst, struct
 			ev = protobuf_c_enum_descriptor_get_value(ed, (int)json_integer_value(v));
 		if (ev == NULL) {
 			jshow(v, shown, sizeof(shown));
-			return jerr(p, err, "expected a %s name such as \"%s\", got %s", ed->short_name,
+			return jerr(p, err, "expected %s %s name such as \"%s\", got %s",
+			    strchr("AEIOU", ed->short_name[0]) ? "an" : "a", ed->short_name,
 			    ed->n_values > 1 ? ed->values[1].name : ed->values[0].name, shown);
 		}
 		*(int *)dst = ev->value;
@@ -616,12 +655,20 @@ from_json_msg(const struct cnode *n, const json_t *obj, ProtobufCMessage *m, str
 	json_t *v;
 	int rc;
 
+	uint64_t seen[4] = { 0 };	/* fields set so far, to refuse a field given twice */
+
 	json_object_foreach((json_t *)obj, key, v) {
 		size_t old = jpath_key(p, key);
 		int fi = find_field(n, key);
 		if (fi < 0)
 			return jerr(p, err, "unknown field \"%s\" in %s", key, n->d->short_name);
 		const ProtobufCFieldDescriptor *f = &n->d->fields[fi];
+		if (fi < 256) {
+			if (seen[fi / 64] >> (fi % 64) & 1)
+				return jerr(p, err, "field given twice (as \"%s\" and \"%s\")", f->name,
+				    n->json[fi]);
+			seen[fi / 64] |= 1ull << (fi % 64);
+		}
 		if (json_is_null(v)) {
 			jpath_pop(p, old);
 			continue;	/* null means the default value */
@@ -650,9 +697,9 @@ from_json_msg(const struct cnode *n, const json_t *obj, ProtobufCMessage *m, str
 				json_t *e = json_array_get(v, i);
 				if (json_is_null(e))
 					return jerr(p, err, "null is not allowed in an array");
-				if (f->type == PROTOBUF_C_TYPE_STRING)
-					*(char **)(arr + i * es) = (char *)protobuf_c_empty_string;
-				(*count)++;	/* counted before filling so a failure frees it */
+				/* counted before filling so a failure frees it; the slot is
+				 * NULL (calloc) until filled, which free_unpacked accepts */
+				(*count)++;
 				if ((rc = set_value(n, (unsigned)fi, e, arr + i * es, p, err)) != 0)
 					return rc;
 				jpath_pop(p, o2);
@@ -707,7 +754,7 @@ codec_from_json(const struct codec_type *t, const char *json, size_t len, Protob
 	if (json_too_deep(json, len, CODEC_MAX_DEPTH))
 		return keten_seterr(err, KETEN_EINVAL, "document: nested deeper than %d levels",
 		    CODEC_MAX_DEPTH);
-	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+	root = json_loadb(json, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	if (root == NULL)
 		return keten_seterr(err, KETEN_EINVAL, "document: invalid JSON at line %d column %d: "
 		    "%s", je.line, je.column, je.text);
@@ -895,6 +942,9 @@ validate_msg(const struct cnode *n, const ProtobufCMessage *m, struct jpath *p, 
 
 	if (depth > CODEC_MAX_DEPTH)
 		return jerr(p, err, "nested too deeply");
+	if (m->n_unknown_fields > 0)	/* data no path names: a policy could not see it */
+		return jerr(p, err, "unknown field number %u in %s", m->unknown_fields[0].tag,
+		    n->d->short_name);
 	for (unsigned i = 0; i < n->d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &n->d->fields[i];
 		if (!field_present(m, f))
@@ -961,16 +1011,6 @@ codec_paths(const struct codec_type *t, const ProtobufCMessage *m, struct codec_
 	paths_walk(t->root, m, out);
 }
 
-/* True when every path of [first, last) is in s. */
-static bool
-range_all(const struct codec_pathset *s, int first, int last)
-{
-	for (int i = first; i < last; i++)
-		if (!codec_pathset_has(s, (size_t)i))
-			return false;
-	return true;
-}
-
 /*
  * Filter m in place.  Returns whether m still holds anything; *changed is
  * set when something was cleared, so only messages this filter emptied are
@@ -982,8 +1022,14 @@ filter_walk(const struct cnode *n, ProtobufCMessage *m, const struct codec_paths
 {
 	bool any = false;
 
-	if (range_all(allowed, n->first, n->last))
-		return true;
+	if (m->n_unknown_fields > 0) {	/* no path names them, so no policy allows them */
+		for (unsigned i = 0; i < m->n_unknown_fields; i++)
+			free(m->unknown_fields[i].data);
+		free(m->unknown_fields);
+		m->unknown_fields = NULL;
+		m->n_unknown_fields = 0;
+		*changed = true;
+	}
 	for (unsigned i = 0; i < n->d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &n->d->fields[i];
 		if (n->child[i] == NULL) {
@@ -1035,14 +1081,29 @@ filter_walk(const struct cnode *n, ProtobufCMessage *m, const struct codec_paths
 }
 
 void
+codec_pathset_close(const struct codec_type *t, struct codec_pathset *s)
+{
+	for (size_t i = 0; i < t->nclosures; i++) {
+		const struct closure *c = &t->closures[i];
+		for (int k = c->first; k < c->last; k++)
+			if (codec_pathset_has(s, (size_t)k)) {
+				codec_pathset_set(s, (size_t)c->companion);
+				break;
+			}
+	}
+}
+
+void
 codec_filter(const struct codec_type *t, ProtobufCMessage *m, const struct codec_pathset *allowed,
     struct codec_pathset *removed)
 {
+	struct codec_pathset a = *allowed;
 	bool changed = false;
 
+	codec_pathset_close(t, &a);
 	if (removed)
 		codec_pathset_clear(removed);
-	filter_walk(t->root, m, allowed, removed, &changed);
+	filter_walk(t->root, m, &a, removed, &changed);
 }
 
 static void

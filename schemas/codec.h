@@ -95,8 +95,19 @@ void codec_paths(const struct codec_type *t, const ProtobufCMessage *m,
     struct codec_pathset *out);
 
 /*
- * Clear every leaf of m whose path is not in `allowed`; messages left empty
- * are removed.  If `removed` is not NULL, the paths cleared are set in it.
+ * Companion fields travel together, so a filtered message stays meaningful
+ * and valid: a person's role goes with any field of that person (filtering
+ * it away would move the person to another role partition), and an
+ * address's or vehicle's country goes with its postcode or licence plate
+ * (a foreign postcode without its country is not a valid Dutch one).
+ * codec_pathset_close adds those companions to s.
+ */
+void codec_pathset_close(const struct codec_type *t, struct codec_pathset *s);
+
+/*
+ * Clear every leaf of m whose path is not in `allowed` (closed with
+ * codec_pathset_close first), and any unknown fields; messages this left
+ * empty are removed.  If `removed` is not NULL, the paths cleared are set.
  */
 void codec_filter(const struct codec_type *t, ProtobufCMessage *m,
     const struct codec_pathset *allowed, struct codec_pathset *removed);
