@@ -14,7 +14,9 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "agent/outbound.h"
 #include "agent/store.h"
+#include "common/directory.h"
 #include "common/config.h"
 #include "common/db.h"
 #include "common/keys.h"
@@ -37,6 +39,8 @@ struct pending {		/* something to send once the batch is committed */
 struct agent {
 	struct agent_config *cfg;
 	struct keten_keys *keys;
+	struct directory *dir;
+	struct policy *policy;
 	uint8_t broker_pk[KETEN_CURVE_KEYBYTES];
 	MDB_env *env;
 	struct store *store;
@@ -136,51 +140,112 @@ local_submit_valid(struct agent *a, const uint8_t *rid, size_t rid_len,
 }
 
 /*
- * Parse and validate the case message against its schema; on success
- * *pb holds the protobuf encoding (malloc'd) that travels.
+ * reply_to, answered from our inbox: the request this answers came from the
+ * recipient, was of the rule's type, and arrived within the window.
  */
-static const struct codec_type *
-local_submit_decode(struct agent *a, const uint8_t *rid, size_t rid_len,
-    const Keten__Local__V1__LocalSubmit *ls, uint8_t **pb, size_t *pb_len)
+static int
+inbox_reply_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r)
 {
-	const struct codec_type *t = codec_type_find(ls->message_type);
-	ProtobufCMessage *m = NULL;
-	char err[KETEN_ERRLEN];
+	struct agent *a = ((void **)arg)[0];
+	MDB_txn *txn = ((void **)arg)[1];
+	Keten__Local__V1__InboxItem *it;
+	int ok = 0;
 
-	if (t == NULL) {
-		control_error(a, rid, rid_len, "unknown message type \"%.128s\" (see keten schema list)",
-		    ls->message_type);
-		return NULL;
+	if (rq->in_reply_to == NULL ||
+	    (it = store_inbox_find(a->store, txn, rq->in_reply_to)) == NULL)
+		return 0;
+	const Keten__Wire__V1__Deliver *d = it->message;
+	if (d != NULL && d->header != NULL && strcmp(d->header->sender, rq->recipient) == 0 &&
+	    strcmp(d->header->message_type, codec_type_name(r->reply_to_type)) == 0 &&
+	    rq->now_ms - it->received_ms <= (int64_t)r->reply_within_days * 86400000LL)
+		ok = 1;
+	keten__local__v1__inbox_item__free_unpacked(it, NULL);
+	return ok;
+}
+
+/* Volume limits are counted by the broker, which sees every sender's traffic. */
+static int
+limit_unknown_here(void *arg, const struct policy_request *rq, const struct policy_rule_info *r)
+{
+	(void)arg, (void)rq, (void)r;
+	return 1;
+}
+
+static void
+handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    Keten__Local__V1__LocalSubmit *ls)
+{
+	Keten__Local__V1__LocalSubmitted ok = KETEN__LOCAL__V1__LOCAL_SUBMITTED__INIT;
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	void *ledger_arg[2] = { a, txn };
+	struct policy_ledger ledger = { inbox_reply_ok, limit_unknown_here, ledger_arg };
+	struct outbound *ob = NULL;
+	char err[KETEN_ERRLEN];
+	MDB_txn *child = NULL;
+	int rc;
+
+	if (!local_submit_valid(a, rid, rid_len, ls))
+		return;
+	if ((rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, ls,
+	    a->cfg->max_message_bytes, &ob, err)) != 0) {
+		if (rc == KETEN_EPERM)
+			control_error(a, rid, rid_len, "not sent: policy %s lets no recipient have "
+			    "this message (%s)", policy_version(a->policy), err);
+		else
+			control_error(a, rid, rid_len, "%s", err);
+		return;
 	}
-	if (ls->payload_is_protobuf) {
-		if ((m = codec_unpack(t, ls->payload.data, ls->payload.len)) == NULL) {
-			control_error(a, rid, rid_len, "payload is not a valid protobuf %s",
-			    codec_type_name(t));
-			return NULL;
-		}
-		if (codec_validate(t, m, err) != 0) {
-			codec_free(m);
-			control_error(a, rid, rid_len, "invalid %s: %s", codec_type_name(t), err);
-			return NULL;
-		}
-	} else if (codec_from_json(t, (const char *)ls->payload.data, ls->payload.len, &m,
-	    err) != 0) {
-		control_error(a, rid, rid_len, "invalid %s: %s", codec_type_name(t), err);
-		return NULL;
+	if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {
+		if ((rc = store_outbox_add(a->store, child, &ob->submit)) == 0)
+			rc = db_err(mdb_txn_commit(child));
+		else
+			mdb_txn_abort(child);
+	} else {
+		rc = db_err(rc);
 	}
-	*pb = wire_pack(m, pb_len);
-	codec_free(m);
-	if (*pb == NULL) {
-		control_error(a, rid, rid_len, "out of memory");
-		return NULL;
+	if (rc != 0) {
+		control_error(a, rid, rid_len, "not accepted: agent storage %s",
+		    rc == KETEN_EFULL ? "full (raise map_size_mb)" : "error");
+		outbound_free(&ob);
+		return;
 	}
-	if (*pb_len > a->cfg->max_message_bytes) {
-		control_error(a, rid, rid_len, "message of %zu bytes exceeds max_message_bytes (%llu)",
-		    *pb_len, (unsigned long long)a->cfg->max_message_bytes);
-		free(*pb);
-		return NULL;
+	a->submitted++;
+	ok.message_id = ob->submit.header->message_id;
+	ok.n_withheld = ob->nwithheld;
+	ok.withheld = ob->withheld;
+	ok.n_recipients = ob->nrecipients;
+	ok.recipients = ob->recipients;
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_SUBMITTED;
+	r.submitted = &ok;
+	defer(a, false, rid, rid_len, &r.base);
+	outbound_free(&ob);
+}
+
+static void
+handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    const Keten__Local__V1__StatusQuery *q)
+{
+	Keten__Local__V1__StatusReply st = KETEN__LOCAL__V1__STATUS_REPLY__INIT;
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	enum sent_status status;
+	char reason[300] = "";
+
+	if (q->message_id.len != KETEN_UUIDBYTES) {
+		control_error(a, rid, rid_len, "status: a message id is 16 bytes");
+		return;
 	}
-	return t;
+	if (store_sent_get(a->store, txn, q->message_id.data, &status, &st.time_ms, reason,
+	    sizeof(reason)) == 0) {
+		st.state = status == SENT_ACCEPTED ? "accepted" : "rejected";
+		st.reason = reason;
+	} else if (store_outbox_has(a->store, txn, q->message_id.data)) {
+		st.state = "queued";
+	} else {
+		st.state = "unknown";
+	}
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS;
+	r.status = &st;
+	defer(a, false, rid, rid_len, &r.base);
 }
 
 static void
@@ -189,51 +254,18 @@ handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 {
 	Keten__Local__V1__LocalRequest *req;
 	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
-	int rc;
 
 	if ((req = keten__local__v1__local_request__unpack(NULL, len, data)) == NULL) {
 		control_error(a, rid, rid_len, "malformed request");
 		return;
 	}
 	switch (req->req_case) {
-	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_SUBMIT: {
-		Keten__Local__V1__LocalSubmitted ok = KETEN__LOCAL__V1__LOCAL_SUBMITTED__INIT;
-		Keten__Local__V1__LocalSubmit *ls = req->submit;
-		const struct codec_type *t;
-		uint8_t id[16], *pb = NULL;
-		size_t pb_len = 0;
-		if (!local_submit_valid(a, rid, rid_len, ls) ||
-		    (t = local_submit_decode(a, rid, rid_len, ls, &pb, &pb_len)) == NULL)
-			break;
-		/* what travels: the canonical type name and the protobuf encoding */
-		ProtobufCBinaryData orig_payload = ls->payload;
-		char *orig_type = ls->message_type;
-		ls->payload = (ProtobufCBinaryData){ pb_len, pb };
-		ls->message_type = (char *)codec_type_name(t);
-		MDB_txn *child = NULL;
-		if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {
-			if ((rc = store_outbox_add(a->store, child, ls, id)) == 0)
-				rc = db_err(mdb_txn_commit(child));
-			else
-				mdb_txn_abort(child);
-		} else {
-			rc = db_err(rc);
-		}
-		ls->payload = orig_payload;
-		ls->message_type = orig_type;
-		free(pb);
-		if (rc != 0) {
-			control_error(a, rid, rid_len, "not accepted: agent storage %s",
-			    rc == KETEN_EFULL ? "full (raise map_size_mb)" : "error");
-			break;
-		}
-		a->submitted++;
-		ok.message_id = (ProtobufCBinaryData){ 16, id };
-		r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_SUBMITTED;
-		r.submitted = &ok;
-		defer(a, false, rid, rid_len, &r.base);
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_SUBMIT:
+		handle_submit(a, txn, rid, rid_len, req->submit);
 		break;
-	}
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_STATUS:
+		handle_status(a, txn, rid, rid_len, req->status);
+		break;
 	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX: {
 		Keten__Local__V1__InboxPage page;
 		uint32_t limit = req->inbox->limit ? req->inbox->limit : 100;
@@ -314,39 +346,29 @@ note_instance(struct agent *a, const ProtobufCBinaryData *inst)
 }
 
 /*
- * The recipient checks what it receives against the schema it holds: a
- * sender agent validates before sending, so an invalid delivery means a
- * faulty or hostile sender.  It is refused, logged and reported to the broker.
+ * The recipient checks what it receives against the schema and the policy it
+ * holds: a sender agent filters and validates before sending, so a failing
+ * delivery means a faulty or hostile sender (or a policy mismatch).  It is
+ * refused, logged and reported to the broker.
  */
 static bool
 delivery_valid(struct agent *a, const Keten__Wire__V1__Deliver *d)
 {
-	const struct codec_type *t = codec_type_find(d->message_type);
-	ProtobufCMessage *m = NULL;
-	char err[KETEN_ERRLEN] = "", ids[KETEN_UUIDSTRLEN];
+	char err[KETEN_ERRLEN], ids[KETEN_UUIDSTRLEN];
 
-	if (t == NULL)
-		snprintf(err, sizeof(err), "unknown message type \"%.128s\"", d->message_type);
-	else if ((m = codec_unpack(t, d->payload.data, d->payload.len)) == NULL)
-		snprintf(err, sizeof(err), "payload is not a valid protobuf %s", codec_type_name(t));
-	else if (codec_validate(t, m, err) != 0)
-		;
-	else {
-		codec_free(m);
+	if (inbound_check(a->policy, a->cfg->agency, d, now_ms(), err) == 0)
 		return true;
-	}
-	codec_free(m);
-	uuid_format(ids, d->message_id.data);
-	log_warnx("delivery %s from %.64s refused: %s", ids, d->sender, err);
+	uuid_format(ids, d->header->message_id.data);
+	log_warnx("delivery %s from %.64s refused: %s", ids, d->header->sender, err);
 	a->refused++;
 
 	Keten__Wire__V1__Error e = KETEN__WIRE__V1__ERROR__INIT;
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
-	char reason[KETEN_ERRLEN + 64];
-	snprintf(reason, sizeof(reason), "delivery %s refused by the recipient: %s", ids, err);
+	char reason[KETEN_ERRLEN + 128];
+	snprintf(reason, sizeof(reason), "delivery %s refused by the recipient: %.400s", ids, err);
 	e.code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED;
 	e.reason = reason;
-	e.message_id = d->message_id;
+	e.message_id = d->header->message_id;
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ERROR;
 	c.error = &e;
 	defer(a, true, NULL, 0, &c.base);
@@ -388,8 +410,8 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 		Keten__Wire__V1__DeliverAck ack = KETEN__WIRE__V1__DELIVER_ACK__INIT;
 		Keten__Wire__V1__Command out = KETEN__WIRE__V1__COMMAND__INIT;
 		bool dup = false;
-		if (d->message_id.len != 16) {
-			log_warnx("delivery with a malformed message id ignored");
+		if (d->header == NULL || d->header->message_id.len != 16) {
+			log_warnx("delivery with a malformed header ignored");
 			break;
 		}
 		if (!delivery_valid(a, d))
@@ -414,7 +436,7 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 		else
 			a->received++;
 	ack:
-		ack.message_id = d->message_id;
+		ack.message_id = d->header->message_id;
 		ack.seq = d->seq;
 		out.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK;
 		out.deliver_ack = &ack;
@@ -598,6 +620,11 @@ setup(struct agent *a, bool check_only)
 		return -1;
 	}
 	key_z85_decode(a->broker_pk, a->cfg->broker_key);
+	if (directory_load(a->cfg->directory, &a->dir, err) != 0 ||
+	    policy_load(a->cfg->policy, a->dir, &a->policy, err) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
 	if (check_only)
 		return 0;
 	if (db_env_open(a->cfg->data_dir, a->cfg->map_size_mb, 8, &a->env, err) != 0 ||
@@ -736,8 +763,10 @@ main(int argc, char **argv)
 	if (setup(&a, check) != 0)
 		fatal("%s: configuration not usable", config);
 	if (check) {
-		printf("%s: configuration OK (agency %s, broker %s)\n", config, a.cfg->agency,
-		    a.cfg->broker);
+		printf("%s: configuration OK (agency %s, broker %s, policy %s version %s)\n", config,
+		    a.cfg->agency, a.cfg->broker, policy_name(a.policy), policy_version(a.policy));
+		policy_free(&a.policy);
+		directory_free(&a.dir);
 		keys_free(&a.keys);
 		agent_config_free(&a.cfg);
 		return 0;
@@ -746,7 +775,8 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("started; broker %s, control %s", a.cfg->broker, a.cfg->control);
+	log_info("started; broker %s, control %s, policy %s version %s", a.cfg->broker,
+	    a.cfg->control, policy_name(a.policy), policy_version(a.policy));
 	run(&a);
 	log_info("stopping: commits=%llu commands=%llu submitted=%llu acked=%llu rejected=%llu "
 	    "received=%llu duplicates=%llu refused=%llu", (unsigned long long)a.commits,
@@ -763,6 +793,8 @@ main(int argc, char **argv)
 		free(a.pend[i].frame);
 	free(a.pend);
 	keys_free(&a.keys);
+	policy_free(&a.policy);
+	directory_free(&a.dir);
 	agent_config_free(&a.cfg);
 	return 0;
 }

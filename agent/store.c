@@ -1,4 +1,5 @@
 /* Agent outbox and inbox in LMDB. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,10 +71,8 @@ next_counter(struct store *st, MDB_txn *txn, const char *name, uint64_t *out)
 }
 
 int
-store_outbox_add(struct store *st, MDB_txn *txn, const Keten__Local__V1__LocalSubmit *ls,
-    uint8_t id[static 16])
+store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s)
 {
-	Keten__Wire__V1__Submit s = KETEN__WIRE__V1__SUBMIT__INIT;
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
 	uint8_t key[8];
 	uint64_t ref;
@@ -81,24 +80,63 @@ store_outbox_add(struct store *st, MDB_txn *txn, const Keten__Local__V1__LocalSu
 
 	if ((rc = next_counter(st, txn, "next_ref", &ref)) != 0)
 		return rc;
-	uuid7_new(id);
-	s.message_id = (ProtobufCBinaryData){ 16, id };
-	s.ref = ref;
-	s.n_recipients = ls->n_recipients;
-	s.recipients = ls->recipients;
-	s.message_type = ls->message_type;
-	s.payload = ls->payload;
-	s.created_ms = now_ms();
+	s->ref = ref;
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT;
-	c.submit = &s;
+	c.submit = s;
 	size_t n = keten__wire__v1__command__get_packed_size(&c);
 	be64_put(key, ref);
 	MDB_val k = { 8, key }, v = { 16 + n, NULL };
 	if ((rc = mdb_put(txn, st->outbox, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
 		return db_err(rc);
-	memcpy(v.mv_data, id, 16);
+	memcpy(v.mv_data, s->header->message_id.data, 16);
 	keten__wire__v1__command__pack(&c, (uint8_t *)v.mv_data + 16);
 	return 0;
+}
+
+bool
+store_outbox_has(struct store *st, MDB_txn *txn, const uint8_t id[static 16])
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	bool found = false;
+
+	/* the outbox is small (unacknowledged messages only): a scan is fine here */
+	if (mdb_cursor_open(txn, st->outbox, &cur) != 0)
+		return false;
+	for (int op = MDB_FIRST; !found && mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT)
+		found = v.mv_size >= 16 && memcmp(v.mv_data, id, 16) == 0;
+	mdb_cursor_close(cur);
+	return found;
+}
+
+int
+store_sent_get(struct store *st, MDB_txn *txn, const uint8_t id[static 16],
+    enum sent_status *status, int64_t *time_ms, char *reason, size_t reasonlen)
+{
+	MDB_val k = { 16, (void *)id }, v;
+	int rc;
+
+	if ((rc = mdb_get(txn, st->sent, &k, &v)) != 0)
+		return db_err(rc);
+	if (v.mv_size < 9)
+		return KETEN_EDB;
+	*status = (enum sent_status)((uint8_t *)v.mv_data)[0];
+	*time_ms = (int64_t)be64_get((uint8_t *)v.mv_data + 1);
+	snprintf(reason, reasonlen, "%.*s", (int)(v.mv_size - 9), (char *)v.mv_data + 9);
+	return 0;
+}
+
+Keten__Local__V1__InboxItem *
+store_inbox_find(struct store *st, MDB_txn *txn, const uint8_t id[static 16])
+{
+	MDB_val k = { 16, (void *)id }, v;
+
+	if (mdb_get(txn, st->inbox_ids, &k, &v) != 0 || v.mv_size != 8)
+		return NULL;
+	k = v;
+	if (mdb_get(txn, st->inbox, &k, &v) != 0)
+		return NULL;
+	return keten__local__v1__inbox_item__unpack(NULL, v.mv_size, v.mv_data);
 }
 
 int
@@ -168,7 +206,7 @@ int
 store_inbox_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Deliver *d, bool *dup)
 {
 	Keten__Local__V1__InboxItem item = KETEN__LOCAL__V1__INBOX_ITEM__INIT;
-	MDB_val ik = { d->message_id.len, d->message_id.data }, v;
+	MDB_val ik = { d->header->message_id.len, d->header->message_id.data }, v;
 	uint8_t key[8];
 	uint64_t seq;
 	int rc;

@@ -27,11 +27,11 @@ int store_open(MDB_env *env, struct store **out, char err[static KETEN_ERRLEN]);
 void store_free(struct store **st);
 
 /*
- * Put a new submission in the outbox: assigns a UUIDv7 (written to id) and
- * the next outbox ref.  KETEN_EFULL when the map is full.
+ * Put a new submission (header and copies, message id set) in the outbox
+ * under the next outbox ref, which is written to s->ref.  KETEN_EFULL when
+ * the map is full.
  */
-int store_outbox_add(struct store *st, MDB_txn *txn, const Keten__Local__V1__LocalSubmit *ls,
-    uint8_t id[static 16]);
+int store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s);
 
 /*
  * The broker answered submission `ref`: drop it from the outbox if it holds
@@ -59,6 +59,19 @@ size_t store_outbox_depth(struct store *st, MDB_txn *txn);
  */
 int store_inbox_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Deliver *d,
     bool *dup);
+
+/*
+ * The inbox entry holding message `id`, or NULL; free with
+ * keten__local__v1__inbox_item__free_unpacked.
+ */
+Keten__Local__V1__InboxItem *store_inbox_find(struct store *st, MDB_txn *txn,
+    const uint8_t id[static 16]);
+
+/* Outcome recorded for a sent message: 0 and status, time and reason, or KETEN_ENOTFOUND. */
+int store_sent_get(struct store *st, MDB_txn *txn, const uint8_t id[static 16],
+    enum sent_status *status, int64_t *time_ms, char *reason, size_t reasonlen);
+/* Is message `id` still in the outbox (not yet acknowledged)? */
+bool store_outbox_has(struct store *st, MDB_txn *txn, const uint8_t id[static 16]);
 
 /*
  * Inbox entries with seq > after, at most limit, into a page the caller frees

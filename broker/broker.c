@@ -13,6 +13,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "broker/gate.h"
 #include "broker/queue.h"
 #include "broker/zap.h"
 #include "common/config.h"
@@ -48,6 +49,8 @@ struct reply {
 struct broker {
 	struct broker_config *cfg;
 	struct directory *dir;
+	struct policy *policy;		/* active */
+	struct policy *shadow;		/* candidate in shadow mode, or NULL */
 	struct keten_keys *keys;
 	MDB_env *env;
 	struct queue *queue;
@@ -57,16 +60,19 @@ struct broker {
 	size_t nreplies, capreplies;
 	uint8_t instance[KETEN_INSTANCEBYTES];
 	/* statistics, logged at shutdown */
-	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch;
+	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
+	    shadow_diffs;
 };
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, reload;
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGHUP)
+		reload = 1;
+	else
+		stopping = 1;
 }
 
 static void
@@ -171,66 +177,116 @@ note_peer(struct broker *b, const struct dir_agency *a, const uint8_t *rid, size
 	return p;
 }
 
-static bool
-submit_valid(struct broker *b, const uint8_t *rid, size_t rid_len,
-    const Keten__Wire__V1__Submit *s)
+static void
+log_policy(const struct policy *p, const char *what)
 {
-	const ProtobufCBinaryData *id = &s->message_id;
-	int64_t now = now_ms();
+	char hash[2 * POLICY_HASHBYTES + 1];
 
-	if (s->message_id.len != KETEN_UUIDBYTES) {
-		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    NULL, s->ref, "submit: message_id must be 16 bytes, got %zu", id->len);
-		return false;
-	}
-	if (s->n_recipients == 0 || s->n_recipients > 64) {
-		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    id, s->ref, "submit: need 1 to 64 recipients, got %zu", s->n_recipients);
-		return false;
-	}
-	if (s->message_type[0] == '\0' || strlen(s->message_type) > 128) {
-		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    id, s->ref, "submit: message_type must be 1 to 128 characters");
-		return false;
-	}
-	for (size_t i = 0; i < s->n_recipients; i++) {
-		const struct dir_agency *r = directory_find(b->dir, s->recipients[i]);
-		if (r == NULL || !dir_agency_active(r, now)) {
-			reply_error(b, rid, rid_len,
-			    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT, id, s->ref,
-			    "submit: recipient \"%.64s\" is %s", s->recipients[i],
-			    r == NULL ? "not in the directory" : "revoked or outside its "
-			    "validity window");
-			return false;
-		}
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(s->recipients[i], s->recipients[j]) == 0) {
-				reply_error(b, rid, rid_len,
-				    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED, id, s->ref,
-				    "submit: recipient \"%s\" listed twice", s->recipients[i]);
-				return false;
-			}
-	}
-	return true;
+	policy_hash_hex(p, hash);
+	log_info("%s policy %s version %s (sha256 %.16s...), %zu rules", what, policy_name(p),
+	    policy_version(p), hash, policy_nrules(p));
 }
 
-/* Apply one Submit inside the batch transaction, in a nested transaction so
- * that a full map refuses this submission but keeps the rest of the batch. */
+/* Shadow mode: log every decision the candidate policy would take differently. */
+static void
+shadow_compare(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
+    const struct gate_verdict *active)
+{
+	struct gate_verdict *cand = malloc(sizeof(*cand));
+	const Keten__Envelope__V1__Header *h = s->header;
+	char ids[KETEN_UUIDSTRLEN];
+
+	if (cand == NULL)
+		return;
+	gate_check(b->dir, b->shadow, b->queue, txn, directory_find(b->dir, h->sender), s, now_ms(),
+	    cand);
+	/* the header's policy version names the active policy, not the candidate */
+	if (cand->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED)
+		cand->code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY;
+	bool a_ok = active->code == 0, c_ok = cand->code == 0;
+	uuid_format(ids, h->message_id.data);
+	if (a_ok != c_ok) {
+		b->shadow_diffs++;
+		log_info("shadow: policy %s would %s message %s from %s (%s): %s", policy_version(b->shadow),
+		    c_ok ? "accept" : "reject", ids, h->sender, h->message_type,
+		    c_ok ? "within the candidate policy" : cand->reason);
+	} else if (a_ok) {
+		for (size_t i = 0; i < s->n_copies; i++) {
+			if (memcmp(&active->dec[i].allowed, &cand->dec[i].allowed,
+			    sizeof(cand->dec[i].allowed)) == 0)
+				continue;
+			b->shadow_diffs++;
+			log_info("shadow: policy %s would allow %s a different field set for message %s "
+			    "(%zu fields instead of %zu)", policy_version(b->shadow),
+			    s->copies[i]->recipient, ids, codec_pathset_count(&cand->dec[i].allowed),
+			    codec_pathset_count(&active->dec[i].allowed));
+		}
+	}
+	free(cand);
+}
+
+/*
+ * Judge and apply one Submit inside the batch transaction.  Accepted copies
+ * go to the queue in a nested transaction, so that a full map refuses this
+ * submission but keeps the rest of the batch.
+ */
 static void
 handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
     const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__Submit *s)
 {
 	Keten__Wire__V1__SubmitAck ack = KETEN__WIRE__V1__SUBMIT_ACK__INIT;
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	const ProtobufCBinaryData *mid = s->header && s->header->message_id.len == KETEN_UUIDBYTES ?
+	    &s->header->message_id : NULL;
+	struct gate_verdict *v = NULL;
 	MDB_txn *child = NULL;
 	int64_t now = now_ms();
 	bool dup = false;
 	int rc;
 
-	if (!submit_valid(b, rid, rid_len, s))
+	if (mid != NULL && (rc = queue_seen(b->queue, txn, mid->data, from->id, &dup)) != 0) {
+		reply_error(b, rid, rid_len, rc == KETEN_EEXIST ?
+		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED :
+		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE, mid, s->ref, "submit: %s",
+		    rc == KETEN_EEXIST ? "message id already used by another sender" :
+		    "broker storage error; retry later");
 		return;
+	}
+	if (dup) {	/* accepted before: the agent did not hear our ack */
+		b->dups++;
+		goto ack;
+	}
+	if ((v = malloc(sizeof(*v))) == NULL) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE, mid,
+		    s->ref, "broker out of memory; retry later");
+		return;
+	}
+	gate_check(b->dir, b->policy, b->queue, txn, from, s, now, v);
+	if (b->shadow != NULL && mid != NULL)
+		shadow_compare(b, txn, s, v);
+	if (v->code != 0) {
+		if (v->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY ||
+		    v->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED)
+			b->policy_rejects++;
+		log_warnx("submit from %s rejected: %s", from->id, v->reason);
+		reply_error(b, rid, rid_len, v->code, mid, s->ref, "%s", v->reason);
+		free(v);
+		return;
+	}
 	if ((rc = mdb_txn_begin(b->env, txn, 0, &child)) == 0) {
-		rc = queue_submit(b->queue, child, s, from->id, now, &dup);
+		rc = queue_submit(b->queue, child, s, now);
+		/* count what the volume limits of the granting rules allow */
+		for (size_t i = 0; i < s->n_copies && rc == 0; i++) {
+			struct policy_request rq;
+			gate_request(s->header, s->copies[i]->recipient,
+			    codec_type_find(s->header->message_type), now, &rq);
+			for (size_t k = 0; k < v->dec[i].ngranting && rc == 0; k++) {
+				const struct policy_rule_info *ri =
+				    policy_rule_info(b->policy, (size_t)v->dec[i].granting[k]);
+				if (ri->limit_count > 0)
+					rc = queue_limit_count(b->queue, child, &rq, ri);
+			}
+		}
 		if (rc == 0)
 			rc = db_err(mdb_txn_commit(child));
 		else
@@ -238,26 +294,19 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	} else {
 		rc = db_err(rc);
 	}
-	if (rc == KETEN_EEXIST) {
-		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    &s->message_id, s->ref, "submit: message id already used by another sender");
-		return;
-	}
+	free(v);
 	if (rc != 0) {
 		log_warnx("submit from %s refused: %s", from->id, rc == KETEN_EFULL ?
 		    "storage full (raise map_size_mb)" : keten_strerror(rc));
 		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE,
-		    &s->message_id, s->ref, "broker storage %s; retry later",
-		    rc == KETEN_EFULL ? "full" : "error");
+		    mid, s->ref, "broker storage %s; retry later", rc == KETEN_EFULL ? "full" : "error");
 		return;
 	}
-	if (dup)
-		b->dups++;
-	else
-		b->submits++;
-	for (size_t i = 0; i < s->n_recipients && !dup; i++)
-		peer_of(b, directory_find(b->dir, s->recipients[i]))->more = true;
-	ack.message_id = s->message_id;
+	b->submits++;
+	for (size_t i = 0; i < s->n_copies; i++)
+		peer_of(b, directory_find(b->dir, s->copies[i]->recipient))->more = true;
+ack:
+	ack.message_id = *mid;
 	ack.ref = s->ref;
 	ack.duplicate = dup;
 	ack.accepted_ms = now;
@@ -511,7 +560,10 @@ setup(struct broker *b, bool check_only)
 		log_warnx("%s", err);
 		return -1;
 	}
-	if ((rc = directory_load(b->cfg->directory, &b->dir, err)) != 0) {
+	if ((rc = directory_load(b->cfg->directory, &b->dir, err)) != 0 ||
+	    (rc = policy_load(b->cfg->policy, b->dir, &b->policy, err)) != 0 ||
+	    (b->cfg->shadow_policy != NULL &&
+	    (rc = policy_load(b->cfg->shadow_policy, b->dir, &b->shadow, err)) != 0)) {
 		log_warnx("%s", err);
 		return -1;
 	}
@@ -556,6 +608,30 @@ setup(struct broker *b, bool check_only)
 	return 0;
 }
 
+/* SIGHUP: a bad new policy leaves the old one active, and says why. */
+static void
+reload_policy(struct broker *b)
+{
+	struct policy *p = NULL, *sh = NULL;
+	char err[KETEN_ERRLEN];
+
+	if (policy_load(b->cfg->policy, b->dir, &p, err) != 0) {
+		log_warnx("policy reload refused, keeping version %s: %s", policy_version(b->policy),
+		    err);
+		return;
+	}
+	if (b->cfg->shadow_policy != NULL && policy_load(b->cfg->shadow_policy, b->dir, &sh, err) != 0) {
+		log_warnx("shadow policy reload refused, keeping the old one: %s", err);
+	} else if (b->cfg->shadow_policy != NULL) {
+		policy_free(&b->shadow);
+		b->shadow = sh;
+		log_policy(b->shadow, "shadow");
+	}
+	policy_free(&b->policy);
+	b->policy = p;
+	log_policy(b->policy, "activated");
+}
+
 static void
 run(struct broker *b)
 {
@@ -565,6 +641,10 @@ run(struct broker *b)
 	};
 
 	while (!stopping) {
+		if (reload) {
+			reload = 0;
+			reload_policy(b);
+		}
 		if (zmq_poll(items, 2, (long)b->cfg->heartbeat_ms) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -633,13 +713,17 @@ main(int argc, char **argv)
 	log_init("broker", verbose);
 	if (sodium_init() < 0)
 		fatal("libsodium initialisation failed");
+	if (codec_init() != 0)
+		fatal("case message schema tables could not be built");
 	if (broker_config_load(config, &b.cfg, err) != 0)
 		fatal("%s", err);
 	if (setup(&b, check) != 0)
 		fatal("%s: configuration not usable", config);
 	if (check) {
-		printf("%s: configuration OK (%zu agencies in %s)\n", config, b.dir->n,
-		    b.cfg->directory);
+		printf("%s: configuration OK (%zu agencies in %s, policy %s version %s)\n", config,
+		    b.dir->n, b.cfg->directory, policy_name(b.policy), policy_version(b.policy));
+		policy_free(&b.policy);
+		policy_free(&b.shadow);
 		keys_free(&b.keys);
 		directory_free(&b.dir);
 		broker_config_free(&b.cfg);
@@ -648,17 +732,23 @@ main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	log_info("listening on %s with %zu agencies in the directory (version %llu)",
 	    b.cfg->listen, b.dir->n, (unsigned long long)b.dir->version);
+	log_policy(b.policy, "active");
+	if (b.shadow != NULL)
+		log_policy(b.shadow, "shadow");
 	run(&b);
 	log_info("stopping: commits=%llu commands=%llu avg_batch=%.1f max_batch=%llu "
-	    "submits=%llu duplicates=%llu delivered=%llu errors=%llu",
+	    "submits=%llu duplicates=%llu delivered=%llu errors=%llu policy_rejects=%llu "
+	    "shadow_diffs=%llu",
 	    (unsigned long long)b.commits, (unsigned long long)b.committed_cmds,
 	    b.commits ? (double)b.committed_cmds / (double)b.commits : 0.0,
 	    (unsigned long long)b.max_batch, (unsigned long long)b.submits,
 	    (unsigned long long)b.dups, (unsigned long long)b.delivered,
-	    (unsigned long long)b.errors);
+	    (unsigned long long)b.errors, (unsigned long long)b.policy_rejects,
+	    (unsigned long long)b.shadow_diffs);
 	zmq_close(b.router);
 	zmq_close(b.zap);
 	zmq_ctx_term(b.zctx);
@@ -669,6 +759,8 @@ main(int argc, char **argv)
 	free(b.replies);
 	free(b.peers);
 	keys_free(&b.keys);
+	policy_free(&b.policy);
+	policy_free(&b.shadow);
 	directory_free(&b.dir);
 	broker_config_free(&b.cfg);
 	return 0;

@@ -7,7 +7,7 @@
 #include "common/util.h"
 
 struct queue {
-	MDB_dbi queue, seen, meta;
+	MDB_dbi queue, seen, limits, meta;
 };
 
 int
@@ -25,6 +25,7 @@ queue_open(MDB_env *env, struct queue **out, char err[static KETEN_ERRLEN])
 	}
 	if ((rc = mdb_dbi_open(txn, "queue", MDB_CREATE, &q->queue)) ||
 	    (rc = mdb_dbi_open(txn, "seen", MDB_CREATE, &q->seen)) ||
+	    (rc = mdb_dbi_open(txn, "limits", MDB_CREATE, &q->limits)) ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &q->meta)) ||
 	    (rc = mdb_txn_commit(txn))) {
 		if (rc != 0 && txn != NULL)
@@ -56,25 +57,35 @@ make_key(uint8_t key[static KETEN_IDMAX + 8], const char *recipient, uint64_t se
 }
 
 int
-queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
-    const char *sender, int64_t accepted_ms, bool *dup)
+queue_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const char *sender,
+    bool *dup)
 {
-	MDB_val k = { 16, s->message_id.data }, v;
-	uint8_t seenval[8 + KETEN_IDMAX], seqbuf[8], key[KETEN_IDMAX + 8];
-	uint64_t seq = 0;
+	MDB_val k = { 16, (void *)id }, v;
 	size_t slen = strlen(sender);
 	int rc;
 
 	*dup = false;
-	if ((rc = mdb_get(txn, q->seen, &k, &v)) == 0) {
-		if (v.mv_size == 8 + slen && memcmp((uint8_t *)v.mv_data + 8, sender, slen) == 0) {
-			*dup = true;
-			return 0;
-		}
-		return KETEN_EEXIST;
-	} else if (rc != MDB_NOTFOUND) {
+	if ((rc = mdb_get(txn, q->seen, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
 		return db_err(rc);
+	if (v.mv_size > 8 + slen && memcmp((uint8_t *)v.mv_data + 8, sender, slen) == 0 &&
+	    ((uint8_t *)v.mv_data)[8 + slen] == '\0') {
+		*dup = true;
+		return 0;
 	}
+	return KETEN_EEXIST;
+}
+
+int
+queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s, int64_t accepted_ms)
+{
+	const Keten__Envelope__V1__Header *h = s->header;
+	MDB_val k = { 16, h->message_id.data }, v;
+	uint8_t seqbuf[8], key[KETEN_IDMAX + 8];
+	uint64_t seq = 0;
+	int rc;
+
 	MDB_val mk = { 8, "next_seq" };
 	if ((rc = mdb_get(txn, q->meta, &mk, &v)) == 0 && v.mv_size == 8)
 		seq = be64_get(v.mv_data);
@@ -85,34 +96,147 @@ queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 
 	Keten__Wire__V1__Deliver d = KETEN__WIRE__V1__DELIVER__INIT;
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
-	d.message_id = s->message_id;
-	d.sender = (char *)sender;
-	d.message_type = s->message_type;
-	d.payload = s->payload;
-	d.created_ms = s->created_ms;
+	d.header = (Keten__Envelope__V1__Header *)h;
 	d.accepted_ms = accepted_ms;
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVER;
 	c.deliver = &d;
-	for (size_t i = 0; i < s->n_recipients; i++, seq++) {
+	for (size_t i = 0; i < s->n_copies; i++, seq++) {
 		d.seq = seq;
+		d.copy = s->copies[i];
 		size_t n = keten__wire__v1__command__get_packed_size(&c);
-		MDB_val qk = { make_key(key, s->recipients[i], seq), key };
+		MDB_val qk = { make_key(key, s->copies[i]->recipient, seq), key };
 		MDB_val qv = { 16 + n, NULL };
 		if ((rc = mdb_put(txn, q->queue, &qk, &qv, MDB_RESERVE)) != 0)
 			return db_err(rc);
-		memcpy(qv.mv_data, s->message_id.data, 16);
+		memcpy(qv.mv_data, h->message_id.data, 16);
 		keten__wire__v1__command__pack(&c, (uint8_t *)qv.mv_data + 16);
 	}
 	be64_put(seqbuf, seq);
 	v = (MDB_val){ 8, seqbuf };
 	if ((rc = mdb_put(txn, q->meta, &mk, &v, 0)) != 0)
 		return db_err(rc);
-	be64_put(seenval, (uint64_t)accepted_ms);
-	memcpy(seenval + 8, sender, slen);
-	v = (MDB_val){ 8 + slen, seenval };
-	if ((rc = mdb_put(txn, q->seen, &k, &v, MDB_NOOVERWRITE)) != 0)
+
+	/* what reply_to needs to know later: who sent what type to whom, when */
+	size_t len = 8 + strlen(h->sender) + 1 + strlen(h->message_type) + 1;
+	for (size_t i = 0; i < s->n_copies; i++)
+		len += strlen(s->copies[i]->recipient) + 1;
+	v = (MDB_val){ len, NULL };
+	if ((rc = mdb_put(txn, q->seen, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 		return db_err(rc);
+	uint8_t *o = v.mv_data;
+	be64_put(o, (uint64_t)accepted_ms);
+	o += 8;
+	o = (uint8_t *)stpcpy((char *)o, h->sender) + 1;
+	o = (uint8_t *)stpcpy((char *)o, h->message_type) + 1;
+	for (size_t i = 0; i < s->n_copies; i++) {
+		o = (uint8_t *)stpcpy((char *)o, s->copies[i]->recipient);
+		*o++ = i + 1 < s->n_copies ? ',' : '\0';
+	}
+	if (s->n_copies == 0)
+		*o = '\0';
 	return 0;
+}
+
+int
+queue_reply_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r)
+{
+	struct queue_ledger *l = arg;
+	MDB_val k = { 16, (void *)rq->in_reply_to }, v;
+	int rc;
+
+	if (rq->in_reply_to == NULL)
+		return 0;
+	if ((rc = mdb_get(l->txn, l->q->seen, &k, &v)) == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return -1;
+	/* accepted_ms | sender NUL type NUL recipients NUL, all written by queue_submit */
+	const char *p = (const char *)v.mv_data + 8, *end = (const char *)v.mv_data + v.mv_size;
+	if (v.mv_size < 8 + 3 || end[-1] != '\0')
+		return -1;
+	int64_t when = (int64_t)be64_get(v.mv_data);
+	const char *sender = p, *type = sender + strlen(sender) + 1;
+	if (type >= end)
+		return -1;
+	const char *rcpts = type + strlen(type) + 1;
+	if (rcpts >= end)
+		return -1;
+	if (strcmp(sender, rq->recipient) != 0 ||
+	    strcmp(type, codec_type_name(r->reply_to_type)) != 0)
+		return 0;
+	if (rq->now_ms - when > (int64_t)r->reply_within_days * 86400000LL)
+		return 0;
+	size_t n = strlen(rq->sender);
+	for (const char *c = rcpts; c < end && *c;) {
+		const char *comma = strchr(c, ',');
+		size_t len = comma ? (size_t)(comma - c) : strlen(c);
+		if (len == n && memcmp(c, rq->sender, n) == 0)
+			return 1;
+		if (comma == NULL)
+			break;
+		c = comma + 1;
+	}
+	return 0;
+}
+
+static uint64_t
+period_of(const struct policy_rule_info *r, int64_t now_ms)
+{
+	int64_t day = now_ms / 86400000LL;
+
+	switch (r->limit_per) {
+	case POLICY_PER_WEEK: return (uint64_t)((day + 3) / 7);	/* weeks start on Monday */
+	case POLICY_PER_MONTH: return (uint64_t)(day / 30);	/* 30-day periods */
+	default: return (uint64_t)day;
+	}
+}
+
+static size_t
+limit_key(uint8_t *key, size_t cap, const struct policy_request *rq, const struct policy_rule_info *r)
+{
+	int n = snprintf((char *)key, cap, "%s%c%s%c%s%c", r->id, 0, rq->sender, 0, rq->recipient, 0);
+
+	if (n < 0 || (size_t)n + 8 > cap)
+		return 0;
+	be64_put(key + n, period_of(r, rq->now_ms));
+	return (size_t)n + 8;
+}
+
+int
+queue_limit_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r)
+{
+	struct queue_ledger *l = arg;
+	uint8_t key[512];
+	MDB_val k = { limit_key(key, sizeof(key), rq, r), key }, v;
+	int rc;
+
+	if (k.mv_size == 0)
+		return -1;
+	if ((rc = mdb_get(l->txn, l->q->limits, &k, &v)) == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0 || v.mv_size != 8)
+		return -1;
+	return be64_get(v.mv_data) < r->limit_count ? 1 : 0;
+}
+
+int
+queue_limit_count(struct queue *q, MDB_txn *txn, const struct policy_request *rq,
+    const struct policy_rule_info *r)
+{
+	uint8_t key[512], val[8];
+	MDB_val k = { limit_key(key, sizeof(key), rq, r), key }, v;
+	uint64_t n = 0;
+	int rc;
+
+	if (k.mv_size == 0)
+		return KETEN_EINVAL;
+	if ((rc = mdb_get(txn, q->limits, &k, &v)) == 0 && v.mv_size == 8)
+		n = be64_get(v.mv_data);
+	else if (rc != 0 && rc != MDB_NOTFOUND)
+		return db_err(rc);
+	be64_put(val, n + 1);
+	v = (MDB_val){ 8, val };
+	return db_err(mdb_put(txn, q->limits, &k, &v, 0));
 }
 
 int

@@ -3,9 +3,11 @@
  * LMDB environment.  All writes happen inside the caller's write transaction
  * so that one commit (group commit) covers a whole batch.
  *
- *   queue: recipient id NUL seq(be64) -> message id(16) || packed Command{deliver}
- *   seen:  message id(16)             -> accepted_ms(be64) || sender id
- *   meta:  "next_seq"                 -> be64
+ *   queue:  recipient id NUL seq(be64) -> message id(16) || packed Command{deliver}
+ *   seen:   message id(16)             -> accepted_ms(be64) || sender NUL type NUL
+ *                                         recipients (comma-separated)
+ *   limits: rule NUL sender NUL recipient NUL period(be64) -> count(be64)
+ *   meta:   "next_seq"                 -> be64
  */
 #ifndef KETEN_BROKER_QUEUE_H
 #define KETEN_BROKER_QUEUE_H
@@ -15,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "policy/policy.h"
 #include "schemas/wire.pb-c.h"
 
 struct queue;
@@ -24,13 +27,36 @@ int queue_open(MDB_env *env, struct queue **out, char err[static KETEN_ERRLEN]);
 void queue_free(struct queue **q);
 
 /*
- * Record a submission from `sender` in `txn`: one queue entry per recipient.
- * A message id seen before from the same sender sets *dup and writes nothing.
- * Returns 0, KETEN_EEXIST (id used by another sender), KETEN_EFULL (map full;
- * the caller must abort `txn`) or KETEN_EDB.
+ * Has message `id` been accepted before?  0 and *dup set when it was, from
+ * `sender`; KETEN_EEXIST when another sender used the id; 0 otherwise.
+ */
+int queue_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const char *sender,
+    bool *dup);
+
+/*
+ * Record an accepted submission (already checked) in `txn`: one queue entry
+ * per copy, and the message in the duplicate filter.  Returns 0,
+ * KETEN_EFULL (map full; abort `txn`) or KETEN_EDB.
  */
 int queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
-    const char *sender, int64_t accepted_ms, bool *dup);
+    int64_t accepted_ms);
+
+/*
+ * Ledger-bound policy conditions, answered from this store inside `txn`
+ * (struct policy_ledger callbacks with arg = struct queue_ledger *).
+ * reply_ok: rq->in_reply_to names a message of the rule's request type that
+ * rq->recipient sent to rq->sender within the window.  limit_ok: fewer than
+ * the rule's count messages were accepted for this rule and pair in the
+ * current period.  queue_limit_count adds one to that counter.
+ */
+struct queue_ledger {
+	struct queue *q;
+	MDB_txn *txn;
+};
+int queue_reply_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r);
+int queue_limit_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r);
+int queue_limit_count(struct queue *q, MDB_txn *txn, const struct policy_request *rq,
+    const struct policy_rule_info *r);
 
 /*
  * Remove the entry (recipient, seq) if it holds message `id`.  0 when deleted,

@@ -16,6 +16,7 @@ enum {
 int cmd_keygen(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 
 /* A connection to the local agent's control socket. */

@@ -41,15 +41,15 @@ print_escaped(const uint8_t *p, size_t n)
 static void
 print_payload(const Keten__Wire__V1__Deliver *d)
 {
-	const struct codec_type *t = codec_type_find(d->message_type);
-	ProtobufCMessage *m = t ? codec_unpack(t, d->payload.data, d->payload.len) : NULL;
+	const struct codec_type *t = codec_type_find(d->header->message_type);
+	ProtobufCMessage *m = t ? codec_unpack(t, d->copy->payload.data, d->copy->payload.len) : NULL;
 	char *json = NULL;
 
 	if (m != NULL && codec_to_json(t, m, &json) == 0) {
 		fputs(json, stdout);
 		free(json);
 	} else {
-		print_escaped(d->payload.data, d->payload.len);
+		print_escaped(d->copy->payload.data, d->copy->payload.len);
 	}
 	codec_free(m);
 }
@@ -129,12 +129,12 @@ cmd_inbox(int argc, char **argv)
 			const Keten__Local__V1__InboxItem *it = r->inbox->items[i];
 			const Keten__Wire__V1__Deliver *d = it->message;
 			char id[KETEN_UUIDSTRLEN] = "-";
-			if (d == NULL)
+			if (d == NULL || d->header == NULL || d->copy == NULL)
 				continue;
-			if (d->message_id.len == KETEN_UUIDBYTES)
-				uuid_format(id, d->message_id.data);
+			if (d->header->message_id.len == KETEN_UUIDBYTES)
+				uuid_format(id, d->header->message_id.data);
 			printf("%llu\t%s\t%s\t%s\t%lld\t", (unsigned long long)it->seq, id,
-			    d->sender, d->message_type, (long long)it->received_ms);
+			    d->header->sender, d->header->message_type, (long long)it->received_ms);
 			print_payload(d);
 			putchar('\n');
 			after = it->seq;

@@ -13,6 +13,7 @@ static const struct {
 	{ "keygen", cmd_keygen, "create an agency's key pairs" },
 	{ "send", cmd_send, "hand a message to the local agent" },
 	{ "inbox", cmd_inbox, "list messages in the local agent's inbox" },
+	{ "status", cmd_status, "what became of a message this agency sent" },
 	{ "schema", cmd_schema, "case message types: list, show, paths, validate" },
 };
 

@@ -8,12 +8,14 @@
 #include "common/yamltree.h"
 
 static const char *const broker_keys[] = {
-	"listen", "data_dir", "keys", "directory", "map_size_mb", "max_message_bytes",
+	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
+	"max_message_bytes",
 	"heartbeat_ms", "batch_max", "window", "redeliver_ms", NULL
 };
 
 static const char *const agent_keys[] = {
-	"agency", "broker", "broker_key", "keys", "data_dir", "control", "map_size_mb",
+	"agency", "broker", "broker_key", "keys", "data_dir", "control", "policy", "directory",
+	"map_size_mb",
 	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms", NULL
 };
 
@@ -57,6 +59,8 @@ broker_config_free(struct broker_config **cfg)
 	free(c->data_dir);
 	free(c->keys);
 	free(c->directory);
+	free(c->policy);
+	free(c->shadow_policy);
 	free(c);
 	*cfg = NULL;
 }
@@ -89,6 +93,8 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	    (rc = dup_setting(doc, root, "data_dir", true, true, &c->data_dir, err)) ||
 	    (rc = dup_setting(doc, root, "keys", true, true, &c->keys, err)) ||
 	    (rc = dup_setting(doc, root, "directory", true, true, &c->directory, err)) ||
+	    (rc = dup_setting(doc, root, "policy", true, true, &c->policy, err)) ||
+	    (rc = dup_setting(doc, root, "shadow_policy", false, true, &c->shadow_policy, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "map_size_mb", false, 1, 1 << 24, &c->map_size_mb, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_message_bytes", false, 1024, 64 << 20,
 	    &c->max_message_bytes, err)) ||
@@ -120,6 +126,8 @@ agent_config_free(struct agent_config **cfg)
 	free(c->keys);
 	free(c->data_dir);
 	free(c->control);
+	free(c->policy);
+	free(c->directory);
 	free(c);
 	*cfg = NULL;
 }
@@ -155,6 +163,8 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	    (rc = dup_setting(doc, root, "keys", true, true, &c->keys, err)) ||
 	    (rc = dup_setting(doc, root, "data_dir", true, true, &c->data_dir, err)) ||
 	    (rc = dup_setting(doc, root, "control", false, false, &c->control, err)) ||
+	    (rc = dup_setting(doc, root, "policy", true, true, &c->policy, err)) ||
+	    (rc = dup_setting(doc, root, "directory", true, true, &c->directory, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "map_size_mb", false, 1, 1 << 24, &c->map_size_mb, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_message_bytes", false, 1024, 64 << 20,
 	    &c->max_message_bytes, err)) ||

@@ -19,6 +19,8 @@ struct broker_config {
 	char *data_dir;		/* LMDB environment (created 0700) */
 	char *keys;		/* broker secret key file (0600) */
 	char *directory;	/* agency directory file */
+	char *policy;		/* sharing policy (YAML), reloaded on SIGHUP */
+	char *shadow_policy;	/* optional candidate policy, evaluated but not enforced */
 	uint64_t map_size_mb;	/* LMDB map size */
 	uint64_t max_message_bytes;
 	uint64_t heartbeat_ms;	/* transport heartbeat interval */
@@ -35,6 +37,8 @@ struct agent_config {
 	char *keys;		/* own secret key file (0600) */
 	char *data_dir;		/* LMDB environment and control socket */
 	char *control;		/* endpoint for the keten CLI; default ipc://DATA_DIR/control.sock */
+	char *policy;		/* sharing policy (YAML) the agent filters by */
+	char *directory;	/* agency directory the policy compiles against */
 	uint64_t map_size_mb;
 	uint64_t max_message_bytes;
 	uint64_t heartbeat_ms;

@@ -34,37 +34,55 @@ say "2. start the broker and four agents (ZeroMQ CURVE over ipc://)"
 "$KETEN_BIN/keten-broker" -n --config "$NET/broker.yaml" | sed 's/^/   /'
 broker_start
 for a in politie om nla gemeente-amsterdam; do agent_start "$a"; done
+echo "   policy: $(grep -h 'active policy' "$NET/broker.log" | sed 's/.*active //')"
 sleep 1
 grep -h 'connected' "$NET/broker.log" | sed 's/^/   /'
 
 say "3. NLA inspected a car wash and signals possible labour exploitation"
-echo "   demo/messages/nla_signal.json (validated by the agent against keten.case.v1.CaseSignal)"
-"$KETEN" send --config "$NET/nla.yaml" --to politie,gemeente-amsterdam \
-	--type CaseSignal --file "$here/messages/nla_signal.json" |
-	sed 's/^/   accepted, message id /'
+echo "   demo/messages/nla_signal.json: 3 workers (one a minor), the manager, the company, a minibus"
+echo "   -> politie and om, for investigation (rule signal-nla-to-enforcement: everything):"
+"$KETEN" send --config "$NET/nla.yaml" --to politie,om --type CaseSignal --purpose investigation \
+	--file "$here/messages/nla_signal.json" | sed 's/^/   accepted, message id /'
+echo "   -> gemeente-amsterdam, for victim care (rule signal-nla-to-municipality-care):"
+"$KETEN" send --config "$NET/nla.yaml" --to gemeente-amsterdam --type CaseSignal --purpose victim-care \
+	--file "$here/messages/nla_signal.json" 2>"$NET/withheld" | sed 's/^/   accepted, message id /'
+echo "   withheld from the municipality, as the agent reported to the NLA's system:"
+sed 's/^[^ ]* withheld from [^:]*: //' "$NET/withheld" | awk -F': ' '
+	{ split($1, p, "."); group = p[1] (index($1, ".") ? ".*" : ""); key = group ": " $2 }
+	!(key in n) { order[++k] = key }
+	{ n[key]++ }
+	END { for (i = 1; i <= k; i++) printf "     %s (%d field%s)\n", order[i], n[order[i]], (n[order[i]] > 1 ? "s" : "") }'
 
-say "4. the municipality asks the police for information"
-"$KETEN" send --config "$NET/gemeente-amsterdam.yaml" --to politie \
-	--type InformationRequest --file "$here/messages/gemeente_request.json" |
+say "4. the municipality asks the police for information, and the police answer"
+req=$("$KETEN" send --config "$NET/gemeente-amsterdam.yaml" --to politie \
+	--type InformationRequest --purpose victim-care --file "$here/messages/gemeente_request.json")
+echo "   request $req"
+wait_inbox politie 2 30
+echo "   an answer that is not a reply to a logged request is refused by the police's own agent:"
+"$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type InformationResponse \
+	--purpose victim-care --body '{"reference":"PL-R-0412","answer":"Unsolicited."}' 2>&1 |
+	sed 's/^/   /' || true
+echo "   the reply to request $req is accepted:"
+"$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type InformationResponse \
+	--purpose victim-care --reply-to "$req" \
+	--body "{\"reference\":\"PL-R-0412\",\"inReplyTo\":\"$req\",\"answeredCategories\":[\"INFORMATION_CATEGORY_CARE_NEEDS\"],\"answer\":\"Two of the workers are in contact with our team and want shelter; the third is a minor and was placed by youth care.\"}" |
 	sed 's/^/   accepted, message id /'
 
 say "5. the police refer the case to the prosecution service, while om is offline and the broker crashes"
 proc_stop om
-"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral \
-	--file "$here/messages/politie_referral.json" |
-	sed 's/^/   accepted, message id /'
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--file "$here/messages/politie_referral.json" | sed 's/^/   accepted, message id /'
 sleep 0.5
 proc_kill broker
 echo "   broker killed with SIGKILL; the referral is on its disk"
 broker_start
 echo "   broker restarted"
 agent_start om
-wait_inbox om 1 30
-wait_inbox politie 2 30
-wait_inbox gemeente-amsterdam 1 30
+wait_inbox om 2 30
+wait_inbox gemeente-amsterdam 2 30
 
 say "6. a message that does not match its schema is refused at the agent, with the JSON path"
-"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal \
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
 	--body '{"companies":[{"name":"Voorbeeld BV","kvkNumber":"1234"}]}' 2>&1 | sed 's/^/   /' || true
 
 say "7. what arrived"
@@ -75,5 +93,6 @@ net_stop
 grep -h 'stopping' "$NET"/broker.log | sed 's/^/   /'
 echo
 echo "Logs and data are kept in $NET (remove with: rm -rf $NET)."
-echo "The messages above are delivered exactly once, end to end over CURVE; the"
-echo "policy filter, end-to-end encryption and audit ledger come in later issues."
+echo "Every message above went through the policy at the sender's agent, the broker and"
+echo "the recipient's agent, exactly once, over CURVE.  End-to-end encryption and the"
+echo "audit ledger come with the next issues."

@@ -1031,11 +1031,12 @@ policy_why_withheld(const struct policy *p, const struct policy_request *rq,
 	for (uint32_t k = 0; k < b->cnt; k++) {
 		int ri = (int)p->idx[b->off + k];
 		const struct rule *ru = &p->rules[ri];
-		if (!codec_pathset_has(&ru->fields[t], path))
+		if (!ru->whole && !codec_pathset_has(&ru->fields[t], path))
 			continue;
 		enum policy_reason why = rule_applies(p, ru, rq, purpose, ledger);
 		if (ru->forbid) {
-			if (why == POLICY_OK && codec_pathset_has(&d->forbidden, path)) {
+			/* a hard limit that applies is the reason to report, granted or not */
+			if (why == POLICY_OK) {
 				*rule = ri;
 				return POLICY_FORBIDDEN;
 			}

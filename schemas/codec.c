@@ -49,6 +49,7 @@ struct codec_type {
 	char *paths[CODEC_MAX_PATHS];
 	struct closure *closures;
 	size_t nclosures;
+	uint16_t by_name[CODEC_MAX_PATHS];	/* path ids sorted by path, for lookups */
 };
 
 static struct codec_type *types;
@@ -202,6 +203,14 @@ build(struct codec_type *t, const ProtobufCMessageDescriptor *d, const char *pre
 	return n;
 }
 
+static const struct codec_type *sorting;
+
+static int
+path_cmp(const void *a, const void *b)
+{
+	return strcmp(sorting->paths[*(const uint16_t *)a], sorting->paths[*(const uint16_t *)b]);
+}
+
 static void
 do_init(void)
 {
@@ -219,6 +228,10 @@ do_init(void)
 			init_rc = KETEN_EINVAL;
 			return;
 		}
+		for (size_t k = 0; k < types[i].npaths; k++)
+			types[i].by_name[k] = (uint16_t)k;
+		sorting = &types[i];
+		qsort(types[i].by_name, types[i].npaths, sizeof(uint16_t), path_cmp);
 	}
 	ntypes = n;
 }
@@ -251,9 +264,18 @@ codec_type_find(const char *name)
 int
 codec_type_path_index(const struct codec_type *t, const char *path)
 {
-	for (size_t i = 0; i < t->npaths; i++)
-		if (strcmp(t->paths[i], path) == 0)
-			return (int)i;
+	size_t lo = 0, hi = t->npaths;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(t->paths[t->by_name[mid]], path);
+		if (c == 0)
+			return t->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return -1;
 }
 

@@ -9,8 +9,27 @@ KETEN_BIN=${KETEN_BIN:-bin}
 KETEN_BIN=$(cd "$KETEN_BIN" && pwd)
 KETEN=$KETEN_BIN/keten
 
-# net_create AGENCY... : sets NET (the directory), writes keys, directory.yaml,
-# broker.yaml and one agent config per agency (NET/AGENCY.yaml).
+KETEN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The agencies policy/stm.yaml names: every network's directory lists them.
+STM_AGENCIES="politie om nla kmar gemeente-amsterdam gemeente-rotterdam riec-amsterdam comensha zorg-amstel"
+
+agency_kind() {
+	case $1 in
+	politie*) echo police ;;
+	om*) echo prosecution ;;
+	nla*) echo labour-inspectorate ;;
+	kmar*) echo military-police ;;
+	gemeente-*) echo municipality ;;
+	riec-*) echo riec ;;
+	comensha*) echo registration-centre ;;
+	*) echo care ;;
+	esac
+}
+
+# net_create [AGENCY...] : sets NET (the directory), writes keys, directory.yaml,
+# broker.yaml and an agent configuration per agency (NET/AGENCY.yaml) for the
+# agencies of policy/stm.yaml plus any named.  The policy is
+# ${KETEN_POLICY:-policy/stm.yaml}.
 net_create() {
 	# ipc:// paths must stay short (108 bytes), hence /tmp and a short name.
 	NET=$(mktemp -d /tmp/keten-XXXXXX)
@@ -21,30 +40,29 @@ net_create() {
 		echo "version: 1"
 		echo "agencies:"
 	} >"$NET/directory.yaml"
-	local a kind
+	local a all=$STM_AGENCIES
 	for a in "$@"; do
+		case " $all " in *" $a "*) ;; *) all="$all $a" ;; esac
+	done
+	NET_AGENCIES=$all
+	for a in $all; do
 		"$KETEN" keygen --agency "$a" --out "$NET/keys" >/dev/null
-		case $a in
-		politie*) kind=police ;;
-		om*) kind=prosecution ;;
-		nla*) kind=labour-inspectorate ;;
-		gemeente-*) kind=municipality ;;
-		*) kind=care ;;
-		esac
 		sed -n '1p' "$NET/keys/$a.public.yaml" >>"$NET/directory.yaml"
-		echo "    kind: $kind" >>"$NET/directory.yaml"
+		echo "    kind: $(agency_kind "$a")" >>"$NET/directory.yaml"
 		sed -n '2,$p' "$NET/keys/$a.public.yaml" >>"$NET/directory.yaml"
 	done
+	cp "${KETEN_POLICY:-$KETEN_ROOT/policy/stm.yaml}" "$NET/policy.yaml"
 	cat >"$NET/broker.yaml" <<EOC
 listen: ipc://$NET/broker.sock
 data_dir: broker-data
 keys: keys/broker.secret
 directory: directory.yaml
+policy: policy.yaml
 heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
 redeliver_ms: 3000
 EOC
 	BROKER_KEY=$(grep transport_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
-	for a in "$@"; do
+	for a in $all; do
 		agent_config "$a" >"$NET/$a.yaml"
 	done
 }
@@ -57,6 +75,8 @@ broker: ipc://$NET/broker.sock
 broker_key: "$BROKER_KEY"
 keys: ${2:-keys/$1.secret}
 data_dir: $1-data
+policy: ${3:-policy.yaml}
+directory: directory.yaml
 heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
 resend_ms: 3000
 EOC

@@ -6,7 +6,7 @@
  * broker does not talk to a key outside the directory at all.
  *
  * usage: rawpeer --endpoint EP --server-key Z85 --keys FILE --max-bytes N
- *                [--expect-refused] [--invalid-to AGENCY]
+ *                [--expect-refused] [--invalid-to AGENCY] [--forge-to AGENCY]
  * Exit 0 when every check passed; each check prints one line.
  */
 #include <getopt.h>
@@ -16,6 +16,7 @@
 #include <zmq.h>
 
 #include "common/keys.h"
+#include "schemas/case_types.pb-c.h"
 #include "common/wire.h"
 
 static void *sock;
@@ -107,9 +108,10 @@ main(int argc, char **argv)
 		{ "max-bytes", required_argument, NULL, 'm' },
 		{ "expect-refused", no_argument, NULL, 'r' },
 		{ "invalid-to", required_argument, NULL, 'i' },
+		{ "forge-to", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *ep = NULL, *skey = NULL, *kfile = NULL, *invalid_to = NULL;
+	const char *ep = NULL, *skey = NULL, *kfile = NULL, *invalid_to = NULL, *forge_to = NULL;
 	size_t maxb = 1 << 20;
 	int refused = 0, ch;
 	struct keten_keys *k = NULL;
@@ -124,6 +126,7 @@ main(int argc, char **argv)
 		case 'm': maxb = strtoul(optarg, NULL, 10); break;
 		case 'r': refused = 1; break;
 		case 'i': invalid_to = optarg; break;
+		case 'f': forge_to = optarg; break;
 		default: return 2;
 		}
 	}
@@ -177,15 +180,29 @@ main(int argc, char **argv)
 	/* a valid Submit, truncated */
 	Keten__Wire__V1__Submit s = KETEN__WIRE__V1__SUBMIT__INIT;
 	Keten__Wire__V1__Command sc = KETEN__WIRE__V1__COMMAND__INIT;
+	Keten__Envelope__V1__Header h = KETEN__ENVELOPE__V1__HEADER__INIT;
+	Keten__Envelope__V1__Attributes at = KETEN__ENVELOPE__V1__ATTRIBUTES__INIT;
+	Keten__Wire__V1__Copy cp = KETEN__WIRE__V1__COPY__INIT, *cps[] = { &cp };
+	Keten__Case__V1__ExploitationForm labour[] = { KETEN__CASE__V1__EXPLOITATION_FORM__EXPLOITATION_FORM_LABOUR };
 	uint8_t id[16];
 	char *to[] = { (char *)"nobody" };
 	uuid7_new(id);
-	s.message_id = (ProtobufCBinaryData){ 16, id };
+	at.n_exploitation_forms = 1;
+	at.exploitation_forms = labour;
+	h.message_id = (ProtobufCBinaryData){ 16, id };
+	h.sender = k->id;
+	h.n_recipients = 1;
+	h.recipients = to;
+	h.message_type = (char *)"keten.case.v1.CaseSignal";
+	h.purpose = (char *)"investigation";
+	h.attributes = &at;
+	h.handling = KETEN__ENVELOPE__V1__HANDLING_LABEL__HANDLING_LABEL_TLP_AMBER;
+	cp.recipient = to[0];
+	cp.payload = (ProtobufCBinaryData){ sizeof(junk), junk };
 	s.ref = 7;
-	s.n_recipients = 1;
-	s.recipients = to;
-	s.message_type = (char *)"test";
-	s.payload = (ProtobufCBinaryData){ sizeof(junk), junk };
+	s.header = &h;
+	s.n_copies = 1;
+	s.copies = cps;
 	sc.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT;
 	sc.submit = &s;
 	size_t len;
@@ -197,6 +214,41 @@ main(int argc, char **argv)
 	send_bytes(packed, len, 0);
 	expect_error("unknown recipient", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT);
 	free(packed);
+
+	/* a header naming another sender than the authenticated one */
+	h.sender = (char *)"politie";
+	send_cmd(&sc);
+	expect_error("header names another sender", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
+	h.sender = k->id;
+
+	/* a forged manifest: suspects' names for a municipality's care coordinator */
+	if (forge_to != NULL) {
+		char *fto[] = { (char *)forge_to }, *man[] = { (char *)"persons[suspect].given_name" };
+		uuid7_new(id);
+		h.recipients = fto;
+		h.purpose = (char *)"victim-care";
+		cp.recipient = fto[0];
+		cp.n_manifest = 1;
+		cp.manifest = man;
+		send_cmd(&sc);
+		Keten__Wire__V1__Command *fc = recv_reply(5000);
+		if (fc == NULL || fc->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_ERROR ||
+		    (fc->error->code != KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY &&
+		    fc->error->code != KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED) ||
+		    strstr(fc->error->reason, "persons[suspect].given_name") == NULL) {
+			printf("FAIL forged manifest: not rejected by policy with the field named\n");
+			failures++;
+		} else {
+			printf("ok   forged manifest: error %d \"%s\"\n", (int)fc->error->code,
+			    fc->error->reason);
+		}
+		if (fc)
+			keten__wire__v1__command__free_unpacked(fc, NULL);
+		h.recipients = to;
+		h.purpose = (char *)"investigation";
+		cp.recipient = to[0];
+		cp.n_manifest = 0;
+	}
 
 	/* a well-formed protobuf that holds no known command (field 99) */
 	uint8_t unknown[] = { 0x98, 0x06, 0x01 };
@@ -215,7 +267,7 @@ main(int argc, char **argv)
 	/* a command only the broker may send */
 	Keten__Wire__V1__Deliver d = KETEN__WIRE__V1__DELIVER__INIT;
 	Keten__Wire__V1__Command dc = KETEN__WIRE__V1__COMMAND__INIT;
-	d.message_id = (ProtobufCBinaryData){ 16, id };
+	d.header = &h;
 	dc.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVER;
 	dc.deliver = &d;
 	send_cmd(&dc);
@@ -248,9 +300,9 @@ main(int argc, char **argv)
 		char *rcpt[] = { (char *)invalid_to };
 		uint8_t bad[] = { 0x0a, 0x05, 'x' };	/* field 1 claims 5 bytes, has 1 */
 		uuid7_new(id);
-		s.recipients = rcpt;
-		s.message_type = (char *)"keten.case.v1.CaseSignal";
-		s.payload = (ProtobufCBinaryData){ sizeof(bad), bad };
+		h.recipients = rcpt;
+		cp.recipient = rcpt[0];
+		cp.payload = (ProtobufCBinaryData){ sizeof(bad), bad };
 		s.ref = 8;
 		send_cmd(&sc);
 		c = recv_reply(5000);

@@ -17,7 +17,7 @@ chmod 600 "$NET/keys/politie.secret" "$NET/keys/broker.secret"
 
 echo "listen_on: tcp://127.0.0.1:1" >>"$NET/broker.yaml"
 if out=$("$KETEN_BIN/keten-broker" -n --config "$NET/broker.yaml" 2>&1); then die "unknown key accepted"; fi
-echo "$out" | grep -q 'broker.yaml:7:1: unknown key "listen_on"' || die "broker error: $out"
+echo "$out" | grep -q 'broker.yaml:8:1: unknown key "listen_on"' || die "broker error: $out"
 
 # keys of another agency
 sed -i 's#keys/om.secret#keys/politie.secret#' "$NET/om.yaml"
@@ -31,7 +31,7 @@ if out=$(timeout 5 "$KETEN_BIN/keten-broker" --config "$NET/broker.yaml" 2>&1); 
 echo "$out" | grep -q "another process is using this data directory" || die "second broker: $out"
 
 # keten send reports an agent that is not running
-if out=$("$KETEN" send --config "$NET/politie.yaml" --to om --type t --body x 2>&1); then
+if out=$("$KETEN" send --config "$NET/politie.yaml" --to om --type t --purpose p --body x 2>&1); then
 	die "send without an agent succeeded"
 fi
 echo "# -n, key permissions, unknown keys, foreign keys and double start all refused with clear errors"

@@ -12,7 +12,8 @@ N=1000
 (
 	for b in $(seq 0 9); do
 		seq -f "{\"reference\":\"crash-$b-%03g\"}" 1 100 |
-			"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines || exit 1
+			"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral \
+				--purpose prosecution --lines || exit 1
 		sleep 0.3
 	done
 ) >"$NET/sent.ids" &

@@ -6,12 +6,15 @@ broker_start
 agent_start politie
 agent_start om
 
-seq -f '{"reference":"before-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines \
+seq -f '{"reference":"before-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om \
+	--type CaseReferral --purpose prosecution --lines \
 	>"$NET/sent.ids" || die "send failed"
 # nla's keys, used by a misbehaving raw client
 "$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
-	--keys "$NET/keys/nla.secret" --max-bytes 1048576 --invalid-to om || die "malformed-frame checks failed"
-seq -f '{"reference":"after-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines \
+	--keys "$NET/keys/nla.secret" --max-bytes 1048576 --invalid-to om \
+	--forge-to gemeente-amsterdam || die "malformed-frame checks failed"
+seq -f '{"reference":"after-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om \
+	--type CaseReferral --purpose prosecution --lines \
 	>>"$NET/sent.ids" || die "send failed"
 wait_inbox om 200 60 || die "messages lost around the bad frames"
 check_inbox om politie "$NET/sent.ids"
@@ -22,4 +25,4 @@ grep -q 'agent om: delivery .* from nla refused: payload is not a valid protobuf
 	"$NET/om.log" || die "om did not refuse the invalid delivery"
 grep -q 'broker: agency om reports error 1: delivery .* refused by the recipient' "$NET/broker.log" ||
 	die "the refusal did not reach the broker"
-echo "# 10 malformed-input checks answered with errors; 200 messages delivered around them"
+echo "# 12 malformed-input checks (incl. a forged manifest rejected by policy) answered with errors; 200 messages delivered around them"

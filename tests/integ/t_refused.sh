@@ -12,7 +12,8 @@ agent_start politie
 echo $! >"$NET/impostor.pid"
 wait_for_file "$NET/impostor-data/control.sock"
 
-seq -f '{"reference":"for-om-%g"}' 1 20 | "$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines \
+seq -f '{"reference":"for-om-%g"}' 1 20 | "$KETEN" send --config "$NET/politie.yaml" --to om \
+	--type CaseReferral --purpose prosecution --lines \
 	>"$NET/sent.ids" || die "send failed"
 sleep 2
 n=$("$KETEN" inbox --config "$NET/impostor.yaml" --all | wc -l)

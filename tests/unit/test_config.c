@@ -34,14 +34,15 @@ teardown(void **state)
 	return 0;
 }
 
-/* Minimal broker file: four required keys on lines 1..4. */
+/* Minimal broker file: five required keys on lines 1..5. */
 static const char broker_min[] =
     "listen: tcp://127.0.0.1:7400\n"		/* 1 */
     "data_dir: data\n"				/* 2 */
     "keys: keys/broker.secret\n"		/* 3 */
-    "directory: /etc/keten/directory.yaml\n";	/* 4 */
+    "directory: /etc/keten/directory.yaml\n"	/* 4 */
+    "policy: policy/stm.yaml\n";			/* 5 */
 
-/* Minimal agent file: lines 1..5 (broker_key filled in from the fixture). */
+/* Minimal agent file: lines 1..7 (broker_key filled in from the fixture). */
 static char *
 agent_min(const struct fixture *f)
 {
@@ -50,7 +51,9 @@ agent_min(const struct fixture *f)
 	    "broker: tcp://broker.example:7400\n"	/* 2 */
 	    "broker_key: \"%s\"\n"			/* 3 */
 	    "keys: politie.secret\n"			/* 4 */
-	    "data_dir: state\n",			/* 5 */
+	    "data_dir: state\n"				/* 5 */
+	    "policy: stm.yaml\n"			/* 6 */
+	    "directory: /etc/keten/directory.yaml\n",	/* 7 */
 	    f->broker_key);
 }
 
@@ -99,6 +102,11 @@ test_broker_minimal(void **state)
 	assert_string_equal(c->keys, want);
 	free(want);
 	assert_string_equal(c->directory, "/etc/keten/directory.yaml");
+	/* the policy path is resolved against the configuration's directory */
+	assert_non_null(c->policy);
+	assert_int_equal(c->policy[0], '/');
+	assert_non_null(strstr(c->policy, "/policy/stm.yaml"));
+	assert_null(c->shadow_policy);
 	/* defaults */
 	assert_int_equal(c->map_size_mb, 1024);
 	assert_int_equal(c->max_message_bytes, 1 << 20);
@@ -150,11 +158,11 @@ test_broker_errors(void **state)
 
 	/* a misspelt key: named with its line */
 	text = tu_printf("%sheartbeat: 500\n", broker_min);
-	load_fails(f, BROKER, text, "5:1: ", "unknown key \"heartbeat\" in broker configuration");
+	load_fails(f, BROKER, text, "6:1: ", "unknown key \"heartbeat\" in broker configuration");
 	free(text);
 
 	/* each required key missing in turn */
-	static const char *const required[] = { "listen", "data_dir", "keys", "directory" };
+	static const char *const required[] = { "listen", "data_dir", "keys", "directory", "policy" };
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		char *line_start, *msg;
 		text = strdup(broker_min);
@@ -168,22 +176,22 @@ test_broker_errors(void **state)
 	}
 
 	text = tu_printf("%swindow: ten\n", broker_min);
-	load_fails(f, BROKER, text, "5:9: ", "\"window\" must be a whole number, found \"ten\"");
+	load_fails(f, BROKER, text, "6:9: ", "\"window\" must be a whole number, found \"ten\"");
 	free(text);
 	text = tu_printf("%swindow: -1\n", broker_min);
-	load_fails(f, BROKER, text, "5:9: ", "\"window\" must be a whole number");
+	load_fails(f, BROKER, text, "6:9: ", "\"window\" must be a whole number");
 	free(text);
 	text = tu_printf("%swindow: 100001\n", broker_min);
-	load_fails(f, BROKER, text, "5:9: ", "\"window\" must be between 1 and 100000");
+	load_fails(f, BROKER, text, "6:9: ", "\"window\" must be between 1 and 100000");
 	free(text);
 	text = tu_printf("%sheartbeat_ms: 99\n", broker_min);
-	load_fails(f, BROKER, text, "5:15: ", "must be between 100 and 600000, found 99");
+	load_fails(f, BROKER, text, "6:15: ", "must be between 100 and 600000, found 99");
 	free(text);
 	text = tu_printf("%smax_message_bytes: 1023\n", broker_min);
-	load_fails(f, BROKER, text, "5:20: ", "\"max_message_bytes\" must be between");
+	load_fails(f, BROKER, text, "6:20: ", "\"max_message_bytes\" must be between");
 	free(text);
 	text = tu_printf("%smap_size_mb: 0\n", broker_min);
-	load_fails(f, BROKER, text, "5:14: ", "\"map_size_mb\" must be between");
+	load_fails(f, BROKER, text, "6:14: ", "\"map_size_mb\" must be between");
 	free(text);
 
 	/* endpoints other than tcp:// and ipc:// */
@@ -302,7 +310,7 @@ test_agent_errors(void **state)
 	char *min = agent_min(f), *text, *bad;
 
 	text = tu_printf("%sbrokerkey: x\n", min);
-	load_fails(f, AGENT, text, "6:1: ", "unknown key \"brokerkey\" in agent configuration");
+	load_fails(f, AGENT, text, "8:1: ", "unknown key \"brokerkey\" in agent configuration");
 	free(text);
 
 	text = strdup(min);
@@ -316,13 +324,13 @@ test_agent_errors(void **state)
 	free(text);
 
 	text = tu_printf("%sresend_ms: soon\n", min);
-	load_fails(f, AGENT, text, "6:12: ", "\"resend_ms\" must be a whole number");
+	load_fails(f, AGENT, text, "8:12: ", "\"resend_ms\" must be a whole number");
 	free(text);
 	text = tu_printf("%sresend_ms: 3600001\n", min);
-	load_fails(f, AGENT, text, "6:12: ", "must be between 100 and 3600000");
+	load_fails(f, AGENT, text, "8:12: ", "must be between 100 and 3600000");
 	free(text);
 	text = tu_printf("%sbatch_max: 99999999999999999999999\n", min);
-	load_fails(f, AGENT, text, "6:12: ", "\"batch_max\" must be a whole number");
+	load_fails(f, AGENT, text, "8:12: ", "\"batch_max\" must be a whole number");
 	free(text);
 
 	text = strdup(min);
@@ -330,7 +338,7 @@ test_agent_errors(void **state)
 	load_fails(f, AGENT, text, "2:9: ", "\"broker\" must be a tcp:// or ipc:// endpoint");
 	free(text);
 	text = tu_printf("%scontrol: /tmp/control.sock\n", min);
-	load_fails(f, AGENT, text, "6:10: ", "\"control\" must be a tcp:// or ipc:// endpoint");
+	load_fails(f, AGENT, text, "8:10: ", "\"control\" must be a tcp:// or ipc:// endpoint");
 	free(text);
 
 	/* broker_key: one character short, not Z85, empty */

@@ -1,0 +1,324 @@
+/* Filtering per recipient on the way out, checking on the way in. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/outbound.h"
+#include "common/util.h"
+#include "common/wire.h"
+#include "schemas/codec.h"
+
+void
+outbound_free(struct outbound **obp)
+{
+	struct outbound *ob;
+
+	if (obp == NULL || (ob = *obp) == NULL)
+		return;
+	for (size_t i = 0; i < ob->submit.n_copies; i++) {
+		free(ob->copies[i].payload.data);
+		free(ob->copies[i].manifest);
+	}
+	free(ob->withheld);
+	free(ob->wh);
+	free(ob->forms);
+	free(ob->recipients);
+	free(ob);
+	*obp = NULL;
+}
+
+static int
+add_withheld(struct outbound *ob, size_t cap, const char *rcpt, const char *path,
+    enum policy_reason why, const struct policy *p, int rule)
+{
+	if (ob->nwithheld == cap)
+		return -1;
+	Keten__Local__V1__Withheld *w = &ob->wh[ob->nwithheld];
+	keten__local__v1__withheld__init(w);
+	w->recipient = (char *)rcpt;
+	w->path = (char *)path;
+	w->reason = (char *)policy_reason_name(why);
+	w->rule = rule >= 0 ? (char *)policy_rule_id(p, (size_t)rule) : (char *)"";
+	ob->withheld[ob->nwithheld++] = w;
+	return 0;
+}
+
+/* Header attributes: what the caller declares, plus what the message shows. */
+static int
+derive_attributes(struct outbound *ob, const struct codec_type *t, const ProtobufCMessage *m,
+    const Keten__Envelope__V1__Attributes *given)
+{
+	const ProtobufCMessageDescriptor *d = codec_type_descriptor(t);
+	const ProtobufCFieldDescriptor *ff = protobuf_c_message_descriptor_get_field_by_name(d,
+	    "exploitation_forms");
+	const ProtobufCFieldDescriptor *uf = protobuf_c_message_descriptor_get_field_by_name(d,
+	    "urgency");
+	size_t nmsg = 0, ngiven = given ? given->n_exploitation_forms : 0;
+	const int *msgforms = NULL;
+	struct codec_pathset present;
+
+	keten__envelope__v1__attributes__init(&ob->attrs);
+	if (ff != NULL && ff->label == PROTOBUF_C_LABEL_REPEATED && ff->type == PROTOBUF_C_TYPE_ENUM) {
+		nmsg = *(const size_t *)((const char *)m + ff->quantifier_offset);
+		msgforms = *(int *const *)((const char *)m + ff->offset);
+	}
+	if ((ob->forms = calloc(nmsg + ngiven + 1, sizeof(int))) == NULL)
+		return -1;
+	for (size_t i = 0; i < nmsg + ngiven; i++) {
+		int f = i < nmsg ? msgforms[i] : (int)given->exploitation_forms[i - nmsg];
+		bool have = false;
+		for (size_t k = 0; k < ob->attrs.n_exploitation_forms && !have; k++)
+			have = ob->forms[k] == f;
+		if (!have && f != 0)
+			ob->forms[ob->attrs.n_exploitation_forms++] = f;
+	}
+	ob->attrs.exploitation_forms = (Keten__Case__V1__ExploitationForm *)ob->forms;
+	/* a minor anywhere in the message makes the message about a minor */
+	ob->attrs.minor = given != NULL && given->minor;
+	codec_paths(t, m, &present);
+	for (size_t k = 0; k < codec_type_npaths(t) && !ob->attrs.minor; k++) {
+		const char *path = codec_type_path(t, k), *dot = strrchr(path, '.');
+		if (codec_pathset_has(&present, k) && strcmp(dot ? dot + 1 : path, "is_minor") == 0)
+			ob->attrs.minor = true;
+	}
+	ob->attrs.region = given && given->region ? given->region : (char *)protobuf_c_empty_string;
+	ob->attrs.urgency = given ? given->urgency : 0;
+	if (uf != NULL && uf->type == PROTOBUF_C_TYPE_ENUM && uf->label == PROTOBUF_C_LABEL_NONE &&
+	    *(const int *)((const char *)m + uf->offset) != 0)
+		ob->attrs.urgency = *(const int *)((const char *)m + uf->offset);
+	return 0;
+}
+
+static ProtobufCMessage *
+decode(const struct codec_type *t, const Keten__Local__V1__LocalSubmit *ls, char err[static KETEN_ERRLEN])
+{
+	ProtobufCMessage *m = NULL;
+	char e[KETEN_ERRLEN];
+
+	if (ls->payload_is_protobuf) {
+		if ((m = codec_unpack(t, ls->payload.data, ls->payload.len)) == NULL) {
+			keten_seterr(err, KETEN_EINVAL, "payload is not a valid protobuf %s",
+			    codec_type_name(t));
+			return NULL;
+		}
+		if (codec_validate(t, m, e) != 0) {
+			codec_free(m);
+			keten_seterr(err, KETEN_EINVAL, "invalid %s: %s", codec_type_name(t), e);
+			return NULL;
+		}
+	} else if (codec_from_json(t, (const char *)ls->payload.data, ls->payload.len, &m, e) != 0) {
+		keten_seterr(err, KETEN_EINVAL, "invalid %s: %s", codec_type_name(t), e);
+		return NULL;
+	}
+	return m;
+}
+
+int
+outbound_prepare(const struct policy *p, const char *self, const struct policy_ledger *ledger,
+    const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes, struct outbound **out,
+    char err[static KETEN_ERRLEN])
+{
+	const struct codec_type *t = codec_type_find(ls->message_type);
+	struct outbound *ob;
+	ProtobufCMessage *m;
+	size_t cap;
+	int rc = KETEN_ENOMEM;
+
+	if (t == NULL)
+		return keten_seterr(err, KETEN_EINVAL, "unknown message type \"%.128s\" (see keten "
+		    "schema list)", ls->message_type);
+	if (ls->purpose[0] == '\0')
+		return keten_seterr(err, KETEN_EINVAL, "no purpose given (the policy's purposes say "
+		    "what a message may be shared for)");
+	if (ls->in_reply_to.len != 0 && ls->in_reply_to.len != KETEN_UUIDBYTES)
+		return keten_seterr(err, KETEN_EINVAL, "in_reply_to must be a message id");
+	if ((m = decode(t, ls, err)) == NULL)
+		return KETEN_EINVAL;
+	cap = ls->n_recipients * (codec_type_npaths(t) + 1);
+	if ((ob = calloc(1, sizeof(*ob))) == NULL ||
+	    (ob->wh = calloc(cap, sizeof(*ob->wh))) == NULL ||
+	    (ob->withheld = calloc(cap, sizeof(*ob->withheld))) == NULL ||
+	    (ob->recipients = calloc(ls->n_recipients, sizeof(char *))) == NULL ||
+	    derive_attributes(ob, t, m, ls->attributes) != 0)
+		goto fail;
+
+	Keten__Envelope__V1__Header *h = &ob->header;
+	keten__wire__v1__submit__init(&ob->submit);
+	keten__envelope__v1__header__init(h);
+	uuid7_new(ob->id);
+	h->message_id = (ProtobufCBinaryData){ 16, ob->id };
+	h->sender = (char *)self;
+	h->message_type = (char *)codec_type_name(t);
+	h->purpose = ls->purpose;
+	h->legal_basis = ls->legal_basis;
+	h->attributes = &ob->attrs;
+	h->handling = ls->handling ? ls->handling :
+	    KETEN__ENVELOPE__V1__HANDLING_LABEL__HANDLING_LABEL_TLP_AMBER;
+	h->in_reply_to = ls->in_reply_to;
+	policy_hash_hex(p, ob->policy_hash);
+	h->policy_version = ob->policy_hash;
+	h->created_ms = now_ms();
+
+	struct codec_pathset present;
+	codec_paths(t, m, &present);
+	size_t denied_text = 0;
+	err[0] = '\0';
+	for (size_t i = 0; i < ls->n_recipients; i++) {
+		const char *r = ls->recipients[i];
+		struct policy_request rq = {
+			.sender = self, .recipient = r, .type = t, .purpose = h->purpose,
+			.basis = h->legal_basis, .forms = ob->forms, .nforms = ob->attrs.n_exploitation_forms,
+			.minor = ob->attrs.minor, .region = ob->attrs.region, .handling = (int)h->handling,
+			.in_reply_to = h->in_reply_to.len ? h->in_reply_to.data : NULL, .now_ms = h->created_ms,
+		};
+		struct policy_decision d;
+		policy_eval(p, &rq, ledger, &d);
+		if (!d.permitted) {
+			add_withheld(ob, cap, r, "", d.reason, p, d.reason_rule);
+			int w = snprintf(err + denied_text, KETEN_ERRLEN - denied_text, "%s%s: %s%s%s%s",
+			    denied_text ? "; " : "", r, policy_reason_name(d.reason),
+			    d.reason_rule >= 0 ? " (rule " : "",
+			    d.reason_rule >= 0 ? policy_rule_id(p, (size_t)d.reason_rule) : "",
+			    d.reason_rule >= 0 ? ")" : "");
+			if (w > 0 && denied_text + (size_t)w < KETEN_ERRLEN)
+				denied_text += (size_t)w;
+			continue;
+		}
+		/* this recipient's copy: the message minus what it may not have */
+		size_t n;
+		uint8_t *pb = wire_pack(m, &n);
+		ProtobufCMessage *copy = pb ? codec_unpack(t, pb, n) : NULL;
+		free(pb);
+		if (copy == NULL)
+			goto fail;
+		struct codec_pathset removed, kept;
+		codec_filter(t, copy, &d.allowed, &removed);
+		codec_paths(t, copy, &kept);
+		for (size_t k = 0; k < codec_type_npaths(t); k++) {
+			int rule;
+			if (!codec_pathset_has(&removed, k))
+				continue;
+			enum policy_reason why = policy_why_withheld(p, &rq, ledger, &d, k, &rule);
+			add_withheld(ob, cap, r, codec_type_path(t, k), why, p, rule);
+		}
+		Keten__Wire__V1__Copy *c = &ob->copies[ob->submit.n_copies];
+		keten__wire__v1__copy__init(c);
+		c->recipient = (char *)r;
+		c->manifest = calloc(codec_pathset_count(&kept) + 1, sizeof(char *));
+		c->payload.data = wire_pack(copy, &c->payload.len);
+		codec_free(copy);
+		if (c->manifest == NULL || c->payload.data == NULL) {
+			free(c->manifest);
+			free(c->payload.data);
+			goto fail;
+		}
+		for (size_t k = 0; k < codec_type_npaths(t); k++)
+			if (codec_pathset_has(&kept, k))
+				c->manifest[c->n_manifest++] = (char *)codec_type_path(t, k);
+		ob->copy_ptrs[ob->submit.n_copies] = c;
+		ob->header_rcpts[ob->submit.n_copies] = (char *)r;
+		ob->recipients[ob->nrecipients++] = (char *)r;
+		ob->submit.n_copies++;
+		if (c->payload.len > max_bytes) {
+			rc = keten_seterr(err, KETEN_ETOOBIG, "message of %zu bytes exceeds "
+			    "max_message_bytes (%zu)", c->payload.len, max_bytes);
+			goto fail;
+		}
+	}
+	codec_free(m);
+	m = NULL;
+	if (ob->submit.n_copies == 0) {
+		outbound_free(&ob);
+		return KETEN_EPERM;	/* err lists why, per recipient */
+	}
+	ob->submit.header = h;
+	ob->submit.copies = ob->copy_ptrs;
+	h->recipients = ob->header_rcpts;
+	h->n_recipients = ob->nrecipients;
+	*out = ob;
+	return 0;
+fail:
+	codec_free(m);
+	outbound_free(&ob);
+	if (rc == KETEN_ENOMEM)
+		keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	return rc;
+}
+
+static int
+yes(void *arg, const struct policy_request *r, const struct policy_rule_info *i)
+{
+	(void)arg, (void)r, (void)i;
+	return 1;
+}
+
+int
+inbound_check(const struct policy *p, const char *self, const Keten__Wire__V1__Deliver *d,
+    int64_t now_ms, char err[static KETEN_ERRLEN])
+{
+	const Keten__Envelope__V1__Header *h = d->header;
+	const Keten__Wire__V1__Copy *c = d->copy;
+	const struct codec_type *t;
+	ProtobufCMessage *m;
+	struct codec_pathset present, manifest;
+	struct policy_decision dec;
+	char e[KETEN_ERRLEN];
+
+	if (h == NULL || c == NULL || h->message_id.len != KETEN_UUIDBYTES)
+		return keten_seterr(err, KETEN_EINVAL, "delivery without header or copy");
+	if (strcmp(c->recipient, self) != 0)
+		return keten_seterr(err, KETEN_EINVAL, "copy addressed to \"%.64s\", not to us",
+		    c->recipient);
+	if ((t = codec_type_find(h->message_type)) == NULL)
+		return keten_seterr(err, KETEN_EINVAL, "unknown message type \"%.128s\"",
+		    h->message_type);
+	if ((m = codec_unpack(t, c->payload.data, c->payload.len)) == NULL)
+		return keten_seterr(err, KETEN_EINVAL, "payload is not a valid protobuf %s",
+		    codec_type_name(t));
+	if (codec_validate(t, m, e) != 0) {
+		codec_free(m);
+		return keten_seterr(err, KETEN_EINVAL, "invalid %s: %s", codec_type_name(t), e);
+	}
+	codec_paths(t, m, &present);
+	codec_free(m);
+	codec_pathset_clear(&manifest);
+	for (size_t k = 0; k < c->n_manifest; k++) {
+		int pi = codec_type_path_index(t, c->manifest[k]);
+		if (pi < 0)
+			return keten_seterr(err, KETEN_EINVAL, "manifest names unknown field path "
+			    "\"%.128s\"", c->manifest[k]);
+		codec_pathset_set(&manifest, (size_t)pi);
+	}
+	if (!codec_pathset_subset(&present, &manifest) || !codec_pathset_subset(&manifest, &present))
+		return keten_seterr(err, KETEN_EINVAL, "the fields present (%zu) differ from the "
+		    "manifest (%zu)", codec_pathset_count(&present), codec_pathset_count(&manifest));
+	/* the broker answered reply_to and limit from its ledger; here the fields count */
+	struct policy_request rq;
+	memset(&rq, 0, sizeof(rq));
+	rq.sender = h->sender;
+	rq.recipient = self;
+	rq.type = t;
+	rq.purpose = h->purpose;
+	rq.basis = h->legal_basis;
+	if (h->attributes != NULL) {
+		rq.forms = (const int *)h->attributes->exploitation_forms;
+		rq.nforms = h->attributes->n_exploitation_forms;
+		rq.minor = h->attributes->minor;
+		rq.region = h->attributes->region;
+	}
+	rq.handling = (int)h->handling;
+	rq.now_ms = now_ms;
+	struct policy_ledger trust = { yes, yes, NULL };
+	policy_eval(p, &rq, &trust, &dec);
+	if (!dec.permitted)
+		return keten_seterr(err, KETEN_EINVAL, "our policy %s does not let us receive this: %s",
+		    policy_version(p), policy_reason_name(dec.reason));
+	if (!codec_pathset_subset(&manifest, &dec.allowed)) {
+		for (size_t k = 0; k < codec_type_npaths(t); k++)
+			if (codec_pathset_has(&manifest, k) && !codec_pathset_has(&dec.allowed, k))
+				return keten_seterr(err, KETEN_EINVAL, "field %s is not allowed to us by "
+				    "policy %s", codec_type_path(t, k), policy_version(p));
+	}
+	return 0;
+}
+

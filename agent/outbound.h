@@ -1,0 +1,58 @@
+/*
+ * The sending agent's preparation of a submission (DESIGN.md steps 1-3):
+ * decode and validate the case message, derive the header attributes,
+ * evaluate the policy for each recipient, filter each recipient's copy to
+ * its allowed fields, and build the header, the copies with their field
+ * manifests, and the report of what was withheld for whom and why.
+ * (Sealing and signing join here with issue [4/7].)
+ */
+#ifndef KETEN_AGENT_OUTBOUND_H
+#define KETEN_AGENT_OUTBOUND_H
+
+#include "common/err.h"
+#include "policy/policy.h"
+#include "schemas/local.pb-c.h"
+#include "schemas/wire.pb-c.h"
+
+#define OUTBOUND_MAX_RECIPIENTS 64
+
+struct outbound {
+	Keten__Wire__V1__Submit submit;		/* header and copies, ready to store */
+	Keten__Local__V1__Withheld **withheld;	/* the report for the caller */
+	size_t nwithheld;
+	char **recipients;			/* who gets a copy */
+	size_t nrecipients;
+	/* storage the structures above point into */
+	Keten__Envelope__V1__Header header;
+	Keten__Envelope__V1__Attributes attrs;
+	Keten__Wire__V1__Copy copies[OUTBOUND_MAX_RECIPIENTS];
+	Keten__Wire__V1__Copy *copy_ptrs[OUTBOUND_MAX_RECIPIENTS];
+	char *header_rcpts[OUTBOUND_MAX_RECIPIENTS];
+	Keten__Local__V1__Withheld *wh;
+	uint8_t id[16];
+	char policy_hash[2 * POLICY_HASHBYTES + 1];
+	int *forms;
+};
+
+/*
+ * Prepare submission `ls` from agency `self` under policy p.  `ledger`
+ * answers reply_to (the agent's inbox) and limit.  On success *out holds
+ * at least one copy; when the policy lets no recipient have anything the
+ * result is KETEN_EPERM and err lists why per recipient.  Free with
+ * outbound_free.
+ */
+int outbound_prepare(const struct policy *p, const char *self, const struct policy_ledger *ledger,
+    const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes, struct outbound **out,
+    char err[static KETEN_ERRLEN]);
+void outbound_free(struct outbound **ob);
+
+/*
+ * The receiving agent's check of a delivery addressed to `self`: the copy is
+ * for self, decodes and validates, holds exactly the fields of its manifest,
+ * and the policy allows self those fields.  0, or KETEN_EINVAL with the
+ * reason in err.
+ */
+int inbound_check(const struct policy *p, const char *self, const Keten__Wire__V1__Deliver *d,
+    int64_t now_ms, char err[static KETEN_ERRLEN]);
+
+#endif

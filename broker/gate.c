@@ -1,0 +1,133 @@
+/* The broker's checks on a submission: header, sender, recipients, manifests. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/gate.h"
+#include "common/util.h"
+
+static int
+refuse(struct gate_verdict *v, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int
+refuse(struct gate_verdict *v, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+	va_end(ap);
+	v->code = code;
+	return code;
+}
+
+void
+gate_request(const Keten__Envelope__V1__Header *h, const char *recipient,
+    const struct codec_type *t, int64_t now_ms, struct policy_request *rq)
+{
+	const Keten__Envelope__V1__Attributes *a = h->attributes;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->sender = h->sender;
+	rq->recipient = recipient;
+	rq->type = t;
+	rq->purpose = h->purpose;
+	rq->basis = h->legal_basis;
+	if (a != NULL) {
+		rq->forms = (const int *)a->exploitation_forms;
+		rq->nforms = a->n_exploitation_forms;
+		rq->minor = a->minor;
+		rq->region = a->region;
+	}
+	rq->handling = (int)h->handling;
+	rq->in_reply_to = h->in_reply_to.len == KETEN_UUIDBYTES ? h->in_reply_to.data : NULL;
+	rq->now_ms = now_ms;
+}
+
+int
+gate_check(const struct directory *dir, const struct policy *p, struct queue *q, MDB_txn *txn,
+    const struct dir_agency *from, const Keten__Wire__V1__Submit *s, int64_t now_ms,
+    struct gate_verdict *v)
+{
+	const Keten__Envelope__V1__Header *h = s->header;
+	const struct codec_type *t;
+	struct queue_ledger ql = { q, txn };
+	struct policy_ledger ledger = { queue_reply_ok, queue_limit_ok, &ql };
+	char hash[2 * POLICY_HASHBYTES + 1];
+
+	v->code = 0;
+	v->reason[0] = '\0';
+	if (h == NULL || h->message_id.len != KETEN_UUIDBYTES)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: header with a 16-byte message id required");
+	if (strcmp(h->sender, from->id) != 0)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
+		    "submit: header names sender \"%.64s\" but this connection is authenticated as %s",
+		    h->sender, from->id);
+	if ((t = codec_type_find(h->message_type)) == NULL ||
+	    strcmp(codec_type_name(t), h->message_type) != 0)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: unknown message type \"%.128s\"", h->message_type);
+	if (h->purpose[0] == '\0')
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: header has no purpose");
+	if (h->in_reply_to.len != 0 && h->in_reply_to.len != KETEN_UUIDBYTES)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: in_reply_to must be a 16-byte message id");
+	if (s->n_copies == 0 || s->n_copies > GATE_MAX_COPIES || h->n_recipients != s->n_copies)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: need 1 to %d copies, one per header recipient (got %zu copies, %zu "
+		    "recipients)", GATE_MAX_COPIES, s->n_copies, h->n_recipients);
+	policy_hash_hex(p, hash);
+	bool stale = strcmp(h->policy_version, hash) != 0;
+	for (size_t i = 0; i < s->n_copies; i++) {
+		const Keten__Wire__V1__Copy *c = s->copies[i];
+		const struct dir_agency *r = directory_find(dir, c->recipient);
+		struct codec_pathset manifest;
+		struct policy_request rq;
+
+		if (strcmp(c->recipient, h->recipients[i]) != 0)
+			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+			    "submit: copy %zu is for \"%.64s\" but header recipient %zu is \"%.64s\"",
+			    i, c->recipient, i, h->recipients[i]);
+		if (r == NULL || !dir_agency_active(r, now_ms))
+			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT,
+			    "submit: recipient \"%.64s\" is %s", c->recipient, r == NULL ?
+			    "not in the directory" : "revoked or outside its validity window");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(c->recipient, s->copies[j]->recipient) == 0)
+				return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+				    "submit: recipient \"%s\" listed twice", c->recipient);
+		codec_pathset_clear(&manifest);
+		for (size_t k = 0; k < c->n_manifest; k++) {
+			int pi = codec_type_path_index(t, c->manifest[k]);
+			if (pi < 0)
+				return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+				    "submit: copy for %s names unknown field path \"%.128s\"",
+				    c->recipient, c->manifest[k]);
+			codec_pathset_set(&manifest, (size_t)pi);
+		}
+		gate_request(h, c->recipient, t, now_ms, &rq);
+		policy_eval(p, &rq, &ledger, &v->dec[i]);
+		int code = stale ? KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED :
+		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY;
+		if (!v->dec[i].permitted) {
+			int ri = v->dec[i].reason_rule;
+			return refuse(v, code, "policy %s: %s may not receive this %s for purpose %s: %s%s%s%s",
+			    policy_version(p), c->recipient, h->message_type, h->purpose,
+			    policy_reason_name(v->dec[i].reason), ri >= 0 ? " (rule " : "",
+			    ri >= 0 ? policy_rule_id(p, (size_t)ri) : "", ri >= 0 ? ")" : "");
+		}
+		for (size_t k = 0; k < codec_type_npaths(t); k++) {
+			if (!codec_pathset_has(&manifest, k) || codec_pathset_has(&v->dec[i].allowed, k))
+				continue;
+			int ri;
+			enum policy_reason why = policy_why_withheld(p, &rq, &ledger, &v->dec[i], k, &ri);
+			return refuse(v, code, "policy %s: field %s may not go to %s: %s%s%s%s",
+			    policy_version(p), codec_type_path(t, k), c->recipient,
+			    policy_reason_name(why), ri >= 0 ? " (rule " : "",
+			    ri >= 0 ? policy_rule_id(p, (size_t)ri) : "", ri >= 0 ? ")" : "");
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * The broker's judgement of a submission (DESIGN.md step 4): the header is
+ * well formed and names the authenticated sender, every recipient is an
+ * active agency with exactly one copy, and every copy's manifest lies within
+ * what the active policy allows that recipient.  The broker judges by header
+ * and manifest only; it never needs the content.
+ */
+#ifndef KETEN_BROKER_GATE_H
+#define KETEN_BROKER_GATE_H
+
+#include <lmdb.h>
+
+#include "broker/queue.h"
+#include "common/directory.h"
+#include "policy/policy.h"
+#include "schemas/wire.pb-c.h"
+
+#define GATE_MAX_COPIES 64
+
+struct gate_verdict {
+	int code;			/* 0, or a keten.wire.v1.ErrorCode */
+	char reason[512];		/* for the sender: what was wrong */
+	struct policy_decision dec[GATE_MAX_COPIES];	/* per copy, when code == 0 */
+};
+
+/*
+ * Judge submission s from agency `from` under policy p, answering ledger-bound
+ * conditions from q inside txn.  Fills *v; returns v->code.
+ */
+int gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
+    MDB_txn *txn, const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
+    int64_t now_ms, struct gate_verdict *v);
+
+/* Fill a policy request from a header (pointers into h; forms into buf). */
+void gate_request(const Keten__Envelope__V1__Header *h, const char *recipient,
+    const struct codec_type *t, int64_t now_ms, struct policy_request *rq);
+
+#endif

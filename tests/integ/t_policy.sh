@@ -1,0 +1,102 @@
+# The policy in the message path, with real processes and policy/stm.yaml:
+# - the sending agent withholds what a recipient may not have, says so, and
+#   the withheld fields never reach the recipient;
+# - an agent running a forged, more permissive policy has its envelope
+#   rejected by the broker, with the reason in the sender's `keten status`;
+# - InformationResponse only as a reply to a logged request;
+# - TLP:RED stays within enforcement;
+# - SIGHUP reloads the policy, and a broken file leaves the old one active;
+# - shadow mode logs what a candidate policy would decide differently.
+. "$(dirname "$0")/lib.sh"
+net_create
+# a more permissive variant: suspects to the municipality's care coordinator.  The
+# broker evaluates it in shadow mode; later an agent tries to enforce it.
+sed -e '/^  - forbid: no-suspects-to-care/,/^$/d' \
+	-e '0,/persons\[possible_victim\]\.\*/s//persons.*/' "$NET/policy.yaml" >"$NET/forged.yaml"
+cmp -s "$NET/policy.yaml" "$NET/forged.yaml" && die "sed did not change the policy"
+echo "shadow_policy: forged.yaml" >>"$NET/broker.yaml"
+broker_start
+agent_start politie
+agent_start gemeente-amsterdam
+
+signal='{"reference":"PL-2026-0099","exploitationForms":["EXPLOITATION_FORM_SEXUAL"],"indicators":["INDICATOR_CONTROLLED_MOVEMENT"],"location":{"municipality":"Amsterdam"},"persons":[{"personRef":"V1","role":"PERSON_ROLE_POSSIBLE_VICTIM","givenName":"Ilona","familyName":"Voorbeeldova","birthYear":2001,"nationality":"HU","identityDocument":{"type":"IDENTITY_DOCUMENT_TYPE_PASSPORT","number":"XX9999999"}},{"personRef":"S1","role":"PERSON_ROLE_SUSPECT","givenName":"Dirk","familyName":"Verzonnen","phone":"+31 6 00009999"}],"vehicles":[{"licencePlate":"ZZ-999-Z"}]}'
+
+# 1. filtered at the source, and told
+id=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
+	--purpose victim-care --body "$signal" 2>"$NET/withheld") || die "send failed: $(cat "$NET/withheld")"
+grep -q "withheld from gemeente-amsterdam: persons\[suspect\].given_name: forbidden (rule no-suspects-to-care)" \
+	"$NET/withheld" || die "withheld report incomplete: $(cat "$NET/withheld")"
+grep -q "withheld from gemeente-amsterdam: vehicles.licence_plate: forbidden (rule no-suspects-to-care)" \
+	"$NET/withheld" || die "vehicle not reported withheld"
+grep -q "withheld from gemeente-amsterdam: persons\[possible_victim\].identity_document.number: forbidden (rule no-identity-documents-to-care)" \
+	"$NET/withheld" || die "identity document not reported withheld"
+wait_inbox gemeente-amsterdam 1 30 || die "municipality received nothing"
+got=$("$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" | cut -f6)
+echo "$got" | grep -q '"givenName":"Ilona"' || die "the victim's name did not arrive: $got"
+for secret in Dirk Verzonnen PERSON_ROLE_SUSPECT 00009999 ZZ-999-Z XX9999999; do
+	echo "$got" | grep -q "$secret" && die "withheld data \"$secret\" reached the municipality: $got"
+done
+"$KETEN" status --config "$NET/politie.yaml" "$id" | grep -q "accepted" || die "status not accepted"
+grep -q "shadow: policy 2026.11.1 would allow gemeente-amsterdam a different field set" "$NET/broker.log" ||
+	die "shadow mode did not report the difference"
+echo "# suspect, vehicle and document data withheld at the source and reported; shadow mode saw the difference"
+
+# 2. a forged, more permissive policy at the sending agent: the broker says no
+proc_stop politie
+sed -i 's/^policy: .*/policy: forged.yaml/' "$NET/politie.yaml"
+agent_start politie
+forged=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
+	--purpose victim-care --body "$signal" 2>/dev/null) || die "forged send not accepted by the agent"
+for i in $(seq 50); do
+	st=$("$KETEN" status --config "$NET/politie.yaml" "$forged") && : 
+	case $st in *rejected*) break ;; esac
+	sleep 0.1
+done
+echo "$st" | grep -q "rejected [0-9TZ:-]*: policy 2026.11.1: field persons\[suspect\]\.[a-z_]* may not go to gemeente-amsterdam: forbidden (rule no-suspects-to-care)" ||
+	die "forged envelope not rejected with its reason: $st"
+sleep 0.5
+[ "$(inbox_count gemeente-amsterdam)" -eq 1 ] || die "the forged envelope reached the municipality"
+proc_stop politie
+sed -i 's/^policy: .*/policy: policy.yaml/' "$NET/politie.yaml"
+agent_start politie
+echo "# forged envelope rejected by the broker: $(echo "$st" | cut -d' ' -f2-)"
+
+# 3. a response only as the answer to a logged request
+req=$("$KETEN" send --config "$NET/gemeente-amsterdam.yaml" --to politie --type InformationRequest \
+	--purpose victim-care --body '{"reference":"AMS-77","question":"Is Ilona V. known to you?","categories":["INFORMATION_CATEGORY_CARE_NEEDS"]}') ||
+	die "request not sent"
+wait_inbox politie 1 30 || die "request did not arrive"
+if out=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type InformationResponse \
+	--purpose victim-care --body '{"reference":"PL-R-1","answer":"Yes."}' 2>&1); then
+	die "unsolicited response accepted: $out"
+fi
+echo "$out" | grep -q "gemeente-amsterdam: reply-required (rule response-police-to-municipality)" ||
+	die "unexpected: $out"
+resp=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type InformationResponse \
+	--purpose victim-care --reply-to "$req" \
+	--body "{\"reference\":\"PL-R-1\",\"inReplyTo\":\"$req\",\"answer\":\"Yes, she is in contact with our team.\"}") ||
+	die "the reply was not accepted"
+wait_inbox gemeente-amsterdam 2 30 || die "the reply did not arrive"
+echo "# unsolicited response refused (reply-required); the reply to request $req delivered"
+
+# 4. TLP:RED stays within enforcement
+if out=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
+	--purpose victim-care --handling RED --body "$signal" 2>&1); then die "RED went to a municipality"; fi
+echo "$out" | grep -q "gemeente-amsterdam: forbidden (rule no-red-outside-enforcement)" || die "unexpected: $out"
+
+# 5. SIGHUP: a broken policy is refused and the old one stays; a good one is activated
+cp "$NET/policy.yaml" "$NET/policy.good"
+echo "  - permit: broken" >>"$NET/policy.yaml"
+kill -HUP "$(cat "$NET/broker.pid")"
+for i in $(seq 50); do grep -q "policy reload refused" "$NET/broker.log" && break; sleep 0.1; done
+grep -q "policy reload refused, keeping version 2026.11.1: .*policy.yaml:[0-9]*:[0-9]*: " "$NET/broker.log" ||
+	die "broken policy not refused with its position"
+sed 's/^version: .*/version: "2026.11.2"/' "$NET/policy.good" >"$NET/policy.yaml"
+kill -HUP "$(cat "$NET/broker.pid")"
+for i in $(seq 50); do grep -q "activated policy stm version 2026.11.2" "$NET/broker.log" && break; sleep 0.1; done
+grep -q "activated policy stm version 2026.11.2" "$NET/broker.log" || die "new policy not activated"
+# the broker still serves, now under 2026.11.2 (the agent still holds 2026.11.1: same rules)
+"$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
+	--purpose victim-care --body "$signal" >/dev/null 2>&1 || die "send after reload failed"
+wait_inbox gemeente-amsterdam 3 30 || die "nothing delivered after the reload"
+echo "# SIGHUP: broken policy refused with file:line:col, new version activated, traffic goes on"
