@@ -197,8 +197,16 @@ $(BUILD)/bench/codec_bench: bench/codec_bench.c $(BUILD)/libketen-common.a
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
 
+$(BUILD)/bench/policy_bench: bench/policy_bench.c $(BUILD)/libketen-common.a
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
+
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline $(BUILD)/bench/codec_bench
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline $(BUILD)/bench/codec_bench \
+	  $(BUILD)/bench/policy_bench
+	@echo "== policy"
+	$(Q)$(BUILD)/bench/policy_bench
 	@echo "== codec"
 	$(Q)$(BUILD)/bench/codec_bench tests/data/messages/signal_carwash.json CaseSignal
 	@echo "== message path"

@@ -656,29 +656,59 @@ compile_named_map(struct compiler *c, const struct ynode *root, const char *key,
 	return 0;
 }
 
+static int compile(struct ydoc *doc, const struct directory *dir, struct policy **out,
+    char err[static KETEN_ERRLEN]);
+
 int
 policy_load(const char *path, const struct directory *dir, struct policy **out,
     char err[static KETEN_ERRLEN])
 {
 	struct ydoc *doc = NULL;
+	int rc;
+
+	if ((rc = ydoc_load(path, &doc, err)) != 0)
+		return rc;
+	return compile(doc, dir, out, err);
+}
+
+int
+policy_parse(const char *name, const void *buf, size_t len, const struct directory *dir,
+    struct policy **out, char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	int rc;
+
+	if ((rc = ydoc_parse(name, buf, len, &doc, err)) != 0)
+		return rc;
+	return compile(doc, dir, out, err);
+}
+
+/* Compile a parsed document; takes ownership of doc. */
+static int
+compile(struct ydoc *doc, const struct directory *dir, struct policy **out,
+    char err[static KETEN_ERRLEN])
+{
 	struct compiler c = { .dir = dir, .err = err };
 	struct policy *p;
 	const struct ynode *root, *rules;
 	const char *name, *version;
 	int rc;
 
-	if (codec_init() != 0)
+	if (codec_init() != 0) {
+		ydoc_free(&doc);
 		return keten_seterr(err, KETEN_EINVAL, "case schema tables unavailable");
-	if ((p = calloc(1, sizeof(*p))) == NULL)
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		ydoc_free(&doc);
 		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
 	c.p = p;
 	p->ntypes = codec_type_count();
 	if (p->ntypes > MAX_TYPES) {
 		free(p);
+		ydoc_free(&doc);
 		return keten_seterr(err, KETEN_EINVAL, "more than %d message types", MAX_TYPES);
 	}
-	if ((rc = ydoc_load(path, &doc, err)) != 0)
-		goto fail;
 	c.doc = doc;
 	root = ydoc_root(doc);
 	if ((rc = ydoc_expect_map(doc, root, "policy", err)) ||

@@ -103,6 +103,9 @@ struct policy_decision {
  */
 int policy_load(const char *path, const struct directory *dir, struct policy **out,
     char err[static KETEN_ERRLEN]);
+/* The same from memory; `name` stands for the file in error messages. */
+int policy_parse(const char *name, const void *buf, size_t len, const struct directory *dir,
+    struct policy **out, char err[static KETEN_ERRLEN]);
 void policy_free(struct policy **p);
 
 const char *policy_name(const struct policy *p);
