@@ -173,6 +173,12 @@ unit: deps
 	$(Q)$(MAKE) --no-print-directory $(UNIT_BIN) $(FUZZ_REPLAY)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
 	$(Q)set -e; for t in $(FUZZ_TARGETS); do $(BUILD)/tests/fuzz_$$t tests/fuzz/corpus/$$t; done
+	$(Q)$(MAKE) --no-print-directory $(BIN)/keten
+	@echo "== keten policy lint / test policy/stm.yaml"
+	$(Q)$(BIN)/keten policy lint policy/stm.yaml >/dev/null
+	$(Q)$(BIN)/keten policy test policy/stm.yaml policy/tests >$(BUILD)/policy-test.out || \
+	  { cat $(BUILD)/policy-test.out; exit 1; }
+	$(Q)tail -n 2 $(BUILD)/policy-test.out
 
 integ: deps
 	$(Q)$(MAKE) --no-print-directory $(PROGS) $(INTEG_HELPERS)

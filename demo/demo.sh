@@ -43,7 +43,7 @@ echo "   demo/messages/nla_signal.json: 3 workers (one a minor), the manager, th
 echo "   -> politie and om, for investigation (rule signal-nla-to-enforcement: everything):"
 "$KETEN" send --config "$NET/nla.yaml" --to politie,om --type CaseSignal --purpose investigation \
 	--file "$here/messages/nla_signal.json" | sed 's/^/   accepted, message id /'
-echo "   -> gemeente-amsterdam, for victim care (rule signal-nla-to-municipality-care):"
+echo "   -> gemeente-amsterdam, for victim care (a minor is among them: child rule signal-nla-to-municipality-care-minor):"
 "$KETEN" send --config "$NET/nla.yaml" --to gemeente-amsterdam --type CaseSignal --purpose victim-care \
 	--file "$here/messages/nla_signal.json" 2>"$NET/withheld" | sed 's/^/   accepted, message id /'
 echo "   withheld from the municipality, as the agent reported to the NLA's system:"

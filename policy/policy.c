@@ -70,6 +70,10 @@ policy_reason_name(enum policy_reason r)
 	return "error";
 }
 
+/* Internal: the purpose matched but the named legal basis did not.  Reported
+ * as POLICY_PURPOSE_NOT_GRANTED, but closer than a purpose mismatch. */
+#define BASIS_MISMATCH ((enum policy_reason)100)
+
 static const char *const tlp[] = { "UNSPECIFIED", "CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED" };
 
 int
@@ -151,13 +155,12 @@ agency_index(const struct policy *p, const char *id)
 	return -1;
 }
 
-static const struct policy *sort_policy;
-
 static int
-by_name_cmp(const void *a, const void *b)
+by_name_cmp(const void *a, const void *b, void *arg)
 {
-	return strcmp(sort_policy->agencies[*(const uint32_t *)a],
-	    sort_policy->agencies[*(const uint32_t *)b]);
+	const struct policy *p = arg;
+
+	return strcmp(p->agencies[*(const uint32_t *)a], p->agencies[*(const uint32_t *)b]);
 }
 
 static int
@@ -489,6 +492,12 @@ compile_rule(struct compiler *c, const struct ynode *m, struct rule *r)
 	return 0;
 }
 
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* The canonical form: everything that decides an evaluation, in a fixed order. */
 static void
 canon_rule(struct compiler *c, const struct rule *r)
@@ -506,6 +515,7 @@ canon_rule(struct compiler *c, const struct rule *r)
 	canon_add(c, "\npurpose %s\nbasis %s\nwhen %llx %d %x", r->purpose >= 0 ?
 	    p->purposes[r->purpose] : "*", r->basis >= 0 ? p->bases[r->basis] : "-",
 	    (unsigned long long)r->forms, r->minor, r->handling);
+	qsort(r->regions, r->nregions, sizeof(char *), str_cmp);	/* order has no meaning */
 	for (size_t i = 0; i < r->nregions; i++)
 		canon_add(c, " %s", r->regions[i]);
 	canon_add(c, "\nreply %s %u limit %u/%d retention %u\n", r->info.reply_to_type ?
@@ -736,8 +746,7 @@ compile(struct ydoc *doc, const struct directory *dir, struct policy **out,
 		}
 		p->by_name[i] = (uint32_t)i;
 	}
-	sort_policy = p;
-	qsort(p->by_name, p->nag, sizeof(uint32_t), by_name_cmp);
+	qsort_r(p->by_name, p->nag, sizeof(uint32_t), by_name_cmp, p);
 
 	c.groups = ynode_get(root, "groups");
 	if (c.groups != NULL) {
@@ -913,7 +922,7 @@ rule_applies(const struct policy *p, const struct rule *r, const struct policy_r
 		return POLICY_PURPOSE_NOT_GRANTED;
 	if (!r->forbid && rq->basis != NULL && rq->basis[0] != '\0' &&
 	    strcmp(p->bases[r->basis], rq->basis) != 0)
-		return POLICY_PURPOSE_NOT_GRANTED;
+		return BASIS_MISMATCH;
 	if (!when_holds(r, rq))
 		return POLICY_CONDITION_FALSE;
 	if (r->info.reply_to_type != NULL) {
@@ -937,11 +946,12 @@ rule_applies(const struct policy *p, const struct rule *r, const struct policy_r
 static int
 closeness(enum policy_reason r)
 {
-	switch (r) {
-	case POLICY_ERROR: return 6;
-	case POLICY_LIMIT_REACHED: return 5;
-	case POLICY_REPLY_REQUIRED: return 4;
-	case POLICY_CONDITION_FALSE: return 3;
+	switch ((int)r) {
+	case POLICY_ERROR: return 7;
+	case POLICY_LIMIT_REACHED: return 6;
+	case POLICY_REPLY_REQUIRED: return 5;
+	case POLICY_CONDITION_FALSE: return 4;
+	case BASIS_MISMATCH: return 3;
 	case POLICY_PURPOSE_NOT_GRANTED: return 2;
 	default: return 1;
 	}
@@ -964,7 +974,8 @@ policy_eval(const struct policy *p, const struct policy_request *rq,
     const struct policy_ledger *ledger, struct policy_decision *d)
 {
 	const struct bucket *b;
-	int s, r, purpose, forbid_rule = -1;
+	int s, r, purpose, forbids[POLICY_MAX_GRANTING];
+	size_t nforbids = 0;
 	enum policy_reason best = POLICY_NO_RULE;
 	int best_rule = -1;
 
@@ -999,8 +1010,8 @@ policy_eval(const struct policy *p, const struct policy_request *rq,
 			}
 			for (size_t w = 0; w < CODEC_MAX_PATHS / 64; w++)
 				d->forbidden.w[w] |= ru->fields[t].w[w];
-			if (forbid_rule < 0)
-				forbid_rule = ri;
+			if (nforbids < POLICY_MAX_GRANTING)
+				forbids[nforbids++] = ri;
 			continue;
 		}
 		if (why != POLICY_OK) {
@@ -1030,12 +1041,18 @@ policy_eval(const struct policy *p, const struct policy_request *rq,
 		return;
 	}
 	if (any_granted) {
+		/* name the first forbid that removed something that was granted */
+		int forbid_rule = -1;
+		for (size_t k = 0; k < nforbids && forbid_rule < 0; k++)
+			for (size_t w = 0; w < CODEC_MAX_PATHS / 64 && forbid_rule < 0; w++)
+				if (p->rules[forbids[k]].fields[t].w[w] & d->forbidden.w[w])
+					forbid_rule = forbids[k];
 		struct codec_pathset keep = d->forbidden;
 		deny(d, POLICY_FORBIDDEN, forbid_rule);
 		d->forbidden = keep;
 		return;
 	}
-	deny(d, best, best_rule);
+	deny(d, best == BASIS_MISMATCH ? POLICY_PURPOSE_NOT_GRANTED : best, best_rule);
 }
 
 enum policy_reason
@@ -1077,7 +1094,7 @@ policy_why_withheld(const struct policy *p, const struct policy_request *rq,
 			*rule = ri;
 		}
 	}
-	return best;
+	return best == BASIS_MISMATCH ? POLICY_PURPOSE_NOT_GRANTED : best;
 }
 
 /* ---- accessors ---- */

@@ -12,7 +12,7 @@ net_create
 # a more permissive variant: suspects to the municipality's care coordinator.  The
 # broker evaluates it in shadow mode; later an agent tries to enforce it.
 sed -e '/^  - forbid: no-suspects-to-care/,/^$/d' \
-	-e '0,/persons\[possible_victim\]\.\*/s//persons.*/' "$NET/policy.yaml" >"$NET/forged.yaml"
+	-e '0,/persons\[possible_victim\]\.person_ref/s//persons.*/' "$NET/policy.yaml" >"$NET/forged.yaml"
 cmp -s "$NET/policy.yaml" "$NET/forged.yaml" && die "sed did not change the policy"
 echo "shadow_policy: forged.yaml" >>"$NET/broker.yaml"
 broker_start
