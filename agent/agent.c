@@ -21,6 +21,7 @@
 #include "common/db.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/policysig.h"
 #include "common/util.h"
 #include "common/wire.h"
 #include "schemas/codec.h"
@@ -41,6 +42,10 @@ struct agent {
 	struct keten_keys *keys;
 	struct directory *dir;
 	struct policy *policy;
+	uint8_t broker_sign_pk[32];
+	bool have_broker_sign_pk, warned_unsigned;
+	bool policy_synced;	/* the broker's policy arrived on this session */
+	bool update_refused;	/* the broker's last policy could not be adopted */
 	uint8_t broker_pk[KETEN_CURVE_KEYBYTES];
 	MDB_env *env;
 	struct store *store;
@@ -187,7 +192,7 @@ handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 	if (!local_submit_valid(a, rid, rid_len, ls))
 		return;
 	if ((rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, ls,
-	    a->cfg->max_message_bytes, &ob, err)) != 0) {
+	    a->cfg->max_message_bytes, NULL, &ob, err)) != 0) {
 		if (rc == KETEN_EPERM)
 			control_error(a, rid, rid_len, "not sent: policy %s lets no recipient have "
 			    "this message (%s)", policy_version(a->policy), err);
@@ -196,7 +201,7 @@ handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 		return;
 	}
 	if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {
-		if ((rc = store_outbox_add(a->store, child, &ob->submit)) == 0)
+		if ((rc = store_outbox_add(a->store, child, &ob->submit, ls)) == 0)
 			rc = db_err(mdb_txn_commit(child));
 		else
 			mdb_txn_abort(child);
@@ -327,6 +332,8 @@ new_session(struct agent *a, const char *why)
 	log_info("session with the broker %s; resending %s", why,
 	    a->inflight ? "unacknowledged submissions" : "the outbox");
 	a->ready = true;
+	/* the broker sends its policy right after its Hello: wait for it */
+	a->policy_synced = !a->cfg->policy_updates;
 	a->cursor = 0;
 	a->inflight = 0;
 	a->progress_ms = mono_ms();
@@ -375,6 +382,149 @@ delivery_valid(struct agent *a, const Keten__Wire__V1__Deliver *d)
 	return false;
 }
 
+/*
+ * Filter outbox entry `ref` again under the current policy (DESIGN.md: an
+ * envelope made under an older policy is refiltered and resent).  Keeps the
+ * message id; a message the new policy lets nobody have is rejected.
+ * Returns true when the entry changed.
+ */
+static bool
+refilter(struct agent *a, MDB_txn *txn, uint64_t ref)
+{
+	Keten__Wire__V1__Command *sub = NULL;
+	Keten__Local__V1__LocalSubmit *orig = NULL;
+	void *ledger_arg[2] = { a, txn };
+	struct policy_ledger ledger = { inbox_reply_ok, limit_unknown_here, ledger_arg };
+	struct outbound *ob = NULL;
+	char err[KETEN_ERRLEN], hash[2 * POLICY_HASHBYTES + 1], ids[KETEN_UUIDSTRLEN];
+	bool changed = false;
+	int rc;
+
+	if (store_outbox_get(a->store, txn, ref, &sub, &orig) != 0 || sub == NULL ||
+	    sub->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_SUBMIT || sub->submit->header == NULL ||
+	    sub->submit->header->message_id.len != KETEN_UUIDBYTES)
+		goto out;
+	const Keten__Envelope__V1__Header *h = sub->submit->header;
+	policy_hash_hex(a->policy, hash);
+	if (strcmp(h->policy_version, hash) == 0)
+		goto out;	/* already made under the current policy */
+	uuid_format(ids, h->message_id.data);
+	if (orig == NULL) {
+		log_warnx("message %s: made under another policy and its original is gone; left as is",
+		    ids);
+		goto out;
+	}
+	rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, orig, a->cfg->max_message_bytes,
+	    h->message_id.data, &ob, err);
+	if (rc != 0) {
+		char reason[KETEN_ERRLEN + 64];
+		snprintf(reason, sizeof(reason), "policy %s: %.400s", policy_version(a->policy), err);
+		if (store_outbox_done(a->store, txn, ref, h->message_id.data, SENT_REJECTED, reason) == 0)
+			a->rejected++;
+		log_warnx("message %s not resent: under policy %s %s", ids, policy_version(a->policy), err);
+		changed = true;
+		goto out;
+	}
+	ob->submit.ref = ref;
+	if (store_outbox_replace(a->store, txn, &ob->submit) == 0) {
+		log_info("message %s refiltered under policy %s (%zu fields withheld)", ids,
+		    policy_version(a->policy), ob->nwithheld);
+		changed = true;
+	}
+out:
+	outbound_free(&ob);
+	if (sub)
+		keten__wire__v1__command__free_unpacked(sub, NULL);
+	if (orig)
+		keten__local__v1__local_submit__free_unpacked(orig, NULL);
+	return changed;
+}
+
+struct stale_scan {
+	uint64_t *refs;
+	size_t n, cap;
+};
+
+static int
+collect_ref(void *arg, uint64_t ref, const void *frame, size_t len)
+{
+	struct stale_scan *sc = arg;
+
+	(void)frame, (void)len;
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? 2 * sc->cap : 64;
+		uint64_t *nr = realloc(sc->refs, cap * sizeof(*nr));
+		if (nr == NULL)
+			return 1;
+		sc->refs = nr;
+		sc->cap = cap;
+	}
+	sc->refs[sc->n++] = ref;
+	return 0;
+}
+
+/* The broker's policy: check, compile, adopt, and refilter what waits. */
+static void
+handle_policy_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__PolicyUpdate *u)
+{
+	struct policy *p = NULL;
+	char err[KETEN_ERRLEN], name[128];
+
+	if (!a->cfg->policy_updates) {
+		log_debug("policy update %.64s ignored (policy_updates: false)", u->version);
+		return;
+	}
+	a->policy_synced = true;	/* even if we keep ours: we know the broker's */
+	if (u->hash.len != POLICY_HASHBYTES) {
+		log_warnx("malformed policy update ignored");
+		return;
+	}
+	if (memcmp(u->hash.data, policy_hash(a->policy), POLICY_HASHBYTES) == 0)
+		return;		/* the one we have */
+	if (a->have_broker_sign_pk) {
+		if (policysig_verify(u->signature.data, u->signature.len, u->hash.data, u->hash.len,
+		    u->source.data, u->source.len, u->version, u->activated_ms, a->broker_sign_pk) != 0) {
+			log_warnx("policy update %.64s refused: bad signature (is broker_signing_key "
+			    "right?)", u->version);
+			a->update_refused = true;
+			return;
+		}
+	} else if (!a->warned_unsigned) {
+		log_warnx("policy updates are not signature-checked: set broker_signing_key");
+		a->warned_unsigned = true;
+	}
+	snprintf(name, sizeof(name), "broker policy %.64s", u->version);
+	if (policy_parse(name, u->source.data, u->source.len, a->dir, &p, err) != 0) {
+		log_warnx("policy update %.64s refused, keeping %s: %s", u->version,
+		    policy_version(a->policy), err);
+		a->update_refused = true;
+		return;
+	}
+	if (memcmp(policy_hash(p), u->hash.data, POLICY_HASHBYTES) != 0) {
+		log_warnx("policy update %.64s refused: it compiles differently here (is our directory "
+		    "%s the broker's?)", u->version, a->cfg->directory);
+		policy_free(&p);
+		a->update_refused = true;
+		return;
+	}
+	policy_free(&a->policy);
+	a->policy = p;
+	a->update_refused = false;
+	log_info("policy %s version %s activated from the broker", policy_name(p), policy_version(p));
+
+	/* what waits in the outbox was filtered by the old policy */
+	struct stale_scan sc = { 0 };
+	bool exhausted, any = false;
+	store_outbox_scan(a->store, txn, 0, collect_ref, &sc, &exhausted);
+	for (size_t i = 0; i < sc.n; i++)
+		any |= refilter(a, txn, sc.refs[i]);
+	free(sc.refs);
+	if (any) {
+		a->cursor = 0;	/* send the refiltered entries again, in order */
+		a->inflight = 0;
+	}
+}
+
 static void
 handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 {
@@ -390,6 +540,9 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT:
 		note_instance(a, &c->heartbeat->instance);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE:
+		handle_policy_update(a, txn, c->policy_update);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK: {
 		const Keten__Wire__V1__SubmitAck *ack = c->submit_ack;
@@ -446,6 +599,28 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: {
 		const Keten__Wire__V1__Error *e = c->error;
 		bool final = e->code != KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE;
+		if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED && e->ref != 0 &&
+		    refilter(a, txn, e->ref)) {
+			/* made under an older policy: refiltered under ours, send again */
+			if (a->inflight)
+				a->inflight--;
+			if (a->cursor >= e->ref)
+				a->cursor = e->ref - 1;
+			break;
+		}
+		if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED && e->ref != 0 &&
+		    a->cfg->policy_updates && !a->update_refused) {
+			/* the broker enforces a policy we have not seen yet (it restarted or
+			 * reloaded): keep the message, ask for the policy, refilter, resend */
+			log_info("the broker enforces another policy than %s; fetching it before "
+			    "sending again", policy_version(a->policy));
+			a->ready = false;
+			a->policy_synced = false;
+			a->next_hello_ms = 0;
+			a->inflight = 0;
+			a->cursor = 0;
+			break;
+		}
 		if (e->ref != 0 && e->message_id.len == 16 && final) {
 			char ids[KETEN_UUIDSTRLEN];
 			uuid_format(ids, e->message_id.data);
@@ -569,7 +744,7 @@ pump_outbox(struct agent *a)
 	MDB_txn *txn;
 	bool exhausted;
 
-	if (!a->ready || a->inflight >= a->cfg->window)
+	if (!a->ready || !a->policy_synced || a->inflight >= a->cfg->window)
 		return;
 	if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &txn) != 0)
 		return;
@@ -620,6 +795,10 @@ setup(struct agent *a, bool check_only)
 		return -1;
 	}
 	key_z85_decode(a->broker_pk, a->cfg->broker_key);
+	if (a->cfg->broker_signing_key != NULL) {
+		key_b64_decode(a->broker_sign_pk, sizeof(a->broker_sign_pk), a->cfg->broker_signing_key);
+		a->have_broker_sign_pk = true;
+	}
 	if (directory_load(a->cfg->directory, &a->dir, err) != 0 ||
 	    policy_load(a->cfg->policy, a->dir, &a->policy, err) != 0) {
 		log_warnx("%s", err);

@@ -115,8 +115,8 @@ decode(const struct codec_type *t, const Keten__Local__V1__LocalSubmit *ls, char
 
 int
 outbound_prepare(const struct policy *p, const char *self, const struct policy_ledger *ledger,
-    const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes, struct outbound **out,
-    char err[static KETEN_ERRLEN])
+    const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes, const uint8_t *reuse_id,
+    struct outbound **out, char err[static KETEN_ERRLEN])
 {
 	const struct codec_type *t = codec_type_find(ls->message_type);
 	struct outbound *ob;
@@ -145,7 +145,10 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 	Keten__Envelope__V1__Header *h = &ob->header;
 	keten__wire__v1__submit__init(&ob->submit);
 	keten__envelope__v1__header__init(h);
-	uuid7_new(ob->id);
+	if (reuse_id != NULL)
+		memcpy(ob->id, reuse_id, sizeof(ob->id));
+	else
+		uuid7_new(ob->id);
 	h->message_id = (ProtobufCBinaryData){ 16, ob->id };
 	h->sender = (char *)self;
 	h->message_type = (char *)codec_type_name(t);

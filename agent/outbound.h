@@ -38,12 +38,13 @@ struct outbound {
  * Prepare submission `ls` from agency `self` under policy p.  `ledger`
  * answers reply_to (the agent's inbox) and limit.  On success *out holds
  * at least one copy; when the policy lets no recipient have anything the
- * result is KETEN_EPERM and err lists why per recipient.  Free with
- * outbound_free.
+ * result is KETEN_EPERM and err lists why per recipient.  `reuse_id` (16
+ * bytes, or NULL for a fresh UUIDv7) keeps the message id when refiltering.
+ * Free with outbound_free.
  */
 int outbound_prepare(const struct policy *p, const char *self, const struct policy_ledger *ledger,
-    const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes, struct outbound **out,
-    char err[static KETEN_ERRLEN]);
+    const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes, const uint8_t *reuse_id,
+    struct outbound **out, char err[static KETEN_ERRLEN]);
 void outbound_free(struct outbound **ob);
 
 /*

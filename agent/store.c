@@ -9,7 +9,7 @@
 #include "common/wire.h"
 
 struct store {
-	MDB_dbi outbox, inbox, inbox_ids, sent, meta;
+	MDB_dbi outbox, originals, inbox, inbox_ids, sent, meta;
 };
 
 int
@@ -23,6 +23,7 @@ store_open(MDB_env *env, struct store **out, char err[static KETEN_ERRLEN])
 		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
 	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) ||
 	    (rc = mdb_dbi_open(txn, "outbox", MDB_CREATE, &st->outbox)) ||
+	    (rc = mdb_dbi_open(txn, "originals", MDB_CREATE, &st->originals)) ||
 	    (rc = mdb_dbi_open(txn, "inbox", MDB_CREATE, &st->inbox)) ||
 	    (rc = mdb_dbi_open(txn, "inbox_ids", MDB_CREATE, &st->inbox_ids)) ||
 	    (rc = mdb_dbi_open(txn, "sent", MDB_CREATE, &st->sent)) ||
@@ -70,10 +71,29 @@ next_counter(struct store *st, MDB_txn *txn, const char *name, uint64_t *out)
 	return 0;
 }
 
-int
-store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s)
+static int
+put_submit(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Submit *s, unsigned flags)
 {
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t key[8];
+	int rc;
+
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT;
+	c.submit = (Keten__Wire__V1__Submit *)s;
+	size_t n = keten__wire__v1__command__get_packed_size(&c);
+	be64_put(key, s->ref);
+	MDB_val k = { 8, key }, v = { 16 + n, NULL };
+	if ((rc = mdb_put(txn, st->outbox, &k, &v, MDB_RESERVE | flags)) != 0)
+		return db_err(rc);
+	memcpy(v.mv_data, s->header->message_id.data, 16);
+	keten__wire__v1__command__pack(&c, (uint8_t *)v.mv_data + 16);
+	return 0;
+}
+
+int
+store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s,
+    const Keten__Local__V1__LocalSubmit *original)
+{
 	uint8_t key[8];
 	uint64_t ref;
 	int rc;
@@ -81,15 +101,39 @@ store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s)
 	if ((rc = next_counter(st, txn, "next_ref", &ref)) != 0)
 		return rc;
 	s->ref = ref;
-	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT;
-	c.submit = s;
-	size_t n = keten__wire__v1__command__get_packed_size(&c);
+	if ((rc = put_submit(st, txn, s, MDB_APPEND)) != 0)
+		return rc;
 	be64_put(key, ref);
-	MDB_val k = { 8, key }, v = { 16 + n, NULL };
-	if ((rc = mdb_put(txn, st->outbox, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+	MDB_val k = { 8, key }, v = { keten__local__v1__local_submit__get_packed_size(original), NULL };
+	if ((rc = mdb_put(txn, st->originals, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
 		return db_err(rc);
-	memcpy(v.mv_data, s->header->message_id.data, 16);
-	keten__wire__v1__command__pack(&c, (uint8_t *)v.mv_data + 16);
+	keten__local__v1__local_submit__pack(original, v.mv_data);
+	return 0;
+}
+
+int
+store_outbox_replace(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Submit *s)
+{
+	return put_submit(st, txn, s, 0);
+}
+
+int
+store_outbox_get(struct store *st, MDB_txn *txn, uint64_t ref, Keten__Wire__V1__Command **sub,
+    Keten__Local__V1__LocalSubmit **original)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
+	int rc;
+
+	*sub = NULL;
+	*original = NULL;
+	be64_put(key, ref);
+	if ((rc = mdb_get(txn, st->outbox, &k, &v)) != 0)
+		return db_err(rc);
+	if (v.mv_size > 16)
+		*sub = keten__wire__v1__command__unpack(NULL, v.mv_size - 16, (uint8_t *)v.mv_data + 16);
+	if (mdb_get(txn, st->originals, &k, &v) == 0)
+		*original = keten__local__v1__local_submit__unpack(NULL, v.mv_size, v.mv_data);
 	return 0;
 }
 
@@ -154,6 +198,8 @@ store_outbox_done(struct store *st, MDB_txn *txn, uint64_t ref, const uint8_t id
 	if (v.mv_size < 16 || memcmp(v.mv_data, id, 16) != 0)
 		return KETEN_ENOTFOUND;
 	if ((rc = mdb_del(txn, st->outbox, &k, NULL)) != 0)
+		return db_err(rc);
+	if ((rc = mdb_del(txn, st->originals, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
 		return db_err(rc);
 	rec[0] = (uint8_t)status;
 	be64_put(rec + 1, (uint64_t)now_ms());

@@ -3,6 +3,8 @@
  * write transaction so one commit covers a batch (group commit).
  *
  *   outbox:    ref(be64)        -> message id(16) || packed Command{submit}
+ *   originals: ref(be64)        -> packed keten.local.v1.LocalSubmit (the caller's
+ *                                  unfiltered message, to refilter under a new policy)
  *   inbox:     seq(be64)        -> packed keten.local.v1.InboxItem
  *   inbox_ids: message id(16)   -> seq(be64)          (duplicate filter)
  *   sent:      message id(16)   -> status byte || be64 time || reason text
@@ -31,7 +33,19 @@ void store_free(struct store **st);
  * under the next outbox ref, which is written to s->ref.  KETEN_EFULL when
  * the map is full.
  */
-int store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s);
+int store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s,
+    const Keten__Local__V1__LocalSubmit *original);
+
+/* Replace the submission under s->ref (refiltered under a new policy). */
+int store_outbox_replace(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Submit *s);
+
+/*
+ * The outbox entry `ref`: its submission and the caller's original message
+ * (either may be NULL when absent or undecodable).  Free both with their
+ * free_unpacked functions.
+ */
+int store_outbox_get(struct store *st, MDB_txn *txn, uint64_t ref, Keten__Wire__V1__Command **sub,
+    Keten__Local__V1__LocalSubmit **original);
 
 /*
  * The broker answered submission `ref`: drop it from the outbox if it holds

@@ -21,8 +21,10 @@
 #include "common/directory.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/policysig.h"
 #include "common/util.h"
 #include "common/wire.h"
+#include "common/yamltree.h"
 
 #define RID_MAX 256
 
@@ -51,6 +53,8 @@ struct broker {
 	struct directory *dir;
 	struct policy *policy;		/* active */
 	struct policy *shadow;		/* candidate in shadow mode, or NULL */
+	uint8_t *policy_frame;		/* packed Command{policy_update} for agents */
+	size_t policy_frame_len;
 	struct keten_keys *keys;
 	MDB_env *env;
 	struct queue *queue;
@@ -63,6 +67,10 @@ struct broker {
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
 	    shadow_diffs;
 };
+
+static int load_policy(struct broker *b, const char *path, struct policy **out, char **src,
+    size_t *len, char err[static KETEN_ERRLEN]);
+static void make_policy_frame(struct broker *b, const char *src, size_t len);
 
 static volatile sig_atomic_t stopping, reload;
 
@@ -109,6 +117,29 @@ queue_reply(struct broker *b, const uint8_t *rid, size_t rid_len,
 	r = &b->replies[b->nreplies];
 	if ((r->frame = wire_pack(&cmd->base, &r->len)) == NULL)
 		return;
+	memcpy(r->rid, rid, rid_len);
+	r->rid_len = rid_len;
+	b->nreplies++;
+}
+
+/* Queue an already packed frame (copied). */
+static void
+queue_reply_frame(struct broker *b, const uint8_t *rid, size_t rid_len, const uint8_t *frame,
+    size_t len)
+{
+	if (b->nreplies == b->capreplies) {
+		size_t cap = b->capreplies ? 2 * b->capreplies : 256;
+		struct reply *nr = realloc(b->replies, cap * sizeof(*nr));
+		if (nr == NULL)
+			return;
+		b->replies = nr;
+		b->capreplies = cap;
+	}
+	struct reply *r = &b->replies[b->nreplies];
+	if ((r->frame = malloc(len ? len : 1)) == NULL)
+		return;
+	memcpy(r->frame, frame, len);
+	r->len = len;
 	memcpy(r->rid, rid, rid_len);
 	r->rid_len = rid_len;
 	b->nreplies++;
@@ -367,6 +398,8 @@ handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
 	c.hello = &me;
 	queue_reply(b, rid, rid_len, &c);
+	if (b->policy_frame != NULL)	/* the agent filters by what we enforce */
+		queue_reply_frame(b, rid, rid_len, b->policy_frame, b->policy_frame_len);
 }
 
 static void
@@ -560,13 +593,18 @@ setup(struct broker *b, bool check_only)
 		log_warnx("%s", err);
 		return -1;
 	}
+	char *src = NULL;
+	size_t len = 0;
 	if ((rc = directory_load(b->cfg->directory, &b->dir, err)) != 0 ||
-	    (rc = policy_load(b->cfg->policy, b->dir, &b->policy, err)) != 0 ||
+	    (rc = load_policy(b, b->cfg->policy, &b->policy, &src, &len, err)) != 0 ||
 	    (b->cfg->shadow_policy != NULL &&
 	    (rc = policy_load(b->cfg->shadow_policy, b->dir, &b->shadow, err)) != 0)) {
 		log_warnx("%s", err);
+		free(src);
 		return -1;
 	}
+	make_policy_frame(b, src, len);
+	free(src);
 	if (check_only)
 		return 0;
 	if ((b->peers = calloc(b->dir->n, sizeof(*b->peers))) == NULL)
@@ -608,14 +646,56 @@ setup(struct broker *b, bool check_only)
 	return 0;
 }
 
+/*
+ * Load and compile a policy file, keeping its source for distribution.
+ * 0, or an error in err.
+ */
+static int
+load_policy(struct broker *b, const char *path, struct policy **out, char **src, size_t *len,
+    char err[static KETEN_ERRLEN])
+{
+	int rc;
+
+	if ((rc = file_read(path, YDOC_MAX_BYTES, src, len, err)) != 0)
+		return rc;
+	if ((rc = policy_parse(path, *src, *len, b->dir, out, err)) != 0) {
+		free(*src);
+		*src = NULL;
+	}
+	return rc;
+}
+
+/* The signed PolicyUpdate agents receive on connect and on change. */
+static void
+make_policy_frame(struct broker *b, const char *src, size_t len)
+{
+	Keten__Wire__V1__PolicyUpdate u = KETEN__WIRE__V1__POLICY_UPDATE__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t sig[64];
+
+	u.name = (char *)policy_name(b->policy);
+	u.version = (char *)policy_version(b->policy);
+	u.hash = (ProtobufCBinaryData){ POLICY_HASHBYTES, (uint8_t *)policy_hash(b->policy) };
+	u.source = (ProtobufCBinaryData){ len, (uint8_t *)src };
+	u.activated_ms = now_ms();
+	policysig_sign(sig, policy_hash(b->policy), (const uint8_t *)src, len, u.version,
+	    u.activated_ms, b->keys->sign_sk);
+	u.signature = (ProtobufCBinaryData){ sizeof(sig), sig };
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE;
+	c.policy_update = &u;
+	free(b->policy_frame);
+	b->policy_frame = wire_pack(&c.base, &b->policy_frame_len);
+}
+
 /* SIGHUP: a bad new policy leaves the old one active, and says why. */
 static void
 reload_policy(struct broker *b)
 {
 	struct policy *p = NULL, *sh = NULL;
-	char err[KETEN_ERRLEN];
+	char err[KETEN_ERRLEN], *src = NULL;
+	size_t len = 0;
 
-	if (policy_load(b->cfg->policy, b->dir, &p, err) != 0) {
+	if (load_policy(b, b->cfg->policy, &p, &src, &len, err) != 0) {
 		log_warnx("policy reload refused, keeping version %s: %s", policy_version(b->policy),
 		    err);
 		return;
@@ -627,9 +707,21 @@ reload_policy(struct broker *b)
 		b->shadow = sh;
 		log_policy(b->shadow, "shadow");
 	}
+	bool changed = memcmp(policy_hash(p), policy_hash(b->policy), POLICY_HASHBYTES) != 0;
 	policy_free(&b->policy);
 	b->policy = p;
 	log_policy(b->policy, "activated");
+	make_policy_frame(b, src, len);
+	free(src);
+	if (!changed || b->policy_frame == NULL)
+		return;
+	/* every connected agent refilters by the new policy from now on */
+	for (size_t i = 0; i < b->dir->n; i++) {
+		struct peer *pe = &b->peers[i];
+		if (pe->connected)
+			queue_reply_frame(b, pe->rid, pe->rid_len, b->policy_frame, b->policy_frame_len);
+	}
+	send_replies(b);
 }
 
 static void
@@ -724,6 +816,7 @@ main(int argc, char **argv)
 		    b.dir->n, b.cfg->directory, policy_name(b.policy), policy_version(b.policy));
 		policy_free(&b.policy);
 		policy_free(&b.shadow);
+		free(b.policy_frame);
 		keys_free(&b.keys);
 		directory_free(&b.dir);
 		broker_config_free(&b.cfg);
@@ -758,6 +851,7 @@ main(int argc, char **argv)
 		free(b.replies[i].frame);
 	free(b.replies);
 	free(b.peers);
+	free(b.policy_frame);
 	keys_free(&b.keys);
 	policy_free(&b.policy);
 	policy_free(&b.shadow);

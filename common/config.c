@@ -15,6 +15,7 @@ static const char *const broker_keys[] = {
 
 static const char *const agent_keys[] = {
 	"agency", "broker", "broker_key", "keys", "data_dir", "control", "policy", "directory",
+	"broker_signing_key", "policy_updates",
 	"map_size_mb",
 	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms", NULL
 };
@@ -128,6 +129,7 @@ agent_config_free(struct agent_config **cfg)
 	free(c->control);
 	free(c->policy);
 	free(c->directory);
+	free(c->broker_signing_key);
 	free(c);
 	*cfg = NULL;
 }
@@ -151,6 +153,7 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	c->batch_max = 1024;
 	c->window = 1000;
 	c->resend_ms = 10000;
+	c->policy_updates = true;
 	if ((rc = ydoc_load(path, &doc, err)) != 0)
 		goto fail;
 	root = ydoc_root(doc);
@@ -165,6 +168,9 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	    (rc = dup_setting(doc, root, "control", false, false, &c->control, err)) ||
 	    (rc = dup_setting(doc, root, "policy", true, true, &c->policy, err)) ||
 	    (rc = dup_setting(doc, root, "directory", true, true, &c->directory, err)) ||
+	    (rc = dup_setting(doc, root, "broker_signing_key", false, false, &c->broker_signing_key,
+	    err)) ||
+	    (rc = ydoc_get_bool(doc, root, "policy_updates", false, &c->policy_updates, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "map_size_mb", false, 1, 1 << 24, &c->map_size_mb, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_message_bytes", false, 1024, 64 << 20,
 	    &c->max_message_bytes, err)) ||
@@ -181,6 +187,12 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	if (key_z85_decode(key, c->broker_key) != 0) {
 		rc = ydoc_err(doc, ynode_get(root, "broker_key"), err, "broker_key must be the "
 		    "broker's %d-character Z85 transport public key", KETEN_Z85_KEYLEN);
+		goto fail;
+	}
+	uint8_t spk[32];
+	if (c->broker_signing_key != NULL && key_b64_decode(spk, sizeof(spk), c->broker_signing_key) != 0) {
+		rc = ydoc_err(doc, ynode_get(root, "broker_signing_key"), err, "broker_signing_key must "
+		    "be the base64 of the broker's 32-byte Ed25519 public key (its signing_key)");
 		goto fail;
 	}
 	if (c->control == NULL) {

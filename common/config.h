@@ -39,6 +39,8 @@ struct agent_config {
 	char *control;		/* endpoint for the keten CLI; default ipc://DATA_DIR/control.sock */
 	char *policy;		/* sharing policy (YAML) the agent filters by */
 	char *directory;	/* agency directory the policy compiles against */
+	char *broker_signing_key;	/* broker's Ed25519 public key (base64): checks policy updates */
+	bool policy_updates;	/* take the broker's policy (default); false pins `policy` */
 	uint64_t map_size_mb;
 	uint64_t max_message_bytes;
 	uint64_t heartbeat_ms;

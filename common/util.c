@@ -234,3 +234,41 @@ dir_ensure(const char *path, unsigned mode, char err[static KETEN_ERRLEN])
 		return keten_seterr(err, KETEN_EIO, "%s: not a directory", path);
 	return 0;
 }
+
+int
+file_read(const char *path, size_t max, char **out, size_t *lenp, char err[static KETEN_ERRLEN])
+{
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return keten_seterr(err, errno == ENOENT ? KETEN_ENOTFOUND : KETEN_EIO, "%s: %s", path,
+		    strerror(errno));
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return keten_seterr(err, KETEN_EIO, "%s: not a regular file", path);
+	}
+	if ((uint64_t)st.st_size > max) {
+		close(fd);
+		return keten_seterr(err, KETEN_ETOOBIG, "%s: file larger than %zu bytes", path, max);
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*out = buf;
+	*lenp = len;
+	return 0;
+}

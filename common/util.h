@@ -48,6 +48,13 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
  */
 char *path_resolve(const char *base_file, const char *rel);
 
+/*
+ * Read a whole regular file of at most `max` bytes into a malloc'd buffer
+ * (NUL-terminated; *len excludes the NUL).  KETEN_ETOOBIG, KETEN_ENOTFOUND,
+ * KETEN_EIO or KETEN_ENOMEM with the reason in err.
+ */
+int file_read(const char *path, size_t max, char **out, size_t *len, char err[static KETEN_ERRLEN]);
+
 /* mkdir -p with mode for the last component; 0 or KETEN_EIO. */
 int dir_ensure(const char *path, unsigned mode, char err[static KETEN_ERRLEN]);
 

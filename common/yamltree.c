@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "common/util.h"
 #include "common/yamltree.h"
 
 struct ydoc {
@@ -294,38 +295,14 @@ fail:
 int
 ydoc_load(const char *path, struct ydoc **out, char err[static KETEN_ERRLEN])
 {
-	struct stat st;
-	char *buf = NULL;
-	size_t len = 0;
-	int fd, rc;
+	char *buf;
+	size_t len;
+	int rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return keten_seterr(err, errno == ENOENT ? KETEN_ENOTFOUND : KETEN_EIO,
-		    "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return keten_seterr(err, KETEN_EIO, "%s: not a regular file", path);
-	}
-	if ((uint64_t)st.st_size > YDOC_MAX_BYTES) {
-		close(fd);
-		return keten_seterr(err, KETEN_ETOOBIG, "%s: file larger than %u bytes", path,
-		    YDOC_MAX_BYTES);
-	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		close(fd);
-		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
+	if ((rc = file_read(path, YDOC_MAX_BYTES, &buf, &len, err)) != 0)
+		return rc;
 	rc = ydoc_parse(path, buf, len, out, err);
-	sodium_memzero(buf, len);
+	sodium_memzero(buf, len);	/* key files pass through here */
 	free(buf);
 	return rc;
 }

@@ -515,7 +515,8 @@ canon_rule(struct compiler *c, const struct rule *r)
 	canon_add(c, "\npurpose %s\nbasis %s\nwhen %llx %d %x", r->purpose >= 0 ?
 	    p->purposes[r->purpose] : "*", r->basis >= 0 ? p->bases[r->basis] : "-",
 	    (unsigned long long)r->forms, r->minor, r->handling);
-	qsort(r->regions, r->nregions, sizeof(char *), str_cmp);	/* order has no meaning */
+	if (r->nregions > 1)	/* order has no meaning */
+		qsort(r->regions, r->nregions, sizeof(char *), str_cmp);
 	for (size_t i = 0; i < r->nregions; i++)
 		canon_add(c, " %s", r->regions[i]);
 	canon_add(c, "\nreply %s %u limit %u/%d retention %u\n", r->info.reply_to_type ?

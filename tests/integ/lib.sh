@@ -62,6 +62,7 @@ heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
 redeliver_ms: 3000
 EOC
 	BROKER_KEY=$(grep transport_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
+	BROKER_SIGNING_KEY=$(grep signing_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
 	for a in $all; do
 		agent_config "$a" >"$NET/$a.yaml"
 	done
@@ -73,6 +74,7 @@ agent_config() {
 agency: $1
 broker: ipc://$NET/broker.sock
 broker_key: "$BROKER_KEY"
+broker_signing_key: "$BROKER_SIGNING_KEY"
 keys: ${2:-keys/$1.secret}
 data_dir: $1-data
 policy: ${3:-policy.yaml}

@@ -38,13 +38,14 @@ recv_cmd(long timeout_ms)
 	return c;
 }
 
-/* Receive until a non-heartbeat command arrives. */
+/* Receive until a reply arrives (heartbeats and policy updates are not replies). */
 static Keten__Wire__V1__Command *
 recv_reply(long timeout_ms)
 {
 	for (;;) {
 		Keten__Wire__V1__Command *c = recv_cmd(timeout_ms);
-		if (c == NULL || c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT)
+		if (c == NULL || (c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT &&
+		    c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE))
 			return c;
 		keten__wire__v1__command__free_unpacked(c, NULL);
 	}

@@ -43,7 +43,9 @@ echo "# suspect, vehicle and document data withheld at the source and reported; 
 
 # 2. a forged, more permissive policy at the sending agent: the broker says no
 proc_stop politie
+# (pinned: this agent ignores the broker's policy updates, as no real agent should)
 sed -i 's/^policy: .*/policy: forged.yaml/' "$NET/politie.yaml"
+echo "policy_updates: false" >>"$NET/politie.yaml"
 agent_start politie
 forged=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
 	--purpose victim-care --body "$signal" 2>/dev/null) || die "forged send not accepted by the agent"
@@ -57,7 +59,7 @@ echo "$st" | grep -q "rejected [0-9TZ:-]*: policy 2026.11.1: field persons\[susp
 sleep 0.5
 [ "$(inbox_count gemeente-amsterdam)" -eq 1 ] || die "the forged envelope reached the municipality"
 proc_stop politie
-sed -i 's/^policy: .*/policy: policy.yaml/' "$NET/politie.yaml"
+sed -i -e 's/^policy: .*/policy: policy.yaml/' -e '/^policy_updates:/d' "$NET/politie.yaml"
 agent_start politie
 echo "# forged envelope rejected by the broker: $(echo "$st" | cut -d' ' -f2-)"
 
@@ -95,8 +97,27 @@ sed 's/^version: .*/version: "2026.11.2"/' "$NET/policy.good" >"$NET/policy.yaml
 kill -HUP "$(cat "$NET/broker.pid")"
 for i in $(seq 50); do grep -q "activated policy stm version 2026.11.2" "$NET/broker.log" && break; sleep 0.1; done
 grep -q "activated policy stm version 2026.11.2" "$NET/broker.log" || die "new policy not activated"
+for i in $(seq 50); do grep -q "policy stm version 2026.11.2 activated from the broker" "$NET/politie.log" && break; sleep 0.1; done
+grep -q "policy stm version 2026.11.2 activated from the broker" "$NET/politie.log" ||
+	die "the agent did not take the broker's new policy"
 # the broker still serves, now under 2026.11.2 (the agent still holds 2026.11.1: same rules)
 "$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
 	--purpose victim-care --body "$signal" >/dev/null 2>&1 || die "send after reload failed"
 wait_inbox gemeente-amsterdam 3 30 || die "nothing delivered after the reload"
-echo "# SIGHUP: broken policy refused with file:line:col, new version activated, traffic goes on"
+echo "# SIGHUP: broken policy refused with file:line:col, new version activated and sent to the agents"
+
+# 6. a message waiting in the outbox under the old policy is refiltered under the new one
+proc_stop broker
+id=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
+	--purpose victim-care --body "$signal" 2>/dev/null) || die "send while the broker is down failed"
+# the new policy no longer gives the municipality the victim's nationality
+sed -e 's/^version: .*/version: "2026.11.3"/' -e '0,/      - persons\[possible_victim\]\.nationality/{//d}' \
+	"$NET/policy.good" >"$NET/policy.yaml"
+broker_start
+wait_inbox gemeente-amsterdam 4 30 || die "the queued message did not arrive"
+grep -q "message $id refiltered under policy 2026.11.3" "$NET/politie.log" || die "not refiltered"
+"$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" --after 3 | grep -q '"givenName":"Ilona"' ||
+	die "refiltered message incomplete"
+"$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" --after 3 | grep -q '"nationality":"HU"' &&
+	die "the field the new policy withholds arrived"
+echo "# a message queued under 2026.11.2 was refiltered under 2026.11.3 on reconnect and delivered"
