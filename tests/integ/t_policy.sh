@@ -121,3 +121,25 @@ grep -q "message $id refiltered under policy 2026.11.3" "$NET/politie.log" || di
 "$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" --after 3 | grep -q '"nationality":"HU"' &&
 	die "the field the new policy withholds arrived"
 echo "# a message queued under 2026.11.2 was refiltered under 2026.11.3 on reconnect and delivered"
+
+# 7. a volume limit, counted by the broker in the same transaction as the queue
+sed -e 's/^version: .*/version: "2026.11.4"/' -e 's/limit: { count: 200, per: week }/limit: { count: 2, per: week }/' \
+	"$NET/policy.good" >"$NET/policy.yaml"
+grep -q "count: 2, per: week" "$NET/policy.yaml" || die "limit not edited"
+kill -HUP "$(cat "$NET/broker.pid")"
+for i in $(seq 50); do grep -q "policy stm version 2026.11.4 activated from the broker" "$NET/gemeente-amsterdam.log" && break; sleep 0.1; done
+# one request already counted this week (section 3); two more: the second is over the limit
+for n in 2 3; do
+	rid=$("$KETEN" send --config "$NET/gemeente-amsterdam.yaml" --to politie --type InformationRequest \
+		--purpose victim-care --body "{\"reference\":\"AMS-LIMIT-$n\"}") || die "request $n not accepted by the agent"
+	for i in $(seq 50); do
+		st=$("$KETEN" status --config "$NET/gemeente-amsterdam.yaml" "$rid") && :
+		case $st in *accepted* | *rejected*) break ;; esac
+		sleep 0.1
+	done
+	echo "$n: $st" >>"$NET/limit.log"
+done
+sed -n 1p "$NET/limit.log" | grep -q "accepted" || die "request 2 refused: $(cat "$NET/limit.log")"
+sed -n 2p "$NET/limit.log" | grep -q "rejected .*limit-reached (rule request-municipality-to-police)" ||
+	die "request 3 not refused by the limit: $(cat "$NET/limit.log")"
+echo "# limit 2 per week: the third request of the week rejected by the broker (limit-reached)"
