@@ -6,12 +6,14 @@
  * answer callers, acknowledge deliveries and send new submissions.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "agent/outbound.h"
@@ -24,6 +26,7 @@
 #include "common/policysig.h"
 #include "common/util.h"
 #include "common/wire.h"
+#include "common/yamltree.h"
 #include "schemas/codec.h"
 
 #define RID_MAX 256
@@ -45,6 +48,8 @@ struct agent {
 	uint8_t broker_sign_pk[32];
 	bool have_broker_sign_pk, warned_unsigned;
 	bool policy_synced;	/* the broker's policy arrived on this session */
+	struct outbound_keys okeys;	/* directory, our keys, network key */
+	uint8_t *network_key;		/* sodium_malloc'd, or NULL */
 	bool update_refused;	/* the broker's last policy could not be adopted */
 	uint8_t broker_pk[KETEN_CURVE_KEYBYTES];
 	MDB_env *env;
@@ -191,7 +196,7 @@ handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 
 	if (!local_submit_valid(a, rid, rid_len, ls))
 		return;
-	if ((rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, ls,
+	if ((rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, &a->okeys, ls,
 	    a->cfg->max_message_bytes, NULL, &ob, err)) != 0) {
 		if (rc == KETEN_EPERM)
 			control_error(a, rid, rid_len, "not sent: policy %s lets no recipient have "
@@ -359,11 +364,11 @@ note_instance(struct agent *a, const ProtobufCBinaryData *inst)
  * refused, logged and reported to the broker.
  */
 static bool
-delivery_valid(struct agent *a, const Keten__Wire__V1__Deliver *d)
+delivery_valid(struct agent *a, Keten__Wire__V1__Deliver *d)
 {
 	char err[KETEN_ERRLEN], ids[KETEN_UUIDSTRLEN];
 
-	if (inbound_check(a->policy, a->cfg->agency, d, now_ms(), err) == 0)
+	if (inbound_check(a->policy, a->cfg->agency, &a->okeys, d, now_ms(), err) == 0)
 		return true;
 	uuid_format(ids, d->header->message_id.data);
 	log_warnx("delivery %s from %.64s refused: %s", ids, d->header->sender, err);
@@ -414,8 +419,8 @@ refilter(struct agent *a, MDB_txn *txn, uint64_t ref)
 		    ids);
 		goto out;
 	}
-	rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, orig, a->cfg->max_message_bytes,
-	    h->message_id.data, &ob, err);
+	rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, &a->okeys, orig,
+	    a->cfg->max_message_bytes, h->message_id.data, &ob, err);
 	if (rc != 0) {
 		char reason[KETEN_ERRLEN + 64];
 		snprintf(reason, sizeof(reason), "policy %s: %.400s", policy_version(a->policy), err);
@@ -559,7 +564,7 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 		break;
 	}
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER: {
-		const Keten__Wire__V1__Deliver *d = c->deliver;
+		Keten__Wire__V1__Deliver *d = c->deliver;
 		Keten__Wire__V1__DeliverAck ack = KETEN__WIRE__V1__DELIVER_ACK__INIT;
 		Keten__Wire__V1__Command out = KETEN__WIRE__V1__COMMAND__INIT;
 		bool dup = false;
@@ -705,6 +710,7 @@ send_hello(struct agent *a)
 	h.agency = a->cfg->agency;
 	h.instance = (ProtobufCBinaryData){ sizeof(a->instance), a->instance };
 	h.software = "keten-agent 0.1.0";
+	h.time_ms = now_ms();
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
 	c.hello = &h;
 	return wire_send(a->dealer, NULL, 0, &c, ZMQ_DONTWAIT);
@@ -804,6 +810,34 @@ setup(struct agent *a, bool check_only)
 		log_warnx("%s", err);
 		return -1;
 	}
+	if (a->cfg->network_key != NULL) {
+		struct ydoc *doc = NULL;
+		const char *b64 = NULL;
+		int fd = open(a->cfg->network_key, O_RDONLY | O_CLOEXEC);
+		if (fd == -1 || file_check_private(fd, a->cfg->network_key, err) != 0) {
+			if (fd == -1)
+				snprintf(err, sizeof(err), "%s: %s", a->cfg->network_key, strerror(errno));
+			else
+				close(fd);
+			log_warnx("%s", err);
+			return -1;
+		}
+		close(fd);
+		if (ydoc_load(a->cfg->network_key, &doc, err) != 0 ||
+		    ydoc_expect_map(doc, ydoc_root(doc), "network key file", err) != 0 ||
+		    ydoc_get_str(doc, ydoc_root(doc), "network_key", true, &b64, err) != 0 ||
+		    (a->network_key = sodium_malloc(32)) == NULL ||
+		    key_b64_decode(a->network_key, 32, b64) != 0) {
+			if (b64 != NULL)
+				snprintf(err, sizeof(err), "%s: network_key must be the base64 of 32 bytes",
+				    a->cfg->network_key);
+			ydoc_free(&doc);
+			log_warnx("%s", err);
+			return -1;
+		}
+		ydoc_free(&doc);
+	}
+	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key };
 	if (check_only)
 		return 0;
 	if (db_env_open(a->cfg->data_dir, a->cfg->map_size_mb, 8, &a->env, err) != 0 ||
@@ -972,6 +1006,8 @@ main(int argc, char **argv)
 		free(a.pend[i].frame);
 	free(a.pend);
 	keys_free(&a.keys);
+	if (a.network_key != NULL)
+		sodium_free(a.network_key);
 	policy_free(&a.policy);
 	directory_free(&a.dir);
 	agent_config_free(&a.cfg);

@@ -17,6 +17,7 @@ outbound_free(struct outbound **obp)
 		return;
 	for (size_t i = 0; i < ob->submit.n_copies; i++) {
 		free(ob->copies[i].payload.data);
+		free(ob->copies[i].nonce.data);
 		free(ob->copies[i].manifest);
 	}
 	free(ob->withheld);
@@ -115,10 +116,11 @@ decode(const struct codec_type *t, const Keten__Local__V1__LocalSubmit *ls, char
 
 int
 outbound_prepare(const struct policy *p, const char *self, const struct policy_ledger *ledger,
-    const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes, const uint8_t *reuse_id,
-    struct outbound **out, char err[static KETEN_ERRLEN])
+    const struct outbound_keys *k, const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes,
+    const uint8_t *reuse_id, struct outbound **out, char err[static KETEN_ERRLEN])
 {
 	const struct codec_type *t = codec_type_find(ls->message_type);
+	uint8_t eph_sk[ENV_KEYBYTES], hd[ENV_DIGESTBYTES];
 	struct outbound *ob;
 	ProtobufCMessage *m;
 	size_t cap;
@@ -161,6 +163,35 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 	policy_hash_hex(p, ob->policy_hash);
 	h->policy_version = ob->policy_hash;
 	h->created_ms = now_ms();
+	if (ls->case_reference[0] != '\0') {
+		if (k->network_key == NULL) {
+			rc = keten_seterr(err, KETEN_EINVAL, "a case reference needs the network key "
+			    "(network_key in the agent configuration) to be pseudonymised");
+			goto fail;
+		}
+		envelope_case_pseudonym(ob->pseudonym, k->network_key, self, ls->case_reference);
+		h->case_pseudonym = (ProtobufCBinaryData){ sizeof(ob->pseudonym), ob->pseudonym };
+	}
+	/* recipients are fixed before sealing: the header digest binds them */
+	for (size_t i = 0; i < ls->n_recipients; i++) {
+		const char *r = ls->recipients[i];
+		struct policy_request rq0 = {
+			.sender = self, .recipient = r, .type = t, .purpose = h->purpose,
+			.basis = h->legal_basis, .forms = ob->forms, .nforms = ob->attrs.n_exploitation_forms,
+			.minor = ob->attrs.minor, .region = ob->attrs.region, .handling = (int)h->handling,
+			.in_reply_to = h->in_reply_to.len ? h->in_reply_to.data : NULL, .now_ms = h->created_ms,
+		};
+		struct policy_decision d0;
+		const struct dir_agency *da = directory_find(k->dir, r);
+		policy_eval(p, &rq0, ledger, &d0);
+		if (d0.permitted && da != NULL && dir_agency_active(da, h->created_ms))
+			ob->header_rcpts[ob->nrecipients++] = (char *)r;
+	}
+	h->recipients = ob->header_rcpts;
+	h->n_recipients = ob->nrecipients;
+	ob->nrecipients = 0;
+	envelope_header_digest(hd, h);
+	crypto_box_keypair(ob->eph_pk, eph_sk);
 
 	struct codec_pathset present;
 	codec_paths(t, m, &present);
@@ -175,7 +206,16 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 			.in_reply_to = h->in_reply_to.len ? h->in_reply_to.data : NULL, .now_ms = h->created_ms,
 		};
 		struct policy_decision d;
+		const struct dir_agency *da = directory_find(k->dir, r);
 		policy_eval(p, &rq, ledger, &d);
+		if (d.permitted && (da == NULL || !dir_agency_active(da, h->created_ms))) {
+			int w = snprintf(err + denied_text, KETEN_ERRLEN - denied_text, "%s%s: no active "
+			    "encryption key in the directory", denied_text ? "; " : "", r);
+			if (w > 0 && denied_text + (size_t)w < KETEN_ERRLEN)
+				denied_text += (size_t)w;
+			add_withheld(ob, cap, r, "", POLICY_NO_RULE, p, -1);
+			continue;
+		}
 		if (!d.permitted) {
 			add_withheld(ob, cap, r, "", d.reason, p, d.reason_rule);
 			int w = snprintf(err + denied_text, KETEN_ERRLEN - denied_text, "%s%s: %s%s%s%s",
@@ -197,29 +237,40 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 		struct codec_pathset removed, kept;
 		codec_filter(t, copy, &d.allowed, &removed);
 		codec_paths(t, copy, &kept);
-		for (size_t k = 0; k < codec_type_npaths(t); k++) {
+		for (size_t j = 0; j < codec_type_npaths(t); j++) {
 			int rule;
-			if (!codec_pathset_has(&removed, k))
+			if (!codec_pathset_has(&removed, j))
 				continue;
-			enum policy_reason why = policy_why_withheld(p, &rq, ledger, &d, k, &rule);
-			add_withheld(ob, cap, r, codec_type_path(t, k), why, p, rule);
+			enum policy_reason why = policy_why_withheld(p, &rq, ledger, &d, j, &rule);
+			add_withheld(ob, cap, r, codec_type_path(t, j), why, p, rule);
 		}
 		Keten__Wire__V1__Copy *c = &ob->copies[ob->submit.n_copies];
 		keten__wire__v1__copy__init(c);
 		c->recipient = (char *)r;
 		c->manifest = calloc(codec_pathset_count(&kept) + 1, sizeof(char *));
-		c->payload.data = wire_pack(copy, &c->payload.len);
+		size_t plen;
+		uint8_t *plain = wire_pack(copy, &plen), nonce[ENV_NONCEBYTES];
 		codec_free(copy);
-		if (c->manifest == NULL || c->payload.data == NULL) {
+		if (c->manifest == NULL || plain == NULL) {
 			free(c->manifest);
-			free(c->payload.data);
+			free(plain);
 			goto fail;
 		}
-		for (size_t k = 0; k < codec_type_npaths(t); k++)
-			if (codec_pathset_has(&kept, k))
-				c->manifest[c->n_manifest++] = (char *)codec_type_path(t, k);
+		for (size_t pi = 0; pi < codec_type_npaths(t); pi++)
+			if (codec_pathset_has(&kept, pi))
+				c->manifest[c->n_manifest++] = (char *)codec_type_path(t, pi);
+		/* sealed for this recipient alone, bound to header and manifest */
+		randombytes_buf(nonce, sizeof(nonce));
+		int src = envelope_seal(c, hd, eph_sk, ob->eph_pk, da->enc_pk, nonce, plain, plen);
+		sodium_memzero(plain, plen);
+		free(plain);
+		if (src != 0) {
+			free(c->manifest);
+			rc = keten_seterr(err, KETEN_ECRYPTO, "cannot seal for %s: %s", r,
+			    envelope_strerror(src));
+			goto fail;
+		}
 		ob->copy_ptrs[ob->submit.n_copies] = c;
-		ob->header_rcpts[ob->submit.n_copies] = (char *)r;
 		ob->recipients[ob->nrecipients++] = (char *)r;
 		ob->submit.n_copies++;
 		if (c->payload.len > max_bytes) {
@@ -236,11 +287,27 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 	}
 	ob->submit.header = h;
 	ob->submit.copies = ob->copy_ptrs;
-	h->recipients = ob->header_rcpts;
-	h->n_recipients = ob->nrecipients;
+	if (ob->nrecipients != h->n_recipients) {	/* decided twice, the same way */
+		rc = keten_seterr(err, KETEN_EINVAL, "recipients changed while sealing");
+		goto fail;
+	}
+	/* sign header, ephemeral key and every copy */
+	uint8_t (*digests)[ENV_DIGESTBYTES] = calloc(ob->submit.n_copies, ENV_DIGESTBYTES), ed[ENV_DIGESTBYTES];
+	if (digests == NULL)
+		goto fail;
+	for (size_t i = 0; i < ob->submit.n_copies; i++)
+		envelope_copy_digest(digests[i], ob->copy_ptrs[i]);
+	envelope_digest(ed, hd, ob->eph_pk, (const uint8_t (*)[ENV_DIGESTBYTES])digests,
+	    ob->submit.n_copies);
+	free(digests);
+	envelope_sign(ob->sig, ed, k->keys->sign_sk);
+	ob->submit.ephemeral_key = (ProtobufCBinaryData){ ENV_KEYBYTES, ob->eph_pk };
+	ob->submit.signature = (ProtobufCBinaryData){ ENV_SIGBYTES, ob->sig };
+	sodium_memzero(eph_sk, sizeof(eph_sk));
 	*out = ob;
 	return 0;
 fail:
+	sodium_memzero(eph_sk, sizeof(eph_sk));
 	codec_free(m);
 	outbound_free(&ob);
 	if (rc == KETEN_ENOMEM)
@@ -256,16 +323,19 @@ yes(void *arg, const struct policy_request *r, const struct policy_rule_info *i)
 }
 
 int
-inbound_check(const struct policy *p, const char *self, const Keten__Wire__V1__Deliver *d,
-    int64_t now_ms, char err[static KETEN_ERRLEN])
+inbound_check(const struct policy *p, const char *self, const struct outbound_keys *k,
+    Keten__Wire__V1__Deliver *d, int64_t now_ms, char err[static KETEN_ERRLEN])
 {
 	const Keten__Envelope__V1__Header *h = d->header;
-	const Keten__Wire__V1__Copy *c = d->copy;
+	Keten__Wire__V1__Copy *c = d->copy;
 	const struct codec_type *t;
+	const struct dir_agency *from;
 	ProtobufCMessage *m;
 	struct codec_pathset present, manifest;
 	struct policy_decision dec;
+	uint8_t hd[ENV_DIGESTBYTES], *plain;
 	char e[KETEN_ERRLEN];
+	int rc;
 
 	if (h == NULL || c == NULL || h->message_id.len != KETEN_UUIDBYTES)
 		return keten_seterr(err, KETEN_EINVAL, "delivery without header or copy");
@@ -275,6 +345,23 @@ inbound_check(const struct policy *p, const char *self, const Keten__Wire__V1__D
 	if ((t = codec_type_find(h->message_type)) == NULL)
 		return keten_seterr(err, KETEN_EINVAL, "unknown message type \"%.128s\"",
 		    h->message_type);
+	if ((from = directory_find(k->dir, h->sender)) == NULL)
+		return keten_seterr(err, KETEN_EINVAL, "sender \"%.64s\" is not in our directory",
+		    h->sender);
+	if ((rc = envelope_verify_deliver(d, from->sign_pk)) != 0)
+		return keten_seterr(err, KETEN_ECRYPTO, "signature of %s: %s", h->sender,
+		    envelope_strerror(rc));
+	if (c->payload.len < ENV_MACBYTES || (plain = malloc(c->payload.len)) == NULL)
+		return keten_seterr(err, KETEN_ECRYPTO, "copy: %s", envelope_strerror(ENV_BAD_LENGTH));
+	envelope_header_digest(hd, h);
+	if ((rc = envelope_open(plain, c, hd, d->ephemeral_key.data, k->keys->enc_sk,
+	    k->keys->enc_pk)) != 0) {
+		free(plain);
+		return keten_seterr(err, KETEN_ECRYPTO, "copy: %s", envelope_strerror(rc));
+	}
+	/* from here on the copy holds the content; the caller stores it */
+	free(c->payload.data);
+	c->payload = (ProtobufCBinaryData){ c->payload.len - ENV_MACBYTES, plain };
 	if ((m = codec_unpack(t, c->payload.data, c->payload.len)) == NULL)
 		return keten_seterr(err, KETEN_EINVAL, "payload is not a valid protobuf %s",
 		    codec_type_name(t));
@@ -285,11 +372,11 @@ inbound_check(const struct policy *p, const char *self, const Keten__Wire__V1__D
 	codec_paths(t, m, &present);
 	codec_free(m);
 	codec_pathset_clear(&manifest);
-	for (size_t k = 0; k < c->n_manifest; k++) {
-		int pi = codec_type_path_index(t, c->manifest[k]);
+	for (size_t j = 0; j < c->n_manifest; j++) {
+		int pi = codec_type_path_index(t, c->manifest[j]);
 		if (pi < 0)
 			return keten_seterr(err, KETEN_EINVAL, "manifest names unknown field path "
-			    "\"%.128s\"", c->manifest[k]);
+			    "\"%.128s\"", c->manifest[j]);
 		codec_pathset_set(&manifest, (size_t)pi);
 	}
 	if (!codec_pathset_subset(&present, &manifest) || !codec_pathset_subset(&manifest, &present))
@@ -317,10 +404,10 @@ inbound_check(const struct policy *p, const char *self, const Keten__Wire__V1__D
 		return keten_seterr(err, KETEN_EINVAL, "our policy %s does not let us receive this: %s",
 		    policy_version(p), policy_reason_name(dec.reason));
 	if (!codec_pathset_subset(&manifest, &dec.allowed)) {
-		for (size_t k = 0; k < codec_type_npaths(t); k++)
-			if (codec_pathset_has(&manifest, k) && !codec_pathset_has(&dec.allowed, k))
+		for (size_t j = 0; j < codec_type_npaths(t); j++)
+			if (codec_pathset_has(&manifest, j) && !codec_pathset_has(&dec.allowed, j))
 				return keten_seterr(err, KETEN_EINVAL, "field %s is not allowed to us by "
-				    "policy %s", codec_type_path(t, k), policy_version(p));
+				    "policy %s", codec_type_path(t, j), policy_version(p));
 	}
 	return 0;
 }

@@ -9,7 +9,10 @@
 #ifndef KETEN_AGENT_OUTBOUND_H
 #define KETEN_AGENT_OUTBOUND_H
 
+#include "common/directory.h"
+#include "common/envelope.h"
 #include "common/err.h"
+#include "common/keys.h"
 #include "policy/policy.h"
 #include "schemas/local.pb-c.h"
 #include "schemas/wire.pb-c.h"
@@ -32,6 +35,16 @@ struct outbound {
 	uint8_t id[16];
 	char policy_hash[2 * POLICY_HASHBYTES + 1];
 	int *forms;
+	uint8_t eph_pk[ENV_KEYBYTES];
+	uint8_t sig[ENV_SIGBYTES];
+	uint8_t pseudonym[ENV_DIGESTBYTES];
+};
+
+/* What the agent signs and seals with. */
+struct outbound_keys {
+	const struct directory *dir;		/* recipients' encryption keys */
+	const struct keten_keys *keys;		/* our signing key */
+	const uint8_t *network_key;		/* 32 bytes for case pseudonyms, or NULL */
 };
 
 /*
@@ -43,17 +56,19 @@ struct outbound {
  * Free with outbound_free.
  */
 int outbound_prepare(const struct policy *p, const char *self, const struct policy_ledger *ledger,
-    const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes, const uint8_t *reuse_id,
-    struct outbound **out, char err[static KETEN_ERRLEN]);
+    const struct outbound_keys *k, const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes,
+    const uint8_t *reuse_id, struct outbound **out, char err[static KETEN_ERRLEN]);
 void outbound_free(struct outbound **ob);
 
 /*
- * The receiving agent's check of a delivery addressed to `self`: the copy is
- * for self, decodes and validates, holds exactly the fields of its manifest,
- * and the policy allows self those fields.  0, or KETEN_EINVAL with the
- * reason in err.
+ * The receiving agent's check of a delivery addressed to `self`: the
+ * sender's signature over the envelope holds (its key from the directory),
+ * the copy is for self and opens with our key, decodes and validates, holds
+ * exactly the fields of its manifest, and the policy allows self those
+ * fields.  On success d->copy->payload is replaced by the opened content.
+ * 0, or KETEN_EINVAL / KETEN_ECRYPTO with the reason in err.
  */
-int inbound_check(const struct policy *p, const char *self, const Keten__Wire__V1__Deliver *d,
-    int64_t now_ms, char err[static KETEN_ERRLEN]);
+int inbound_check(const struct policy *p, const char *self, const struct outbound_keys *k,
+    Keten__Wire__V1__Deliver *d, int64_t now_ms, char err[static KETEN_ERRLEN]);
 
 #endif

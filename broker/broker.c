@@ -38,6 +38,7 @@ struct peer {
 	uint64_t cursor;	/* highest seq sent on this connection */
 	uint64_t inflight;	/* sent, not yet acknowledged */
 	int64_t progress_ms;	/* last send or ack (monotonic) */
+	int64_t clock_off_ms;	/* agent clock minus broker clock, from Hello and heartbeats */
 };
 
 /* A reply held back until the batch is committed. */
@@ -230,7 +231,7 @@ shadow_compare(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 	if (cand == NULL)
 		return;
 	gate_check(b->dir, b->shadow, b->queue, txn, directory_find(b->dir, h->sender), s, now_ms(),
-	    cand);
+	    (int64_t)b->cfg->max_clock_skew_ms, cand);
 	/* the header's policy version names the active policy, not the candidate */
 	if (cand->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED)
 		cand->code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY;
@@ -292,7 +293,17 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		    s->ref, "broker out of memory; retry later");
 		return;
 	}
-	gate_check(b->dir, b->policy, b->queue, txn, from, s, now, v);
+	struct peer *pe = peer_of(b, from);
+	if (pe->clock_off_ms > (int64_t)b->cfg->max_clock_skew_ms ||
+	    pe->clock_off_ms < -(int64_t)b->cfg->max_clock_skew_ms) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK, mid, s->ref,
+		    "the clock of %s is %lld s %s the broker's (allowed: %lld s); fix the clock",
+		    from->id, (long long)llabs(pe->clock_off_ms / 1000),
+		    pe->clock_off_ms > 0 ? "ahead of" : "behind", (long long)(b->cfg->max_clock_skew_ms / 1000));
+		free(v);
+		return;
+	}
+	gate_check(b->dir, b->policy, b->queue, txn, from, s, now, (int64_t)b->cfg->max_clock_skew_ms, v);
 	if (b->shadow != NULL && mid != NULL)
 		shadow_compare(b, txn, s, v);
 	if (v->code != 0) {
@@ -305,7 +316,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		return;
 	}
 	if ((rc = mdb_txn_begin(b->env, txn, 0, &child)) == 0) {
-		rc = queue_submit(b->queue, child, s, now);
+		rc = queue_submit(b->queue, child, s, (const uint8_t (*)[32])v->digests, now);
 		/* count what the volume limits of the granting rules allow */
 		for (size_t i = 0; i < s->n_copies && rc == 0; i++) {
 			struct policy_request rq;
@@ -369,6 +380,26 @@ handle_deliver_ack(struct broker *b, MDB_txn *txn, const struct dir_agency *from
 	}
 }
 
+/* An agent's clock, as it says in Hello and heartbeats; a change of state is logged. */
+static void
+note_clock(struct broker *b, const struct dir_agency *a, int64_t their_ms)
+{
+	struct peer *p = peer_of(b, a);
+	int64_t skew = (int64_t)b->cfg->max_clock_skew_ms;
+
+	if (their_ms == 0)
+		return;
+	bool was_off = p->clock_off_ms > skew || p->clock_off_ms < -skew;
+	p->clock_off_ms = their_ms - now_ms();
+	bool off = p->clock_off_ms > skew || p->clock_off_ms < -skew;
+	if (off && !was_off)
+		log_warnx("the clock of %s is %lld s %s ours: its submissions are refused until it is "
+		    "fixed", a->id, (long long)llabs(p->clock_off_ms / 1000),
+		    p->clock_off_ms > 0 ? "ahead of" : "behind");
+	else if (!off && was_off)
+		log_info("the clock of %s is right again", a->id);
+}
+
 static void
 handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid,
     size_t rid_len, const Keten__Wire__V1__Hello *h)
@@ -391,6 +422,7 @@ handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid
 		return;
 	}
 	note_peer(b, from, rid, rid_len, true);
+	note_clock(b, from, h->time_ms);
 	me.version = KETEN_PROTOCOL_VERSION;
 	me.agency = "broker";
 	me.instance = (ProtobufCBinaryData){ sizeof(b->instance), b->instance };
@@ -494,6 +526,7 @@ receive_one(struct broker *b, MDB_txn *txn)
 		handle_deliver_ack(b, txn, from, rid, (size_t)ridlen, cmd->deliver_ack);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT:
+		note_clock(b, from, cmd->heartbeat->time_ms);
 		handle_heartbeat(b, rid, (size_t)ridlen);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR:

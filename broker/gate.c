@@ -47,7 +47,7 @@ gate_request(const Keten__Envelope__V1__Header *h, const char *recipient,
 int
 gate_check(const struct directory *dir, const struct policy *p, struct queue *q, MDB_txn *txn,
     const struct dir_agency *from, const Keten__Wire__V1__Submit *s, int64_t now_ms,
-    struct gate_verdict *v)
+    int64_t max_skew_ms, struct gate_verdict *v)
 {
 	const Keten__Envelope__V1__Header *h = s->header;
 	const struct codec_type *t;
@@ -64,6 +64,23 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
 		    "submit: header names sender \"%.64s\" but this connection is authenticated as %s",
 		    h->sender, from->id);
+	if (s->n_copies == 0 || s->n_copies > GATE_MAX_COPIES)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: need 1 to %d copies, got %zu", GATE_MAX_COPIES, s->n_copies);
+	int erc = envelope_verify_submit(s, from->sign_pk, v->digests);
+	if (erc != 0)
+		return refuse(v, erc == ENV_BAD_LENGTH ? KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED :
+		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_SIGNATURE, "submit: envelope signature of %s: %s",
+		    from->id, envelope_strerror(erc));
+	if (h->created_ms > now_ms + max_skew_ms)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK,
+		    "submit: created %lld s in the future by the broker's clock (allowed: %lld s); "
+		    "check the sender's clock", (long long)((h->created_ms - now_ms) / 1000),
+		    (long long)(max_skew_ms / 1000));
+	for (size_t i = 0; i < s->n_copies; i++)
+		if (s->copies[i]->nonce.len != ENV_NONCEBYTES || s->copies[i]->payload.len < ENV_MACBYTES)
+			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+			    "submit: copy %zu is not a sealed copy (nonce or ciphertext too short)", i);
 	if ((t = codec_type_find(h->message_type)) == NULL ||
 	    strcmp(codec_type_name(t), h->message_type) != 0)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,

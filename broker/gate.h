@@ -1,6 +1,8 @@
 /*
  * The broker's judgement of a submission (DESIGN.md step 4): the header is
- * well formed and names the authenticated sender, every recipient is an
+ * well formed and names the authenticated sender, the sender's signature
+ * over the sealed envelope verifies with its key from the directory, the
+ * created time is not in the future beyond the clock skew, every recipient is an
  * active agency with exactly one copy, and every copy's manifest lies within
  * what the active policy allows that recipient.  The broker judges by header
  * and manifest only; it never needs the content.
@@ -12,6 +14,7 @@
 
 #include "broker/queue.h"
 #include "common/directory.h"
+#include "common/envelope.h"
 #include "policy/policy.h"
 #include "schemas/wire.pb-c.h"
 
@@ -21,6 +24,7 @@ struct gate_verdict {
 	int code;			/* 0, or a keten.wire.v1.ErrorCode */
 	char reason[512];		/* for the sender: what was wrong */
 	struct policy_decision dec[GATE_MAX_COPIES];	/* per copy, when code == 0 */
+	uint8_t digests[GATE_MAX_COPIES][ENV_DIGESTBYTES];	/* copy digests (signed) */
 };
 
 /*
@@ -29,7 +33,7 @@ struct gate_verdict {
  */
 int gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
     MDB_txn *txn, const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
-    int64_t now_ms, struct gate_verdict *v);
+    int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v);
 
 /* Fill a policy request from a header (pointers into h; forms into buf). */
 void gate_request(const Keten__Envelope__V1__Header *h, const char *recipient,

@@ -78,8 +78,10 @@ queue_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const cha
 }
 
 int
-queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s, int64_t accepted_ms)
+queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
+    const uint8_t (*digests)[32], int64_t accepted_ms)
 {
+	ProtobufCBinaryData dl[64];
 	const Keten__Envelope__V1__Header *h = s->header;
 	MDB_val k = { 16, h->message_id.data }, v;
 	uint8_t seqbuf[8], key[KETEN_IDMAX + 8];
@@ -98,11 +100,21 @@ queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s, in
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
 	d.header = (Keten__Envelope__V1__Header *)h;
 	d.accepted_ms = accepted_ms;
+	/* what the recipient needs to check the sender's signature */
+	d.ephemeral_key = s->ephemeral_key;
+	d.signature = s->signature;
+	if (s->n_copies > 64)
+		return KETEN_EINVAL;
+	for (size_t i = 0; i < s->n_copies; i++)
+		dl[i] = (ProtobufCBinaryData){ 32, (uint8_t *)digests[i] };
+	d.n_copy_digests = s->n_copies;
+	d.copy_digests = dl;
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVER;
 	c.deliver = &d;
 	for (size_t i = 0; i < s->n_copies; i++, seq++) {
 		d.seq = seq;
 		d.copy = s->copies[i];
+		d.copy_index = (uint32_t)i;
 		size_t n = keten__wire__v1__command__get_packed_size(&c);
 		MDB_val qk = { make_key(key, s->copies[i]->recipient, seq), key };
 		MDB_val qv = { 16 + n, NULL };

@@ -39,7 +39,7 @@ int queue_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const
  * KETEN_EFULL (map full; abort `txn`) or KETEN_EDB.
  */
 int queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
-    int64_t accepted_ms);
+    const uint8_t (*digests)[32], int64_t accepted_ms);
 
 /*
  * Ledger-bound policy conditions, answered from this store inside `txn`

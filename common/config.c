@@ -10,12 +10,12 @@
 static const char *const broker_keys[] = {
 	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
 	"max_message_bytes",
-	"heartbeat_ms", "batch_max", "window", "redeliver_ms", NULL
+	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", NULL
 };
 
 static const char *const agent_keys[] = {
 	"agency", "broker", "broker_key", "keys", "data_dir", "control", "policy", "directory",
-	"broker_signing_key", "policy_updates",
+	"broker_signing_key", "policy_updates", "network_key",
 	"map_size_mb",
 	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms", NULL
 };
@@ -84,6 +84,7 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	c->batch_max = 1024;
 	c->window = 1000;
 	c->redeliver_ms = 10000;
+	c->max_clock_skew_ms = 300000;
 	if ((rc = ydoc_load(path, &doc, err)) != 0)
 		goto fail;
 	root = ydoc_root(doc);
@@ -102,7 +103,9 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	    (rc = ydoc_get_u64(doc, root, "heartbeat_ms", false, 100, 600000, &c->heartbeat_ms, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "batch_max", false, 1, 100000, &c->batch_max, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "window", false, 1, 100000, &c->window, err)) ||
-	    (rc = ydoc_get_u64(doc, root, "redeliver_ms", false, 100, 3600000, &c->redeliver_ms, err)))
+	    (rc = ydoc_get_u64(doc, root, "redeliver_ms", false, 100, 3600000, &c->redeliver_ms, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "max_clock_skew_ms", false, 1000, 86400000,
+	    &c->max_clock_skew_ms, err)))
 		goto fail;
 	ydoc_free(&doc);
 	*out = c;
@@ -130,6 +133,7 @@ agent_config_free(struct agent_config **cfg)
 	free(c->policy);
 	free(c->directory);
 	free(c->broker_signing_key);
+	free(c->network_key);
 	free(c);
 	*cfg = NULL;
 }
@@ -171,6 +175,7 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	    (rc = dup_setting(doc, root, "broker_signing_key", false, false, &c->broker_signing_key,
 	    err)) ||
 	    (rc = ydoc_get_bool(doc, root, "policy_updates", false, &c->policy_updates, err)) ||
+	    (rc = dup_setting(doc, root, "network_key", false, true, &c->network_key, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "map_size_mb", false, 1, 1 << 24, &c->map_size_mb, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_message_bytes", false, 1024, 64 << 20,
 	    &c->max_message_bytes, err)) ||

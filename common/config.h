@@ -27,6 +27,7 @@ struct broker_config {
 	uint64_t batch_max;	/* commands processed per commit at most */
 	uint64_t window;	/* deliveries in flight per recipient */
 	uint64_t redeliver_ms;	/* resend unacknowledged deliveries after this */
+	uint64_t max_clock_skew_ms;	/* agents' clocks and created times within this */
 };
 
 struct agent_config {
@@ -41,6 +42,7 @@ struct agent_config {
 	char *directory;	/* agency directory the policy compiles against */
 	char *broker_signing_key;	/* broker's Ed25519 public key (base64): checks policy updates */
 	bool policy_updates;	/* take the broker's policy (default); false pins `policy` */
+	char *network_key;	/* file (0600) with the key for case pseudonyms, or NULL */
 	uint64_t map_size_mb;
 	uint64_t max_message_bytes;
 	uint64_t heartbeat_ms;

@@ -7,6 +7,7 @@
  *
  * usage: rawpeer --endpoint EP --server-key Z85 --keys FILE --max-bytes N
  *                [--expect-refused] [--invalid-to AGENCY] [--forge-to AGENCY]
+ *                [--directory FILE]   (to seal copies for real recipients)
  * Exit 0 when every check passed; each check prints one line.
  */
 #include <getopt.h>
@@ -15,12 +16,53 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "common/directory.h"
+#include "common/envelope.h"
 #include "common/keys.h"
 #include "schemas/case_types.pb-c.h"
 #include "common/wire.h"
 
 static void *sock;
 static int failures;
+static struct keten_keys *k;
+static struct directory *dir;
+
+/*
+ * Seal every copy of s (for recipients in the directory; others get random
+ * bytes of the right shape) and sign it with our key, as an agent would: the
+ * broker then judges header, recipients and manifests, not the crypto.
+ */
+static void
+seal_and_sign(Keten__Wire__V1__Submit *s, const uint8_t *plain, size_t plen)
+{
+	static uint8_t eph_pk[32], sig[64];
+	static uint8_t nonces[8][24], cts[8][512];
+	uint8_t eph_sk[32], hd[32], digests[8][32], d[32];
+
+	crypto_box_keypair(eph_pk, eph_sk);
+	envelope_header_digest(hd, s->header);
+	for (size_t i = 0; i < s->n_copies && i < 8; i++) {
+		Keten__Wire__V1__Copy *c = s->copies[i];
+		const struct dir_agency *a = dir ? directory_find(dir, c->recipient) : NULL;
+		randombytes_buf(nonces[i], 24);
+		if (a != NULL && plen + 16 <= sizeof(cts[i])) {
+			envelope_seal(c, hd, eph_sk, eph_pk, a->enc_pk, nonces[i], plain, plen);
+			memcpy(cts[i], c->payload.data, c->payload.len);	/* keep static copies */
+			free(c->payload.data);
+			free(c->nonce.data);
+			c->payload.data = cts[i];
+		} else {
+			randombytes_buf(cts[i], 64);
+			c->payload = (ProtobufCBinaryData){ 64, cts[i] };
+		}
+		c->nonce = (ProtobufCBinaryData){ 24, nonces[i] };
+		envelope_copy_digest(digests[i], c);
+	}
+	envelope_digest(d, hd, eph_pk, (const uint8_t (*)[32])digests, s->n_copies);
+	envelope_sign(sig, d, k->sign_sk);
+	s->ephemeral_key = (ProtobufCBinaryData){ 32, eph_pk };
+	s->signature = (ProtobufCBinaryData){ 64, sig };
+}
 
 static Keten__Wire__V1__Command *
 recv_cmd(long timeout_ms)
@@ -72,6 +114,13 @@ expect_error(const char *what, Keten__Wire__V1__ErrorCode code)
 	keten__wire__v1__command__free_unpacked(c, NULL);
 }
 
+/* Flip one ciphertext bit of the first copy, after signing. */
+static void
+cts_flip(Keten__Wire__V1__Submit *s)
+{
+	s->copies[0]->payload.data[0] ^= 1;
+}
+
 static void
 send_bytes(const void *p, size_t n, int flags)
 {
@@ -110,12 +159,13 @@ main(int argc, char **argv)
 		{ "expect-refused", no_argument, NULL, 'r' },
 		{ "invalid-to", required_argument, NULL, 'i' },
 		{ "forge-to", required_argument, NULL, 'f' },
+		{ "directory", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ep = NULL, *skey = NULL, *kfile = NULL, *invalid_to = NULL, *forge_to = NULL;
 	size_t maxb = 1 << 20;
 	int refused = 0, ch;
-	struct keten_keys *k = NULL;
+	const char *dirfile = NULL;
 	uint8_t spk[32];
 	char err[KETEN_ERRLEN];
 
@@ -128,12 +178,13 @@ main(int argc, char **argv)
 		case 'r': refused = 1; break;
 		case 'i': invalid_to = optarg; break;
 		case 'f': forge_to = optarg; break;
+		case 'd': dirfile = optarg; break;
 		default: return 2;
 		}
 	}
 	if (!ep || !skey || !kfile || key_z85_decode(spk, skey) != 0)
 		return 2;
-	if (keys_load(kfile, &k, err) != 0) {
+	if (keys_load(kfile, &k, err) != 0 || (dirfile && directory_load(dirfile, &dir, err) != 0)) {
 		fprintf(stderr, "rawpeer: %s\n", err);
 		return 2;
 	}
@@ -206,6 +257,7 @@ main(int argc, char **argv)
 	s.copies = cps;
 	sc.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT;
 	sc.submit = &s;
+	seal_and_sign(&s, junk, sizeof(junk));
 	size_t len;
 	uint8_t *packed = wire_pack(&sc.base, &len);
 	send_bytes(packed, len / 2, 0);
@@ -215,6 +267,13 @@ main(int argc, char **argv)
 	send_bytes(packed, len, 0);
 	expect_error("unknown recipient", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT);
 	free(packed);
+
+	/* the same, with a signature that does not match (one byte of the copy changed) */
+	junk[5] ^= 1;
+	cts_flip(&s);
+	send_cmd(&sc);
+	expect_error("altered after signing", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_SIGNATURE);
+	seal_and_sign(&s, junk, sizeof(junk));
 
 	/* a header naming another sender than the authenticated one */
 	h.sender = (char *)"politie";
@@ -231,6 +290,7 @@ main(int argc, char **argv)
 		cp.recipient = fto[0];
 		cp.n_manifest = 1;
 		cp.manifest = man;
+		seal_and_sign(&s, junk, sizeof(junk));
 		send_cmd(&sc);
 		Keten__Wire__V1__Command *fc = recv_reply(5000);
 		if (fc == NULL || fc->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_ERROR ||
@@ -303,8 +363,8 @@ main(int argc, char **argv)
 		uuid7_new(id);
 		h.recipients = rcpt;
 		cp.recipient = rcpt[0];
-		cp.payload = (ProtobufCBinaryData){ sizeof(bad), bad };
 		s.ref = 8;
+		seal_and_sign(&s, bad, sizeof(bad));	/* sealed properly: only om can see it is bad */
 		send_cmd(&sc);
 		c = recv_reply(5000);
 		if (c == NULL || c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK) {
@@ -321,5 +381,6 @@ out:
 	zmq_close(sock);
 	zmq_ctx_term(ctx);
 	keys_free(&k);
+	directory_free(&dir);
 	return failures ? 1 : 0;
 }

@@ -12,7 +12,7 @@ seq -f '{"reference":"before-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.
 # nla's keys, used by a misbehaving raw client
 "$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
 	--keys "$NET/keys/nla.secret" --max-bytes 1048576 --invalid-to om \
-	--forge-to gemeente-amsterdam || die "malformed-frame checks failed"
+	--forge-to gemeente-amsterdam --directory "$NET/directory.yaml" || die "malformed-frame checks failed"
 seq -f '{"reference":"after-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om \
 	--type CaseReferral --purpose prosecution --lines \
 	>>"$NET/sent.ids" || die "send failed"
@@ -25,4 +25,4 @@ grep -q 'agent om: delivery .* from nla refused: payload is not a valid protobuf
 	"$NET/om.log" || die "om did not refuse the invalid delivery"
 grep -q 'broker: agency om reports error 1: delivery .* refused by the recipient' "$NET/broker.log" ||
 	die "the refusal did not reach the broker"
-echo "# 12 malformed-input checks (incl. a forged manifest rejected by policy) answered with errors; 200 messages delivered around them"
+echo "# 13 malformed-input checks (incl. a broken signature and a forged manifest rejected by policy) answered with errors; 200 messages delivered around them"
