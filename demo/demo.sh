@@ -93,6 +93,7 @@ net_stop
 grep -h 'stopping' "$NET"/broker.log | sed 's/^/   /'
 echo
 echo "Logs and data are kept in $NET (remove with: rm -rf $NET)."
-echo "Every message above went through the policy at the sender's agent, the broker and"
-echo "the recipient's agent, exactly once, over CURVE.  End-to-end encryption and the"
-echo "audit ledger come with the next issues."
+echo "Every message above was filtered by the policy at the sender's agent, sealed for"
+echo "each recipient and signed, judged by the broker on its header and field manifests"
+echo "without being readable there, and checked and opened by the recipient's agent:"
+echo "exactly once, over CURVE.  The audit ledger comes with the next issue."
