@@ -17,14 +17,15 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: keten send [--config AGENT.yaml] --to ID[,ID...] --type TYPE --purpose P\n"
 	    "                  [--basis B] [--handling LABEL] [--attr form=LABOUR] [--attr minor=true]\n"
-	    "                  [--attr region=R] [--reply-to MESSAGE-ID] [--quiet]\n"
+	    "                  [--attr region=R] [--reply-to MESSAGE-ID] [--case REFERENCE] [--quiet]\n"
 	    "                  (--body JSON | --file FILE.json | --lines)\n"
 	    "  Hands a case message (JSON, see keten schema show TYPE) to the local agent,\n"
 	    "  which filters it per recipient by the policy, and prints its message id once\n"
 	    "  the agent has it on disk.  What the policy withholds from whom, and why, is\n"
 	    "  printed to standard error (--quiet: not).  --lines sends each line of\n"
 	    "  standard input as one message and prints one id per line, in order.\n"
-	    "  LABEL is a TLP 2.0 label: CLEAR, GREEN, AMBER (default), AMBER+STRICT, RED.\n");
+	    "  LABEL is a TLP 2.0 label: CLEAR, GREEN, AMBER (default), AMBER+STRICT, RED.\n"
+	    "  --case gives your case reference; only its keyed pseudonym travels.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -129,6 +130,7 @@ cmd_send(int argc, char **argv)
 		{ "attr", required_argument, NULL, 'A' },
 		{ "reply-to", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "case", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -137,7 +139,7 @@ cmd_send(int argc, char **argv)
 	size_t nto = 0;
 	bool lines = false;
 	int ch, status = EXIT_OK;
-	const char *purpose = NULL, *basis = NULL;
+	const char *purpose = NULL, *basis = NULL, *caseref = NULL;
 	Keten__Envelope__V1__Attributes attrs = KETEN__ENVELOPE__V1__ATTRIBUTES__INIT;
 	Keten__Case__V1__ExploitationForm forms[8];
 	int handling = 0;
@@ -145,7 +147,7 @@ cmd_send(int argc, char **argv)
 	bool has_reply_to = false;
 
 	attrs.exploitation_forms = forms;
-	while ((ch = getopt_long(argc, argv, "c:t:T:b:f:lhp:B:H:A:R:q", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:t:T:b:f:lhp:B:H:A:R:qC:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 't': tolist = optarg; break;
@@ -156,6 +158,7 @@ cmd_send(int argc, char **argv)
 		case 'p': purpose = optarg; break;
 		case 'B': basis = optarg; break;
 		case 'q': quiet = true; break;
+		case 'C': caseref = optarg; break;
 		case 'H':
 			if ((handling = policy_handling_parse(optarg)) < 0) {
 				fprintf(stderr, "keten send: unknown handling label \"%s\" (CLEAR, GREEN, "
@@ -228,6 +231,8 @@ cmd_send(int argc, char **argv)
 	ls.legal_basis = basis ? (char *)basis : (char *)"";
 	ls.attributes = &attrs;
 	ls.handling = handling;
+	if (caseref != NULL)
+		ls.case_reference = (char *)caseref;
 	if (has_reply_to)
 		ls.in_reply_to = (ProtobufCBinaryData){ KETEN_UUIDBYTES, reply_to };
 	req.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_SUBMIT;

@@ -4,6 +4,10 @@
 # policy excludes from a field holds no trace of it either.
 . "$(dirname "$0")/lib.sh"
 net_create
+# the network key for case pseudonyms: agents and auditors have it, the broker not
+printf 'network_key: "%s"\n' "$(head -c 32 /dev/urandom | base64)" >"$NET/keys/network.key"
+chmod 600 "$NET/keys/network.key"
+echo "network_key: keys/network.key" >>"$NET/politie.yaml"
 broker_start
 agent_start politie
 agent_start om
@@ -20,7 +24,12 @@ mhexmid=${mhex:8:24}
 
 # to om in full, for prosecution: the marker in the summary
 "$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
-	--body "{\"reference\":\"PL-BLIND-1\",\"summary\":\"$marker\"}" >/dev/null || die "send to om failed"
+	--case "$marker" --body "{\"reference\":\"PL-BLIND-1\",\"summary\":\"$marker\"}" >/dev/null ||
+	die "send to om failed"
+# without the network key a case reference cannot be pseudonymised, so it is refused
+if out=$("$KETEN" send --config "$NET/om.yaml" --to politie --type CaseReferral --purpose investigation \
+	--case X --body '{"reference":"OM-1"}' 2>&1); then die "case reference sent without a network key"; fi
+echo "$out" | grep -q "needs the network key" || die "unexpected: $out"
 # to the municipality for care: the marker only in the suspect's name and the observation,
 # which the policy keeps from it
 "$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal --purpose victim-care \
