@@ -11,6 +11,7 @@ static const struct {
 	const char *help;
 } commands[] = {
 	{ "keygen", cmd_keygen, "create an agency's key pairs" },
+	{ "directory", cmd_directory, "show or edit the agency directory: show, add, rotate, revoke" },
 	{ "send", cmd_send, "hand a message to the local agent" },
 	{ "inbox", cmd_inbox, "list messages in the local agent's inbox" },
 	{ "status", cmd_status, "what became of a message this agency sent" },

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/directory.h"
 #include "common/yamltree.h"
@@ -14,7 +15,10 @@ static const char *const kinds[] = {
 static const char *const top_keys[] = { "version", "agencies", NULL };
 static const char *const agency_keys[] = {
 	"id", "kind", "name", "transport_key", "signing_key", "encryption_key",
-	"valid_from", "valid_until", "revoked", NULL
+	"valid_from", "valid_until", "revoked", "previous", NULL
+};
+static const char *const previous_keys[] = {
+	"transport_key", "signing_key", "encryption_key", "valid_until", NULL
 };
 
 bool
@@ -93,22 +97,67 @@ parse_agency(const struct ydoc *doc, const struct ynode *m, struct dir_agency *a
 	if (a->valid_from_ms && a->valid_until_ms && a->valid_until_ms <= a->valid_from_ms)
 		return ydoc_err(doc, ynode_get(m, "valid_until"), err, "valid_until is not "
 		    "after valid_from");
+	const struct ynode *pv = ynode_get(m, "previous");
+	if (pv != NULL) {
+		const char *ptx, *psg, *pen;
+		int rc2;
+		if ((rc2 = ydoc_expect_map(doc, pv, "previous keys", err)) ||
+		    (rc2 = ydoc_check_keys(doc, pv, "previous keys", previous_keys, err)) ||
+		    (rc2 = ydoc_get_str(doc, pv, "transport_key", true, &ptx, err)) ||
+		    (rc2 = ydoc_get_str(doc, pv, "signing_key", true, &psg, err)) ||
+		    (rc2 = ydoc_get_str(doc, pv, "encryption_key", true, &pen, err)))
+			return rc2;
+		if (ynode_get(pv, "valid_until") == NULL)
+			return ydoc_err(doc, pv, err, "previous keys need \"valid_until\": the end of "
+			    "the overlap");
+		if ((rc2 = get_time(doc, pv, "valid_until", &a->prev_until_ms, err)) != 0)
+			return rc2;
+		if (key_z85_decode(a->prev_tx_pk, ptx) != 0 ||
+		    key_b64_decode(a->prev_sign_pk, sizeof(a->prev_sign_pk), psg) != 0 ||
+		    key_b64_decode(a->prev_enc_pk, sizeof(a->prev_enc_pk), pen) != 0)
+			return ydoc_err(doc, pv, err, "previous keys: transport_key must be Z85 (40 "
+			    "characters), signing_key and encryption_key base64 of 32 bytes");
+		a->has_previous = true;
+	}
 	snprintf(a->id, sizeof(a->id), "%s", id);
 	snprintf(a->kind, sizeof(a->kind), "%s", kind);
 	snprintf(a->name, sizeof(a->name), "%s", name ? name : id);
 	return 0;
 }
 
+static int compile(struct ydoc *doc, struct directory **out, char err[static KETEN_ERRLEN]);
+
 int
 directory_load(const char *path, struct directory **out, char err[static KETEN_ERRLEN])
 {
 	struct ydoc *doc = NULL;
-	struct directory *dir = NULL;
-	const struct ynode *root, *list;
 	int rc;
 
 	if ((rc = ydoc_load(path, &doc, err)) != 0)
 		return rc;
+	return compile(doc, out, err);
+}
+
+int
+directory_parse(const char *name, const void *buf, size_t len, struct directory **out,
+    char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	int rc;
+
+	if ((rc = ydoc_parse(name, buf, len, &doc, err)) != 0)
+		return rc;
+	return compile(doc, out, err);
+}
+
+/* Validate a parsed directory document; takes ownership of doc. */
+static int
+compile(struct ydoc *doc, struct directory **out, char err[static KETEN_ERRLEN])
+{
+	struct directory *dir = NULL;
+	const struct ynode *root, *list;
+	int rc;
+
 	root = ydoc_root(doc);
 	if ((dir = calloc(1, sizeof(*dir))) == NULL) {
 		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
@@ -175,12 +224,91 @@ directory_find(const struct directory *dir, const char *id)
 }
 
 const struct dir_agency *
-directory_find_transport(const struct directory *dir, const uint8_t pk[static KETEN_CURVE_KEYBYTES])
+directory_find_transport(const struct directory *dir, const uint8_t pk[static KETEN_CURVE_KEYBYTES],
+    int64_t now)
 {
-	for (size_t i = 0; i < dir->n; i++)
-		if (memcmp(dir->agencies[i].tx_pk, pk, KETEN_CURVE_KEYBYTES) == 0)
-			return &dir->agencies[i];
+	for (size_t i = 0; i < dir->n; i++) {
+		const struct dir_agency *a = &dir->agencies[i];
+		if (memcmp(a->tx_pk, pk, KETEN_CURVE_KEYBYTES) == 0 ||
+		    (dir_agency_previous_valid(a, now) &&
+		    memcmp(a->prev_tx_pk, pk, KETEN_CURVE_KEYBYTES) == 0))
+			return a;
+	}
 	return NULL;
+}
+
+bool
+dir_agency_previous_valid(const struct dir_agency *a, int64_t now)
+{
+	return a->has_previous && now < a->prev_until_ms;
+}
+
+static void
+fmt_time(char out[static 32], int64_t ms)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+yaml_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	return fputc('"', f);
+}
+
+char *
+directory_format(const struct directory *dir)
+{
+	char *out = NULL, tx[KETEN_Z85_KEYLEN + 1], sg[64], en[64], when[32];
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (f == NULL)
+		return NULL;
+	fprintf(f, "# keten agency directory, written by `keten directory`; comments are not kept.\n"
+	    "version: %llu\nagencies:\n", (unsigned long long)dir->version);
+	for (size_t i = 0; i < dir->n; i++) {
+		const struct dir_agency *a = &dir->agencies[i];
+		key_z85_encode(tx, a->tx_pk);
+		key_b64_encode(sg, sizeof(sg), a->sign_pk, sizeof(a->sign_pk));
+		key_b64_encode(en, sizeof(en), a->enc_pk, sizeof(a->enc_pk));
+		fprintf(f, "  - id: %s\n    kind: %s\n    name: ", a->id, a->kind);
+		yaml_quoted(f, a->name);
+		fprintf(f, "\n    transport_key: \"%s\"\n    signing_key: \"%s\"\n"
+		    "    encryption_key: \"%s\"\n", tx, sg, en);
+		if (a->valid_from_ms) {
+			fmt_time(when, a->valid_from_ms);
+			fprintf(f, "    valid_from: %s\n", when);
+		}
+		if (a->valid_until_ms) {
+			fmt_time(when, a->valid_until_ms);
+			fprintf(f, "    valid_until: %s\n", when);
+		}
+		if (a->revoked)
+			fprintf(f, "    revoked: true\n");
+		if (a->has_previous) {
+			key_z85_encode(tx, a->prev_tx_pk);
+			key_b64_encode(sg, sizeof(sg), a->prev_sign_pk, sizeof(a->prev_sign_pk));
+			key_b64_encode(en, sizeof(en), a->prev_enc_pk, sizeof(a->prev_enc_pk));
+			fmt_time(when, a->prev_until_ms);
+			fprintf(f, "    previous:\n      transport_key: \"%s\"\n      signing_key: \"%s\"\n"
+			    "      encryption_key: \"%s\"\n      valid_until: %s\n", tx, sg, en, when);
+		}
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }
 
 bool

@@ -130,18 +130,18 @@ test_valid_directory(void **state)
 		assert_true(dir_agency_active(a, now));
 
 		assert_ptr_equal(directory_find(dir, ids[i]), a);
-		assert_ptr_equal(directory_find_transport(dir, f->keys[i]->tx_pk), a);
+		assert_ptr_equal(directory_find_transport(dir, f->keys[i]->tx_pk, now_ms()), a);
 	}
 	assert_null(directory_find(dir, "nobody"));
 	assert_null(directory_find(dir, ""));
 	assert_null(directory_find(dir, "politie2"));
 	assert_null(directory_find(dir, "Politie"));
 	/* a transport lookup matches transport keys only */
-	assert_null(directory_find_transport(dir, f->keys[0]->sign_pk));
-	assert_null(directory_find_transport(dir, f->keys[0]->enc_pk));
+	assert_null(directory_find_transport(dir, f->keys[0]->sign_pk, now_ms()));
+	assert_null(directory_find_transport(dir, f->keys[0]->enc_pk, now_ms()));
 	memcpy(unknown, f->keys[1]->tx_pk, sizeof(unknown));
 	unknown[31] ^= 0x80;
-	assert_null(directory_find_transport(dir, unknown));
+	assert_null(directory_find_transport(dir, unknown, now_ms()));
 
 	directory_free(&dir);
 	assert_null(dir);
@@ -411,6 +411,89 @@ test_agency_kinds(void **state)
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/*
+ * Rotation with overlap: agency 0's old keys stay valid as `previous` until
+ * valid_until; after that only the new ones.  The file survives
+ * directory_format -> directory_parse unchanged.
+ */
+static void
+test_previous_keys_and_format(void **state)
+{
+	struct fixture *f = *state;
+	struct keten_keys *newk = NULL;
+	char err[KETEN_ERRLEN], tx[KETEN_Z85_KEYLEN + 1], sg[64], en[64];
+	int64_t until;
+
+	assert_int_equal(keys_generate("agency-new", &newk, err), 0);
+	key_z85_encode(tx, f->keys[0]->tx_pk);
+	key_b64_encode(sg, sizeof(sg), f->keys[0]->sign_pk, 32);
+	key_b64_encode(en, sizeof(en), f->keys[0]->enc_pk, 32);
+	const char *extra[NAGENCIES] = { NULL };
+	char *prev = tu_printf("    previous:\n      transport_key: \"%s\"\n      signing_key: \"%s\"\n"
+	    "      encryption_key: \"%s\"\n      valid_until: 2030-01-01T00:00:00Z\n", tx, sg, en);
+	extra[0] = prev;
+	char *text = directory_text(f, extra);
+	/* give agency 0 the new keys as current ones */
+	char ntx[KETEN_Z85_KEYLEN + 1], nsg[64], nen[64];
+	key_z85_encode(ntx, newk->tx_pk);
+	key_b64_encode(nsg, sizeof(nsg), newk->sign_pk, 32);
+	key_b64_encode(nen, sizeof(nen), newk->enc_pk, 32);
+	char *first = strstr(text, tx);
+	assert_non_null(first);
+	memcpy(first, ntx, KETEN_Z85_KEYLEN);
+	char *fsg = strstr(text, sg), *fen = strstr(text, en);
+	memcpy(fsg, nsg, strlen(nsg));
+	memcpy(fen, nen, strlen(nen));
+	struct directory *dir = load_ok(f, text);
+	const struct dir_agency *a = &dir->agencies[0];
+	assert_true(a->has_previous);
+	assert_int_equal(parse_utc_time("2030-01-01T00:00:00Z", &until), 0);
+	assert_int_equal(a->prev_until_ms, until);
+	/* both transport keys admitted during the overlap, only the new one after */
+	assert_ptr_equal(directory_find_transport(dir, newk->tx_pk, until - 1), a);
+	assert_ptr_equal(directory_find_transport(dir, f->keys[0]->tx_pk, until - 1), a);
+	assert_ptr_equal(directory_find_transport(dir, newk->tx_pk, until), a);
+	assert_null(directory_find_transport(dir, f->keys[0]->tx_pk, until));
+	assert_true(dir_agency_previous_valid(a, until - 1));
+	assert_false(dir_agency_previous_valid(a, until));
+	assert_memory_equal(a->prev_sign_pk, f->keys[0]->sign_pk, 32);
+	assert_memory_equal(a->sign_pk, newk->sign_pk, 32);
+
+	/* format and parse again: the same directory */
+	char *out = directory_format(dir);
+	struct directory *again = NULL;
+	assert_non_null(out);
+	if (directory_parse("formatted", out, strlen(out), &again, err) != 0)
+		fail_msg("formatted directory refused: %s\n%s", err, out);
+	assert_int_equal(again->version, dir->version);
+	assert_int_equal(again->n, dir->n);
+	for (size_t i = 0; i < dir->n; i++) {
+		const struct dir_agency *x = &dir->agencies[i], *y = &again->agencies[i];
+		assert_string_equal(x->id, y->id);
+		assert_string_equal(x->kind, y->kind);
+		assert_string_equal(x->name, y->name);
+		assert_memory_equal(x->tx_pk, y->tx_pk, 32);
+		assert_memory_equal(x->sign_pk, y->sign_pk, 32);
+		assert_memory_equal(x->enc_pk, y->enc_pk, 32);
+		assert_int_equal(x->has_previous, y->has_previous);
+		assert_int_equal(x->prev_until_ms, y->prev_until_ms);
+		assert_memory_equal(x->prev_tx_pk, y->prev_tx_pk, 32);
+		assert_int_equal(x->revoked, y->revoked);
+	}
+	free(out);
+	directory_free(&again);
+	directory_free(&dir);
+
+	/* previous keys without the end of the overlap are refused */
+	char *cut = strstr(text, "      valid_until: 2030");
+	assert_non_null(cut);
+	strcpy(cut, "");
+	load_fails(f, text, "", "need \"valid_until\"");
+	free(text);
+	free(prev);
+	keys_free(&newk);
+}
+
 int
 main(void)
 {
@@ -426,6 +509,7 @@ main(void)
 		T(test_bad_top_level),
 		T(test_missing_file),
 		cmocka_unit_test(test_agency_kinds),
+		T(test_previous_keys_and_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
