@@ -43,8 +43,11 @@ struct pending {		/* something to send once the batch is committed */
 struct agent {
 	struct agent_config *cfg;
 	struct keten_keys *keys;
+	struct keten_keys *prev_keys;	/* being rotated out, or NULL */
 	struct directory *dir;
 	struct policy *policy;
+	char *policy_src;		/* source of `policy`, to compile again on a directory change */
+	size_t policy_src_len;
 	uint8_t broker_sign_pk[32];
 	bool have_broker_sign_pk, warned_unsigned;
 	bool policy_synced;	/* the broker's policy arrived on this session */
@@ -512,6 +515,16 @@ handle_policy_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Polic
 		a->update_refused = true;
 		return;
 	}
+	char *copy = malloc(u->source.len + 1);
+	if (copy == NULL) {
+		policy_free(&p);
+		return;
+	}
+	memcpy(copy, u->source.data, u->source.len);
+	copy[u->source.len] = '\0';
+	free(a->policy_src);
+	a->policy_src = copy;
+	a->policy_src_len = u->source.len;
 	policy_free(&a->policy);
 	a->policy = p;
 	a->update_refused = false;
@@ -528,6 +541,51 @@ handle_policy_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Polic
 		a->cursor = 0;	/* send the refiltered entries again, in order */
 		a->inflight = 0;
 	}
+}
+
+/* The broker's directory: check, refuse anything older, adopt, recompile the policy. */
+static void
+handle_directory_update(struct agent *a, const Keten__Wire__V1__DirectoryUpdate *u)
+{
+	struct directory *nd = NULL;
+	struct policy *p = NULL;
+	char err[KETEN_ERRLEN], name[64];
+
+	if (u->version == a->dir->version)
+		return;		/* the one we have */
+	if (u->version < a->dir->version) {
+		log_warnx("directory version %llu from the broker refused: older than ours (%llu)",
+		    (unsigned long long)u->version, (unsigned long long)a->dir->version);
+		return;
+	}
+	if (!a->have_broker_sign_pk ||
+	    dirsig_verify(u->signature.data, u->signature.len, u->source.data, u->source.len,
+	    u->version, a->broker_sign_pk) != 0) {
+		log_warnx("directory version %llu refused: %s", (unsigned long long)u->version,
+		    a->have_broker_sign_pk ? "bad signature" : "no broker_signing_key to check it with");
+		return;
+	}
+	snprintf(name, sizeof(name), "broker directory v%llu", (unsigned long long)u->version);
+	if (directory_parse(name, u->source.data, u->source.len, &nd, err) != 0 ||
+	    nd->version != u->version) {
+		log_warnx("directory version %llu refused: %s", (unsigned long long)u->version,
+		    nd ? "its version field differs" : err);
+		directory_free(&nd);
+		return;
+	}
+	if (policy_parse(a->cfg->policy, a->policy_src, a->policy_src_len, nd, &p, err) != 0) {
+		log_warnx("directory version %llu refused: our policy does not compile against it: %s",
+		    (unsigned long long)u->version, err);
+		directory_free(&nd);
+		return;
+	}
+	policy_free(&a->policy);
+	a->policy = p;
+	directory_free(&a->dir);
+	a->dir = nd;
+	a->okeys.dir = nd;
+	log_info("directory version %llu activated from the broker (%zu agencies)",
+	    (unsigned long long)nd->version, nd->n);
 }
 
 static void
@@ -548,6 +606,9 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE:
 		handle_policy_update(a, txn, c->policy_update);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE:
+		handle_directory_update(a, c->directory_update);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK: {
 		const Keten__Wire__V1__SubmitAck *ack = c->submit_ack;
@@ -806,7 +867,9 @@ setup(struct agent *a, bool check_only)
 		a->have_broker_sign_pk = true;
 	}
 	if (directory_load(a->cfg->directory, &a->dir, err) != 0 ||
-	    policy_load(a->cfg->policy, a->dir, &a->policy, err) != 0) {
+	    file_read(a->cfg->policy, YDOC_MAX_BYTES, &a->policy_src, &a->policy_src_len, err) != 0 ||
+	    policy_parse(a->cfg->policy, a->policy_src, a->policy_src_len, a->dir, &a->policy,
+	    err) != 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
@@ -837,7 +900,18 @@ setup(struct agent *a, bool check_only)
 		}
 		ydoc_free(&doc);
 	}
-	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key };
+	if (a->cfg->previous_keys != NULL) {
+		if (keys_load(a->cfg->previous_keys, &a->prev_keys, err) != 0) {
+			log_warnx("%s", err);
+			return -1;
+		}
+		if (strcmp(a->prev_keys->id, a->cfg->agency) != 0) {
+			log_warnx("%s: previous keys belong to \"%s\", not to %s", a->cfg->previous_keys,
+			    a->prev_keys->id, a->cfg->agency);
+			return -1;
+		}
+	}
+	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key, a->prev_keys };
 	if (check_only)
 		return 0;
 	if (db_env_open(a->cfg->data_dir, a->cfg->map_size_mb, 8, &a->env, err) != 0 ||
@@ -979,6 +1053,7 @@ main(int argc, char **argv)
 		printf("%s: configuration OK (agency %s, broker %s, policy %s version %s)\n", config,
 		    a.cfg->agency, a.cfg->broker, policy_name(a.policy), policy_version(a.policy));
 		policy_free(&a.policy);
+		free(a.policy_src);
 		directory_free(&a.dir);
 		keys_free(&a.keys);
 		agent_config_free(&a.cfg);
@@ -1006,9 +1081,11 @@ main(int argc, char **argv)
 		free(a.pend[i].frame);
 	free(a.pend);
 	keys_free(&a.keys);
+	keys_free(&a.prev_keys);
 	if (a.network_key != NULL)
 		sodium_free(a.network_key);
 	policy_free(&a.policy);
+	free(a.policy_src);
 	directory_free(&a.dir);
 	agent_config_free(&a.cfg);
 	return 0;

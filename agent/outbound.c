@@ -348,14 +348,20 @@ inbound_check(const struct policy *p, const char *self, const struct outbound_ke
 	if ((from = directory_find(k->dir, h->sender)) == NULL)
 		return keten_seterr(err, KETEN_EINVAL, "sender \"%.64s\" is not in our directory",
 		    h->sender);
-	if ((rc = envelope_verify_deliver(d, from->sign_pk)) != 0)
+	rc = envelope_verify_deliver(d, from->sign_pk);
+	if (rc == ENV_BAD_SIGNATURE && dir_agency_previous_valid(from, now_ms))
+		rc = envelope_verify_deliver(d, from->prev_sign_pk);	/* the sender is rotating */
+	if (rc != 0)
 		return keten_seterr(err, KETEN_ECRYPTO, "signature of %s: %s", h->sender,
 		    envelope_strerror(rc));
 	if (c->payload.len < ENV_MACBYTES || (plain = malloc(c->payload.len)) == NULL)
 		return keten_seterr(err, KETEN_ECRYPTO, "copy: %s", envelope_strerror(ENV_BAD_LENGTH));
 	envelope_header_digest(hd, h);
-	if ((rc = envelope_open(plain, c, hd, d->ephemeral_key.data, k->keys->enc_sk,
-	    k->keys->enc_pk)) != 0) {
+	rc = envelope_open(plain, c, hd, d->ephemeral_key.data, k->keys->enc_sk, k->keys->enc_pk);
+	if (rc == ENV_CANNOT_OPEN && k->previous != NULL)	/* sealed to our old key */
+		rc = envelope_open(plain, c, hd, d->ephemeral_key.data, k->previous->enc_sk,
+		    k->previous->enc_pk);
+	if (rc != 0) {
 		free(plain);
 		return keten_seterr(err, KETEN_ECRYPTO, "copy: %s", envelope_strerror(rc));
 	}

@@ -45,6 +45,7 @@ struct outbound_keys {
 	const struct directory *dir;		/* recipients' encryption keys */
 	const struct keten_keys *keys;		/* our signing key */
 	const uint8_t *network_key;		/* 32 bytes for case pseudonyms, or NULL */
+	const struct keten_keys *previous;	/* keys being rotated out, or NULL */
 };
 
 /*

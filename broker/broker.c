@@ -56,6 +56,8 @@ struct broker {
 	struct policy *shadow;		/* candidate in shadow mode, or NULL */
 	uint8_t *policy_frame;		/* packed Command{policy_update} for agents */
 	size_t policy_frame_len;
+	uint8_t *dir_frame;		/* packed Command{directory_update} for agents */
+	size_t dir_frame_len;
 	struct keten_keys *keys;
 	MDB_env *env;
 	struct queue *queue;
@@ -72,6 +74,7 @@ struct broker {
 static int load_policy(struct broker *b, const char *path, struct policy **out, char **src,
     size_t *len, char err[static KETEN_ERRLEN]);
 static void make_policy_frame(struct broker *b, const char *src, size_t len);
+static void make_dir_frame(struct broker *b, const char *src, size_t len);
 
 static volatile sig_atomic_t stopping, reload;
 
@@ -430,7 +433,10 @@ handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
 	c.hello = &me;
 	queue_reply(b, rid, rid_len, &c);
-	if (b->policy_frame != NULL)	/* the agent filters by what we enforce */
+	/* the agent works from our directory and filters by what we enforce */
+	if (b->dir_frame != NULL)
+		queue_reply_frame(b, rid, rid_len, b->dir_frame, b->dir_frame_len);
+	if (b->policy_frame != NULL)
 		queue_reply_frame(b, rid, rid_len, b->policy_frame, b->policy_frame_len);
 }
 
@@ -592,7 +598,7 @@ pump_deliveries(struct broker *b)
 
 	for (size_t i = 0; i < b->dir->n; i++) {
 		struct peer *p = &b->peers[i];
-		if (!p->connected)
+		if (!p->connected || !dir_agency_active(p->agency, now_ms()))
 			continue;
 		if (p->inflight > 0 && now - p->progress_ms > (int64_t)b->cfg->redeliver_ms) {
 			log_info("agency %s: %llu deliveries unacknowledged for %llu ms; resending",
@@ -626,18 +632,22 @@ setup(struct broker *b, bool check_only)
 		log_warnx("%s", err);
 		return -1;
 	}
-	char *src = NULL;
-	size_t len = 0;
-	if ((rc = directory_load(b->cfg->directory, &b->dir, err)) != 0 ||
+	char *src = NULL, *dsrc = NULL;
+	size_t len = 0, dlen = 0;
+	if ((rc = file_read(b->cfg->directory, YDOC_MAX_BYTES, &dsrc, &dlen, err)) != 0 ||
+	    (rc = directory_parse(b->cfg->directory, dsrc, dlen, &b->dir, err)) != 0 ||
 	    (rc = load_policy(b, b->cfg->policy, &b->policy, &src, &len, err)) != 0 ||
 	    (b->cfg->shadow_policy != NULL &&
 	    (rc = policy_load(b->cfg->shadow_policy, b->dir, &b->shadow, err)) != 0)) {
 		log_warnx("%s", err);
 		free(src);
+		free(dsrc);
 		return -1;
 	}
 	make_policy_frame(b, src, len);
+	make_dir_frame(b, dsrc, dlen);
 	free(src);
+	free(dsrc);
 	if (check_only)
 		return 0;
 	if ((b->peers = calloc(b->dir->n, sizeof(*b->peers))) == NULL)
@@ -720,19 +730,110 @@ make_policy_frame(struct broker *b, const char *src, size_t len)
 	b->policy_frame = wire_pack(&c.base, &b->policy_frame_len);
 }
 
+/* The signed DirectoryUpdate agents receive on connect and on change. */
+static void
+make_dir_frame(struct broker *b, const char *src, size_t len)
+{
+	Keten__Wire__V1__DirectoryUpdate u = KETEN__WIRE__V1__DIRECTORY_UPDATE__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t sig[64];
+
+	u.version = b->dir->version;
+	u.source = (ProtobufCBinaryData){ len, (uint8_t *)src };
+	dirsig_sign(sig, (const uint8_t *)src, len, u.version, b->keys->sign_sk);
+	u.signature = (ProtobufCBinaryData){ sizeof(sig), sig };
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE;
+	c.directory_update = &u;
+	free(b->dir_frame);
+	b->dir_frame = wire_pack(&c.base, &b->dir_frame_len);
+}
+
+/*
+ * Adopt a new directory: peers keep their connection state by agency id;
+ * agencies no longer active lose it (their commands are refused, nothing is
+ * delivered to them).
+ */
+static int
+swap_directory(struct broker *b, struct directory *nd)
+{
+	struct peer *np = calloc(nd->n ? nd->n : 1, sizeof(*np));
+	int64_t now = now_ms();
+
+	if (np == NULL)
+		return -1;
+	for (size_t i = 0; i < nd->n; i++) {
+		const struct dir_agency *old = directory_find(b->dir, nd->agencies[i].id);
+		if (old != NULL)
+			np[i] = b->peers[old - b->dir->agencies];
+		np[i].agency = &nd->agencies[i];
+		if (np[i].connected && !dir_agency_active(&nd->agencies[i], now)) {
+			log_warnx("agency %s is %s: its session is cut off", nd->agencies[i].id,
+			    nd->agencies[i].revoked ? "revoked" : "outside its validity window");
+			np[i].connected = false;
+		}
+	}
+	free(b->peers);
+	b->peers = np;
+	directory_free(&b->dir);
+	b->dir = nd;
+	return 0;
+}
+
 /* SIGHUP: a bad new policy leaves the old one active, and says why. */
 static void
 reload_policy(struct broker *b)
 {
 	struct policy *p = NULL, *sh = NULL;
-	char err[KETEN_ERRLEN], *src = NULL;
-	size_t len = 0;
+	struct directory *nd = NULL, *olddir = b->dir;
+	char err[KETEN_ERRLEN], *src = NULL, *dsrc = NULL;
+	size_t len = 0, dlen = 0;
+	bool dir_changed = false;
 
-	if (load_policy(b, b->cfg->policy, &p, &src, &len, err) != 0) {
-		log_warnx("policy reload refused, keeping version %s: %s", policy_version(b->policy),
-		    err);
+	/* the directory first: the policy compiles against it */
+	if (file_read(b->cfg->directory, YDOC_MAX_BYTES, &dsrc, &dlen, err) != 0 ||
+	    directory_parse(b->cfg->directory, dsrc, dlen, &nd, err) != 0) {
+		log_warnx("directory reload refused, keeping version %llu: %s",
+		    (unsigned long long)b->dir->version, err);
+		free(dsrc);
 		return;
 	}
+	if (nd->version < b->dir->version) {
+		log_warnx("directory reload refused: version %llu is older than the active %llu",
+		    (unsigned long long)nd->version, (unsigned long long)b->dir->version);
+		directory_free(&nd);
+		free(dsrc);
+		return;
+	}
+	dir_changed = nd->version > b->dir->version;
+	if (!dir_changed)
+		directory_free(&nd);	/* same version: keep what we have */
+	else
+		b->dir = nd;		/* compile the policy against it; undone below on failure */
+	if (load_policy(b, b->cfg->policy, &p, &src, &len, err) != 0) {
+		if (dir_changed) {
+			b->dir = olddir;
+			directory_free(&nd);
+		}
+		free(dsrc);
+		log_warnx("policy reload refused, keeping version %s%s: %s", policy_version(b->policy),
+		    dir_changed ? " and the old directory" : "", err);
+		return;
+	}
+	if (dir_changed) {
+		b->dir = olddir;
+		if (swap_directory(b, nd) != 0) {
+			directory_free(&nd);
+			policy_free(&p);
+			free(src);
+			free(dsrc);
+			log_warnx("directory reload failed: out of memory");
+			return;
+		}
+		make_dir_frame(b, dsrc, dlen);
+		log_info("activated directory version %llu (%zu agencies)",
+		    (unsigned long long)b->dir->version, b->dir->n);
+	}
+	free(dsrc);
 	if (b->cfg->shadow_policy != NULL && policy_load(b->cfg->shadow_policy, b->dir, &sh, err) != 0) {
 		log_warnx("shadow policy reload refused, keeping the old one: %s", err);
 	} else if (b->cfg->shadow_policy != NULL) {
@@ -746,13 +847,16 @@ reload_policy(struct broker *b)
 	log_policy(b->policy, "activated");
 	make_policy_frame(b, src, len);
 	free(src);
-	if (!changed || b->policy_frame == NULL)
+	if ((!changed && !dir_changed) || b->policy_frame == NULL)
 		return;
-	/* every connected agent refilters by the new policy from now on */
+	/* every connected agent works from the new directory and policy from now on */
 	for (size_t i = 0; i < b->dir->n; i++) {
 		struct peer *pe = &b->peers[i];
-		if (pe->connected)
-			queue_reply_frame(b, pe->rid, pe->rid_len, b->policy_frame, b->policy_frame_len);
+		if (!pe->connected)
+			continue;
+		if (dir_changed && b->dir_frame != NULL)
+			queue_reply_frame(b, pe->rid, pe->rid_len, b->dir_frame, b->dir_frame_len);
+		queue_reply_frame(b, pe->rid, pe->rid_len, b->policy_frame, b->policy_frame_len);
 	}
 	send_replies(b);
 }
@@ -850,6 +954,7 @@ main(int argc, char **argv)
 		policy_free(&b.policy);
 		policy_free(&b.shadow);
 		free(b.policy_frame);
+	free(b.dir_frame);
 		keys_free(&b.keys);
 		directory_free(&b.dir);
 		broker_config_free(&b.cfg);
@@ -885,6 +990,7 @@ main(int argc, char **argv)
 	free(b.replies);
 	free(b.peers);
 	free(b.policy_frame);
+	free(b.dir_frame);
 	keys_free(&b.keys);
 	policy_free(&b.policy);
 	policy_free(&b.shadow);

@@ -68,6 +68,8 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: need 1 to %d copies, got %zu", GATE_MAX_COPIES, s->n_copies);
 	int erc = envelope_verify_submit(s, from->sign_pk, v->digests);
+	if (erc == ENV_BAD_SIGNATURE && dir_agency_previous_valid(from, now_ms))
+		erc = envelope_verify_submit(s, from->prev_sign_pk, v->digests);	/* rotating */
 	if (erc != 0)
 		return refuse(v, erc == ENV_BAD_LENGTH ? KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED :
 		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_SIGNATURE, "submit: envelope signature of %s: %s",

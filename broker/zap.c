@@ -81,7 +81,7 @@ zap_serve(void *sock, const struct directory *dir)
 			}
 		} else {
 			const uint8_t *pk = zmq_msg_data(&f[6]);
-			const struct dir_agency *a = directory_find_transport(dir, pk);
+			const struct dir_agency *a = directory_find_transport(dir, pk, now_ms());
 			char z85[KETEN_Z85_KEYLEN + 1];
 			key_z85_encode(z85, pk);
 			if (a == NULL) {

@@ -15,7 +15,7 @@ static const char *const broker_keys[] = {
 
 static const char *const agent_keys[] = {
 	"agency", "broker", "broker_key", "keys", "data_dir", "control", "policy", "directory",
-	"broker_signing_key", "policy_updates", "network_key",
+	"broker_signing_key", "policy_updates", "network_key", "previous_keys",
 	"map_size_mb",
 	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms", NULL
 };
@@ -134,6 +134,7 @@ agent_config_free(struct agent_config **cfg)
 	free(c->directory);
 	free(c->broker_signing_key);
 	free(c->network_key);
+	free(c->previous_keys);
 	free(c);
 	*cfg = NULL;
 }
@@ -176,6 +177,7 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	    err)) ||
 	    (rc = ydoc_get_bool(doc, root, "policy_updates", false, &c->policy_updates, err)) ||
 	    (rc = dup_setting(doc, root, "network_key", false, true, &c->network_key, err)) ||
+	    (rc = dup_setting(doc, root, "previous_keys", false, true, &c->previous_keys, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "map_size_mb", false, 1, 1 << 24, &c->map_size_mb, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_message_bytes", false, 1024, 64 << 20,
 	    &c->max_message_bytes, err)) ||

@@ -43,6 +43,7 @@ struct agent_config {
 	char *broker_signing_key;	/* broker's Ed25519 public key (base64): checks policy updates */
 	bool policy_updates;	/* take the broker's policy (default); false pins `policy` */
 	char *network_key;	/* file (0600) with the key for case pseudonyms, or NULL */
+	char *previous_keys;	/* secret key file being rotated out (0600), or NULL */
 	uint64_t map_size_mb;
 	uint64_t max_message_bytes;
 	uint64_t heartbeat_ms;

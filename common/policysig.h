@@ -20,4 +20,13 @@ int policysig_verify(const uint8_t *sig, size_t siglen, const uint8_t *hash, siz
     const uint8_t *source, size_t len, const char *version, int64_t activated_ms,
     const uint8_t pk[static 32]);
 
+/*
+ * The same for a distributed directory: Ed25519 over
+ * SHA-512("keten-directory-update-v1\n" || SHA-256(source) || version (8 bytes BE)).
+ */
+void dirsig_sign(uint8_t sig[static 64], const uint8_t *source, size_t len, uint64_t version,
+    const uint8_t sk[static 64]);
+int dirsig_verify(const uint8_t *sig, size_t siglen, const uint8_t *source, size_t len,
+    uint64_t version, const uint8_t pk[static 32]);
+
 #endif

@@ -87,7 +87,8 @@ recv_reply(long timeout_ms)
 	for (;;) {
 		Keten__Wire__V1__Command *c = recv_cmd(timeout_ms);
 		if (c == NULL || (c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT &&
-		    c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE))
+		    c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE &&
+		    c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE))
 			return c;
 		keten__wire__v1__command__free_unpacked(c, NULL);
 	}

@@ -1,0 +1,64 @@
+# The directory as the operator changes it, with real processes: keten
+# directory rotate/revoke, SIGHUP, the broker's signed directory reaching the
+# agents, rotation with overlap, revocation cutting an agency off, and an
+# older directory refused.
+. "$(dirname "$0")/lib.sh"
+net_create
+broker_start
+agent_start politie
+agent_start om
+
+ref='{"reference":"PL-DIR-1"}'
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--body "$ref" >/dev/null || die "first send failed"
+wait_inbox om 1 30 || die "nothing delivered before the rotation"
+
+# 1. politie rotates its keys; the old ones stay valid for the overlap
+mkdir -m 700 "$NET/newkeys"
+"$KETEN" keygen --agency politie --out "$NET/newkeys" >/dev/null
+"$KETEN" directory rotate --file "$NET/directory.yaml" --public "$NET/newkeys/politie.public.yaml" \
+	--overlap-days 7 >/dev/null || die "rotate failed"
+grep -q "^version: 2" "$NET/directory.yaml" || die "version not raised"
+[ -f "$NET/directory.yaml.v1" ] || die "previous directory not kept"
+kill -HUP "$(cat "$NET/broker.pid")"
+for i in $(seq 50); do grep -q "directory version 2 activated from the broker" "$NET/om.log" && break; sleep 0.1; done
+grep -q "activated directory version 2" "$NET/broker.log" || die "broker did not activate v2"
+grep -q "directory version 2 activated from the broker" "$NET/om.log" || die "om did not receive v2"
+# politie still runs on its old keys: admitted and verified as `previous`
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--body '{"reference":"PL-DIR-2"}' >/dev/null || die "send with the old keys failed"
+wait_inbox om 2 30 || die "old keys not honoured during the overlap"
+# and on its new keys, keeping the old ones to open what was sealed to them
+proc_stop politie
+sed -i "s#^keys: .*#keys: newkeys/politie.secret\nprevious_keys: keys/politie.secret#" "$NET/politie.yaml"
+agent_start politie
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--body '{"reference":"PL-DIR-3"}' >/dev/null || die "send with the new keys failed"
+wait_inbox om 3 30 || die "new keys not honoured"
+grep -q "refused" "$NET/om.log" && die "om refused something: $(grep refused "$NET/om.log")"
+echo "# rotation: old and new keys of politie both worked during the overlap; v2 reached the agents"
+
+# 2. revoking om cuts it off at once
+"$KETEN" directory revoke --file "$NET/directory.yaml" om >/dev/null || die "revoke failed"
+kill -HUP "$(cat "$NET/broker.pid")"
+for i in $(seq 50); do grep -q "agency om is revoked: its session is cut off" "$NET/broker.log" && break; sleep 0.1; done
+grep -q "agency om is revoked: its session is cut off" "$NET/broker.log" || die "om's session not cut off"
+for i in $(seq 50); do grep -q "directory version 3 activated" "$NET/politie.log" && break; sleep 0.1; done
+if out=$("$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--body '{"reference":"PL-DIR-4"}' 2>&1); then die "sent to a revoked agency: $out"; fi
+echo "$out" | grep -q "om: no active encryption key" || die "unexpected: $out"
+proc_stop om
+"$KETEN_BIN/keten-agent" --config "$NET/om.yaml" >>"$NET/om.log" 2>&1 &
+echo $! >"$NET/om.pid"
+for i in $(seq 50); do grep -q "key-refused: .* of agency om .* is revoked" "$NET/broker.log" && break; sleep 0.1; done
+grep -q "key-refused: .* of agency om .* is revoked" "$NET/broker.log" || die "revoked key admitted"
+[ "$(inbox_count om)" -eq 3 ] || die "om received something after its revocation"
+echo "# revocation: om cut off, refused at reconnect, nothing sealed to it any more"
+
+# 3. an older directory is refused, and the broker keeps serving
+cp "$NET/directory.yaml.v1" "$NET/directory.yaml"
+kill -HUP "$(cat "$NET/broker.pid")"
+for i in $(seq 50); do grep -q "directory reload refused: version 1 is older than the active 3" "$NET/broker.log" && break; sleep 0.1; done
+grep -q "directory reload refused: version 1 is older than the active 3" "$NET/broker.log" ||
+	die "older directory not refused"
+echo "# an older directory file is refused on reload"
