@@ -208,9 +208,16 @@ $(BUILD)/bench/policy_bench: bench/policy_bench.c $(BUILD)/libketen-common.a
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
 
+$(BUILD)/bench/envelope_bench: bench/envelope_bench.c $(BUILD)/libketen-common.a
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
+
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline $(BUILD)/bench/codec_bench \
-	  $(BUILD)/bench/policy_bench
+	  $(BUILD)/bench/policy_bench $(BUILD)/bench/envelope_bench
+	@echo "== envelope"
+	$(Q)$(BUILD)/bench/envelope_bench
 	@echo "== policy"
 	$(Q)$(BUILD)/bench/policy_bench
 	@echo "== codec"

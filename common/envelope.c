@@ -241,8 +241,11 @@ envelope_verify_submit(const Keten__Wire__V1__Submit *s, const uint8_t sign_pk[s
 {
 	uint8_t hd[ENV_DIGESTBYTES], d[ENV_DIGESTBYTES];
 
-	if (s->header == NULL || s->ephemeral_key.len != ENV_KEYBYTES)
+	if (s->header == NULL || s->ephemeral_key.len != ENV_KEYBYTES || s->n_copies > ENV_MAX_COPIES)
 		return ENV_BAD_LENGTH;
+	for (size_t i = 0; i < s->n_copies; i++)	/* a copy no one could ever open */
+		if (s->copies[i]->nonce.len != ENV_NONCEBYTES || s->copies[i]->payload.len < ENV_MACBYTES)
+			return ENV_BAD_LENGTH;
 	envelope_header_digest(hd, s->header);
 	for (size_t i = 0; i < s->n_copies; i++)
 		envelope_copy_digest(digests[i], s->copies[i]);
@@ -259,7 +262,7 @@ envelope_verify_deliver(const Keten__Wire__V1__Deliver *dl, const uint8_t sign_p
 	int rc;
 
 	if (dl->header == NULL || dl->copy == NULL || dl->ephemeral_key.len != ENV_KEYBYTES ||
-	    dl->n_copy_digests == 0 || dl->n_copy_digests > 64 ||
+	    dl->n_copy_digests == 0 || dl->n_copy_digests > ENV_MAX_COPIES ||
 	    dl->copy_index >= dl->n_copy_digests)
 		return ENV_BAD_LENGTH;
 	if ((list = malloc(dl->n_copy_digests * ENV_DIGESTBYTES)) == NULL)
@@ -296,4 +299,5 @@ envelope_case_pseudonym(uint8_t out[static ENV_DIGESTBYTES], const uint8_t key[s
 	crypto_generichash_update(&st, (const uint8_t *)sender, strlen(sender) + 1);
 	crypto_generichash_update(&st, (const uint8_t *)reference, strlen(reference));
 	crypto_generichash_final(&st, out, ENV_DIGESTBYTES);
+	sodium_memzero(&st, sizeof(st));	/* keyed with the network key */
 }

@@ -30,6 +30,7 @@
 #define ENV_NONCEBYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define ENV_MACBYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define ENV_SIGBYTES crypto_sign_ed25519_BYTES
+#define ENV_MAX_COPIES 64	/* recipients per message, as broker and agents allow */
 
 /* Why an envelope does not check out (envelope_strerror). */
 enum env_error {
@@ -73,14 +74,17 @@ int envelope_verify(const uint8_t *sig, size_t siglen, const uint8_t digest[stat
 /*
  * Whole-submission check, as the broker does it: signature of s under the
  * sender's signing key.  Fills digests[i] for each copy (caller provides
- * s->n_copies slots).  0 or an env_error.
+ * s->n_copies slots).  ENV_BAD_LENGTH for more than ENV_MAX_COPIES copies,
+ * a wrong-sized ephemeral key or nonce, or a ciphertext shorter than its tag.
+ * 0 or an env_error.
  */
 int envelope_verify_submit(const Keten__Wire__V1__Submit *s, const uint8_t sign_pk[static 32],
     uint8_t (*digests)[ENV_DIGESTBYTES]);
 
 /*
  * Recipient's check of a delivery: the signature over the passed-on copy
- * digests, and that our copy's digest is the listed one at copy_index.
+ * digests (1..ENV_MAX_COPIES; copy_index out of range is ENV_BAD_LENGTH),
+ * and that our copy's digest is the listed one at copy_index (ENV_NOT_LISTED).
  */
 int envelope_verify_deliver(const Keten__Wire__V1__Deliver *d, const uint8_t sign_pk[static 32]);
 
