@@ -664,6 +664,17 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 	}
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: {
 		const Keten__Wire__V1__Error *e = c->error;
+		if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NO_SESSION) {
+			/* the broker restarted or we reconnected: Hello, then resend in order */
+			if (a->ready)
+				log_info("the broker has no session for this connection; saying hello");
+			a->ready = false;
+			a->policy_synced = false;
+			a->next_hello_ms = 0;
+			a->cursor = 0;
+			a->inflight = 0;
+			break;
+		}
 		bool final = e->code != KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE;
 		if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED && e->ref != 0 &&
 		    refilter(a, txn, e->ref)) {

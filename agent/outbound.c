@@ -121,6 +121,8 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 {
 	const struct codec_type *t = codec_type_find(ls->message_type);
 	uint8_t eph_sk[ENV_KEYBYTES], hd[ENV_DIGESTBYTES];
+	struct policy_decision *decs = NULL;
+	struct policy_request *rqs = NULL;
 	struct outbound *ob;
 	ProtobufCMessage *m;
 	size_t cap;
@@ -172,19 +174,22 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 		envelope_case_pseudonym(ob->pseudonym, k->network_key, self, ls->case_reference);
 		h->case_pseudonym = (ProtobufCBinaryData){ sizeof(ob->pseudonym), ob->pseudonym };
 	}
-	/* recipients are fixed before sealing: the header digest binds them */
+	/* one decision per recipient; those who get a copy are fixed before
+	 * sealing, because the header digest binds them */
+	if ((decs = calloc(ls->n_recipients, sizeof(*decs))) == NULL ||
+	    (rqs = calloc(ls->n_recipients, sizeof(*rqs))) == NULL)
+		goto fail;
 	for (size_t i = 0; i < ls->n_recipients; i++) {
 		const char *r = ls->recipients[i];
-		struct policy_request rq0 = {
+		const struct dir_agency *da = directory_find(k->dir, r);
+		rqs[i] = (struct policy_request){
 			.sender = self, .recipient = r, .type = t, .purpose = h->purpose,
 			.basis = h->legal_basis, .forms = ob->forms, .nforms = ob->attrs.n_exploitation_forms,
 			.minor = ob->attrs.minor, .region = ob->attrs.region, .handling = (int)h->handling,
 			.in_reply_to = h->in_reply_to.len ? h->in_reply_to.data : NULL, .now_ms = h->created_ms,
 		};
-		struct policy_decision d0;
-		const struct dir_agency *da = directory_find(k->dir, r);
-		policy_eval(p, &rq0, ledger, &d0);
-		if (d0.permitted && da != NULL && dir_agency_active(da, h->created_ms))
+		policy_eval(p, &rqs[i], ledger, &decs[i]);
+		if (decs[i].permitted && da != NULL && dir_agency_active(da, h->created_ms))
 			ob->header_rcpts[ob->nrecipients++] = (char *)r;
 	}
 	h->recipients = ob->header_rcpts;
@@ -193,21 +198,13 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 	envelope_header_digest(hd, h);
 	crypto_box_keypair(ob->eph_pk, eph_sk);
 
-	struct codec_pathset present;
-	codec_paths(t, m, &present);
 	size_t denied_text = 0;
 	err[0] = '\0';
 	for (size_t i = 0; i < ls->n_recipients; i++) {
 		const char *r = ls->recipients[i];
-		struct policy_request rq = {
-			.sender = self, .recipient = r, .type = t, .purpose = h->purpose,
-			.basis = h->legal_basis, .forms = ob->forms, .nforms = ob->attrs.n_exploitation_forms,
-			.minor = ob->attrs.minor, .region = ob->attrs.region, .handling = (int)h->handling,
-			.in_reply_to = h->in_reply_to.len ? h->in_reply_to.data : NULL, .now_ms = h->created_ms,
-		};
-		struct policy_decision d;
+		const struct policy_request rq = rqs[i];
+		const struct policy_decision d = decs[i];
 		const struct dir_agency *da = directory_find(k->dir, r);
-		policy_eval(p, &rq, ledger, &d);
 		if (d.permitted && (da == NULL || !dir_agency_active(da, h->created_ms))) {
 			int w = snprintf(err + denied_text, KETEN_ERRLEN - denied_text, "%s%s: no active "
 			    "encryption key in the directory", denied_text ? "; " : "", r);
@@ -282,6 +279,9 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 	codec_free(m);
 	m = NULL;
 	if (ob->submit.n_copies == 0) {
+		sodium_memzero(eph_sk, sizeof(eph_sk));
+		free(decs);
+		free(rqs);
 		outbound_free(&ob);
 		return KETEN_EPERM;	/* err lists why, per recipient */
 	}
@@ -304,10 +304,14 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 	ob->submit.ephemeral_key = (ProtobufCBinaryData){ ENV_KEYBYTES, ob->eph_pk };
 	ob->submit.signature = (ProtobufCBinaryData){ ENV_SIGBYTES, ob->sig };
 	sodium_memzero(eph_sk, sizeof(eph_sk));
+	free(decs);
+	free(rqs);
 	*out = ob;
 	return 0;
 fail:
 	sodium_memzero(eph_sk, sizeof(eph_sk));
+	free(decs);
+	free(rqs);
 	codec_free(m);
 	outbound_free(&ob);
 	if (rc == KETEN_ENOMEM)

@@ -190,26 +190,37 @@ send_replies(struct broker *b)
 	b->nreplies = 0;
 }
 
-/* Connection bookkeeping: any command from an agency names its live socket. */
+/*
+ * Sessions: an agency's session is the connection it last said Hello on.
+ * Only Hello starts one; submissions on any other connection are refused
+ * (NO_SESSION) until the agent says Hello there.  So after a broker restart
+ * or a reconnect the agent resends its unacknowledged outbox from the start,
+ * in order, before anything newer: per-sender order holds across crashes.
+ */
 static struct peer *
-note_peer(struct broker *b, const struct dir_agency *a, const uint8_t *rid, size_t rid_len,
-    bool hello)
+start_session(struct broker *b, const struct dir_agency *a, const uint8_t *rid, size_t rid_len)
 {
 	struct peer *p = peer_of(b, a);
 
-	if (hello || !p->connected || p->rid_len != rid_len || memcmp(p->rid, rid, rid_len)) {
-		if (!p->connected || p->rid_len != rid_len || memcmp(p->rid, rid, rid_len))
-			log_info("agency %s connected", a->id);
-		memcpy(p->rid, rid, rid_len);
-		p->rid_len = rid_len;
-		p->connected = true;
-		/* new session: the agent may have lost what was in flight */
-		p->cursor = 0;
-		p->inflight = 0;
-		p->more = true;
-		p->progress_ms = mono_ms();
-	}
+	if (!p->connected || p->rid_len != rid_len || memcmp(p->rid, rid, rid_len))
+		log_info("agency %s connected", a->id);
+	memcpy(p->rid, rid, rid_len);
+	p->rid_len = rid_len;
+	p->connected = true;
+	/* new session: the agent may have lost what was in flight */
+	p->cursor = 0;
+	p->inflight = 0;
+	p->more = true;
+	p->progress_ms = mono_ms();
 	return p;
+}
+
+static bool
+in_session(struct broker *b, const struct dir_agency *a, const uint8_t *rid, size_t rid_len)
+{
+	const struct peer *p = peer_of(b, a);
+
+	return p->connected && p->rid_len == rid_len && memcmp(p->rid, rid, rid_len) == 0;
 }
 
 static void
@@ -424,7 +435,7 @@ handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid
 		    h->agency);
 		return;
 	}
-	note_peer(b, from, rid, rid_len, true);
+	start_session(b, from, rid, rid_len);
 	note_clock(b, from, h->time_ms);
 	me.version = KETEN_PROTOCOL_VERSION;
 	me.agency = "broker";
@@ -519,8 +530,17 @@ receive_one(struct broker *b, MDB_txn *txn)
 		    NULL, 0, "frame of %zu bytes is not a valid keten.wire.v1.Command", len);
 		goto out;
 	}
-	if (cmd->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HELLO)
-		note_peer(b, from, rid, (size_t)ridlen, false);
+	if ((cmd->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SUBMIT ||
+	    cmd->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT) &&
+	    !in_session(b, from, rid, (size_t)ridlen)) {
+		/* a reconnect or our restart: the agent says Hello, then resends in order */
+		const Keten__Wire__V1__Submit *sub = cmd->cmd_case ==
+		    KETEN__WIRE__V1__COMMAND__CMD_SUBMIT ? cmd->submit : NULL;
+		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NO_SESSION,
+		    sub && sub->header ? &sub->header->message_id : NULL, sub ? sub->ref : 0,
+		    "no session on this connection: say Hello first");
+		goto out;
+	}
 	switch (cmd->cmd_case) {
 	case KETEN__WIRE__V1__COMMAND__CMD_HELLO:
 		handle_hello(b, from, rid, (size_t)ridlen, cmd->hello);
