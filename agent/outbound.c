@@ -352,6 +352,9 @@ inbound_check(const struct policy *p, const char *self, const struct outbound_ke
 	if ((from = directory_find(k->dir, h->sender)) == NULL)
 		return keten_seterr(err, KETEN_EINVAL, "sender \"%.64s\" is not in our directory",
 		    h->sender);
+	if (from->revoked)	/* a revoked key proves nothing, whenever it signed */
+		return keten_seterr(err, KETEN_ECRYPTO, "signature of %s: its keys are revoked",
+		    h->sender);
 	rc = envelope_verify_deliver(d, from->sign_pk);
 	if (rc == ENV_BAD_SIGNATURE && dir_agency_previous_valid(from, now_ms))
 		rc = envelope_verify_deliver(d, from->prev_sign_pk);	/* the sender is rotating */
