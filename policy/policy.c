@@ -118,6 +118,12 @@ canon_add(struct compiler *c, const char *fmt, ...)
 	va_list ap;
 	int n;
 
+	if (c->canon == NULL) {	/* never do arithmetic on a null pointer */
+		if ((c->canon = malloc(4096)) == NULL)
+			return;
+		c->canon_cap = 4096;
+		c->canon_len = 0;
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(c->canon + c->canon_len, c->canon_cap - c->canon_len, fmt, ap);
