@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark of keten's message path against raw libzmq CURVE measured in the
-# same run on the same machine.  keten: N messages of SIZE bytes handed to
-# agent politie (`keten send --lines`), through the broker, into om's inbox,
-# with an fsync'd commit at each of the three hops.  Baseline: DEALER/ROUTER
+# same run on the same machine.  keten: N CaseReferrals of about SIZE bytes
+# handed to agent politie (`keten send --lines`: JSON parse, validation,
+# policy, filter, seal, sign), through the broker (signature, policy), into
+# om's inbox (signature, open, checks), with an fsync'd commit at each of
+# the three hops.  Baseline: DEALER/ROUTER
 # CURVE echo over ipc:// with 100 in flight, no disk.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,8 +23,9 @@ agent_start politie
 agent_start om
 payload=$(head -c $((SIZE - 40)) /dev/zero | tr '\0' 'x')
 t0=$(date +%s.%N)
-awk -v p="$payload" -v n=$N 'BEGIN { for (i = 1; i <= n; i++) printf "{\"reference\":\"B-%d\",\"observation\":\"%s\"}\n", i, p }' |
-	"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --lines >/dev/null
+awk -v p="$payload" -v n=$N 'BEGIN { for (i = 1; i <= n; i++) printf "{\"reference\":\"B-%d\",\"summary\":\"%s\"}\n", i, p }' |
+	"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--lines >/dev/null
 t1=$(date +%s.%N)
 wait_inbox om $N 600
 t2=$(date +%s.%N)
