@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "broker/gate.h"
+#include "broker/ledger.h"
 #include "broker/queue.h"
 #include "broker/zap.h"
 #include "common/config.h"
@@ -61,6 +62,8 @@ struct broker {
 	struct keten_keys *keys;
 	MDB_env *env;
 	struct queue *queue;
+	struct ledger *ledger;
+	bool ledger_dirty;		/* entries appended in the current batch */
 	void *zctx, *router, *zap;
 	struct peer *peers;		/* one per directory entry */
 	struct reply *replies;
@@ -271,6 +274,128 @@ shadow_compare(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 	free(cand);
 }
 
+static void
+policy_hex(const struct policy *p, char out[static 2 * POLICY_HASHBYTES + 1])
+{
+	policy_hash_hex(p, out);
+}
+
+/* Append an entry; a failure aborts the batch (nothing acted on is unlogged). */
+static int
+log_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
+{
+	int rc;
+
+	e->time_ms = now_ms();
+	if ((rc = ledger_append(b->ledger, txn, e)) == 0)
+		b->ledger_dirty = true;
+	return rc;
+}
+
+/* A refused submission is logged as carefully as an accepted one. */
+static void
+log_rejection(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const Keten__Wire__V1__Submit *s, const char *code, const char *reason)
+{
+	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+	const Keten__Envelope__V1__Header *h = s->header;
+	char hex[2 * POLICY_HASHBYTES + 1];
+
+	e.kind = KETEN__LEDGER__V1__KIND__KIND_REJECTED;
+	e.actor = (char *)from->id;
+	e.sender = (char *)from->id;
+	if (h != NULL) {
+		e.message_id = h->message_id;
+		e.case_pseudonym = h->case_pseudonym;
+		e.message_type = h->message_type;
+		e.purpose = h->purpose;
+		e.legal_basis = h->legal_basis;
+	}
+	policy_hex(b->policy, hex);
+	e.policy_version = hex;
+	e.reason_code = (char *)code;
+	e.reason = (char *)reason;
+	if (log_entry(b, txn, &e) != 0)
+		log_warnx("cannot log a rejection in the ledger");
+}
+
+static const char *
+error_code_name(int code)
+{
+	switch (code) {
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED: return "malformed";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT: return "unknown-recipient";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED: return "not-allowed";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY: return "policy";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED: return "policy-changed";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_SIGNATURE: return "signature";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK: return "clock";
+	default: return "error";
+	}
+}
+
+/* One ACCEPTED entry per copy, in the transaction that queues it. */
+static int
+log_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
+    const struct gate_verdict *v)
+{
+	const Keten__Envelope__V1__Header *h = s->header;
+	char hex[2 * POLICY_HASHBYTES + 1];
+	int rc;
+
+	policy_hex(b->policy, hex);
+	for (size_t i = 0; i < s->n_copies; i++) {
+		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+		const Keten__Wire__V1__Copy *c = s->copies[i];
+		char *rules[POLICY_MAX_GRANTING];
+		uint8_t cth[32];
+		for (size_t k = 0; k < v->dec[i].ngranting; k++)
+			rules[k] = (char *)policy_rule_id(b->policy, (size_t)v->dec[i].granting[k]);
+		crypto_hash_sha256(cth, c->payload.data, c->payload.len);
+		e.kind = KETEN__LEDGER__V1__KIND__KIND_ACCEPTED;
+		e.actor = h->sender;
+		e.message_id = h->message_id;
+		e.case_pseudonym = h->case_pseudonym;
+		e.sender = h->sender;
+		e.recipient = c->recipient;
+		e.message_type = h->message_type;
+		e.purpose = h->purpose;
+		e.legal_basis = (char *)(v->dec[i].basis ? v->dec[i].basis : h->legal_basis);
+		e.n_rule_ids = v->dec[i].ngranting;
+		e.rule_ids = rules;
+		e.policy_version = hex;
+		e.n_field_paths = c->n_manifest;
+		e.field_paths = c->manifest;
+		e.ciphertext_hash = (ProtobufCBinaryData){ sizeof(cth), cth };
+		if ((rc = log_entry(b, txn, &e)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The broker's own events: policy and directory changes. */
+static void
+log_event(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason)
+{
+	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+	char hex[2 * POLICY_HASHBYTES + 1];
+	MDB_txn *txn;
+
+	if (mdb_txn_begin(b->env, NULL, 0, &txn) != 0)
+		return;
+	policy_hex(b->policy, hex);
+	e.kind = kind;
+	e.actor = "broker";
+	e.policy_version = hex;
+	e.reason = (char *)reason;
+	if (log_entry(b, txn, &e) != 0 || ledger_checkpoint(b->ledger, txn, b->keys) != 0 ||
+	    mdb_txn_commit(txn) != 0) {
+		log_warnx("cannot write a %s entry to the ledger", reason);
+		mdb_txn_abort(txn);
+	}
+	b->ledger_dirty = false;
+}
+
 /*
  * Judge and apply one Submit inside the batch transaction.  Accepted copies
  * go to the queue in a nested transaction, so that a full map refuses this
@@ -310,10 +435,14 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	struct peer *pe = peer_of(b, from);
 	if (pe->clock_off_ms > (int64_t)b->cfg->max_clock_skew_ms ||
 	    pe->clock_off_ms < -(int64_t)b->cfg->max_clock_skew_ms) {
+		char why[200];
+		snprintf(why, sizeof(why), "the clock of %s is %lld s %s the broker's (allowed: %lld s); "
+		    "fix the clock", from->id, (long long)llabs(pe->clock_off_ms / 1000),
+		    pe->clock_off_ms > 0 ? "ahead of" : "behind",
+		    (long long)(b->cfg->max_clock_skew_ms / 1000));
+		log_rejection(b, txn, from, s, "clock", why);
 		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK, mid, s->ref,
-		    "the clock of %s is %lld s %s the broker's (allowed: %lld s); fix the clock",
-		    from->id, (long long)llabs(pe->clock_off_ms / 1000),
-		    pe->clock_off_ms > 0 ? "ahead of" : "behind", (long long)(b->cfg->max_clock_skew_ms / 1000));
+		    "%s", why);
 		free(v);
 		return;
 	}
@@ -325,12 +454,15 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		    v->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED)
 			b->policy_rejects++;
 		log_warnx("submit from %s rejected: %s", from->id, v->reason);
+		log_rejection(b, txn, from, s, error_code_name(v->code), v->reason);
 		reply_error(b, rid, rid_len, v->code, mid, s->ref, "%s", v->reason);
 		free(v);
 		return;
 	}
 	if ((rc = mdb_txn_begin(b->env, txn, 0, &child)) == 0) {
 		rc = queue_submit(b->queue, child, s, (const uint8_t (*)[32])v->digests, now);
+		if (rc == 0)	/* logged in the same transaction as queued: both or neither */
+			rc = log_accepted(b, child, s, v);
 		/* count what the volume limits of the granting rules allow */
 		for (size_t i = 0; i < s->n_copies && rc == 0; i++) {
 			struct policy_request rq;
@@ -385,6 +517,13 @@ handle_deliver_ack(struct broker *b, MDB_txn *txn, const struct dir_agency *from
 	}
 	rc = queue_ack(b->queue, txn, from->id, a->seq, a->message_id.data);
 	if (rc == 0) {
+		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+		e.kind = KETEN__LEDGER__V1__KIND__KIND_DELIVERED;
+		e.actor = (char *)from->id;
+		e.recipient = (char *)from->id;
+		e.message_id = a->message_id;
+		if (log_entry(b, txn, &e) != 0)
+			log_warnx("cannot log a delivery in the ledger");
 		b->delivered++;
 		if (p->inflight > 0)
 			p->inflight--;
@@ -555,10 +694,18 @@ receive_one(struct broker *b, MDB_txn *txn)
 		note_clock(b, from, cmd->heartbeat->time_ms);
 		handle_heartbeat(b, rid, (size_t)ridlen);
 		break;
-	case KETEN__WIRE__V1__COMMAND__CMD_ERROR:
+	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: {
 		log_warnx("agency %s reports error %d: %.200s", from->id, cmd->error->code,
 		    cmd->error->reason);
+		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+		e.kind = KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED;
+		e.actor = (char *)from->id;
+		e.recipient = (char *)from->id;
+		e.message_id = cmd->error->message_id;
+		e.reason = cmd->error->reason;
+		log_entry(b, txn, &e);
 		break;
+	}
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK:
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER:
 		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
@@ -674,8 +821,9 @@ setup(struct broker *b, bool check_only)
 		return -1;
 	for (size_t i = 0; i < b->dir->n; i++)
 		b->peers[i].agency = &b->dir->agencies[i];
-	if ((rc = db_env_open(b->cfg->data_dir, b->cfg->map_size_mb, 8, &b->env, err)) != 0 ||
-	    (rc = queue_open(b->env, &b->queue, err)) != 0) {
+	if ((rc = db_env_open(b->cfg->data_dir, b->cfg->map_size_mb, 16, &b->env, err)) != 0 ||
+	    (rc = queue_open(b->env, &b->queue, err)) != 0 ||
+	    (rc = ledger_open(b->env, b->cfg->origin, &b->ledger, err)) != 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
@@ -852,6 +1000,9 @@ reload_policy(struct broker *b)
 		make_dir_frame(b, dsrc, dlen);
 		log_info("activated directory version %llu (%zu agencies)",
 		    (unsigned long long)b->dir->version, b->dir->n);
+		char what[64];
+		snprintf(what, sizeof(what), "directory version %llu", (unsigned long long)b->dir->version);
+		log_event(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what);
 	}
 	free(dsrc);
 	if (b->cfg->shadow_policy != NULL && policy_load(b->cfg->shadow_policy, b->dir, &sh, err) != 0) {
@@ -865,6 +1016,11 @@ reload_policy(struct broker *b)
 	policy_free(&b->policy);
 	b->policy = p;
 	log_policy(b->policy, "activated");
+	if (changed) {
+		char what[96];
+		snprintf(what, sizeof(what), "policy %s version %s", policy_name(p), policy_version(p));
+		log_event(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what);
+	}
 	make_policy_frame(b, src, len);
 	free(src);
 	if ((!changed && !dir_changed) || b->policy_frame == NULL)
@@ -910,6 +1066,10 @@ run(struct broker *b)
 		uint64_t n = 0;
 		while (n < b->cfg->batch_max && receive_one(b, txn))
 			n++;
+		/* a signed checkpoint for the new size, in the same commit */
+		if (b->ledger_dirty && (rc = ledger_checkpoint(b->ledger, txn, b->keys)) != 0)
+			log_warnx("cannot write a checkpoint: %s", keten_strerror(rc));
+		b->ledger_dirty = false;
 		if (n > 0) {
 			if ((rc = mdb_txn_commit(txn)) != 0) {
 				/* Nothing of this batch is on disk: acknowledge nothing. */
@@ -990,6 +1150,15 @@ main(int argc, char **argv)
 	log_policy(b.policy, "active");
 	if (b.shadow != NULL)
 		log_policy(b.shadow, "shadow");
+	{
+		char what[96];
+		snprintf(what, sizeof(what), "policy %s version %s at start", policy_name(b.policy),
+		    policy_version(b.policy));
+		log_event(&b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what);
+		snprintf(what, sizeof(what), "directory version %llu at start",
+		    (unsigned long long)b.dir->version);
+		log_event(&b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what);
+	}
 	run(&b);
 	log_info("stopping: commits=%llu commands=%llu avg_batch=%.1f max_batch=%llu "
 	    "submits=%llu duplicates=%llu delivered=%llu errors=%llu policy_rejects=%llu "
@@ -1004,6 +1173,7 @@ main(int argc, char **argv)
 	zmq_close(b.zap);
 	zmq_ctx_term(b.zctx);
 	queue_free(&b.queue);
+	ledger_free(&b.ledger);
 	mdb_env_close(b.env);
 	for (size_t i = 0; i < b.nreplies; i++)
 		free(b.replies[i].frame);

@@ -16,6 +16,7 @@ static const struct {
 	{ "inbox", cmd_inbox, "list messages in the local agent's inbox" },
 	{ "status", cmd_status, "what became of a message this agency sent" },
 	{ "schema", cmd_schema, "case message types: list, show, paths, validate" },
+	{ "audit", cmd_audit, "the audit ledger: verify, log" },
 	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff" },
 };
 

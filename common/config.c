@@ -10,7 +10,7 @@
 static const char *const broker_keys[] = {
 	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
 	"max_message_bytes",
-	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", NULL
+	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin", NULL
 };
 
 static const char *const agent_keys[] = {
@@ -62,6 +62,7 @@ broker_config_free(struct broker_config **cfg)
 	free(c->directory);
 	free(c->policy);
 	free(c->shadow_policy);
+	free(c->origin);
 	free(c);
 	*cfg = NULL;
 }
@@ -105,8 +106,18 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	    (rc = ydoc_get_u64(doc, root, "window", false, 1, 100000, &c->window, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "redeliver_ms", false, 100, 3600000, &c->redeliver_ms, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_clock_skew_ms", false, 1000, 86400000,
-	    &c->max_clock_skew_ms, err)))
+	    &c->max_clock_skew_ms, err)) ||
+	    (rc = dup_setting(doc, root, "origin", false, false, &c->origin, err)))
 		goto fail;
+	if (c->origin == NULL && (c->origin = strdup("keten.local/ledger")) == NULL) {
+		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (strchr(c->origin, '\n') != NULL || strchr(c->origin, ' ') != NULL || c->origin[0] == '\0') {
+		rc = ydoc_err(doc, ynode_get(root, "origin"), err, "origin must be one word without "
+		    "spaces, e.g. keten.example.nl/ledger");
+		goto fail;
+	}
 	ydoc_free(&doc);
 	*out = c;
 	return 0;

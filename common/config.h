@@ -28,6 +28,7 @@ struct broker_config {
 	uint64_t window;	/* deliveries in flight per recipient */
 	uint64_t redeliver_ms;	/* resend unacknowledged deliveries after this */
 	uint64_t max_clock_skew_ms;	/* agents' clocks and created times within this */
+	char *origin;		/* the ledger's name in its checkpoints */
 };
 
 struct agent_config {

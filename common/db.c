@@ -56,3 +56,21 @@ db_env_open(const char *dir, size_t map_size_mb, unsigned maxdbs, MDB_env **out,
 	*out = env;
 	return 0;
 }
+
+int
+db_env_open_readonly(const char *dir, MDB_env **out, char err[static KETEN_ERRLEN])
+{
+	MDB_env *env = NULL;
+	int rc;
+
+	if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, 16)) ||
+	    (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOTLS, 0))) {
+		keten_seterr(err, db_err(rc) ? db_err(rc) : KETEN_EDB, "%s: cannot open the database "
+		    "read-only: %s", dir, mdb_strerror(rc));
+		if (env != NULL)
+			mdb_env_close(env);
+		return db_err(rc) ? db_err(rc) : KETEN_EDB;
+	}
+	*out = env;
+	return 0;
+}

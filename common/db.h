@@ -16,6 +16,12 @@
 int db_env_open(const char *dir, size_t map_size_mb, unsigned maxdbs, MDB_env **out,
     char err[static KETEN_ERRLEN]);
 
+/*
+ * Open an existing environment read-only, without the daemon lock: auditors
+ * read while the broker runs (LMDB allows concurrent readers).
+ */
+int db_env_open_readonly(const char *dir, MDB_env **out, char err[static KETEN_ERRLEN]);
+
 /* Map an LMDB return code to a keten code (MDB_MAP_FULL -> KETEN_EFULL). */
 int db_err(int mdb_rc);
 

@@ -202,3 +202,17 @@ check_inbox() {
 		die "inbox of $1 does not match what $2 had accepted (exactly once, in order)"
 	}
 }
+
+# audit_verify: keten audit verify on the broker's data; dies unless it holds.
+audit_verify() {
+	local out
+	out=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml") ||
+		die "audit verify failed: $out"
+	echo "$out"
+}
+
+# ledger_count KIND [FIELD=VALUE]: entries of a kind in the broker's ledger.
+ledger_count() {
+	"$KETEN" audit log --data "$NET/broker-data" | grep "\"kind\":\"KIND_$1\"" |
+		{ if [ -n "${2:-}" ]; then grep -F "\"${2%%=*}\":\"${2#*=}\""; else cat; fi; } | wc -l
+}

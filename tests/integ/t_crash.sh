@@ -38,6 +38,13 @@ wait $sender || die "keten send failed"
 [ "$(wc -l <"$NET/sent.ids")" -eq $N ] || die "politie accepted only $(wc -l <"$NET/sent.ids")"
 wait_inbox om $N 120 || die "messages lost after the crashes"
 check_inbox om politie "$NET/sent.ids"
+# the ledger holds every acceptance and delivery exactly once, and verifies
+# (the last acknowledgements may still be on their way: wait for them)
+for i in $(seq 100); do [ "$(ledger_count DELIVERED)" -ge $N ] && break; sleep 0.2; done
 net_stop
+v=$(audit_verify)
+[ "$(ledger_count ACCEPTED)" -eq $N ] || die "ledger: $(ledger_count ACCEPTED) accepted entries, expected $N"
+[ "$(ledger_count DELIVERED)" -eq $N ] || die "ledger: $(ledger_count DELIVERED) delivered entries, expected $N"
+echo "# $v"
 dups=$(grep -h 'agent om: stopping' "$NET/om.log" | sed 's/.*duplicates=\([0-9]*\).*/\1/')
 echo "# all $N accepted messages arrived exactly once, in order; redeliveries filtered by om: ${dups:-0}"

@@ -1,0 +1,152 @@
+/* The audit ledger: entries, Merkle tree and checkpoints in LMDB. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/ledger.h"
+#include "common/checkpoint.h"
+#include "common/db.h"
+#include "common/merkle.h"
+#include "common/util.h"
+
+struct ledger {
+	MDB_dbi entries, tree, checkpoints, meta;
+	char *origin;
+};
+
+struct tree_ctx {
+	struct ledger *l;
+	MDB_txn *txn;
+};
+
+static int
+tree_get(void *arg, unsigned level, uint64_t index, merkle_hash out)
+{
+	struct tree_ctx *c = arg;
+	uint8_t key[9];
+	MDB_val k = { 9, key }, v;
+
+	key[0] = (uint8_t)level;
+	be64_put(key + 1, index);
+	if (mdb_get(c->txn, c->l->tree, &k, &v) != 0 || v.mv_size != MERKLE_HASHBYTES)
+		return -1;
+	memcpy(out, v.mv_data, MERKLE_HASHBYTES);
+	return 0;
+}
+
+static int
+tree_put(void *arg, unsigned level, uint64_t index, const merkle_hash h)
+{
+	struct tree_ctx *c = arg;
+	uint8_t key[9];
+	MDB_val k = { 9, key }, v = { MERKLE_HASHBYTES, (void *)h };
+
+	key[0] = (uint8_t)level;
+	be64_put(key + 1, index);
+	return mdb_put(c->txn, c->l->tree, &k, &v, 0) == 0 ? 0 : -1;
+}
+
+int
+ledger_open(MDB_env *env, const char *origin, struct ledger **out, char err[static KETEN_ERRLEN])
+{
+	struct ledger *l;
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL || (l->origin = strdup(origin)) == NULL) {
+		free(l);
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) ||
+	    (rc = mdb_dbi_open(txn, "ledger", MDB_CREATE, &l->entries)) ||
+	    (rc = mdb_dbi_open(txn, "ledger_tree", MDB_CREATE, &l->tree)) ||
+	    (rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &l->checkpoints)) ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta)) ||
+	    (rc = mdb_txn_commit(txn))) {
+		if (rc != 0 && txn != NULL)
+			mdb_txn_abort(txn);
+		free(l->origin);
+		free(l);
+		return keten_seterr(err, db_err(rc), "ledger: %s", mdb_strerror(rc));
+	}
+	*out = l;
+	return 0;
+}
+
+void
+ledger_free(struct ledger **l)
+{
+	if (l == NULL || *l == NULL)
+		return;
+	free((*l)->origin);
+	free(*l);
+	*l = NULL;
+}
+
+uint64_t
+ledger_size(struct ledger *l, MDB_txn *txn)
+{
+	MDB_val k = { 11, "ledger_size" }, v;
+
+	if (mdb_get(txn, l->meta, &k, &v) != 0 || v.mv_size != 8)
+		return 0;
+	return be64_get(v.mv_data);
+}
+
+int
+ledger_append(struct ledger *l, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
+{
+	uint64_t seq = ledger_size(l, txn);
+	uint8_t key[8], sz[8];
+	merkle_hash leaf;
+	struct tree_ctx tc = { l, txn };
+	struct merkle_store st = { tree_get, tree_put, &tc };
+	int rc;
+
+	e->seq = seq;
+	be64_put(key, seq);
+	MDB_val k = { 8, key }, v = { keten__ledger__v1__entry__get_packed_size(e), NULL };
+	if ((rc = mdb_put(txn, l->entries, &k, &v, MDB_RESERVE | MDB_APPEND)) != 0)
+		return db_err(rc);
+	keten__ledger__v1__entry__pack(e, v.mv_data);
+	/* the leaf is the hash of exactly the stored bytes */
+	merkle_leaf_hash(leaf, v.mv_data, v.mv_size);
+	if (merkle_append(&st, seq, leaf) != 0)
+		return KETEN_EFULL;	/* a put failed: LMDB is full (or worse); the caller aborts */
+	be64_put(sz, seq + 1);
+	MDB_val mk = { 11, "ledger_size" }, mv = { 8, sz };
+	return db_err(mdb_put(txn, l->meta, &mk, &mv, 0));
+}
+
+int
+ledger_checkpoint(struct ledger *l, MDB_txn *txn, const struct keten_keys *keys)
+{
+	uint64_t size = ledger_size(l, txn);
+	uint8_t key[8];
+	merkle_hash root;
+	struct tree_ctx tc = { l, txn };
+	struct merkle_store st = { tree_get, tree_put, &tc };
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	if (size == 0)
+		return 0;
+	/* only when the ledger grew since the newest checkpoint */
+	if ((rc = mdb_cursor_open(txn, l->checkpoints, &cur)) != 0)
+		return db_err(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	mdb_cursor_close(cur);
+	if (rc == 0 && k.mv_size == 8 && be64_get(k.mv_data) == size)
+		return 0;
+	if (merkle_root(&st, size, root) != 0)
+		return KETEN_EDB;
+	char *note = checkpoint_sign(l->origin, size, root, keys->sign_sk, keys->sign_pk);
+	if (note == NULL)
+		return KETEN_ENOMEM;
+	be64_put(key, size);
+	k = (MDB_val){ 8, key };
+	v = (MDB_val){ strlen(note), note };
+	rc = db_err(mdb_put(txn, l->checkpoints, &k, &v, MDB_APPEND));
+	free(note);
+	return rc;
+}

@@ -1,0 +1,40 @@
+/*
+ * The audit ledger in the broker's LMDB environment: entries appended in the
+ * caller's write transaction (the same one as the queue change they
+ * describe), an RFC 6962 Merkle tree over them, and a C2SP signed checkpoint
+ * for every size the broker commits.
+ *
+ *   ledger:      seq(be64)                -> packed keten.ledger.v1.Entry (the hashed bytes)
+ *   ledger_tree: level(1) || index(be64)  -> perfect-subtree hash (32)
+ *   checkpoints: size(be64)               -> signed note text
+ *   meta:        "ledger_size"            -> be64
+ */
+#ifndef KETEN_BROKER_LEDGER_H
+#define KETEN_BROKER_LEDGER_H
+
+#include <lmdb.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "common/keys.h"
+#include "schemas/ledger.pb-c.h"
+
+struct ledger;
+
+/* Open (creating) the databases in env.  `origin` names the log in checkpoints. */
+int ledger_open(MDB_env *env, const char *origin, struct ledger **out, char err[static KETEN_ERRLEN]);
+void ledger_free(struct ledger **l);
+
+/* Append e (its seq is assigned) in txn.  0, KETEN_EFULL or KETEN_EDB. */
+int ledger_append(struct ledger *l, MDB_txn *txn, Keten__Ledger__V1__Entry *e);
+
+/*
+ * If the ledger grew since the last checkpoint, write a signed checkpoint for
+ * its current size in txn.  0 or an error.
+ */
+int ledger_checkpoint(struct ledger *l, MDB_txn *txn, const struct keten_keys *keys);
+
+/* Current size (entries) as seen in txn. */
+uint64_t ledger_size(struct ledger *l, MDB_txn *txn);
+
+#endif

@@ -1,0 +1,277 @@
+/* keten audit: what an auditor does with the broker's ledger. */
+#include <getopt.h>
+#include <jansson.h>
+#include <lmdb.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/checkpoint.h"
+#include "common/db.h"
+#include "common/keys.h"
+#include "common/merkle.h"
+#include "common/util.h"
+#include "common/yamltree.h"
+#include "schemas/ledger.pb-c.h"
+
+static int
+usage(FILE *f)
+{
+	fprintf(f, "usage: keten audit verify --data BROKER_DATA_DIR --key BROKER_PUBLIC [--origin O]\n"
+	    "       keten audit log    --data BROKER_DATA_DIR [--after SEQ] [--limit N]\n"
+	    "  verify rehashes every ledger entry from the first, rebuilds the Merkle tree,\n"
+	    "  and checks every stored checkpoint's root and the broker's signature on it;\n"
+	    "  BROKER_PUBLIC is the broker's public key file (broker.public.yaml) or its\n"
+	    "  signing_key in base64.  log prints entries as JSON lines.  Both read while\n"
+	    "  the broker runs.  Exit 0 when the ledger verifies, 1 otherwise.\n");
+	return f == stdout ? EXIT_OK : EXIT_USAGE;
+}
+
+static int
+read_key(const char *arg, uint8_t pk[static 32])
+{
+	if (access(arg, R_OK) == 0) {
+		struct ydoc *doc = NULL;
+		char err[KETEN_ERRLEN];
+		const struct ynode *root, *m;
+		const char *b64 = NULL;
+		int rc = -1;
+		if (ydoc_load(arg, &doc, err) != 0) {
+			fprintf(stderr, "keten audit: %s\n", err);
+			return -1;
+		}
+		root = ydoc_root(doc);
+		m = root && root->kind == YNODE_SEQ && root->n == 1 ? root->items[0] : root;
+		if (m && m->kind == YNODE_MAP && ydoc_get_str(doc, m, "signing_key", true, &b64, err) == 0)
+			rc = key_b64_decode(pk, 32, b64);
+		ydoc_free(&doc);
+		return rc;
+	}
+	return key_b64_decode(pk, 32, arg);
+}
+
+static int
+verify(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, const char *origin, const uint8_t pk[static 32])
+{
+	struct merkle_frontier f = { .size = 0 };
+	MDB_cursor *ec = NULL, *cc = NULL;
+	MDB_val k, v, ck, cv;
+	int erc, crc;
+	uint64_t checked = 0, last_size = 0;
+	char err[KETEN_ERRLEN];
+	int rc = EXIT_FAIL;
+
+	mdb_cursor_open(txn, entries, &ec);
+	mdb_cursor_open(txn, cps, &cc);
+	crc = mdb_cursor_get(cc, &ck, &cv, MDB_FIRST);
+	for (erc = mdb_cursor_get(ec, &k, &v, MDB_FIRST); ; erc = mdb_cursor_get(ec, &k, &v, MDB_NEXT)) {
+		/* every checkpoint whose size we have reached */
+		while (crc == 0 && ck.mv_size == 8 && be64_get(ck.mv_data) == f.size) {
+			uint64_t size;
+			merkle_hash root, mine;
+			char *note = strndup(cv.mv_data, cv.mv_size);
+			if (note == NULL || checkpoint_verify(note, origin, pk, &size, root, err) != 0) {
+				printf("FAIL checkpoint %llu: %s\n", (unsigned long long)f.size,
+				    note ? err : "out of memory");
+				free(note);
+				goto fail;
+			}
+			free(note);
+			merkle_frontier_root(&f, mine);
+			if (size != f.size || sodium_memcmp(root, mine, 32) != 0) {
+				printf("FAIL checkpoint %llu: its root is not the hash of the entries "
+				    "0..%llu as stored: the ledger was altered\n",
+				    (unsigned long long)size, (unsigned long long)f.size - 1);
+				goto fail;
+			}
+			checked++;
+			last_size = size;
+			crc = mdb_cursor_get(cc, &ck, &cv, MDB_NEXT);
+		}
+		if (erc != 0)
+			break;
+		if (k.mv_size != 8 || be64_get(k.mv_data) != f.size) {
+			printf("FAIL entry %llu: missing (the next stored key is %llu)\n",
+			    (unsigned long long)f.size, k.mv_size == 8 ?
+			    (unsigned long long)be64_get(k.mv_data) : 0ULL);
+			goto fail;
+		}
+		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size, v.mv_data);
+		if (e == NULL || e->seq != f.size) {
+			printf("FAIL entry %llu: not a ledger entry, or its seq is wrong\n",
+			    (unsigned long long)f.size);
+			if (e)
+				keten__ledger__v1__entry__free_unpacked(e, NULL);
+			goto fail;
+		}
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+		merkle_hash leaf;
+		merkle_leaf_hash(leaf, v.mv_data, v.mv_size);	/* rehash, never trust stored hashes */
+		merkle_frontier_append(&f, leaf);
+	}
+	if (crc == 0) {
+		printf("FAIL a checkpoint of size %llu is beyond the %llu entries stored: entries were "
+		    "removed\n", ck.mv_size == 8 ? (unsigned long long)be64_get(ck.mv_data) : 0ULL,
+		    (unsigned long long)f.size);
+		goto fail;
+	}
+	if (last_size != f.size) {
+		printf("FAIL %llu entries after the newest checkpoint (%llu)\n",
+		    (unsigned long long)(f.size - last_size), (unsigned long long)last_size);
+		goto fail;
+	}
+	merkle_hash root;
+	char hex[65];
+	merkle_frontier_root(&f, root);
+	sodium_bin2hex(hex, sizeof(hex), root, 32);
+	printf("ledger OK: %llu entries rehashed, %llu signed checkpoints verified; newest: size %llu, "
+	    "root %s\n", (unsigned long long)f.size, (unsigned long long)checked,
+	    (unsigned long long)last_size, hex);
+	rc = EXIT_OK;
+fail:
+	mdb_cursor_close(ec);
+	mdb_cursor_close(cc);
+	return rc;
+}
+
+static json_t *
+entry_json(const Keten__Ledger__V1__Entry *e)
+{
+	json_t *o = json_object(), *a;
+	char hex[129], id[KETEN_UUIDSTRLEN];
+	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
+	    &keten__ledger__v1__kind__descriptor, e->kind);
+
+	json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
+	json_object_set_new(o, "timeMs", json_integer(e->time_ms));
+	json_object_set_new(o, "kind", json_string(kind ? kind->name : "?"));
+	json_object_set_new(o, "actor", json_string(e->actor));
+	if (e->message_id.len == KETEN_UUIDBYTES) {
+		uuid_format(id, e->message_id.data);
+		json_object_set_new(o, "messageId", json_string(id));
+	}
+	if (e->case_pseudonym.len > 0 && e->case_pseudonym.len <= 64) {
+		sodium_bin2hex(hex, sizeof(hex), e->case_pseudonym.data, e->case_pseudonym.len);
+		json_object_set_new(o, "casePseudonym", json_string(hex));
+	}
+#define S(f, n) if (e->f && e->f[0]) json_object_set_new(o, n, json_string(e->f))
+	S(sender, "sender");
+	S(recipient, "recipient");
+	S(message_type, "messageType");
+	S(purpose, "purpose");
+	S(legal_basis, "legalBasis");
+	S(policy_version, "policyVersion");
+	S(reason_code, "reasonCode");
+	S(reason, "reason");
+#undef S
+	if (e->n_rule_ids) {
+		a = json_array();
+		for (size_t i = 0; i < e->n_rule_ids; i++)
+			json_array_append_new(a, json_string(e->rule_ids[i]));
+		json_object_set_new(o, "ruleIds", a);
+	}
+	if (e->n_field_paths) {
+		a = json_array();
+		for (size_t i = 0; i < e->n_field_paths; i++)
+			json_array_append_new(a, json_string(e->field_paths[i]));
+		json_object_set_new(o, "fieldPaths", a);
+	}
+	if (e->ciphertext_hash.len == 32) {
+		sodium_bin2hex(hex, sizeof(hex), e->ciphertext_hash.data, 32);
+		json_object_set_new(o, "ciphertextHash", json_string(hex));
+	}
+	return o;
+}
+
+int
+cmd_audit(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "origin", required_argument, NULL, 'o' },
+		{ "after", required_argument, NULL, 'a' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *data = NULL, *key = NULL, *origin = "keten.local/ledger", *verb;
+	uint64_t after = 0, limit = UINT64_MAX;
+	bool has_after = false;
+	uint8_t pk[32];
+	char err[KETEN_ERRLEN];
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi entries, cps;
+	int ch, rc = EXIT_FAIL;
+
+	if (argc < 2)
+		return usage(stderr);
+	verb = argv[1];
+	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
+		return usage(stdout);
+	optind = 2;
+	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': data = optarg; break;
+		case 'k': key = optarg; break;
+		case 'o': origin = optarg; break;
+		case 'a': after = strtoull(optarg, NULL, 10); has_after = true; break;
+		case 'n': limit = strtoull(optarg, NULL, 10); break;
+		case 'h': return usage(stdout);
+		default: return usage(stderr);
+		}
+	}
+	if (data == NULL || optind != argc)
+		return usage(stderr);
+	if (strcmp(verb, "verify") == 0 && (key == NULL || read_key(key, pk) != 0)) {
+		fprintf(stderr, "keten audit: --key must be the broker's public key file or its "
+		    "base64 signing_key\n");
+		return EXIT_USAGE;
+	}
+	if (db_env_open_readonly(data, &env, err) != 0) {
+		fprintf(stderr, "keten audit: %s\n", err);
+		return EXIT_FAIL;
+	}
+	if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0 ||
+	    mdb_dbi_open(txn, "ledger", 0, &entries) != 0 ||
+	    mdb_dbi_open(txn, "checkpoints", 0, &cps) != 0) {
+		fprintf(stderr, "keten audit: %s holds no ledger\n", data);
+		goto out;
+	}
+	if (strcmp(verb, "verify") == 0) {
+		rc = verify(txn, entries, cps, origin, pk);
+	} else if (strcmp(verb, "log") == 0) {
+		MDB_cursor *cur;
+		MDB_val k, v;
+		uint8_t start[8];
+		be64_put(start, has_after ? after + 1 : 0);
+		k = (MDB_val){ 8, start };
+		mdb_cursor_open(txn, entries, &cur);
+		for (int op = MDB_SET_RANGE; limit > 0 && mdb_cursor_get(cur, &k, &v, op) == 0;
+		    op = MDB_NEXT, limit--) {
+			Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size,
+			    v.mv_data);
+			if (e == NULL)
+				continue;
+			json_t *j = entry_json(e);
+			char *s = json_dumps(j, JSON_COMPACT);
+			printf("%s\n", s ? s : "{}");
+			free(s);
+			json_decref(j);
+			keten__ledger__v1__entry__free_unpacked(e, NULL);
+		}
+		mdb_cursor_close(cur);
+		rc = EXIT_OK;
+	} else {
+		rc = usage(stderr);
+	}
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rc;
+}

@@ -1,0 +1,30 @@
+/*
+ * Ledger checkpoints in the C2SP tlog-checkpoint format, signed as a C2SP
+ * signed note with an Ed25519 key:
+ *
+ *   <origin>\n<size>\n<base64 root hash>\n
+ *   \n
+ *   — <origin> <base64(key id (4 bytes) || Ed25519 signature (64 bytes))>\n
+ *
+ * key id = SHA-256(origin || "\n" || 0x01 || public key)[:4]; the signature
+ * covers the note text (the first three lines, newlines included).
+ */
+#ifndef KETEN_CHECKPOINT_H
+#define KETEN_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* The signed note, malloc'd; NULL on out of memory. */
+char *checkpoint_sign(const char *origin, uint64_t size, const uint8_t root[static 32],
+    const uint8_t sign_sk[static 64], const uint8_t sign_pk[static 32]);
+
+/*
+ * Parse and verify a signed note against origin and key: 0 with *size and
+ * root set, or KETEN_EINVAL / KETEN_ECRYPTO with the reason in err.
+ */
+int checkpoint_verify(const char *note, const char *origin, const uint8_t pk[static 32],
+    uint64_t *size, uint8_t root[static 32], char err[static KETEN_ERRLEN]);
+
+#endif

@@ -1,0 +1,54 @@
+# The audit ledger with real processes: every decision logged (accepted per
+# copy, rejected with its reason, delivered), no content and no case
+# reference in it, `keten audit verify` passes while the broker runs, and a
+# ledger altered on disk is caught.
+. "$(dirname "$0")/lib.sh"
+net_create
+printf 'network_key: "%s"\n' "$(head -c 32 /dev/urandom | base64)" >"$NET/keys/network.key"
+chmod 600 "$NET/keys/network.key"
+echo "network_key: keys/network.key" >>"$NET/politie.yaml"
+broker_start
+agent_start politie
+agent_start om
+agent_start gemeente-amsterdam
+
+awk 'BEGIN { for (i = 1; i <= 20; i++) printf "{\"reference\":\"L-%d\",\"summary\":\"secret summary %d\"}\n", i, i }' |
+	"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--case "PL-CASE-4711" --lines >"$NET/sent.ids" || die "send failed"
+# a rejection: a municipality may not answer the police through keten
+"$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal --purpose victim-care \
+	--body '{"reference":"L-21","persons":[{"role":"PERSON_ROLE_POSSIBLE_VICTIM","givenName":"Eva"}]}' \
+	>/dev/null 2>&1 || die "signal not sent"
+wait_inbox om 20 30 || die "not delivered"
+wait_inbox gemeente-amsterdam 1 30 || die "not delivered to the municipality"
+sleep 0.5
+
+# verify while the broker runs
+v=$(audit_verify)
+[ "$(ledger_count ACCEPTED recipient=om)" -eq 20 ] || die "accepted entries for om: $(ledger_count ACCEPTED recipient=om)"
+[ "$(ledger_count DELIVERED)" -eq 21 ] || die "delivered entries: $(ledger_count DELIVERED)"
+[ "$(ledger_count POLICY_ACTIVATED)" -ge 1 ] || die "no policy activation entry"
+"$KETEN" audit log --data "$NET/broker-data" | grep '"recipient":"gemeente-amsterdam"' |
+	grep -q '"ruleIds":\["signal-police-to-municipality-care"\]' || die "rule ids not logged"
+"$KETEN" audit log --data "$NET/broker-data" | grep -q '"casePseudonym":"[0-9a-f]\{64\}"' ||
+	die "no case pseudonym logged"
+"$KETEN" audit log --data "$NET/broker-data" | grep -q 'PL-CASE-4711\|secret summary\|Eva' &&
+	die "the ledger holds a case reference or content"
+# a forged manifest is logged as a rejection with its reason
+"$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
+	--keys "$NET/keys/nla.secret" --forge-to gemeente-amsterdam --directory "$NET/directory.yaml" \
+	>/dev/null || die "rawpeer failed"
+[ "$(ledger_count REJECTED reasonCode=policy-changed)" -ge 1 ] || [ "$(ledger_count REJECTED reasonCode=policy)" -ge 1 ] ||
+	die "policy rejection not logged"
+v=$(audit_verify)
+echo "# $v"
+
+# alter one logged byte on disk: verify must catch it
+net_stop
+before=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml") || die "verify failed before tampering"
+perl -0777 -pi -e "s/prosecution/prosecutioN/g" "$NET/broker-data/data.mdb"
+if out=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml"); then
+	die "an altered ledger verified: $out"
+fi
+echo "$out" | grep -q "FAIL checkpoint .* the ledger was altered" || die "unexpected: $out"
+echo "# one altered byte on disk: $out"
