@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "agent/outbound.h"
+#include "agent/receipt.h"
 #include "agent/store.h"
 #include "common/directory.h"
 #include "common/config.h"
@@ -31,6 +32,7 @@
 
 #define RID_MAX 256
 #define CONTROL_MAX_FRAME (64u << 20)
+#define GATE_RECEIPTS 64	/* receipts shown per message */
 
 struct pending {		/* something to send once the batch is committed */
 	int to_broker;		/* else a control reply to rid */
@@ -247,10 +249,23 @@ handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 		control_error(a, rid, rid_len, "status: a message id is 16 bytes");
 		return;
 	}
+	Keten__Wire__V1__SubmitAck *ack = NULL;
+	char lines[GATE_RECEIPTS][320], *lp[GATE_RECEIPTS];
 	if (store_sent_get(a->store, txn, q->message_id.data, &status, &st.time_ms, reason,
 	    sizeof(reason)) == 0) {
 		st.state = status == SENT_ACCEPTED ? "accepted" : "rejected";
 		st.reason = reason;
+		ack = store_receipts_get(a->store, txn, q->message_id.data);
+		for (size_t i = 0; ack && i < ack->n_receipts && i < GATE_RECEIPTS; i++) {
+			char err[KETEN_ERRLEN], d[256];
+			receipt_describe(ack->receipts[i], d, sizeof(d));
+			int ok = a->have_broker_sign_pk && receipt_verify(ack->receipts[i],
+			    a->broker_sign_pk, a->cfg->agency, q->message_id.data, err) == 0;
+			snprintf(lines[i], sizeof(lines[i]), "%s: %s", d, ok ? "inclusion verified" :
+			    a->have_broker_sign_pk ? "DOES NOT VERIFY" : "not checked (no broker_signing_key)");
+			lp[st.n_receipts++] = lines[i];
+		}
+		st.receipts = lp;
 	} else if (store_outbox_has(a->store, txn, q->message_id.data)) {
 		st.state = "queued";
 	} else {
@@ -259,6 +274,8 @@ handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS;
 	r.status = &st;
 	defer(a, false, rid, rid_len, &r.base);
+	if (ack)
+		keten__wire__v1__submit_ack__free_unpacked(ack, NULL);
 }
 
 static void
@@ -616,6 +633,17 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 			break;
 		rc = store_outbox_done(a->store, txn, ack->ref, ack->message_id.data,
 		    SENT_ACCEPTED, NULL);
+		if (rc == 0 && ack->n_receipts > 0) {
+			/* the broker's proof that it logged the acceptance: check and keep it */
+			char err[KETEN_ERRLEN], ids[KETEN_UUIDSTRLEN];
+			uuid_format(ids, ack->message_id.data);
+			for (size_t i = 0; i < ack->n_receipts && a->have_broker_sign_pk; i++)
+				if (receipt_verify(ack->receipts[i], a->broker_sign_pk, a->cfg->agency,
+				    ack->message_id.data, err) != 0)
+					log_warnx("RECEIPT FOR %s DOES NOT VERIFY, the broker misbehaves: %s",
+					    ids, err);
+			store_receipts_put(a->store, txn, ack);
+		}
 		if (rc == 0) {
 			a->acked++;
 			if (a->inflight)

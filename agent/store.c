@@ -9,7 +9,7 @@
 #include "common/wire.h"
 
 struct store {
-	MDB_dbi outbox, originals, inbox, inbox_ids, sent, meta;
+	MDB_dbi outbox, originals, inbox, inbox_ids, sent, receipts, meta;
 };
 
 int
@@ -27,6 +27,7 @@ store_open(MDB_env *env, struct store **out, char err[static KETEN_ERRLEN])
 	    (rc = mdb_dbi_open(txn, "inbox", MDB_CREATE, &st->inbox)) ||
 	    (rc = mdb_dbi_open(txn, "inbox_ids", MDB_CREATE, &st->inbox_ids)) ||
 	    (rc = mdb_dbi_open(txn, "sent", MDB_CREATE, &st->sent)) ||
+	    (rc = mdb_dbi_open(txn, "receipts", MDB_CREATE, &st->receipts)) ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta))) {
 		if (txn != NULL)
 			mdb_txn_abort(txn);
@@ -314,4 +315,29 @@ store_inbox_page_free(Keten__Local__V1__InboxPage *page)
 	free(page->items);
 	page->items = NULL;
 	page->n_items = 0;
+}
+
+int
+store_receipts_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *ack)
+{
+	MDB_val k = { ack->message_id.len, ack->message_id.data };
+	MDB_val v = { keten__wire__v1__submit_ack__get_packed_size(ack), NULL };
+	int rc;
+
+	if (ack->message_id.len != 16)
+		return KETEN_EINVAL;
+	if ((rc = mdb_put(txn, st->receipts, &k, &v, MDB_RESERVE)) != 0)
+		return db_err(rc);
+	keten__wire__v1__submit_ack__pack(ack, v.mv_data);
+	return 0;
+}
+
+Keten__Wire__V1__SubmitAck *
+store_receipts_get(struct store *st, MDB_txn *txn, const uint8_t id[static 16])
+{
+	MDB_val k = { 16, (void *)id }, v;
+
+	if (mdb_get(txn, st->receipts, &k, &v) != 0)
+		return NULL;
+	return keten__wire__v1__submit_ack__unpack(NULL, v.mv_size, v.mv_data);
 }

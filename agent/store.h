@@ -8,6 +8,7 @@
  *   inbox:     seq(be64)        -> packed keten.local.v1.InboxItem
  *   inbox_ids: message id(16)   -> seq(be64)          (duplicate filter)
  *   sent:      message id(16)   -> status byte || be64 time || reason text
+ *   receipts:  message id(16)   -> packed SubmitAck (its ledger receipts)
  *   meta:      "next_ref", "next_inbox" -> be64
  */
 #ifndef KETEN_AGENT_STORE_H
@@ -84,6 +85,11 @@ Keten__Local__V1__InboxItem *store_inbox_find(struct store *st, MDB_txn *txn,
 /* Outcome recorded for a sent message: 0 and status, time and reason, or KETEN_ENOTFOUND. */
 int store_sent_get(struct store *st, MDB_txn *txn, const uint8_t id[static 16],
     enum sent_status *status, int64_t *time_ms, char *reason, size_t reasonlen);
+/* Keep the broker's acknowledgement with its receipts; get it back (free_unpacked), or NULL. */
+int store_receipts_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *ack);
+Keten__Wire__V1__SubmitAck *store_receipts_get(struct store *st, MDB_txn *txn,
+    const uint8_t id[static 16]);
+
 /* Is message `id` still in the outbox (not yet acknowledged)? */
 bool store_outbox_has(struct store *st, MDB_txn *txn, const uint8_t id[static 16]);
 

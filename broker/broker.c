@@ -69,6 +69,16 @@ struct broker {
 	struct reply *replies;
 	size_t nreplies, capreplies;
 	uint8_t instance[KETEN_INSTANCEBYTES];
+	/* acceptances whose acknowledgement (with receipts) waits for the commit */
+	struct pending_ack {
+		uint8_t rid[RID_MAX];
+		size_t rid_len;
+		uint8_t message_id[16];
+		uint64_t ref, first_seq;
+		size_t ncopies;
+		int64_t accepted_ms;
+	} *acks;
+	size_t nacks, capacks;
 	/* statistics, logged at shutdown */
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
 	    shadow_diffs;
@@ -337,12 +347,13 @@ error_code_name(int code)
 /* One ACCEPTED entry per copy, in the transaction that queues it. */
 static int
 log_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
-    const struct gate_verdict *v)
+    const struct gate_verdict *v, uint64_t *first_seq)
 {
 	const Keten__Envelope__V1__Header *h = s->header;
 	char hex[2 * POLICY_HASHBYTES + 1];
 	int rc;
 
+	*first_seq = ledger_size(b->ledger, txn);
 	policy_hex(b->policy, hex);
 	for (size_t i = 0; i < s->n_copies; i++) {
 		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
@@ -413,6 +424,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	MDB_txn *child = NULL;
 	int64_t now = now_ms();
 	bool dup = false;
+	uint64_t first_seq = 0;
 	int rc;
 
 	if (mid != NULL && (rc = queue_seen(b->queue, txn, mid->data, from->id, &dup)) != 0) {
@@ -462,7 +474,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	if ((rc = mdb_txn_begin(b->env, txn, 0, &child)) == 0) {
 		rc = queue_submit(b->queue, child, s, (const uint8_t (*)[32])v->digests, now);
 		if (rc == 0)	/* logged in the same transaction as queued: both or neither */
-			rc = log_accepted(b, child, s, v);
+			rc = log_accepted(b, child, s, v, &first_seq);
 		/* count what the volume limits of the granting rules allow */
 		for (size_t i = 0; i < s->n_copies && rc == 0; i++) {
 			struct policy_request rq;
@@ -493,6 +505,24 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	b->submits++;
 	for (size_t i = 0; i < s->n_copies; i++)
 		peer_of(b, directory_find(b->dir, s->copies[i]->recipient))->more = true;
+	/* acknowledged with its receipts once the batch (and its checkpoint) is committed */
+	if (b->nacks == b->capacks) {
+		size_t cap = b->capacks ? 2 * b->capacks : 256;
+		struct pending_ack *na = realloc(b->acks, cap * sizeof(*na));
+		if (na == NULL)
+			goto ack;	/* without receipts rather than not at all */
+		b->acks = na;
+		b->capacks = cap;
+	}
+	struct pending_ack *pa = &b->acks[b->nacks++];
+	memcpy(pa->rid, rid, rid_len);
+	pa->rid_len = rid_len;
+	memcpy(pa->message_id, mid->data, 16);
+	pa->ref = s->ref;
+	pa->first_seq = first_seq;
+	pa->ncopies = s->n_copies;
+	pa->accepted_ms = now;
+	return;
 ack:
 	ack.message_id = *mid;
 	ack.ref = s->ref;
@@ -1037,6 +1067,44 @@ reload_policy(struct broker *b)
 	send_replies(b);
 }
 
+/* Acknowledge what the last commit accepted, each copy with its receipt. */
+static void
+ack_with_receipts(struct broker *b)
+{
+	MDB_txn *txn = NULL;
+	Keten__Wire__V1__Receipt rc[GATE_MAX_COPIES], *rp[GATE_MAX_COPIES];
+
+	if (b->nacks == 0)
+		return;
+	if (mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn) != 0)
+		txn = NULL;
+	for (size_t i = 0; i < b->nacks; i++) {
+		struct pending_ack *pa = &b->acks[i];
+		Keten__Wire__V1__SubmitAck ack = KETEN__WIRE__V1__SUBMIT_ACK__INIT;
+		Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+		size_t nr = 0;
+		for (size_t k = 0; txn && k < pa->ncopies && k < GATE_MAX_COPIES; k++) {
+			if (ledger_receipt(b->ledger, txn, pa->first_seq + k, &rc[nr]) != 0)
+				break;
+			rp[nr] = &rc[nr];
+			nr++;
+		}
+		ack.message_id = (ProtobufCBinaryData){ 16, pa->message_id };
+		ack.ref = pa->ref;
+		ack.accepted_ms = pa->accepted_ms;
+		ack.n_receipts = nr;
+		ack.receipts = rp;
+		c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK;
+		c.submit_ack = &ack;
+		queue_reply(b, pa->rid, pa->rid_len, &c);
+		for (size_t k = 0; k < nr; k++)
+			ledger_receipt_clear(&rc[k]);
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	b->nacks = 0;
+}
+
 static void
 run(struct broker *b)
 {
@@ -1078,12 +1146,14 @@ run(struct broker *b)
 				for (size_t i = 0; i < b->nreplies; i++)
 					free(b->replies[i].frame);
 				b->nreplies = 0;
+				b->nacks = 0;	/* nothing of it is on disk: no acknowledgements */
 			} else {
 				b->commits++;
 				b->committed_cmds += n;
 				if (n > b->max_batch)
 					b->max_batch = n;
 				log_debug("commit: %llu commands", (unsigned long long)n);
+				ack_with_receipts(b);
 			}
 		} else {
 			mdb_txn_abort(txn);
@@ -1135,6 +1205,7 @@ main(int argc, char **argv)
 		policy_free(&b.shadow);
 		free(b.policy_frame);
 	free(b.dir_frame);
+	free(b.acks);
 		keys_free(&b.keys);
 		directory_free(&b.dir);
 		broker_config_free(&b.cfg);
@@ -1181,6 +1252,7 @@ main(int argc, char **argv)
 	free(b.peers);
 	free(b.policy_frame);
 	free(b.dir_frame);
+	free(b.acks);
 	keys_free(&b.keys);
 	policy_free(&b.policy);
 	policy_free(&b.shadow);

@@ -150,3 +150,54 @@ ledger_checkpoint(struct ledger *l, MDB_txn *txn, const struct keten_keys *keys)
 	free(note);
 	return rc;
 }
+
+int
+ledger_receipt(struct ledger *l, MDB_txn *txn, uint64_t seq, Keten__Wire__V1__Receipt *r)
+{
+	uint64_t size = ledger_size(l, txn);
+	uint8_t key[8];
+	merkle_hash proof[MERKLE_MAX_PROOF];
+	struct tree_ctx tc = { l, txn };
+	struct merkle_store st = { tree_get, tree_put, &tc };
+	MDB_val k = { 8, key }, v;
+	size_t n;
+
+	keten__wire__v1__receipt__init(r);
+	if (seq >= size)
+		return KETEN_EINVAL;
+	be64_put(key, seq);
+	if (mdb_get(txn, l->entries, &k, &v) != 0)
+		return KETEN_EDB;
+	if ((r->entry.data = malloc(v.mv_size ? v.mv_size : 1)) == NULL)
+		return KETEN_ENOMEM;
+	memcpy(r->entry.data, v.mv_data, v.mv_size);
+	r->entry.len = v.mv_size;
+	be64_put(key, size);
+	if (mdb_get(txn, l->checkpoints, &k, &v) != 0 ||
+	    (r->checkpoint = strndup(v.mv_data, v.mv_size)) == NULL ||
+	    merkle_inclusion_proof(&st, seq, size, proof, &n) != 0 ||
+	    (r->inclusion_proof = calloc(n ? n : 1, sizeof(ProtobufCBinaryData))) == NULL ||
+	    (n && (r->inclusion_proof[0].data = malloc(n * MERKLE_HASHBYTES)) == NULL)) {
+		ledger_receipt_clear(r);
+		return KETEN_EDB;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r->inclusion_proof[i] = (ProtobufCBinaryData){ MERKLE_HASHBYTES,
+		    r->inclusion_proof[0].data + i * MERKLE_HASHBYTES };
+		memcpy(r->inclusion_proof[i].data, proof[i], MERKLE_HASHBYTES);
+	}
+	r->n_inclusion_proof = n;
+	r->seq = seq;
+	return 0;
+}
+
+void
+ledger_receipt_clear(Keten__Wire__V1__Receipt *r)
+{
+	free(r->entry.data);
+	free(r->checkpoint);
+	if (r->inclusion_proof != NULL)
+		free(r->inclusion_proof[0].data);
+	free(r->inclusion_proof);
+	keten__wire__v1__receipt__init(r);
+}

@@ -18,6 +18,7 @@
 #include "common/err.h"
 #include "common/keys.h"
 #include "schemas/ledger.pb-c.h"
+#include "schemas/wire.pb-c.h"
 
 struct ledger;
 
@@ -33,6 +34,14 @@ int ledger_append(struct ledger *l, MDB_txn *txn, Keten__Ledger__V1__Entry *e);
  * its current size in txn.  0 or an error.
  */
 int ledger_checkpoint(struct ledger *l, MDB_txn *txn, const struct keten_keys *keys);
+
+/*
+ * Fill r (receipt of entry seq) from txn, where the newest checkpoint is for
+ * the current size: the entry bytes, that checkpoint and the inclusion proof.
+ * Buffers in r are malloc'd; free with ledger_receipt_clear.
+ */
+int ledger_receipt(struct ledger *l, MDB_txn *txn, uint64_t seq, Keten__Wire__V1__Receipt *r);
+void ledger_receipt_clear(Keten__Wire__V1__Receipt *r);
 
 /* Current size (entries) as seen in txn. */
 uint64_t ledger_size(struct ledger *l, MDB_txn *txn);

@@ -60,6 +60,8 @@ cmd_status(int argc, char **argv)
 		if (s->reason[0])
 			printf(": %s", s->reason);
 		printf("\n");
+		for (size_t i = 0; i < s->n_receipts; i++)
+			printf("  receipt: %s\n", s->receipts[i]);
 		if (strcmp(s->state, "rejected") == 0 || strcmp(s->state, "unknown") == 0)
 			status = EXIT_FAIL;
 	} else {

@@ -23,6 +23,13 @@ wait_inbox om 20 30 || die "not delivered"
 wait_inbox gemeente-amsterdam 1 30 || die "not delivered to the municipality"
 sleep 0.5
 
+# the sender holds a receipt for each copy: entry, signed checkpoint, inclusion proof
+id1=$(head -n 1 "$NET/sent.ids")
+st=$("$KETEN" status --config "$NET/politie.yaml" "$id1") || die "status failed"
+echo "$st" | grep -q "receipt: ledger entry #[0-9]* (to om) in checkpoint [0-9]* of keten.local/ledger: inclusion verified" ||
+	die "no verified receipt: $st"
+grep -q "DOES NOT VERIFY" "$NET/politie.log" && die "a receipt failed to verify"
+
 # verify while the broker runs
 v=$(audit_verify)
 [ "$(ledger_count ACCEPTED recipient=om)" -eq 20 ] || die "accepted entries for om: $(ledger_count ACCEPTED recipient=om)"

@@ -137,7 +137,7 @@ for n in 2 3; do
 		case $st in *accepted* | *rejected*) break ;; esac
 		sleep 0.1
 	done
-	echo "$n: $st" >>"$NET/limit.log"
+	echo "$n: $(echo "$st" | head -n 1)" >>"$NET/limit.log"
 done
 sed -n 1p "$NET/limit.log" | grep -q "accepted" || die "request 2 refused: $(cat "$NET/limit.log")"
 sed -n 2p "$NET/limit.log" | grep -q "rejected .*limit-reached (rule request-municipality-to-police)" ||

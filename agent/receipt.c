@@ -1,0 +1,72 @@
+/* Ledger receipts: checked by the sender, described for `keten status`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/receipt.h"
+#include "common/checkpoint.h"
+#include "common/merkle.h"
+#include "schemas/ledger.pb-c.h"
+
+static void
+origin_of(const char *note, char out[static 256])
+{
+	const char *nl = strchr(note, '\n');
+	size_t n = nl ? (size_t)(nl - note) : 0;
+
+	snprintf(out, 256, "%.*s", (int)(n < 255 ? n : 255), note);
+}
+
+int
+receipt_verify(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 32],
+    const char *self, const uint8_t message_id[static 16], char err[static KETEN_ERRLEN])
+{
+	char origin[256];
+	uint64_t size;
+	merkle_hash root, leaf, proof[MERKLE_MAX_PROOF];
+	Keten__Ledger__V1__Entry *e;
+
+	origin_of(r->checkpoint, origin);
+	if (checkpoint_verify(r->checkpoint, origin, broker_pk, &size, root, err) != 0)
+		return KETEN_ECRYPTO;
+	if (r->n_inclusion_proof > MERKLE_MAX_PROOF)
+		return keten_seterr(err, KETEN_EINVAL, "receipt: proof too long");
+	for (size_t i = 0; i < r->n_inclusion_proof; i++) {
+		if (r->inclusion_proof[i].len != MERKLE_HASHBYTES)
+			return keten_seterr(err, KETEN_EINVAL, "receipt: malformed proof");
+		memcpy(proof[i], r->inclusion_proof[i].data, MERKLE_HASHBYTES);
+	}
+	merkle_leaf_hash(leaf, r->entry.data, r->entry.len);
+	if (merkle_verify_inclusion(leaf, r->seq, size, (const merkle_hash *)proof,
+	    r->n_inclusion_proof, root) != 0)
+		return keten_seterr(err, KETEN_ECRYPTO, "receipt: entry %llu is not in the signed tree "
+		    "of size %llu", (unsigned long long)r->seq, (unsigned long long)size);
+	if ((e = keten__ledger__v1__entry__unpack(NULL, r->entry.len, r->entry.data)) == NULL)
+		return keten_seterr(err, KETEN_EINVAL, "receipt: not a ledger entry");
+	int ok = e->seq == r->seq && e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED &&
+	    e->message_id.len == 16 && memcmp(e->message_id.data, message_id, 16) == 0 &&
+	    strcmp(e->sender, self) == 0;
+	keten__ledger__v1__entry__free_unpacked(e, NULL);
+	if (!ok)
+		return keten_seterr(err, KETEN_EINVAL, "receipt: the entry does not record the "
+		    "acceptance of this message from us");
+	return 0;
+}
+
+void
+receipt_describe(const Keten__Wire__V1__Receipt *r, char *out, size_t len)
+{
+	Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, r->entry.len,
+	    r->entry.data);
+	char origin[256];
+	unsigned long long size = 0;
+	const char *nl = r->checkpoint ? strchr(r->checkpoint, '\n') : NULL;
+
+	if (nl)
+		size = strtoull(nl + 1, NULL, 10);
+	origin_of(r->checkpoint ? r->checkpoint : "", origin);
+	snprintf(out, len, "ledger entry #%llu (to %s) in checkpoint %llu of %s",
+	    (unsigned long long)r->seq, e && e->recipient ? e->recipient : "?", size, origin);
+	if (e)
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+}

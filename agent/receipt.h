@@ -1,0 +1,22 @@
+/*
+ * The sending agent's check of a ledger receipt: the broker's signed
+ * checkpoint, the inclusion of the logged entry in it, and that the entry
+ * records the acceptance of our message.  A receipt that does not check out
+ * means the broker misbehaves: the agent logs it loudly.
+ */
+#ifndef KETEN_AGENT_RECEIPT_H
+#define KETEN_AGENT_RECEIPT_H
+
+#include <stdint.h>
+
+#include "common/err.h"
+#include "schemas/wire.pb-c.h"
+
+/* 0 when r proves the broker logged ACCEPTED for message_id from self; else err. */
+int receipt_verify(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 32],
+    const char *self, const uint8_t message_id[static 16], char err[static KETEN_ERRLEN]);
+
+/* One line for people: "ledger entry #12 (to om) in checkpoint 40 of keten.local/ledger". */
+void receipt_describe(const Keten__Wire__V1__Receipt *r, char *out, size_t len);
+
+#endif
