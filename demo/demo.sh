@@ -88,7 +88,14 @@ say "6. a message that does not match its schema is refused at the agent, with t
 say "7. what arrived"
 for a in politie gemeente-amsterdam om nla; do show_inbox "$a"; done
 
-say "8. stop everything"
+say "8. what the police's agent holds as proof, and what the auditor sees"
+ref_id=$("$KETEN" inbox --config "$NET/om.yaml" --all | awk -F'\t' '$3 == "politie" { print $2; exit }')
+"$KETEN" status --config "$NET/politie.yaml" "$ref_id" | sed 's/^/   /'
+"$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" | sed 's/^/   /'
+echo "   the ledger's entries for the referral (no content, no case reference):"
+"$KETEN" audit log --data "$NET/broker-data" | grep "$ref_id" | cut -c1-230 | sed 's/^/   /'
+
+say "9. stop everything"
 net_stop
 grep -h 'stopping' "$NET"/broker.log | sed 's/^/   /'
 echo
@@ -96,4 +103,5 @@ echo "Logs and data are kept in $NET (remove with: rm -rf $NET)."
 echo "Every message above was filtered by the policy at the sender's agent, sealed for"
 echo "each recipient and signed, judged by the broker on its header and field manifests"
 echo "without being readable there, and checked and opened by the recipient's agent:"
-echo "exactly once, over CURVE.  The audit ledger comes with the next issue."
+echo "exactly once, over CURVE, and every decision is in the broker's signed,"
+echo "Merkle-verified audit ledger."
