@@ -23,7 +23,9 @@
 #include "common/config.h"
 #include "common/db.h"
 #include "common/keys.h"
+#include "common/checkpoint.h"
 #include "common/log.h"
+#include "common/merkle.h"
 #include "common/policysig.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -56,6 +58,10 @@ struct agent {
 	struct outbound_keys okeys;	/* directory, our keys, network key */
 	uint8_t *network_key;		/* sodium_malloc'd, or NULL */
 	bool update_refused;	/* the broker's last policy could not be adopted */
+	/* witness: the newest checkpoint we verified (size 0: none yet) */
+	uint64_t witness_size;
+	uint8_t witness_root[32];
+	int64_t next_witness_ms;
 	uint8_t broker_pk[KETEN_CURVE_KEYBYTES];
 	MDB_env *env;
 	struct store *store;
@@ -606,6 +612,92 @@ handle_directory_update(struct agent *a, const Keten__Wire__V1__DirectoryUpdate 
 }
 
 static void
+report_ledger(struct agent *a, const char *what)
+{
+	Keten__Wire__V1__Error e = KETEN__WIRE__V1__ERROR__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+
+	log_warnx("LEDGER %s", what);
+	e.code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED;
+	e.reason = (char *)what;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ERROR;
+	c.error = &e;
+	defer(a, true, NULL, 0, &c.base);
+}
+
+/*
+ * We are a witness: the broker's newest checkpoint must extend the one we
+ * verified before (consistency proof); then we cosign it.  A broker that
+ * rewrote or rolled back its ledger is caught here.
+ */
+static void
+handle_witness_challenge(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__WitnessChallenge *w)
+{
+	char origin[256], err[KETEN_ERRLEN], what[KETEN_ERRLEN + 128];
+	uint64_t size;
+	uint8_t root[32];
+	merkle_hash proof[MERKLE_MAX_PROOF];
+
+	if (!a->have_broker_sign_pk || w->checkpoint == NULL)
+		return;
+	snprintf(origin, sizeof(origin), "%.*s", (int)strcspn(w->checkpoint, "\n"), w->checkpoint);
+	if (checkpoint_verify(w->checkpoint, origin, a->broker_sign_pk, &size, root, err) != 0) {
+		snprintf(what, sizeof(what), "checkpoint from the broker does not verify: %s", err);
+		report_ledger(a, what);
+		return;
+	}
+	if (size < a->witness_size) {
+		snprintf(what, sizeof(what), "ROLLED BACK: the broker shows %llu entries, we saw %llu",
+		    (unsigned long long)size, (unsigned long long)a->witness_size);
+		report_ledger(a, what);
+		return;
+	}
+	if (size == a->witness_size && a->witness_size > 0) {
+		if (sodium_memcmp(root, a->witness_root, 32) != 0)
+			report_ledger(a, "FORKED: the same size with another root");
+		return;
+	}
+	if (a->witness_size > 0) {
+		if (w->old_size != a->witness_size || w->n_consistency_proof > MERKLE_MAX_PROOF) {
+			report_ledger(a, "INCONSISTENT: no consistency proof from the size we saw");
+			return;
+		}
+		for (size_t i = 0; i < w->n_consistency_proof; i++) {
+			if (w->consistency_proof[i].len != 32) {
+				report_ledger(a, "INCONSISTENT: malformed consistency proof");
+				return;
+			}
+			memcpy(proof[i], w->consistency_proof[i].data, 32);
+		}
+		if (merkle_verify_consistency(a->witness_size, size, a->witness_root, root,
+		    (const merkle_hash *)proof, w->n_consistency_proof) != 0) {
+			snprintf(what, sizeof(what), "INCONSISTENT: checkpoint %llu does not extend "
+			    "checkpoint %llu: the broker rewrote its history", (unsigned long long)size,
+			    (unsigned long long)a->witness_size);
+			report_ledger(a, what);
+			return;
+		}
+	}
+	if (store_meta_put(a->store, txn, "witness_note", w->checkpoint, strlen(w->checkpoint)) != 0)
+		return;
+	a->witness_size = size;
+	memcpy(a->witness_root, root, 32);
+	char *line = checkpoint_cosign(w->checkpoint, a->cfg->agency, (uint64_t)(now_ms() / 1000),
+	    a->keys->sign_sk, a->keys->sign_pk);
+	if (line != NULL) {
+		Keten__Wire__V1__Cosignature cs = KETEN__WIRE__V1__COSIGNATURE__INIT;
+		Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+		cs.size = size;
+		cs.signature_line = line;
+		c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_COSIGNATURE;
+		c.cosignature = &cs;
+		defer(a, true, NULL, 0, &c.base);
+		free(line);
+	}
+	log_debug("witnessed checkpoint %llu", (unsigned long long)size);
+}
+
+static void
 handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 {
 	int rc;
@@ -626,6 +718,9 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE:
 		handle_directory_update(a, c->directory_update);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE:
+		handle_witness_challenge(a, txn, c->witness_challenge);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK: {
 		const Keten__Wire__V1__SubmitAck *ack = c->submit_ack;
@@ -877,6 +972,15 @@ timers(struct agent *a)
 		send_heartbeat(a);
 		a->next_hb_ms = now + hb;
 	}
+	if (a->ready && a->have_broker_sign_pk && now >= a->next_witness_ms) {
+		Keten__Wire__V1__WitnessRequest w = KETEN__WIRE__V1__WITNESS_REQUEST__INIT;
+		Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+		w.known_size = a->witness_size;
+		c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_WITNESS_REQUEST;
+		c.witness_request = &w;
+		wire_send(a->dealer, NULL, 0, &c, ZMQ_DONTWAIT);
+		a->next_witness_ms = now + 4 * hb;
+	}
 	if (a->ready && a->inflight > 0 && now - a->progress_ms > (int64_t)a->cfg->resend_ms) {
 		log_info("%llu submissions unacknowledged for %llu ms; resending",
 		    (unsigned long long)a->inflight, (unsigned long long)a->cfg->resend_ms);
@@ -959,6 +1063,21 @@ setup(struct agent *a, bool check_only)
 		return -1;
 	}
 	randombytes_buf(a->instance, sizeof(a->instance));
+	{	/* the newest checkpoint we witnessed survives restarts */
+		MDB_txn *rt;
+		if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &rt) == 0) {
+			char *note = store_meta_get(a->store, rt, "witness_note");
+			char origin[256];
+			if (note != NULL && a->have_broker_sign_pk) {
+				snprintf(origin, sizeof(origin), "%.*s", (int)strcspn(note, "\n"), note);
+				if (checkpoint_verify(note, origin, a->broker_sign_pk, &a->witness_size,
+				    a->witness_root, err) != 0)
+					a->witness_size = 0;
+			}
+			free(note);
+			mdb_txn_abort(rt);
+		}
+	}
 	a->zctx = zmq_ctx_new();
 	a->dealer = zmq_socket(a->zctx, ZMQ_DEALER);
 	a->control = zmq_socket(a->zctx, ZMQ_ROUTER);

@@ -341,3 +341,21 @@ store_receipts_get(struct store *st, MDB_txn *txn, const uint8_t id[static 16])
 		return NULL;
 	return keten__wire__v1__submit_ack__unpack(NULL, v.mv_size, v.mv_data);
 }
+
+int
+store_meta_put(struct store *st, MDB_txn *txn, const char *name, const void *data, size_t len)
+{
+	MDB_val k = { strlen(name), (void *)name }, v = { len, (void *)data };
+
+	return db_err(mdb_put(txn, st->meta, &k, &v, 0));
+}
+
+char *
+store_meta_get(struct store *st, MDB_txn *txn, const char *name)
+{
+	MDB_val k = { strlen(name), (void *)name }, v;
+
+	if (mdb_get(txn, st->meta, &k, &v) != 0)
+		return NULL;
+	return strndup(v.mv_data, v.mv_size);
+}

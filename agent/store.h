@@ -90,6 +90,10 @@ int store_receipts_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Su
 Keten__Wire__V1__SubmitAck *store_receipts_get(struct store *st, MDB_txn *txn,
     const uint8_t id[static 16]);
 
+/* Small named values (meta): put bytes; get a NUL-terminated malloc'd copy or NULL. */
+int store_meta_put(struct store *st, MDB_txn *txn, const char *name, const void *data, size_t len);
+char *store_meta_get(struct store *st, MDB_txn *txn, const char *name);
+
 /* Is message `id` still in the outbox (not yet acknowledged)? */
 bool store_outbox_has(struct store *st, MDB_txn *txn, const uint8_t id[static 16]);
 

@@ -21,6 +21,7 @@
 #include "common/db.h"
 #include "common/directory.h"
 #include "common/keys.h"
+#include "common/checkpoint.h"
 #include "common/log.h"
 #include "common/policysig.h"
 #include "common/util.h"
@@ -633,6 +634,49 @@ handle_heartbeat(struct broker *b, const uint8_t *rid, size_t rid_len)
 	queue_reply(b, rid, rid_len, &c);
 }
 
+/* A witness asks for the newest checkpoint and the proof from what it saw. */
+static void
+handle_witness_request(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__WitnessRequest *w)
+{
+	Keten__Wire__V1__WitnessChallenge c;
+	Keten__Wire__V1__Command cmd = KETEN__WIRE__V1__COMMAND__INIT;
+	int rc = ledger_challenge(b->ledger, txn, w->known_size, &c);
+
+	if (rc == KETEN_EINVAL) {
+		log_warnx("witness %s has seen a ledger of %llu entries, larger than ours (%llu): "
+		    "was the ledger rolled back?", from->id, (unsigned long long)w->known_size,
+		    (unsigned long long)ledger_size(b->ledger, txn));
+		/* show it what we have: the witness judges, not we */
+		rc = ledger_challenge(b->ledger, txn, 0, &c);
+	}
+	if (rc != 0)
+		return;		/* nothing to witness yet */
+	cmd.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE;
+	cmd.witness_challenge = &c;
+	queue_reply(b, rid, rid_len, &cmd);
+	ledger_challenge_clear(&c);
+}
+
+/* A witness's cosignature: checked with its key, stored beside the checkpoint. */
+static void
+handle_cosignature(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const Keten__Wire__V1__Cosignature *cs)
+{
+	char *note = ledger_checkpoint_note(b->ledger, txn, cs->size);
+
+	if (note == NULL || checkpoint_cosig_verify(note, cs->signature_line, from->id,
+	    from->sign_pk) != 0) {
+		log_warnx("cosignature of %s for checkpoint %llu does not verify; not stored", from->id,
+		    (unsigned long long)cs->size);
+		free(note);
+		return;
+	}
+	free(note);
+	if (ledger_cosign_put(b->ledger, txn, cs->size, from->id, cs->signature_line) == 0)
+		log_debug("checkpoint %llu cosigned by %s", (unsigned long long)cs->size, from->id);
+}
+
 /*
  * Receive one ROUTER message: routing id, then exactly one body frame.
  * Returns 1 when a command was handled, 0 when the socket is empty.
@@ -723,6 +767,12 @@ receive_one(struct broker *b, MDB_txn *txn)
 	case KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT:
 		note_clock(b, from, cmd->heartbeat->time_ms);
 		handle_heartbeat(b, rid, (size_t)ridlen);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_REQUEST:
+		handle_witness_request(b, txn, from, rid, (size_t)ridlen, cmd->witness_request);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_COSIGNATURE:
+		handle_cosignature(b, txn, from, cmd->cosignature);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: {
 		log_warnx("agency %s reports error %d: %.200s", from->id, cmd->error->code,

@@ -9,7 +9,7 @@
 #include "common/util.h"
 
 struct ledger {
-	MDB_dbi entries, tree, checkpoints, meta;
+	MDB_dbi entries, tree, checkpoints, cosigs, meta;
 	char *origin;
 };
 
@@ -60,6 +60,7 @@ ledger_open(MDB_env *env, const char *origin, struct ledger **out, char err[stat
 	    (rc = mdb_dbi_open(txn, "ledger", MDB_CREATE, &l->entries)) ||
 	    (rc = mdb_dbi_open(txn, "ledger_tree", MDB_CREATE, &l->tree)) ||
 	    (rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &l->checkpoints)) ||
+	    (rc = mdb_dbi_open(txn, "cosignatures", MDB_CREATE, &l->cosigs)) ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta)) ||
 	    (rc = mdb_txn_commit(txn))) {
 		if (rc != 0 && txn != NULL)
@@ -200,4 +201,78 @@ ledger_receipt_clear(Keten__Wire__V1__Receipt *r)
 		free(r->inclusion_proof[0].data);
 	free(r->inclusion_proof);
 	keten__wire__v1__receipt__init(r);
+}
+
+char *
+ledger_checkpoint_note(struct ledger *l, MDB_txn *txn, uint64_t size)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
+
+	be64_put(key, size);
+	if (mdb_get(txn, l->checkpoints, &k, &v) != 0)
+		return NULL;
+	return strndup(v.mv_data, v.mv_size);
+}
+
+int
+ledger_challenge(struct ledger *l, MDB_txn *txn, uint64_t old_size,
+    Keten__Wire__V1__WitnessChallenge *c)
+{
+	uint64_t size = ledger_size(l, txn);
+	merkle_hash proof[MERKLE_MAX_PROOF];
+	struct tree_ctx tc = { l, txn };
+	struct merkle_store st = { tree_get, tree_put, &tc };
+	size_t n = 0;
+
+	keten__wire__v1__witness_challenge__init(c);
+	if (old_size > size)
+		return KETEN_EINVAL;
+	if (size == 0 || (c->checkpoint = ledger_checkpoint_note(l, txn, size)) == NULL)
+		return KETEN_ENOTFOUND;
+	c->old_size = old_size;
+	if (old_size > 0 && old_size < size && merkle_consistency_proof(&st, old_size, size, proof, &n) != 0) {
+		ledger_challenge_clear(c);
+		return KETEN_EDB;
+	}
+	if (n > 0) {
+		uint8_t *buf = malloc(n * MERKLE_HASHBYTES);
+		if (buf == NULL || (c->consistency_proof = calloc(n, sizeof(ProtobufCBinaryData))) == NULL) {
+			free(buf);
+			ledger_challenge_clear(c);
+			return KETEN_ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++) {
+			memcpy(buf + i * MERKLE_HASHBYTES, proof[i], MERKLE_HASHBYTES);
+			c->consistency_proof[i] = (ProtobufCBinaryData){ MERKLE_HASHBYTES,
+			    buf + i * MERKLE_HASHBYTES };
+		}
+		c->n_consistency_proof = n;
+	}
+	return 0;
+}
+
+void
+ledger_challenge_clear(Keten__Wire__V1__WitnessChallenge *c)
+{
+	free(c->checkpoint);
+	if (c->n_consistency_proof > 0)
+		free(c->consistency_proof[0].data);
+	free(c->consistency_proof);
+	keten__wire__v1__witness_challenge__init(c);
+}
+
+int
+ledger_cosign_put(struct ledger *l, MDB_txn *txn, uint64_t size, const char *agency,
+    const char *line)
+{
+	uint8_t key[8 + 64];
+	size_t al = strlen(agency);
+
+	if (al > 63)
+		return KETEN_EINVAL;
+	be64_put(key, size);
+	memcpy(key + 8, agency, al);
+	MDB_val k = { 8 + al, key }, v = { strlen(line), (void *)line };
+	return db_err(mdb_put(txn, l->cosigs, &k, &v, 0));
 }

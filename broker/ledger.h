@@ -7,6 +7,7 @@
  *   ledger:      seq(be64)                -> packed keten.ledger.v1.Entry (the hashed bytes)
  *   ledger_tree: level(1) || index(be64)  -> perfect-subtree hash (32)
  *   checkpoints: size(be64)               -> signed note text
+ *   cosignatures: size(be64) || agency    -> C2SP cosignature/v1 line of that witness
  *   meta:        "ledger_size"            -> be64
  */
 #ifndef KETEN_BROKER_LEDGER_H
@@ -42,6 +43,21 @@ int ledger_checkpoint(struct ledger *l, MDB_txn *txn, const struct keten_keys *k
  */
 int ledger_receipt(struct ledger *l, MDB_txn *txn, uint64_t seq, Keten__Wire__V1__Receipt *r);
 void ledger_receipt_clear(Keten__Wire__V1__Receipt *r);
+
+/*
+ * A witness's challenge: the newest checkpoint and the consistency proof from
+ * old_size (0: none).  KETEN_EINVAL when old_size is beyond the ledger (the
+ * witness saw a bigger tree: evidence of a rollback).  Free with
+ * ledger_challenge_clear.
+ */
+int ledger_challenge(struct ledger *l, MDB_txn *txn, uint64_t old_size,
+    Keten__Wire__V1__WitnessChallenge *c);
+void ledger_challenge_clear(Keten__Wire__V1__WitnessChallenge *c);
+/* The checkpoint note for size (malloc'd) or NULL. */
+char *ledger_checkpoint_note(struct ledger *l, MDB_txn *txn, uint64_t size);
+/* Store a verified cosignature line beside checkpoint `size`. */
+int ledger_cosign_put(struct ledger *l, MDB_txn *txn, uint64_t size, const char *agency,
+    const char *line);
 
 /* Current size (entries) as seen in txn. */
 uint64_t ledger_size(struct ledger *l, MDB_txn *txn);

@@ -53,6 +53,36 @@ read_key(const char *arg, uint8_t pk[static 32])
 	return key_b64_decode(pk, 32, arg);
 }
 
+/* Cosignatures by the agencies (witnesses): how many, by whom, up to which size. */
+static void
+witnesses(MDB_txn *txn, MDB_dbi cps)
+{
+	MDB_dbi cos;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	char names[1024] = "";
+	uint64_t n = 0, newest = 0;
+
+	(void)cps;
+	if (mdb_dbi_open(txn, "cosignatures", 0, &cos) != 0 || mdb_cursor_open(txn, cos, &cur) != 0)
+		return;
+	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		if (k.mv_size <= 8)
+			continue;
+		char who[80];
+		snprintf(who, sizeof(who), " %.*s", (int)(k.mv_size - 8), (char *)k.mv_data + 8);
+		if (strstr(names, who) == NULL && strlen(names) + strlen(who) < sizeof(names) - 1)
+			strcat(names, who);
+		uint64_t size = be64_get(k.mv_data);
+		if (size > newest)
+			newest = size;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	printf("cosignatures: %llu by witnesses:%s; newest cosigned checkpoint: size %llu\n",
+	    (unsigned long long)n, n ? names : " none", (unsigned long long)newest);
+}
+
 static int
 verify(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, const char *origin, const uint8_t pk[static 32])
 {
@@ -130,6 +160,7 @@ verify(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, const char *origin, const uin
 	printf("ledger OK: %llu entries rehashed, %llu signed checkpoints verified; newest: size %llu, "
 	    "root %s\n", (unsigned long long)f.size, (unsigned long long)checked,
 	    (unsigned long long)last_size, hex);
+	witnesses(txn, cps);
 	rc = EXIT_OK;
 fail:
 	mdb_cursor_close(ec);

@@ -93,3 +93,85 @@ checkpoint_verify(const char *note, const char *origin, const uint8_t pk[static 
 	*size = n;
 	return 0;
 }
+
+static void
+cosig_key_id(uint8_t out[4], const char *name, const uint8_t pk[static 32])
+{
+	crypto_hash_sha256_state st;
+	uint8_t h[32];
+	static const uint8_t nl_alg[2] = { '\n', 0x04 };
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const uint8_t *)name, strlen(name));
+	crypto_hash_sha256_update(&st, nl_alg, 2);
+	crypto_hash_sha256_update(&st, pk, 32);
+	crypto_hash_sha256_final(&st, h);
+	memcpy(out, h, 4);
+}
+
+/* "cosignature/v1\ntime T\n" || note body; malloc'd. */
+static char *
+cosig_message(const char *note, uint64_t t)
+{
+	const char *sep = strstr(note, "\n\n");
+	char *msg = NULL;
+
+	if (sep == NULL)
+		return NULL;
+	if (asprintf(&msg, "cosignature/v1\ntime %llu\n%.*s", (unsigned long long)t,
+	    (int)(sep - note + 1), note) < 0)
+		return NULL;
+	return msg;
+}
+
+char *
+checkpoint_cosign(const char *note, const char *name, uint64_t t, const uint8_t sign_sk[static 64],
+    const uint8_t sign_pk[static 32])
+{
+	uint8_t blob[4 + 8 + 64];
+	char b64[200], *msg = cosig_message(note, t), *line = NULL;
+
+	if (msg == NULL)
+		return NULL;
+	cosig_key_id(blob, name, sign_pk);
+	for (int i = 0; i < 8; i++)
+		blob[4 + i] = (uint8_t)(t >> (56 - 8 * i));
+	crypto_sign_ed25519_detached(blob + 12, NULL, (const uint8_t *)msg, strlen(msg), sign_sk);
+	free(msg);
+	sodium_bin2base64(b64, sizeof(b64), blob, sizeof(blob), sodium_base64_VARIANT_ORIGINAL);
+	if (asprintf(&line, "\u2014 %s %s\n", name, b64) < 0)
+		return NULL;
+	return line;
+}
+
+int
+checkpoint_cosig_verify(const char *note, const char *line, const char *name,
+    const uint8_t pk[static 32])
+{
+	char prefix[300], b64[200];
+	uint8_t blob[4 + 8 + 64], kid[4];
+	size_t got = 0, plen;
+	uint64_t t = 0;
+
+	snprintf(prefix, sizeof(prefix), "\u2014 %s ", name);
+	plen = strlen(prefix);
+	if (strncmp(line, prefix, plen) != 0)
+		return -1;
+	snprintf(b64, sizeof(b64), "%s", line + plen);
+	b64[strcspn(b64, "\n")] = '\0';
+	if (sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &got, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || got != sizeof(blob))
+		return -1;
+	cosig_key_id(kid, name, pk);
+	if (memcmp(kid, blob, 4) != 0)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		t = t << 8 | blob[4 + i];
+	char *msg = cosig_message(note, t);
+	if (msg == NULL)
+		return -1;
+	int rc = crypto_sign_ed25519_verify_detached(blob + 12, (const uint8_t *)msg, strlen(msg),
+	    pk) == 0 ? 0 : -1;
+	free(msg);
+	return rc;
+}

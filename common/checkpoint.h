@@ -27,4 +27,17 @@ char *checkpoint_sign(const char *origin, uint64_t size, const uint8_t root[stat
 int checkpoint_verify(const char *note, const char *origin, const uint8_t pk[static 32],
     uint64_t *size, uint8_t root[static 32], char err[static KETEN_ERRLEN]);
 
+/*
+ * C2SP cosignature/v1 by a witness (an agency) over a checkpoint note:
+ * Ed25519 over "cosignature/v1\ntime <t>\n" || the note's text (first three
+ * lines), line "— <name> base64(keyid(4) || t (8, big-endian) || sig(64))",
+ * keyid = SHA-256(name || "\n" || 0x04 || pubkey)[:4].  Returns the line
+ * (malloc'd, with its newline) or NULL.
+ */
+char *checkpoint_cosign(const char *note, const char *name, uint64_t timestamp,
+    const uint8_t sign_sk[static 64], const uint8_t sign_pk[static 32]);
+/* Verify a cosignature line over note by name/pk: 0 or -1. */
+int checkpoint_cosig_verify(const char *note, const char *line, const char *name,
+    const uint8_t pk[static 32]);
+
 #endif
