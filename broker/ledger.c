@@ -5,11 +5,12 @@
 #include "broker/ledger.h"
 #include "common/checkpoint.h"
 #include "common/db.h"
+#include "common/ledgerindex.h"
 #include "common/merkle.h"
 #include "common/util.h"
 
 struct ledger {
-	MDB_dbi entries, tree, checkpoints, cosigs, meta;
+	MDB_dbi entries, tree, checkpoints, cosigs, index, meta;
 	char *origin;
 };
 
@@ -61,6 +62,7 @@ ledger_open(MDB_env *env, const char *origin, struct ledger **out, char err[stat
 	    (rc = mdb_dbi_open(txn, "ledger_tree", MDB_CREATE, &l->tree)) ||
 	    (rc = mdb_dbi_open(txn, "checkpoints", MDB_CREATE, &l->checkpoints)) ||
 	    (rc = mdb_dbi_open(txn, "cosignatures", MDB_CREATE, &l->cosigs)) ||
+	    (rc = mdb_dbi_open(txn, "ledger_index", MDB_CREATE, &l->index)) ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta)) ||
 	    (rc = mdb_txn_commit(txn))) {
 		if (rc != 0 && txn != NULL)
@@ -93,6 +95,41 @@ ledger_size(struct ledger *l, MDB_txn *txn)
 	return be64_get(v.mv_data);
 }
 
+static int
+index_put(struct ledger *l, MDB_txn *txn, int kind, const void *value, size_t len, int text,
+    uint64_t seq)
+{
+	uint8_t key[LIDX_MAXKEY];
+	size_t n;
+
+	if (len == 0 || (n = lidx_prefix(key, kind, value, len, text)) == 0)
+		return 0;	/* nothing to index (or an id too long to: still in the ledger) */
+	be64_put(key + n, seq);
+	MDB_val k = { n + 8, key }, v = { 0, "" };
+	return db_err(mdb_put(txn, l->index, &k, &v, 0));
+}
+
+/* The secondary indexes of entry e. */
+static int
+index_entry(struct ledger *l, MDB_txn *txn, const Keten__Ledger__V1__Entry *e)
+{
+	uint8_t t[8];
+	int rc;
+
+	be64_put(t, (uint64_t)e->time_ms);
+	if ((rc = index_put(l, txn, LIDX_CASE, e->case_pseudonym.data, e->case_pseudonym.len, 0,
+	    e->seq)) || (rc = index_put(l, txn, LIDX_MESSAGE, e->message_id.data, e->message_id.len,
+	    0, e->seq)) || (rc = index_put(l, txn, LIDX_SENDER, e->sender, strlen(e->sender), 1,
+	    e->seq)) || (rc = index_put(l, txn, LIDX_RECIPIENT, e->recipient, strlen(e->recipient), 1,
+	    e->seq)) || (rc = index_put(l, txn, LIDX_TIME, t, 8, 0, e->seq)))
+		return rc;
+	for (size_t i = 0; i < e->n_rule_ids; i++)
+		if ((rc = index_put(l, txn, LIDX_RULE, e->rule_ids[i], strlen(e->rule_ids[i]), 1,
+		    e->seq)) != 0)
+			return rc;
+	return 0;
+}
+
 int
 ledger_append(struct ledger *l, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 {
@@ -113,6 +150,8 @@ ledger_append(struct ledger *l, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 	merkle_leaf_hash(leaf, v.mv_data, v.mv_size);
 	if (merkle_append(&st, seq, leaf) != 0)
 		return KETEN_EFULL;	/* a put failed: LMDB is full (or worse); the caller aborts */
+	if ((rc = index_entry(l, txn, e)) != 0)
+		return rc;
 	be64_put(sz, seq + 1);
 	MDB_val mk = { 11, "ledger_size" }, mv = { 8, sz };
 	return db_err(mdb_put(txn, l->meta, &mk, &mv, 0));

@@ -8,6 +8,10 @@
  *   ledger_tree: level(1) || index(be64)  -> perfect-subtree hash (32)
  *   checkpoints: size(be64)               -> signed note text
  *   cosignatures: size(be64) || agency    -> C2SP cosignature/v1 line of that witness
+ *   ledger_index: kind(1) || value || seq(be64) -> "" (secondary indexes, so a query
+ *                 costs in proportion to its answer): 'c' case pseudonym, 'm' message
+ *                 id, 's' sender, 'r' recipient, 'u' rule id, 't' time (be64 ms)
+ *                 (the value of text kinds is NUL-terminated; see common/ledgerindex.h)
  *   meta:        "ledger_size"            -> be64
  */
 #ifndef KETEN_BROKER_LEDGER_H

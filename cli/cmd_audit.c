@@ -11,7 +11,9 @@
 #include "cli/cli.h"
 #include "common/checkpoint.h"
 #include "common/db.h"
+#include "common/envelope.h"
 #include "common/keys.h"
+#include "common/ledgerindex.h"
 #include "common/merkle.h"
 #include "common/util.h"
 #include "common/yamltree.h"
@@ -22,6 +24,11 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: keten audit verify --data BROKER_DATA_DIR --key BROKER_PUBLIC [--origin O]\n"
 	    "       keten audit log    --data BROKER_DATA_DIR [--after SEQ] [--limit N]\n"
+	    "       keten audit query  --data BROKER_DATA_DIR [--message ID] [--case PSEUDONYM-HEX]\n"
+	    "                          [--case-ref REF --case-sender AGENCY --network-key FILE]\n"
+	    "                          [--sender A] [--recipient A] [--rule RULE]\n"
+	    "                          [--since 2026-11-01T00:00:00Z] [--until ...]\n"
+	    "  query reads the ledger's indexes: its cost follows the size of the answer.\n"
 	    "  verify rehashes every ledger entry from the first, rebuilds the Merkle tree,\n"
 	    "  and checks every stored checkpoint's root and the broker's signature on it;\n"
 	    "  BROKER_PUBLIC is the broker's public key file (broker.public.yaml) or its\n"
@@ -217,6 +224,129 @@ entry_json(const Keten__Ledger__V1__Entry *e)
 	return o;
 }
 
+struct query {
+	uint8_t msgid[16], pseudo[32];
+	bool has_msg, has_case;
+	const char *sender, *recipient, *rule;
+	int64_t since, until;	/* 0 = open */
+};
+
+static bool
+matches(const struct query *q, const Keten__Ledger__V1__Entry *e)
+{
+	if (q->has_msg && (e->message_id.len != 16 || memcmp(e->message_id.data, q->msgid, 16)))
+		return false;
+	if (q->has_case && (e->case_pseudonym.len != 32 || memcmp(e->case_pseudonym.data, q->pseudo, 32)))
+		return false;
+	if (q->sender && strcmp(e->sender, q->sender) != 0)
+		return false;
+	if (q->recipient && strcmp(e->recipient, q->recipient) != 0)
+		return false;
+	if (q->since && e->time_ms < q->since)
+		return false;
+	if (q->until && e->time_ms >= q->until)
+		return false;
+	if (q->rule) {
+		bool any = false;
+		for (size_t i = 0; i < e->n_rule_ids && !any; i++)
+			any = strcmp(e->rule_ids[i], q->rule) == 0;
+		if (!any)
+			return false;
+	}
+	return true;
+}
+
+/* Walk the most selective index the query names; filter by the rest. */
+static int
+query(MDB_txn *txn, MDB_dbi entries, const struct query *q, uint64_t limit)
+{
+	MDB_dbi idx;
+	MDB_cursor *cur;
+	uint8_t key[LIDX_MAXKEY], t[8];
+	size_t plen;
+	uint64_t shown = 0, looked = 0;
+
+	if (mdb_dbi_open(txn, "ledger_index", 0, &idx) != 0) {
+		fprintf(stderr, "keten audit: this ledger has no indexes\n");
+		return EXIT_FAIL;
+	}
+	if (q->has_msg)
+		plen = lidx_prefix(key, LIDX_MESSAGE, q->msgid, 16, 0);
+	else if (q->has_case)
+		plen = lidx_prefix(key, LIDX_CASE, q->pseudo, 32, 0);
+	else if (q->rule)
+		plen = lidx_prefix(key, LIDX_RULE, q->rule, strlen(q->rule), 1);
+	else if (q->recipient)
+		plen = lidx_prefix(key, LIDX_RECIPIENT, q->recipient, strlen(q->recipient), 1);
+	else if (q->sender)
+		plen = lidx_prefix(key, LIDX_SENDER, q->sender, strlen(q->sender), 1);
+	else {
+		be64_put(t, (uint64_t)q->since);
+		lidx_prefix(key, LIDX_TIME, t, 8, 0);
+		plen = 1;	/* the time index is ordered: start at `since` */
+	}
+	if (plen == 0)
+		return EXIT_USAGE;
+	MDB_val k = { q->has_msg || q->has_case || q->rule || q->recipient || q->sender ? plen : 9,
+	    key }, v;
+	mdb_cursor_open(txn, idx, &cur);
+	for (int op = MDB_SET_RANGE; shown < limit && mdb_cursor_get(cur, &k, &v, op) == 0;
+	    op = MDB_NEXT) {
+		if (k.mv_size < plen + 8 || memcmp(k.mv_data, key, plen) != 0)
+			break;
+		uint8_t sk[8];
+		memcpy(sk, (uint8_t *)k.mv_data + k.mv_size - 8, 8);
+		MDB_val ek = { 8, sk }, ev;
+		looked++;
+		if (mdb_get(txn, entries, &ek, &ev) != 0)
+			continue;
+		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, ev.mv_size, ev.mv_data);
+		if (e == NULL)
+			continue;
+		if (plen == 1 && q->until && e->time_ms >= q->until) {
+			keten__ledger__v1__entry__free_unpacked(e, NULL);
+			break;
+		}
+		if (matches(q, e)) {
+			json_t *j = entry_json(e);
+			char *s = json_dumps(j, JSON_COMPACT);
+			printf("%s\n", s ? s : "{}");
+			free(s);
+			json_decref(j);
+			shown++;
+		}
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+	}
+	mdb_cursor_close(cur);
+	fprintf(stderr, "%llu entries (%llu read through the index)\n", (unsigned long long)shown,
+	    (unsigned long long)looked);
+	return EXIT_OK;
+}
+
+static int
+pseudonym_from(struct query *q, const char *ref, const char *sender, const char *keyfile)
+{
+	struct ydoc *doc = NULL;
+	char err[KETEN_ERRLEN];
+	const char *b64 = NULL;
+	uint8_t key[32];
+	int rc = -1;
+
+	if (ydoc_load(keyfile, &doc, err) != 0) {
+		fprintf(stderr, "keten audit: %s\n", err);
+		return -1;
+	}
+	if (ydoc_root(doc) && ydoc_get_str(doc, ydoc_root(doc), "network_key", true, &b64, err) == 0 &&
+	    key_b64_decode(key, 32, b64) == 0) {
+		envelope_case_pseudonym(q->pseudo, key, sender, ref);
+		q->has_case = true;
+		rc = 0;
+	}
+	sodium_memzero(key, sizeof(key));
+	ydoc_free(&doc);
+	return rc;
+}
+
 int
 cmd_audit(int argc, char **argv)
 {
@@ -226,12 +356,24 @@ cmd_audit(int argc, char **argv)
 		{ "origin", required_argument, NULL, 'o' },
 		{ "after", required_argument, NULL, 'a' },
 		{ "limit", required_argument, NULL, 'n' },
+		{ "message", required_argument, NULL, 'M' },
+		{ "case", required_argument, NULL, 'C' },
+		{ "case-ref", required_argument, NULL, 'R' },
+		{ "case-sender", required_argument, NULL, 'S' },
+		{ "network-key", required_argument, NULL, 'N' },
+		{ "sender", required_argument, NULL, 's' },
+		{ "recipient", required_argument, NULL, 'r' },
+		{ "rule", required_argument, NULL, 'u' },
+		{ "since", required_argument, NULL, 'b' },
+		{ "until", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *data = NULL, *key = NULL, *origin = "keten.local/ledger", *verb;
 	uint64_t after = 0, limit = UINT64_MAX;
 	bool has_after = false;
+	struct query q = { .has_msg = false };
+	const char *caseref = NULL, *casesender = NULL, *netkey = NULL;
 	uint8_t pk[32];
 	char err[KETEN_ERRLEN];
 	MDB_env *env = NULL;
@@ -245,13 +387,38 @@ cmd_audit(int argc, char **argv)
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
 		return usage(stdout);
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': data = optarg; break;
 		case 'k': key = optarg; break;
 		case 'o': origin = optarg; break;
 		case 'a': after = strtoull(optarg, NULL, 10); has_after = true; break;
 		case 'n': limit = strtoull(optarg, NULL, 10); break;
+		case 'M':
+			if (uuid_parse(q.msgid, optarg) != 0)
+				return usage(stderr);
+			q.has_msg = true;
+			break;
+		case 'C':
+			if (sodium_hex2bin(q.pseudo, 32, optarg, strlen(optarg), NULL, NULL, NULL) != 0 ||
+			    strlen(optarg) != 64)
+				return usage(stderr);
+			q.has_case = true;
+			break;
+		case 'R': caseref = optarg; break;
+		case 'S': casesender = optarg; break;
+		case 'N': netkey = optarg; break;
+		case 's': q.sender = optarg; break;
+		case 'r': q.recipient = optarg; break;
+		case 'u': q.rule = optarg; break;
+		case 'b':
+			if (parse_utc_time(optarg, &q.since) != 0)
+				return usage(stderr);
+			break;
+		case 'e':
+			if (parse_utc_time(optarg, &q.until) != 0)
+				return usage(stderr);
+			break;
 		case 'h': return usage(stdout);
 		default: return usage(stderr);
 		}
@@ -275,6 +442,15 @@ cmd_audit(int argc, char **argv)
 	}
 	if (strcmp(verb, "verify") == 0) {
 		rc = verify(txn, entries, cps, origin, pk);
+	} else if (strcmp(verb, "query") == 0) {
+		if (caseref != NULL && (casesender == NULL || netkey == NULL ||
+		    pseudonym_from(&q, caseref, casesender, netkey) != 0)) {
+			fprintf(stderr, "keten audit: --case-ref needs --case-sender and a readable "
+			    "--network-key file\n");
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		rc = query(txn, entries, &q, limit);
 	} else if (strcmp(verb, "log") == 0) {
 		MDB_cursor *cur;
 		MDB_val k, v;

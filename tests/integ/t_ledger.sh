@@ -41,6 +41,20 @@ v=$(audit_verify)
 	die "no case pseudonym logged"
 "$KETEN" audit log --data "$NET/broker-data" | grep -q 'PL-CASE-4711\|secret summary\|Eva' &&
 	die "the ledger holds a case reference or content"
+# queries through the indexes: by case (the auditor computes the pseudonym), message, rule
+n=$("$KETEN" audit query --data "$NET/broker-data" --case-ref PL-CASE-4711 --case-sender politie \
+	--network-key "$NET/keys/network.key" 2>"$NET/q.err" | wc -l)
+[ "$n" -eq 20 ] || die "query by case found $n entries, expected 20"
+grep -q "^20 entries (20 read through the index)" "$NET/q.err" || die "case query not proportional: $(cat "$NET/q.err")"
+n=$("$KETEN" audit query --data "$NET/broker-data" --message "$id1" 2>"$NET/q.err" | wc -l)
+[ "$n" -eq 2 ] || die "query by message found $n entries, expected 2 (accepted, delivered)"
+grep -q "^2 entries (2 read through the index)" "$NET/q.err" || die "message query: $(cat "$NET/q.err")"
+n=$("$KETEN" audit query --data "$NET/broker-data" --rule signal-police-to-municipality-care 2>/dev/null | wc -l)
+[ "$n" -eq 1 ] || die "query by rule found $n entries"
+n=$("$KETEN" audit query --data "$NET/broker-data" --recipient om --since 2020-01-01T00:00:00Z 2>/dev/null | wc -l)
+[ "$n" -eq 40 ] || die "query by recipient found $n entries, expected 40"
+echo "# queries by case pseudonym, message id, rule and recipient read only their answer"
+
 # a forged manifest is logged as a rejection with its reason
 "$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
 	--keys "$NET/keys/nla.secret" --forge-to gemeente-amsterdam --directory "$NET/directory.yaml" \

@@ -1,0 +1,38 @@
+/*
+ * Keys of the ledger's secondary indexes (shared by the broker, which writes
+ * them, and `keten audit query`, which reads them): kind byte, the value
+ * (binary for ids, NUL-terminated text for names, 8-byte big-endian for
+ * times), then the entry's sequence number (8 bytes, big-endian).
+ */
+#ifndef KETEN_LEDGERINDEX_H
+#define KETEN_LEDGERINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "common/util.h"
+
+enum {
+	LIDX_CASE = 'c', LIDX_MESSAGE = 'm', LIDX_SENDER = 's', LIDX_RECIPIENT = 'r',
+	LIDX_RULE = 'u', LIDX_TIME = 't',
+};
+
+#define LIDX_MAXKEY 128
+
+/* The key prefix (kind + value) into out; returns its length, 0 if too long. */
+static inline size_t
+lidx_prefix(uint8_t out[static LIDX_MAXKEY], int kind, const void *value, size_t len, int text)
+{
+	size_t n = 1 + len + (text ? 1 : 0);
+
+	if (n + 8 > LIDX_MAXKEY)
+		return 0;
+	out[0] = (uint8_t)kind;
+	memcpy(out + 1, value, len);
+	if (text)
+		out[1 + len] = '\0';
+	return n;
+}
+
+#endif
