@@ -60,34 +60,41 @@ read_key(const char *arg, uint8_t pk[static 32])
 	return key_b64_decode(pk, 32, arg);
 }
 
-/* Cosignatures by the agencies (witnesses): how many, by whom, up to which size. */
+/* Cosignatures by the agencies (witnesses): how many, and per witness the newest size. */
 static void
 witnesses(MDB_txn *txn, MDB_dbi cps)
 {
+	struct { char who[64]; uint64_t newest; } w[64];
+	size_t nw = 0;
 	MDB_dbi cos;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	char names[1024] = "";
-	uint64_t n = 0, newest = 0;
+	uint64_t n = 0;
 
 	(void)cps;
 	if (mdb_dbi_open(txn, "cosignatures", 0, &cos) != 0 || mdb_cursor_open(txn, cos, &cur) != 0)
 		return;
 	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
-		if (k.mv_size <= 8)
+		char who[64];
+		size_t i;
+		if (k.mv_size <= 8 || k.mv_size - 8 >= sizeof(who))
 			continue;
-		char who[80];
-		snprintf(who, sizeof(who), " %.*s", (int)(k.mv_size - 8), (char *)k.mv_data + 8);
-		if (strstr(names, who) == NULL && strlen(names) + strlen(who) < sizeof(names) - 1)
-			strcat(names, who);
-		uint64_t size = be64_get(k.mv_data);
-		if (size > newest)
-			newest = size;
+		snprintf(who, sizeof(who), "%.*s", (int)(k.mv_size - 8), (char *)k.mv_data + 8);
+		for (i = 0; i < nw && strcmp(w[i].who, who) != 0; i++)
+			;
+		if (i == nw && nw < 64) {
+			snprintf(w[nw].who, sizeof(w[nw].who), "%s", who);
+			w[nw++].newest = 0;
+		}
+		if (i < nw && be64_get(k.mv_data) > w[i].newest)
+			w[i].newest = be64_get(k.mv_data);
 		n++;
 	}
 	mdb_cursor_close(cur);
-	printf("cosignatures: %llu by witnesses:%s; newest cosigned checkpoint: size %llu\n",
-	    (unsigned long long)n, n ? names : " none", (unsigned long long)newest);
+	printf("cosignatures: %llu; newest cosigned size per witness:", (unsigned long long)n);
+	for (size_t i = 0; i < nw; i++)
+		printf(" %s=%llu", w[i].who, (unsigned long long)w[i].newest);
+	printf("%s\n", nw ? "" : " none");
 }
 
 static int

@@ -11,9 +11,9 @@ send() {
 	seq -f "{\"reference\":\"W-$1-%g\"}" 1 5 | "$KETEN" send --config "$NET/politie.yaml" --to om \
 		--type CaseReferral --purpose prosecution --lines >/dev/null || die "send failed"
 }
-cosigned_by() {	# cosigned_by AGENCY MIN_SIZE: a cosignature of AGENCY for a size >= MIN_SIZE
+cosigned_by() {	# cosigned_by AGENCY MIN_SIZE: AGENCY cosigned a checkpoint of size >= MIN_SIZE
 	"$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" |
-		awk -v a=" $1" -v m="$2" '/^cosignatures:/ { if (index($0, a) && $NF >= m) ok = 1 } END { exit !ok }'
+		sed -n "s/^cosignatures:.* $1=\([0-9]*\).*/\1/p" | awk -v m="$2" '{ if ($1 >= m) ok = 1 } END { exit !ok }'
 }
 
 send 1
@@ -21,7 +21,7 @@ wait_inbox om 5 30 || die "not delivered"
 sleep 0.5
 size1=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" |
 	sed -n 's/.*newest: size \([0-9]*\),.*/\1/p')
-for i in $(seq 60); do cosigned_by om "$size1" && cosigned_by politie "$size1" && break; sleep 0.2; done
+for i in $(seq 150); do cosigned_by om "$size1" && cosigned_by politie "$size1" && break; sleep 0.2; done
 cosigned_by om "$size1" || die "om did not cosign checkpoint $size1"
 cosigned_by politie "$size1" || die "politie did not cosign checkpoint $size1"
 echo "# politie and om cosigned checkpoint $size1"
@@ -35,7 +35,7 @@ wait_inbox om 10 30 || die "not delivered after restart"
 sleep 0.5
 size2=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" |
 	sed -n 's/.*newest: size \([0-9]*\),.*/\1/p')
-for i in $(seq 60); do cosigned_by om "$size2" && break; sleep 0.2; done
+for i in $(seq 150); do cosigned_by om "$size2" && break; sleep 0.2; done
 cosigned_by om "$size2" || die "om did not cosign checkpoint $size2"
 
 # the broker comes back with the old copy: its history lost entries
@@ -43,7 +43,7 @@ proc_stop broker
 rm -rf "$NET/broker-data"
 mv "$NET/broker-data.old" "$NET/broker-data"
 broker_start
-for i in $(seq 100); do grep -q "LEDGER ROLLED BACK" "$NET/om.log" && break; sleep 0.1; done
+for i in $(seq 300); do grep -q "LEDGER ROLLED BACK" "$NET/om.log" && break; sleep 0.1; done
 grep -q "LEDGER ROLLED BACK: the broker shows [0-9]* entries, we saw $size2" "$NET/om.log" ||
 	die "om did not catch the rollback"
 grep -q "agency om reports error 1: ROLLED BACK" "$NET/broker.log" || die "the rollback was not reported"
