@@ -787,6 +787,19 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 	}
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: {
 		const Keten__Wire__V1__Error *e = c->error;
+		if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE && e->ref != 0) {
+			/* the broker is full: it refuses the rest of this session; come back
+			 * later with a new one and resend the outbox in order */
+			if (a->ready)
+				log_warnx("broker error %d: %.300s; retrying in %llu ms", e->code, e->reason,
+				    (unsigned long long)a->cfg->resend_ms);
+			a->ready = false;
+			a->policy_synced = false;
+			a->next_hello_ms = mono_ms() + (int64_t)a->cfg->resend_ms;
+			a->cursor = 0;
+			a->inflight = 0;
+			break;
+		}
 		if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NO_SESSION) {
 			/* the broker restarted or we reconnected: Hello, then resend in order */
 			if (a->ready)

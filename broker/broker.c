@@ -29,6 +29,7 @@
 #include "common/yamltree.h"
 
 #define RID_MAX 256
+#define STORAGE_HIGH_WATER 80	/* % of the map above which submissions are refused */
 
 /* An agency's live connection and its delivery window. */
 struct peer {
@@ -41,6 +42,8 @@ struct peer {
 	uint64_t inflight;	/* sent, not yet acknowledged */
 	int64_t progress_ms;	/* last send or ack (monotonic) */
 	int64_t clock_off_ms;	/* agent clock minus broker clock, from Hello and heartbeats */
+	bool refusing;		/* a submission was refused for lack of storage: refuse the
+				 * rest of the session too, so the sender resends in order */
 };
 
 /* A reply held back until the batch is committed. */
@@ -65,6 +68,10 @@ struct broker {
 	struct queue *queue;
 	struct ledger *ledger;
 	bool ledger_dirty;		/* entries appended in the current batch */
+	bool storage_tight;		/* the map is nearly full: refuse new submissions */
+	uint64_t storage_used;		/* bytes of the map used at the start of this batch */
+	uint64_t storage_limit;		/* the high-water mark in bytes */
+	uint64_t batch_bytes;		/* what this batch's accepted submissions may take */
 	void *zctx, *router, *zap;
 	struct peer *peers;		/* one per directory entry */
 	struct reply *replies;
@@ -222,6 +229,7 @@ start_session(struct broker *b, const struct dir_agency *a, const uint8_t *rid, 
 	p->rid_len = rid_len;
 	p->connected = true;
 	/* new session: the agent may have lost what was in flight */
+	p->refusing = false;
 	p->cursor = 0;
 	p->inflight = 0;
 	p->more = true;
@@ -295,12 +303,21 @@ policy_hex(const struct policy *p, char out[static 2 * POLICY_HASHBYTES + 1])
 static int
 log_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 {
+	MDB_txn *child = NULL;
 	int rc;
 
+	/* in a nested transaction: a full map fails this entry, not the batch */
 	e->time_ms = now_ms();
-	if ((rc = ledger_append(b->ledger, txn, e)) == 0)
-		b->ledger_dirty = true;
-	return rc;
+	if ((rc = mdb_txn_begin(b->env, txn, 0, &child)) != 0)
+		return db_err(rc);
+	if ((rc = ledger_append(b->ledger, child, e)) != 0) {
+		mdb_txn_abort(child);
+		return rc;
+	}
+	if ((rc = mdb_txn_commit(child)) != 0)
+		return db_err(rc);
+	b->ledger_dirty = true;
+	return 0;
 }
 
 /* A refused submission is logged as carefully as an accepted one. */
@@ -445,6 +462,25 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		    s->ref, "broker out of memory; retry later");
 		return;
 	}
+	/* what this submission may take: queued copies, ledger entries, indexes, tree */
+	uint64_t need = 2048;
+	for (size_t i = 0; i < s->n_copies; i++)
+		need += 3 * (s->copies[i]->payload.len + 64 * s->copies[i]->n_manifest) + 1024;
+	if (!b->storage_tight && b->storage_used + b->batch_bytes + need > b->storage_limit) {
+		b->storage_tight = true;
+		log_warnx("storage: the map is nearly full; refusing new submissions (deliveries and "
+		    "audits go on); raise map_size_mb and restart");
+	}
+	if (b->storage_tight || peer_of(b, from)->refusing) {
+		peer_of(b, from)->refusing = true;
+		/* keep room for deliveries, their ledger entries and audits; nothing was
+		 * decided about this message (it will be sent again), so nothing to log */
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE, mid, s->ref,
+		    "broker storage nearly full (over %d%% of map_size_mb); deliveries and audits go "
+		    "on; retry later", STORAGE_HIGH_WATER);
+		free(v);
+		return;
+	}
 	struct peer *pe = peer_of(b, from);
 	if (pe->clock_off_ms > (int64_t)b->cfg->max_clock_skew_ms ||
 	    pe->clock_off_ms < -(int64_t)b->cfg->max_clock_skew_ms) {
@@ -496,6 +532,8 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		rc = db_err(rc);
 	}
 	free(v);
+	if (rc == 0)
+		b->batch_bytes += need;
 	if (rc != 0) {
 		log_warnx("submit from %s refused: %s", from->id, rc == KETEN_EFULL ?
 		    "storage full (raise map_size_mb)" : keten_strerror(rc));
@@ -546,15 +584,27 @@ handle_deliver_ack(struct broker *b, MDB_txn *txn, const struct dir_agency *from
 		    NULL, 0, "deliver-ack: message_id must be 16 bytes");
 		return;
 	}
-	rc = queue_ack(b->queue, txn, from->id, a->seq, a->message_id.data);
+	/* removed from the queue and logged as delivered together, or neither */
+	MDB_txn *child = NULL;
+	if ((rc = db_err(mdb_txn_begin(b->env, txn, 0, &child))) == 0) {
+		rc = queue_ack(b->queue, child, from->id, a->seq, a->message_id.data);
+		if (rc == 0) {
+			Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+			e.kind = KETEN__LEDGER__V1__KIND__KIND_DELIVERED;
+			e.actor = (char *)from->id;
+			e.recipient = (char *)from->id;
+			e.message_id = a->message_id;
+			rc = log_entry(b, child, &e);
+		}
+		if (rc == 0)
+			rc = db_err(mdb_txn_commit(child));
+		else
+			mdb_txn_abort(child);
+	}
+	if (rc == KETEN_EFULL)
+		log_warnx("cannot log the delivery of a message to %s: storage full; it stays "
+		    "queued (raise map_size_mb)", from->id);
 	if (rc == 0) {
-		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
-		e.kind = KETEN__LEDGER__V1__KIND__KIND_DELIVERED;
-		e.actor = (char *)from->id;
-		e.recipient = (char *)from->id;
-		e.message_id = a->message_id;
-		if (log_entry(b, txn, &e) != 0)
-			log_warnx("cannot log a delivery in the ledger");
 		b->delivered++;
 		if (p->inflight > 0)
 			p->inflight--;
@@ -1117,6 +1167,27 @@ reload_policy(struct broker *b)
 	send_replies(b);
 }
 
+/* How full the map is: the high-water mark of the data file against map_size_mb. */
+static void
+check_storage(struct broker *b)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	bool was = b->storage_tight;
+
+	if (mdb_env_info(b->env, &info) != 0 || mdb_env_stat(b->env, &st) != 0)
+		return;
+	uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+	b->storage_used = used;
+	b->storage_limit = (uint64_t)info.me_mapsize / 100 * STORAGE_HIGH_WATER;
+	b->batch_bytes = 0;
+	b->storage_tight = used > b->storage_limit;
+	if (b->storage_tight && !was)
+		log_warnx("storage: %llu of %llu MiB used; refusing new submissions (deliveries and "
+		    "audits go on); raise map_size_mb and restart", (unsigned long long)(used >> 20),
+		    (unsigned long long)(info.me_mapsize >> 20));
+}
+
 /* Acknowledge what the last commit accepted, each copy with its receipt. */
 static void
 ack_with_receipts(struct broker *b)
@@ -1176,6 +1247,7 @@ run(struct broker *b)
 		}
 		zap_serve(b->zap, b->dir);
 		MDB_txn *txn = NULL;
+		check_storage(b);
 		int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
 		if (rc != 0) {
 			log_warnx("cannot begin a transaction: %s", mdb_strerror(rc));
