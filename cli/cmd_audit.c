@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -29,6 +30,10 @@ usage(FILE *f)
 	    "                          [--sender A] [--recipient A] [--rule RULE]\n"
 	    "                          [--since 2026-11-01T00:00:00Z] [--until ...]\n"
 	    "  query reads the ledger's indexes: its cost follows the size of the answer.\n"
+	    "       keten audit export --data BROKER_DATA_DIR --format logboek [--after SEQ]\n"
+	    "  export writes the entries as JSON lines modelled on the Logboek\n"
+	    "  Dataverwerkingen (Logius) record: trace id, span id, processing activity,\n"
+	    "  status, times, pseudonymous data subject.\n"
 	    "  verify rehashes every ledger entry from the first, rebuilds the Merkle tree,\n"
 	    "  and checks every stored checkpoint's root and the broker's signature on it;\n"
 	    "  BROKER_PUBLIC is the broker's public key file (broker.public.yaml) or its\n"
@@ -354,6 +359,57 @@ pseudonym_from(struct query *q, const char *ref, const char *sender, const char 
 	return rc;
 }
 
+/*
+ * One entry as a Logboek Dataverwerkingen style record (field names after the
+ * Logius standard's OpenTelemetry-based model; check them against the version
+ * your organisation implements).
+ */
+static json_t *
+logboek_json(const Keten__Ledger__V1__Entry *e)
+{
+	json_t *o = json_object(), *at = json_object();
+	char trace[33] = "", span[17], when[40], pseudo[65];
+	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
+	    &keten__ledger__v1__kind__descriptor, e->kind);
+	time_t t = (time_t)(e->time_ms / 1000);
+	struct tm tm;
+
+	if (e->message_id.len == 16)
+		sodium_bin2hex(trace, sizeof(trace), e->message_id.data, 16);
+	snprintf(span, sizeof(span), "%016llx", (unsigned long long)e->seq);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03lldZ",
+	    (long long)(e->time_ms % 1000));
+	json_object_set_new(o, "trace_id", json_string(trace));
+	json_object_set_new(o, "span_id", json_string(span));
+	json_object_set_new(o, "name", json_string(kind ? kind->name + 5 : "?"));
+	json_object_set_new(o, "start_time", json_string(when));
+	json_object_set_new(o, "end_time", json_string(when));
+	json_object_set_new(o, "status_code", json_string(
+	    e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED ||
+	    e->kind == KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED ? "ERROR" : "OK"));
+	json_object_set_new(o, "resource", json_pack("{s:s}", "name", "keten-broker"));
+	if (e->purpose[0])
+		json_object_set_new(at, "dpl.core.processing_activity_id", json_string(e->purpose));
+	if (e->case_pseudonym.len == 32) {
+		sodium_bin2hex(pseudo, sizeof(pseudo), e->case_pseudonym.data, 32);
+		json_object_set_new(at, "dpl.core.data_subject_id", json_string(pseudo));
+		json_object_set_new(at, "dpl.core.data_subject_id_type", json_string("keten-case-pseudonym"));
+	}
+	json_object_set_new(at, "dpl.core.user_id", json_string(e->actor));
+	if (e->sender[0])
+		json_object_set_new(at, "keten.sender", json_string(e->sender));
+	if (e->recipient[0])
+		json_object_set_new(at, "keten.recipient", json_string(e->recipient));
+	if (e->legal_basis[0])
+		json_object_set_new(at, "keten.legal_basis", json_string(e->legal_basis));
+	if (e->reason_code[0])
+		json_object_set_new(at, "keten.reason_code", json_string(e->reason_code));
+	json_object_set_new(o, "attributes", at);
+	return o;
+}
+
 int
 cmd_audit(int argc, char **argv)
 {
@@ -373,6 +429,7 @@ cmd_audit(int argc, char **argv)
 		{ "rule", required_argument, NULL, 'u' },
 		{ "since", required_argument, NULL, 'b' },
 		{ "until", required_argument, NULL, 'e' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -380,7 +437,7 @@ cmd_audit(int argc, char **argv)
 	uint64_t after = 0, limit = UINT64_MAX;
 	bool has_after = false;
 	struct query q = { .has_msg = false };
-	const char *caseref = NULL, *casesender = NULL, *netkey = NULL;
+	const char *caseref = NULL, *casesender = NULL, *netkey = NULL, *format = NULL;
 	uint8_t pk[32];
 	char err[KETEN_ERRLEN];
 	MDB_env *env = NULL;
@@ -394,7 +451,7 @@ cmd_audit(int argc, char **argv)
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
 		return usage(stdout);
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:F:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': data = optarg; break;
 		case 'k': key = optarg; break;
@@ -413,6 +470,7 @@ cmd_audit(int argc, char **argv)
 			q.has_case = true;
 			break;
 		case 'R': caseref = optarg; break;
+		case 'F': format = optarg; break;
 		case 'S': casesender = optarg; break;
 		case 'N': netkey = optarg; break;
 		case 's': q.sender = optarg; break;
@@ -458,7 +516,9 @@ cmd_audit(int argc, char **argv)
 			goto out;
 		}
 		rc = query(txn, entries, &q, limit);
-	} else if (strcmp(verb, "log") == 0) {
+	} else if (strcmp(verb, "log") == 0 || (strcmp(verb, "export") == 0 && format != NULL &&
+	    strcmp(format, "logboek") == 0)) {
+		bool logboek = strcmp(verb, "export") == 0;
 		MDB_cursor *cur;
 		MDB_val k, v;
 		uint8_t start[8];
@@ -471,7 +531,7 @@ cmd_audit(int argc, char **argv)
 			    v.mv_data);
 			if (e == NULL)
 				continue;
-			json_t *j = entry_json(e);
+			json_t *j = logboek ? logboek_json(e) : entry_json(e);
 			char *s = json_dumps(j, JSON_COMPACT);
 			printf("%s\n", s ? s : "{}");
 			free(s);

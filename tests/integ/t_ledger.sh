@@ -55,6 +55,14 @@ n=$("$KETEN" audit query --data "$NET/broker-data" --recipient om --since 2020-0
 [ "$n" -eq 40 ] || die "query by recipient found $n entries, expected 40"
 echo "# queries by case pseudonym, message id, rule and recipient read only their answer"
 
+# the Logboek Dataverwerkingen export: one record per entry, pseudonymous subject, no content
+"$KETEN" audit export --data "$NET/broker-data" --format logboek >"$NET/logboek.jsonl" || die "export failed"
+[ "$(wc -l <"$NET/logboek.jsonl")" -eq "$("$KETEN" audit log --data "$NET/broker-data" | wc -l)" ] ||
+	die "export and ledger differ in size"
+grep -q '"trace_id":"[0-9a-f]\{32\}".*"name":"ACCEPTED".*"dpl.core.processing_activity_id":"prosecution","dpl.core.data_subject_id":"[0-9a-f]\{64\}"' \
+	"$NET/logboek.jsonl" || die "logboek records incomplete: $(head -c 400 "$NET/logboek.jsonl")"
+grep -q 'PL-CASE-4711\|secret summary' "$NET/logboek.jsonl" && die "the export holds content or a case reference"
+
 # a forged manifest is logged as a rejection with its reason
 "$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
 	--keys "$NET/keys/nla.secret" --forge-to gemeente-amsterdam --directory "$NET/directory.yaml" \
