@@ -486,7 +486,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	    pe->clock_off_ms < -(int64_t)b->cfg->max_clock_skew_ms) {
 		char why[200];
 		snprintf(why, sizeof(why), "the clock of %s is %lld s %s the broker's (allowed: %lld s); "
-		    "fix the clock", from->id, (long long)llabs(pe->clock_off_ms / 1000),
+		    "fix the clock", from->id, (long long)((llabs(pe->clock_off_ms) + 500) / 1000),
 		    pe->clock_off_ms > 0 ? "ahead of" : "behind",
 		    (long long)(b->cfg->max_clock_skew_ms / 1000));
 		log_rejection(b, txn, from, s, "clock", why);
@@ -509,7 +509,11 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		return;
 	}
 	if ((rc = mdb_txn_begin(b->env, txn, 0, &child)) == 0) {
-		rc = queue_submit(b->queue, child, s, (const uint8_t (*)[32])v->digests, now);
+		int64_t expires[GATE_MAX_COPIES];
+		for (size_t i = 0; i < s->n_copies; i++)	/* the shortest retention of its rules */
+			expires[i] = v->dec[i].retention_days ?
+			    now + (int64_t)v->dec[i].retention_days * 86400000LL : 0;
+		rc = queue_submit(b->queue, child, s, (const uint8_t (*)[32])v->digests, expires, now);
 		if (rc == 0)	/* logged in the same transaction as queued: both or neither */
 			rc = log_accepted(b, child, s, v, &first_seq);
 		/* count what the volume limits of the granting rules allow */
@@ -628,7 +632,7 @@ note_clock(struct broker *b, const struct dir_agency *a, int64_t their_ms)
 	bool off = p->clock_off_ms > skew || p->clock_off_ms < -skew;
 	if (off && !was_off)
 		log_warnx("the clock of %s is %lld s %s ours: its submissions are refused until it is "
-		    "fixed", a->id, (long long)llabs(p->clock_off_ms / 1000),
+		    "fixed", a->id, (long long)((llabs(p->clock_off_ms) + 500) / 1000),
 		    p->clock_off_ms > 0 ? "ahead of" : "behind");
 	else if (!off && was_off)
 		log_info("the clock of %s is right again", a->id);
@@ -1167,6 +1171,27 @@ reload_policy(struct broker *b)
 	send_replies(b);
 }
 
+struct expire_ctx {
+	struct broker *b;
+	MDB_txn *txn;
+};
+
+static void
+log_expired(void *arg, const char *recipient, const uint8_t id[static 16], int64_t expires)
+{
+	struct expire_ctx *x = arg;
+	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+
+	(void)expires;
+	e.kind = KETEN__LEDGER__V1__KIND__KIND_EXPIRED;
+	e.actor = "broker";
+	e.recipient = (char *)recipient;
+	e.message_id = (ProtobufCBinaryData){ 16, (uint8_t *)id };
+	e.reason = "the retention of the granting rule ended before delivery";
+	log_entry(x->b, x->txn, &e);
+	log_info("a queued copy for %s expired undelivered: its retention ended", recipient);
+}
+
 /* How full the map is: the high-water mark of the data file against map_size_mb. */
 static void
 check_storage(struct broker *b)
@@ -1256,6 +1281,10 @@ run(struct broker *b)
 		uint64_t n = 0;
 		while (n < b->cfg->batch_max && receive_one(b, txn))
 			n++;
+		/* queued copies whose retention ended: removed and logged, a few per batch */
+		struct expire_ctx xc = { b, txn };
+		if (queue_expire(b->queue, txn, now_ms(), 256, log_expired, &xc) == 0 && b->ledger_dirty)
+			n++;	/* something to commit */
 		/* a signed checkpoint for the new size, in the same commit */
 		if (b->ledger_dirty && (rc = ledger_checkpoint(b->ledger, txn, b->keys)) != 0)
 			log_warnx("cannot write a checkpoint: %s", keten_strerror(rc));

@@ -7,8 +7,10 @@
 #include "common/util.h"
 
 struct queue {
-	MDB_dbi queue, seen, limits, meta;
+	MDB_dbi queue, seen, limits, expiry, meta;
 };
+
+#define QHEAD 24	/* queue value: message id (16) || expires_ms (8, 0 = never) || frame */
 
 int
 queue_open(MDB_env *env, struct queue **out, char err[static KETEN_ERRLEN])
@@ -26,6 +28,7 @@ queue_open(MDB_env *env, struct queue **out, char err[static KETEN_ERRLEN])
 	if ((rc = mdb_dbi_open(txn, "queue", MDB_CREATE, &q->queue)) ||
 	    (rc = mdb_dbi_open(txn, "seen", MDB_CREATE, &q->seen)) ||
 	    (rc = mdb_dbi_open(txn, "limits", MDB_CREATE, &q->limits)) ||
+	    (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &q->expiry)) ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &q->meta)) ||
 	    (rc = mdb_txn_commit(txn))) {
 		if (rc != 0 && txn != NULL)
@@ -77,9 +80,21 @@ queue_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const cha
 	return KETEN_EEXIST;
 }
 
+/* expiry: expires_ms(8) || recipient NUL || seq(8) -> "" */
+static size_t
+expiry_key(uint8_t key[static 8 + KETEN_IDMAX + 8], int64_t expires, const char *recipient, uint64_t seq)
+{
+	size_t n = strlen(recipient) + 1;
+
+	be64_put(key, (uint64_t)expires);
+	memcpy(key + 8, recipient, n);
+	be64_put(key + 8 + n, seq);
+	return 16 + n;
+}
+
 int
 queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
-    const uint8_t (*digests)[32], int64_t accepted_ms)
+    const uint8_t (*digests)[32], const int64_t *expires, int64_t accepted_ms)
 {
 	ProtobufCBinaryData dl[64];
 	const Keten__Envelope__V1__Header *h = s->header;
@@ -117,11 +132,19 @@ queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 		d.copy_index = (uint32_t)i;
 		size_t n = keten__wire__v1__command__get_packed_size(&c);
 		MDB_val qk = { make_key(key, s->copies[i]->recipient, seq), key };
-		MDB_val qv = { 16 + n, NULL };
+		MDB_val qv = { QHEAD + n, NULL };
 		if ((rc = mdb_put(txn, q->queue, &qk, &qv, MDB_RESERVE)) != 0)
 			return db_err(rc);
 		memcpy(qv.mv_data, h->message_id.data, 16);
-		keten__wire__v1__command__pack(&c, (uint8_t *)qv.mv_data + 16);
+		be64_put((uint8_t *)qv.mv_data + 16, (uint64_t)expires[i]);
+		keten__wire__v1__command__pack(&c, (uint8_t *)qv.mv_data + QHEAD);
+		if (expires[i] != 0) {	/* the granting rule's retention ends then */
+			uint8_t ek[8 + KETEN_IDMAX + 8];
+			MDB_val ekv = { expiry_key(ek, expires[i], s->copies[i]->recipient, seq), ek };
+			MDB_val ev = { 0, "" };
+			if ((rc = mdb_put(txn, q->expiry, &ekv, &ev, 0)) != 0)
+				return db_err(rc);
+		}
 	}
 	be64_put(seqbuf, seq);
 	v = (MDB_val){ 8, seqbuf };
@@ -261,8 +284,15 @@ queue_ack(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t seq,
 
 	if ((rc = mdb_get(txn, q->queue, &k, &v)) != 0)
 		return db_err(rc);
-	if (v.mv_size < 16 || memcmp(v.mv_data, id, 16) != 0)
+	if (v.mv_size < QHEAD || memcmp(v.mv_data, id, 16) != 0)
 		return KETEN_ENOTFOUND;
+	int64_t expires = (int64_t)be64_get((uint8_t *)v.mv_data + 16);
+	if (expires != 0) {
+		uint8_t ek[8 + KETEN_IDMAX + 8];
+		MDB_val ekv = { expiry_key(ek, expires, recipient, seq), ek };
+		if ((rc = mdb_del(txn, q->expiry, &ekv, NULL)) != 0 && rc != MDB_NOTFOUND)
+			return db_err(rc);
+	}
 	return db_err(mdb_del(txn, q->queue, &k, NULL));
 }
 
@@ -292,10 +322,10 @@ queue_scan(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t after,
 			*exhausted = true;
 			break;
 		}
-		if (v.mv_size < 16)
+		if (v.mv_size < QHEAD)
 			continue;	/* never written by queue_submit */
-		if (fn(arg, be64_get((uint8_t *)k.mv_data + plen), (uint8_t *)v.mv_data + 16,
-		    v.mv_size - 16) != 0)
+		if (fn(arg, be64_get((uint8_t *)k.mv_data + plen), (uint8_t *)v.mv_data + QHEAD,
+		    v.mv_size - QHEAD) != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
@@ -310,4 +340,46 @@ queue_depth(struct queue *q, MDB_txn *txn)
 	if (mdb_stat(txn, q->queue, &st) != 0)
 		return 0;
 	return st.ms_entries;
+}
+
+int
+queue_expire(struct queue *q, MDB_txn *txn, int64_t now, size_t max,
+    void (*fn)(void *arg, const char *recipient, const uint8_t id[static 16], int64_t expires),
+    void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t done = 0;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, q->expiry, &cur)) != 0)
+		return db_err(rc);
+	while (done < max && (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0) {
+		if (k.mv_size < 8 + 2 + 8)
+			break;
+		int64_t expires = (int64_t)be64_get(k.mv_data);
+		if (expires > now)
+			break;
+		const char *recipient = (const char *)k.mv_data + 8;
+		size_t rl = strnlen(recipient, k.mv_size - 16);
+		uint64_t seq = be64_get((uint8_t *)k.mv_data + k.mv_size - 8);
+		char rcpt[KETEN_IDMAX];
+		uint8_t qkb[KETEN_IDMAX + 8], id[16];
+		if (rl >= sizeof(rcpt))
+			break;
+		memcpy(rcpt, recipient, rl);
+		rcpt[rl] = '\0';
+		if ((rc = mdb_cursor_del(cur, 0)) != 0)
+			break;
+		MDB_val qk = { make_key(qkb, rcpt, seq), qkb }, qv;
+		if (mdb_get(txn, q->queue, &qk, &qv) == 0 && qv.mv_size >= QHEAD) {
+			memcpy(id, qv.mv_data, 16);
+			if ((rc = mdb_del(txn, q->queue, &qk, NULL)) != 0)
+				break;
+			fn(arg, rcpt, id, expires);
+		}
+		done++;
+	}
+	mdb_cursor_close(cur);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : db_err(rc);
 }

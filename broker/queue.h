@@ -3,7 +3,9 @@
  * LMDB environment.  All writes happen inside the caller's write transaction
  * so that one commit (group commit) covers a whole batch.
  *
- *   queue:  recipient id NUL seq(be64) -> message id(16) || packed Command{deliver}
+ *   queue:  recipient id NUL seq(be64) -> message id(16) || expires_ms(be64, 0 = never) ||
+ *                                         packed Command{deliver}
+ *   expiry: expires_ms(be64) || recipient NUL || seq(be64) -> ""  (retention ends)
  *   seen:   message id(16)             -> accepted_ms(be64) || sender NUL type NUL
  *                                         recipients (comma-separated)
  *   limits: rule NUL sender NUL recipient NUL period(be64) -> count(be64)
@@ -39,7 +41,15 @@ int queue_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const
  * KETEN_EFULL (map full; abort `txn`) or KETEN_EDB.
  */
 int queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
-    const uint8_t (*digests)[32], int64_t accepted_ms);
+    const uint8_t (*digests)[32], const int64_t *expires, int64_t accepted_ms);
+
+/*
+ * Remove up to `max` queued copies whose retention ended by `now`, calling
+ * fn for each (to log it).  0 or an error.
+ */
+int queue_expire(struct queue *q, MDB_txn *txn, int64_t now, size_t max,
+    void (*fn)(void *arg, const char *recipient, const uint8_t id[static 16], int64_t expires),
+    void *arg);
 
 /*
  * Ledger-bound policy conditions, answered from this store inside `txn`

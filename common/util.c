@@ -12,13 +12,31 @@
 
 #include "common/util.h"
 
+/*
+ * Tests move a process's clock with KETEN_TEST_CLOCK_OFFSET_MS (an agent whose
+ * clock is off, a broker days later for retention).  Read once.
+ */
+static int64_t
+clock_offset(void)
+{
+	static int64_t offset;
+	static int done;
+
+	if (!done) {
+		const char *s = getenv("KETEN_TEST_CLOCK_OFFSET_MS");
+		offset = s ? strtoll(s, NULL, 10) : 0;
+		done = 1;
+	}
+	return offset;
+}
+
 int64_t
 now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + clock_offset();
 }
 
 int64_t

@@ -12,7 +12,10 @@
 #define KETEN_UUIDSTRLEN 37	/* 36 characters and the NUL */
 #define KETEN_IDMAX 64		/* agency ids: [a-z0-9-], 1..63 characters */
 
-/* Wall clock in milliseconds since the Unix epoch; monotonic clock in ms. */
+/*
+ * Wall clock in milliseconds since the Unix epoch (plus KETEN_TEST_CLOCK_OFFSET_MS
+ * when set: for tests only); monotonic clock in ms.
+ */
 int64_t now_ms(void);
 int64_t mono_ms(void);
 
