@@ -20,6 +20,8 @@
 #include "common/yamltree.h"
 #include "schemas/ledger.pb-c.h"
 
+#define POLICY_KEYS 20	/* stats rows one entry counts towards */
+
 static int
 usage(FILE *f)
 {
@@ -29,6 +31,9 @@ usage(FILE *f)
 	    "                          [--case-ref REF --case-sender AGENCY --network-key FILE]\n"
 	    "                          [--sender A] [--recipient A] [--rule RULE]\n"
 	    "                          [--since 2026-11-01T00:00:00Z] [--until ...]\n"
+	    "                          [--kind ACCEPTED|REJECTED|DELIVERED|...] [--type CaseSignal]\n"
+	    "       keten audit stats  --data BROKER_DATA_DIR\n"
+	    "  stats counts accepted and rejected per rule and per sender -> recipient.\n"
 	    "  query reads the ledger's indexes: its cost follows the size of the answer.\n"
 	    "       keten audit export --data BROKER_DATA_DIR --format logboek [--after SEQ]\n"
 	    "  export writes the entries as JSON lines modelled on the Logboek\n"
@@ -239,7 +244,8 @@ entry_json(const Keten__Ledger__V1__Entry *e)
 struct query {
 	uint8_t msgid[16], pseudo[32];
 	bool has_msg, has_case;
-	const char *sender, *recipient, *rule;
+	const char *sender, *recipient, *rule, *type;
+	int kind;		/* 0 = any */
 	int64_t since, until;	/* 0 = open */
 };
 
@@ -251,6 +257,11 @@ matches(const struct query *q, const Keten__Ledger__V1__Entry *e)
 	if (q->has_case && (e->case_pseudonym.len != 32 || memcmp(e->case_pseudonym.data, q->pseudo, 32)))
 		return false;
 	if (q->sender && strcmp(e->sender, q->sender) != 0)
+		return false;
+	if (q->kind && (int)e->kind != q->kind)
+		return false;
+	if (q->type && strcmp(e->message_type, q->type) != 0 &&
+	    !(strrchr(e->message_type, '.') && strcmp(strrchr(e->message_type, '.') + 1, q->type) == 0))
 		return false;
 	if (q->recipient && strcmp(e->recipient, q->recipient) != 0)
 		return false;
@@ -332,6 +343,64 @@ query(MDB_txn *txn, MDB_dbi entries, const struct query *q, uint64_t limit)
 	mdb_cursor_close(cur);
 	fprintf(stderr, "%llu entries (%llu read through the index)\n", (unsigned long long)shown,
 	    (unsigned long long)looked);
+	return EXIT_OK;
+}
+
+/* Accepted and rejected per rule and per sender -> recipient pair (one pass). */
+static int
+stats(MDB_txn *txn, MDB_dbi entries)
+{
+	struct row { char key[160]; uint64_t accepted, rejected; } *rows = NULL;
+	size_t n = 0, cap = 0;
+	MDB_cursor *cur;
+	MDB_val k, v;
+
+	mdb_cursor_open(txn, entries, &cur);
+	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size, v.mv_data);
+		if (e == NULL)
+			continue;
+		bool acc = e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED;
+		bool rej = e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED;
+		char keys[POLICY_KEYS][160];
+		size_t nk = 0;
+		if (acc || rej) {
+			snprintf(keys[nk++], 160, "pair  %s -> %s", e->sender,
+			    e->recipient[0] ? e->recipient : "(refused)");
+			for (size_t i = 0; i < e->n_rule_ids && nk < POLICY_KEYS; i++)
+				snprintf(keys[nk++], 160, "rule  %s", e->rule_ids[i]);
+			if (rej && e->reason_code[0] && nk < POLICY_KEYS)
+				snprintf(keys[nk++], 160, "reason %s", e->reason_code);
+		}
+		for (size_t j = 0; j < nk; j++) {
+			size_t i;
+			for (i = 0; i < n && strcmp(rows[i].key, keys[j]) != 0; i++)
+				;
+			if (i == n) {
+				if (n == cap) {
+					cap = cap ? 2 * cap : 64;
+					struct row *nr = realloc(rows, cap * sizeof(*nr));
+					if (nr == NULL)
+						break;
+					rows = nr;
+				}
+				memcpy(rows[n].key, keys[j], sizeof(rows[n].key));
+				rows[n].accepted = rows[n].rejected = 0;
+				n++;
+			}
+			if (acc)
+				rows[i].accepted++;
+			else
+				rows[i].rejected++;
+		}
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+	}
+	mdb_cursor_close(cur);
+	printf("%-60s %10s %10s\n", "", "accepted", "rejected");
+	for (size_t i = 0; i < n; i++)
+		printf("%-60s %10llu %10llu\n", rows[i].key, (unsigned long long)rows[i].accepted,
+		    (unsigned long long)rows[i].rejected);
+	free(rows);
 	return EXIT_OK;
 }
 
@@ -430,6 +499,8 @@ cmd_audit(int argc, char **argv)
 		{ "since", required_argument, NULL, 'b' },
 		{ "until", required_argument, NULL, 'e' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "kind", required_argument, NULL, 'K' },
+		{ "type", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -451,7 +522,7 @@ cmd_audit(int argc, char **argv)
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
 		return usage(stdout);
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:F:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:F:K:T:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': data = optarg; break;
 		case 'k': key = optarg; break;
@@ -471,6 +542,20 @@ cmd_audit(int argc, char **argv)
 			break;
 		case 'R': caseref = optarg; break;
 		case 'F': format = optarg; break;
+		case 'T': q.type = optarg; break;
+		case 'K': {
+			char full[64];
+			snprintf(full, sizeof(full), "KIND_%s", optarg);
+			const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(
+			    &keten__ledger__v1__kind__descriptor, full);
+			if (ev == NULL) {
+				fprintf(stderr, "keten audit: unknown kind %s (ACCEPTED, REJECTED, DELIVERED, "
+				    "EXPIRED, POLICY_ACTIVATED, DIRECTORY_CHANGED, VIOLATION_REPORTED)\n", optarg);
+				return EXIT_USAGE;
+			}
+			q.kind = ev->value;
+			break;
+		}
 		case 'S': casesender = optarg; break;
 		case 'N': netkey = optarg; break;
 		case 's': q.sender = optarg; break;
@@ -516,6 +601,8 @@ cmd_audit(int argc, char **argv)
 			goto out;
 		}
 		rc = query(txn, entries, &q, limit);
+	} else if (strcmp(verb, "stats") == 0) {
+		rc = stats(txn, entries);
 	} else if (strcmp(verb, "log") == 0 || (strcmp(verb, "export") == 0 && format != NULL &&
 	    strcmp(format, "logboek") == 0)) {
 		bool logboek = strcmp(verb, "export") == 0;

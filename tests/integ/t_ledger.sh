@@ -53,7 +53,15 @@ n=$("$KETEN" audit query --data "$NET/broker-data" --rule signal-police-to-munic
 [ "$n" -eq 1 ] || die "query by rule found $n entries"
 n=$("$KETEN" audit query --data "$NET/broker-data" --recipient om --since 2020-01-01T00:00:00Z 2>/dev/null | wc -l)
 [ "$n" -eq 40 ] || die "query by recipient found $n entries, expected 40"
-echo "# queries by case pseudonym, message id, rule and recipient read only their answer"
+n=$("$KETEN" audit query --data "$NET/broker-data" --recipient om --kind DELIVERED 2>/dev/null | wc -l)
+[ "$n" -eq 20 ] || die "query by recipient and kind found $n entries, expected 20"
+n=$("$KETEN" audit query --data "$NET/broker-data" --sender politie --type CaseSignal 2>/dev/null | wc -l)
+[ "$n" -eq 1 ] || die "query by sender and type found $n entries, expected 1"
+"$KETEN" audit stats --data "$NET/broker-data" | grep -q "^pair  politie -> om  *20  *0$" ||
+	die "stats: $("$KETEN" audit stats --data "$NET/broker-data")"
+"$KETEN" audit stats --data "$NET/broker-data" | grep -q "^rule  referral-police-to-om  *20  *0$" ||
+	die "stats per rule wrong"
+echo "# queries by case pseudonym, message id, rule, recipient, kind and type read only their answer; stats per pair and rule"
 
 # the Logboek Dataverwerkingen export: one record per entry, pseudonymous subject, no content
 "$KETEN" audit export --data "$NET/broker-data" --format logboek >"$NET/logboek.jsonl" || die "export failed"
