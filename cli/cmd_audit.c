@@ -33,6 +33,10 @@ usage(FILE *f)
 	    "                          [--since 2026-11-01T00:00:00Z] [--until ...]\n"
 	    "                          [--kind ACCEPTED|REJECTED|DELIVERED|...] [--type CaseSignal]\n"
 	    "       keten audit stats  --data BROKER_DATA_DIR\n"
+	    "       keten audit report --data BROKER_DATA_DIR --case-ref REF --case-sender AGENCY\n"
+	    "                          --network-key FILE   (or --case PSEUDONYM-HEX)\n"
+	    "  report is the processing overview of one case: who received which fields\n"
+	    "  when, under which rule, purpose and legal basis, and what was refused.\n"
 	    "  stats counts accepted and rejected per rule and per sender -> recipient.\n"
 	    "  query reads the ledger's indexes: its cost follows the size of the answer.\n"
 	    "       keten audit export --data BROKER_DATA_DIR --format logboek [--after SEQ]\n"
@@ -346,6 +350,68 @@ query(MDB_txn *txn, MDB_dbi entries, const struct query *q, uint64_t limit)
 	return EXIT_OK;
 }
 
+/* The processing overview of one case, in time order (via the case index). */
+static int
+report(MDB_txn *txn, MDB_dbi entries, const struct query *q)
+{
+	MDB_dbi idx;
+	MDB_cursor *cur;
+	uint8_t key[LIDX_MAXKEY];
+	size_t plen = lidx_prefix(key, LIDX_CASE, q->pseudo, 32, 0);
+	uint64_t n = 0;
+	char hex[65];
+
+	if (!q->has_case || mdb_dbi_open(txn, "ledger_index", 0, &idx) != 0)
+		return EXIT_USAGE;
+	sodium_bin2hex(hex, sizeof(hex), q->pseudo, 32);
+	printf("processing overview of case %.16s...\n", hex);
+	MDB_val k = { plen, key }, v;
+	mdb_cursor_open(txn, idx, &cur);
+	for (int op = MDB_SET_RANGE; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		if (k.mv_size < plen + 8 || memcmp(k.mv_data, key, plen) != 0)
+			break;
+		uint8_t sk[8];
+		memcpy(sk, (uint8_t *)k.mv_data + k.mv_size - 8, 8);
+		MDB_val ek = { 8, sk }, ev;
+		if (mdb_get(txn, entries, &ek, &ev) != 0)
+			continue;
+		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, ev.mv_size, ev.mv_data);
+		if (e == NULL)
+			continue;
+		char when[32], id[KETEN_UUIDSTRLEN] = "-";
+		time_t t = (time_t)(e->time_ms / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
+		if (e->message_id.len == 16)
+			uuid_format(id, e->message_id.data);
+		const char *type = strrchr(e->message_type, '.') ? strrchr(e->message_type, '.') + 1 :
+		    e->message_type;
+		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED) {
+			printf("\n%s  #%llu  %s -> %s  %s  message %s\n", when, (unsigned long long)e->seq,
+			    e->sender, e->recipient, type, id);
+			printf("  purpose %s, legal basis %s, rule%s", e->purpose, e->legal_basis,
+			    e->n_rule_ids == 1 ? "" : "s");
+			for (size_t i = 0; i < e->n_rule_ids; i++)
+				printf("%s %s", i ? "," : "", e->rule_ids[i]);
+			printf("\n  fields received (%zu):", e->n_field_paths);
+			for (size_t i = 0; i < e->n_field_paths; i++)
+				printf("%s %s", i ? "," : "", e->field_paths[i]);
+			printf("\n  every other field of the message was withheld from %s\n", e->recipient);
+		} else if (e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED) {
+			printf("\n%s  #%llu  %s: %s refused (%s): %s\n", when, (unsigned long long)e->seq,
+			    e->sender, type, e->reason_code, e->reason);
+		} else {
+			printf("\n%s  #%llu  %s\n", when, (unsigned long long)e->seq, e->reason);
+		}
+		n++;
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+	}
+	mdb_cursor_close(cur);
+	printf("\n%llu ledger entries for this case\n", (unsigned long long)n);
+	return EXIT_OK;
+}
+
 /* Accepted and rejected per rule and per sender -> recipient pair (one pass). */
 static int
 stats(MDB_txn *txn, MDB_dbi entries)
@@ -601,6 +667,15 @@ cmd_audit(int argc, char **argv)
 			goto out;
 		}
 		rc = query(txn, entries, &q, limit);
+	} else if (strcmp(verb, "report") == 0) {
+		if ((caseref != NULL && (casesender == NULL || netkey == NULL ||
+		    pseudonym_from(&q, caseref, casesender, netkey) != 0)) || !q.has_case) {
+			fprintf(stderr, "keten audit report: give --case-ref with --case-sender and "
+			    "--network-key, or --case\n");
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		rc = report(txn, entries, &q);
 	} else if (strcmp(verb, "stats") == 0) {
 		rc = stats(txn, entries);
 	} else if (strcmp(verb, "log") == 0 || (strcmp(verb, "export") == 0 && format != NULL &&

@@ -63,6 +63,15 @@ n=$("$KETEN" audit query --data "$NET/broker-data" --sender politie --type CaseS
 	die "stats per rule wrong"
 echo "# queries by case pseudonym, message id, rule, recipient, kind and type read only their answer; stats per pair and rule"
 
+# the processing overview of one case, for the auditor
+"$KETEN" audit report --data "$NET/broker-data" --case-ref PL-CASE-4711 --case-sender politie \
+	--network-key "$NET/keys/network.key" >"$NET/report.txt" || die "report failed"
+grep -q "^20 ledger entries for this case" "$NET/report.txt" || die "report: $(tail -n 3 "$NET/report.txt")"
+grep -q "politie -> om  CaseReferral" "$NET/report.txt" || die "report lacks the exchanges"
+grep -q "purpose prosecution, legal basis wpg-art-16, rule referral-police-to-om" "$NET/report.txt" ||
+	die "report lacks purpose, basis or rule"
+grep -q "fields received (2): reference, summary" "$NET/report.txt" || die "report lacks the fields"
+
 # the Logboek Dataverwerkingen export: one record per entry, pseudonymous subject, no content
 "$KETEN" audit export --data "$NET/broker-data" --format logboek >"$NET/logboek.jsonl" || die "export failed"
 [ "$(wc -l <"$NET/logboek.jsonl")" -eq "$("$KETEN" audit log --data "$NET/broker-data" | wc -l)" ] ||
