@@ -37,6 +37,11 @@ usage(FILE *f)
 	    "                          --network-key FILE   (or --case PSEUDONYM-HEX)\n"
 	    "  report is the processing overview of one case: who received which fields\n"
 	    "  when, under which rule, purpose and legal basis, and what was refused.\n"
+	    "       keten audit prove  --data BROKER_DATA_DIR --seq N [--size M]\n"
+	    "       keten audit prove  --data BROKER_DATA_DIR --consistency OLD,NEW\n"
+	    "       keten audit check-proof --key BROKER_PUBLIC PROOF_FILE\n"
+	    "  prove writes a self-contained proof (docs/auditor.md) that check-proof\n"
+	    "  verifies with nothing but the proof and the broker's public key.\n"
 	    "  stats counts accepted and rejected per rule and per sender -> recipient.\n"
 	    "  query reads the ledger's indexes: its cost follows the size of the answer.\n"
 	    "       keten audit export --data BROKER_DATA_DIR --format logboek [--after SEQ]\n"
@@ -412,6 +417,230 @@ report(MDB_txn *txn, MDB_dbi entries, const struct query *q)
 	return EXIT_OK;
 }
 
+/* Perfect-subtree hashes from the broker's stored tree, for proofs. */
+struct tree_read {
+	MDB_txn *txn;
+	MDB_dbi tree;
+};
+
+static int
+tree_get(void *arg, unsigned level, uint64_t index, merkle_hash out)
+{
+	struct tree_read *t = arg;
+	uint8_t key[9];
+	MDB_val k = { 9, key }, v;
+
+	key[0] = (uint8_t)level;
+	be64_put(key + 1, index);
+	if (mdb_get(t->txn, t->tree, &k, &v) != 0 || v.mv_size != 32)
+		return -1;
+	memcpy(out, v.mv_data, 32);
+	return 0;
+}
+
+static int
+tree_put(void *arg, unsigned level, uint64_t index, const merkle_hash h)
+{
+	(void)arg, (void)level, (void)index, (void)h;
+	return -1;	/* read-only */
+}
+
+static char *
+note_at(MDB_txn *txn, MDB_dbi cps, uint64_t size)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
+
+	be64_put(key, size);
+	if (mdb_get(txn, cps, &k, &v) != 0)
+		return NULL;
+	return strndup(v.mv_data, v.mv_size);
+}
+
+static void
+print_hashes(const char *label, const merkle_hash *h, size_t n)
+{
+	char hex[65];
+
+	printf("%s", label);
+	for (size_t i = 0; i < n; i++) {
+		sodium_bin2hex(hex, sizeof(hex), h[i], 32);
+		printf("%s%s", i ? "," : " ", hex);
+	}
+	printf("\n");
+}
+
+/*
+ * A self-contained proof, text:
+ *   keten-proof v1
+ *   inclusion <seq> <size>      |  consistency <old> <new>
+ *   entry <base64>              (inclusion only: the exact logged bytes)
+ *   proof <hex>,<hex>,...       (may be empty)
+ *   checkpoint <size>           followed by the signed note, then a line "."
+ *   (consistency: two checkpoints, old then new)
+ */
+static int
+prove(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, uint64_t seq, uint64_t size, uint64_t old,
+    bool consistency)
+{
+	struct tree_read tr = { txn, 0 };
+	struct merkle_store st = { tree_get, tree_put, &tr };
+	merkle_hash proof[MERKLE_MAX_PROOF];
+	size_t n;
+	char *a = NULL, *b = NULL;
+
+	if (mdb_dbi_open(txn, "ledger_tree", 0, &tr.tree) != 0)
+		return EXIT_FAIL;
+	if (!consistency) {
+		uint8_t key[8];
+		MDB_val k = { 8, key }, v;
+		be64_put(key, seq);
+		if (seq >= size || mdb_get(txn, entries, &k, &v) != 0 ||
+		    (b = note_at(txn, cps, size)) == NULL ||
+		    merkle_inclusion_proof(&st, seq, size, proof, &n) != 0) {
+			fprintf(stderr, "keten audit prove: no entry %llu in a checkpoint of size %llu\n",
+			    (unsigned long long)seq, (unsigned long long)size);
+			free(b);
+			return EXIT_FAIL;
+		}
+		size_t b64len = sodium_base64_ENCODED_LEN(v.mv_size, sodium_base64_VARIANT_ORIGINAL);
+		char *e64 = malloc(b64len);
+		if (e64 == NULL)
+			return EXIT_FAIL;
+		sodium_bin2base64(e64, b64len, v.mv_data, v.mv_size, sodium_base64_VARIANT_ORIGINAL);
+		printf("keten-proof v1\ninclusion %llu %llu\nentry %s\n", (unsigned long long)seq,
+		    (unsigned long long)size, e64);
+		free(e64);
+	} else {
+		if (old == 0 || old > size || (a = note_at(txn, cps, old)) == NULL ||
+		    (b = note_at(txn, cps, size)) == NULL ||
+		    merkle_consistency_proof(&st, old, size, proof, &n) != 0) {
+			fprintf(stderr, "keten audit prove: no checkpoints %llu and %llu to prove between\n",
+			    (unsigned long long)old, (unsigned long long)size);
+			free(a);
+			free(b);
+			return EXIT_FAIL;
+		}
+		printf("keten-proof v1\nconsistency %llu %llu\n", (unsigned long long)old,
+		    (unsigned long long)size);
+	}
+	print_hashes("proof", (const merkle_hash *)proof, n);
+	if (a != NULL)
+		printf("checkpoint %llu\n%s.\n", (unsigned long long)old, a);
+	printf("checkpoint %llu\n%s.\n", (unsigned long long)size, b);
+	free(a);
+	free(b);
+	return EXIT_OK;
+}
+
+/* Read one "checkpoint N" block (the note up to a line "."). */
+static char *
+read_note(FILE *f, uint64_t *size)
+{
+	char line[1024], *note = NULL;
+	size_t len = 0;
+	unsigned long long n;
+
+	if (fgets(line, sizeof(line), f) == NULL || sscanf(line, "checkpoint %llu", &n) != 1)
+		return NULL;
+	*size = n;
+	while (fgets(line, sizeof(line), f) != NULL && strcmp(line, ".\n") != 0) {
+		char *nn = realloc(note, len + strlen(line) + 1);
+		if (nn == NULL) {
+			free(note);
+			return NULL;
+		}
+		note = nn;
+		memcpy(note + len, line, strlen(line) + 1);
+		len += strlen(line);
+	}
+	return note;
+}
+
+/* The independent verifier: only the proof file and the broker's key. */
+static int
+check_proof(const char *path, const uint8_t pk[static 32])
+{
+	FILE *f = fopen(path, "r");
+	char line[8192], kind[32], origin[256], err[KETEN_ERRLEN];
+	unsigned long long x, y;
+	merkle_hash proof[MERKLE_MAX_PROOF];
+	size_t n = 0;
+	uint8_t *entry = NULL;
+	size_t entry_len = 0;
+	int rc = EXIT_FAIL;
+
+	if (f == NULL) {
+		perror(path);
+		return EXIT_FAIL;
+	}
+	if (fgets(line, sizeof(line), f) == NULL || strcmp(line, "keten-proof v1\n") != 0 ||
+	    fgets(line, sizeof(line), f) == NULL || sscanf(line, "%31s %llu %llu", kind, &x, &y) != 3)
+		goto bad;
+	bool incl = strcmp(kind, "inclusion") == 0;
+	if (!incl && strcmp(kind, "consistency") != 0)
+		goto bad;
+	if (incl) {
+		if (fgets(line, sizeof(line), f) == NULL || strncmp(line, "entry ", 6) != 0)
+			goto bad;
+		line[strcspn(line, "\n")] = '\0';
+		entry = malloc(strlen(line));
+		if (entry == NULL || sodium_base642bin(entry, strlen(line), line + 6, strlen(line + 6),
+		    NULL, &entry_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+			goto bad;
+	}
+	if (fgets(line, sizeof(line), f) == NULL || strncmp(line, "proof", 5) != 0)
+		goto bad;
+	for (char *save = NULL, *h = strtok_r(line + 5, " ,\n", &save); h != NULL;
+	    h = strtok_r(NULL, " ,\n", &save)) {
+		if (n == MERKLE_MAX_PROOF || strlen(h) != 64 ||
+		    sodium_hex2bin(proof[n], 32, h, 64, NULL, NULL, NULL) != 0)
+			goto bad;
+		n++;
+	}
+	uint64_t s1, s2;
+	uint8_t r1[32], r2[32];
+	char *n1 = read_note(f, &s1), *n2 = incl ? NULL : read_note(f, &s2);
+	if (n1 == NULL || (!incl && n2 == NULL)) {
+		free(n1);
+		free(n2);
+		goto bad;
+	}
+	snprintf(origin, sizeof(origin), "%.*s", (int)strcspn(n1, "\n"), n1);
+	int ok = checkpoint_verify(n1, origin, pk, &s1, r1, err) == 0 &&
+	    (incl || checkpoint_verify(n2, origin, pk, &s2, r2, err) == 0);
+	free(n1);
+	free(n2);
+	if (!ok) {
+		printf("FAIL %s\n", err);
+		goto out;
+	}
+	if (incl) {
+		merkle_hash leaf;
+		merkle_leaf_hash(leaf, entry, entry_len);
+		if (s1 != y || merkle_verify_inclusion(leaf, x, y, (const merkle_hash *)proof, n, r1) != 0) {
+			printf("FAIL entry %llu is not in the signed tree of size %llu\n", x, y);
+			goto out;
+		}
+		printf("proof OK: entry %llu is in the broker's signed checkpoint of size %llu\n", x, y);
+	} else {
+		if (s1 != x || s2 != y || merkle_verify_consistency(x, y, r1, r2,
+		    (const merkle_hash *)proof, n) != 0) {
+			printf("FAIL checkpoint %llu does not extend checkpoint %llu\n", y, x);
+			goto out;
+		}
+		printf("proof OK: the signed checkpoint of size %llu extends the one of size %llu\n", y, x);
+	}
+	rc = EXIT_OK;
+	goto out;
+bad:
+	printf("FAIL %s is not a keten proof\n", path);
+out:
+	free(entry);
+	fclose(f);
+	return rc;
+}
+
 /* Accepted and rejected per rule and per sender -> recipient pair (one pass). */
 static int
 stats(MDB_txn *txn, MDB_dbi entries)
@@ -567,6 +796,9 @@ cmd_audit(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "kind", required_argument, NULL, 'K' },
 		{ "type", required_argument, NULL, 'T' },
+		{ "seq", required_argument, NULL, 'Q' },
+		{ "size", required_argument, NULL, 'Z' },
+		{ "consistency", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -575,6 +807,8 @@ cmd_audit(int argc, char **argv)
 	bool has_after = false;
 	struct query q = { .has_msg = false };
 	const char *caseref = NULL, *casesender = NULL, *netkey = NULL, *format = NULL;
+	uint64_t pseq = UINT64_MAX, psize = 0, pold = 0;
+	bool pcons = false;
 	uint8_t pk[32];
 	char err[KETEN_ERRLEN];
 	MDB_env *env = NULL;
@@ -588,7 +822,7 @@ cmd_audit(int argc, char **argv)
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
 		return usage(stdout);
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:F:K:T:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:F:K:T:Q:Z:Y:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': data = optarg; break;
 		case 'k': key = optarg; break;
@@ -609,6 +843,17 @@ cmd_audit(int argc, char **argv)
 		case 'R': caseref = optarg; break;
 		case 'F': format = optarg; break;
 		case 'T': q.type = optarg; break;
+		case 'Q': pseq = strtoull(optarg, NULL, 10); break;
+		case 'Z': psize = strtoull(optarg, NULL, 10); break;
+		case 'Y': {
+			unsigned long long o, nw;
+			if (sscanf(optarg, "%llu,%llu", &o, &nw) != 2)
+				return usage(stderr);
+			pold = o;
+			psize = nw;
+			pcons = true;
+			break;
+		}
 		case 'K': {
 			char full[64];
 			snprintf(full, sizeof(full), "KIND_%s", optarg);
@@ -638,6 +883,11 @@ cmd_audit(int argc, char **argv)
 		case 'h': return usage(stdout);
 		default: return usage(stderr);
 		}
+	}
+	if (strcmp(verb, "check-proof") == 0) {
+		if (key == NULL || read_key(key, pk) != 0 || optind + 1 != argc)
+			return usage(stderr);
+		return check_proof(argv[optind], pk);
 	}
 	if (data == NULL || optind != argc)
 		return usage(stderr);
@@ -676,6 +926,20 @@ cmd_audit(int argc, char **argv)
 			goto out;
 		}
 		rc = report(txn, entries, &q);
+	} else if (strcmp(verb, "prove") == 0) {
+		MDB_val mk = { 11, "ledger_size" }, mv;
+		MDB_dbi meta;
+		uint64_t lsize = 0;
+		if (mdb_dbi_open(txn, "meta", 0, &meta) == 0 && mdb_get(txn, meta, &mk, &mv) == 0 &&
+		    mv.mv_size == 8)
+			lsize = be64_get(mv.mv_data);
+		if (psize == 0)
+			psize = lsize;
+		if ((!pcons && pseq == UINT64_MAX) || psize > lsize) {
+			rc = usage(stderr);
+			goto out;
+		}
+		rc = prove(txn, entries, cps, pseq, psize, pold, pcons);
 	} else if (strcmp(verb, "stats") == 0) {
 		rc = stats(txn, entries);
 	} else if (strcmp(verb, "log") == 0 || (strcmp(verb, "export") == 0 && format != NULL &&

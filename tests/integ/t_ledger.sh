@@ -89,6 +89,27 @@ grep -q 'PL-CASE-4711\|secret summary' "$NET/logboek.jsonl" && die "the export h
 v=$(audit_verify)
 echo "# $v"
 
+# proofs for third parties: checked with nothing but the proof and the broker's key
+seqn=$(echo "$st" | sed -n 's/.*ledger entry #\([0-9]*\) .*/\1/p' | head -n 1)
+cp1=$(echo "$st" | sed -n 's/.* in checkpoint \([0-9]*\) .*/\1/p' | head -n 1)
+"$KETEN" audit prove --data "$NET/broker-data" --seq "$seqn" >"$NET/incl.proof" || die "prove failed"
+"$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$NET/incl.proof" | grep -q "^proof OK: entry $seqn is in" ||
+	die "inclusion proof did not check: $(cat "$NET/incl.proof" | head -5)"
+"$KETEN" audit prove --data "$NET/broker-data" --consistency "$cp1,$(sed -n 's/^inclusion [0-9]* //p' "$NET/incl.proof")" \
+	>"$NET/cons.proof" || die "consistency prove failed"
+"$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$NET/cons.proof" | grep -q "^proof OK: the signed checkpoint" ||
+	die "consistency proof did not check"
+# any changed byte makes them fail
+sed 's/^entry \(.\)\(.\)/entry \2\1/' "$NET/incl.proof" >"$NET/bad1.proof"
+sed '3,$s/^\(proof [0-9a-f]\{10\}\)[0-9a-f]/\1f/' "$NET/cons.proof" >"$NET/bad2.proof"
+cmp -s "$NET/incl.proof" "$NET/bad1.proof" && die "tampering did not change the proof"
+"$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$NET/bad1.proof" >/dev/null && die "a changed entry passed"
+if ! cmp -s "$NET/cons.proof" "$NET/bad2.proof"; then
+	"$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$NET/bad2.proof" >/dev/null &&
+		die "a changed consistency proof passed"
+fi
+echo "# inclusion and consistency proofs pass keten audit check-proof and fail when changed"
+
 # alter one logged byte on disk: verify must catch it
 net_stop
 before=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml") || die "verify failed before tampering"
