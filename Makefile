@@ -65,7 +65,7 @@ FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 60
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-INTEG_HELPERS := $(BUILD)/tests/rawpeer
+INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper
 
 PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten
 
@@ -134,7 +134,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libketen-common.a | $(PROTO_
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< \
 	  $(BUILD)/libketen-common.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-$(BUILD)/tests/rawpeer: tests/integ/rawpeer.c $(BUILD)/libketen-common.a | $(PROTO_H)
+$(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper: $(BUILD)/tests/%: tests/integ/%.c $(BUILD)/libketen-common.a | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "common/checkpoint.h"
 #include "common/db.h"
+#include "common/directory.h"
 #include "common/envelope.h"
 #include "common/keys.h"
 #include "common/ledgerindex.h"
@@ -26,6 +27,7 @@ static int
 usage(FILE *f)
 {
 	fprintf(f, "usage: keten audit verify --data BROKER_DATA_DIR --key BROKER_PUBLIC [--origin O]\n"
+	    "                          [--directory DIRECTORY.yaml]   (also check every cosignature)\n"
 	    "       keten audit log    --data BROKER_DATA_DIR [--after SEQ] [--limit N]\n"
 	    "       keten audit query  --data BROKER_DATA_DIR [--message ID] [--case PSEUDONYM-HEX]\n"
 	    "                          [--case-ref REF --case-sender AGENCY --network-key FILE]\n"
@@ -80,9 +82,12 @@ read_key(const char *arg, uint8_t pk[static 32])
 }
 
 /* Cosignatures by the agencies (witnesses): how many, and per witness the newest size. */
-static void
+static const struct directory *witness_dir;	/* --directory: check cosignatures too */
+
+static int
 witnesses(MDB_txn *txn, MDB_dbi cps)
 {
+	uint64_t bad = 0;
 	struct { char who[64]; uint64_t newest; } w[64];
 	size_t nw = 0;
 	MDB_dbi cos;
@@ -92,7 +97,7 @@ witnesses(MDB_txn *txn, MDB_dbi cps)
 
 	(void)cps;
 	if (mdb_dbi_open(txn, "cosignatures", 0, &cos) != 0 || mdb_cursor_open(txn, cos, &cur) != 0)
-		return;
+		return 0;	/* an older ledger without witnesses */
 	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
 		char who[64];
 		size_t i;
@@ -108,12 +113,73 @@ witnesses(MDB_txn *txn, MDB_dbi cps)
 		if (i < nw && be64_get(k.mv_data) > w[i].newest)
 			w[i].newest = be64_get(k.mv_data);
 		n++;
+		if (witness_dir != NULL) {
+			const struct dir_agency *a = directory_find(witness_dir, who);
+			uint8_t ck[8];
+			MDB_val ckv = { 8, ck }, cv;
+			char *line = strndup(v.mv_data, v.mv_size), *note = NULL;
+			memcpy(ck, k.mv_data, 8);
+			if (mdb_get(txn, cps, &ckv, &cv) == 0)
+				note = strndup(cv.mv_data, cv.mv_size);
+			if (a == NULL || note == NULL || line == NULL ||
+			    (checkpoint_cosig_verify(note, line, who, a->sign_pk) != 0 &&
+			    !(a->has_previous && checkpoint_cosig_verify(note, line, who, a->prev_sign_pk) == 0))) {
+				printf("FAIL the cosignature of %s on checkpoint %llu does not verify\n", who,
+				    (unsigned long long)be64_get(k.mv_data));
+				bad++;
+			}
+			free(line);
+			free(note);
+		}
 	}
 	mdb_cursor_close(cur);
 	printf("cosignatures: %llu; newest cosigned size per witness:", (unsigned long long)n);
 	for (size_t i = 0; i < nw; i++)
 		printf(" %s=%llu", w[i].who, (unsigned long long)w[i].newest);
-	printf("%s\n", nw ? "" : " none");
+	printf("%s%s\n", nw ? "" : " none", witness_dir && !bad ? " (all verified)" : "");
+	return bad ? -1 : 0;
+}
+
+/*
+ * Which entry was altered?  The stored leaf hashes (which the check itself
+ * never trusts) were written when each entry was appended: the first entry
+ * whose bytes no longer hash to its leaf is the one.
+ */
+static void
+name_bad_entry(MDB_txn *txn, MDB_dbi entries, uint64_t upto)
+{
+	MDB_dbi tree;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t expect = 0;
+
+	if (mdb_dbi_open(txn, "ledger_tree", 0, &tree) != 0 || mdb_cursor_open(txn, entries, &cur) != 0) {
+		printf("\n");
+		return;
+	}
+	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0 && expect < upto;
+	    op = MDB_NEXT, expect++) {
+		uint8_t tk[9];
+		merkle_hash leaf;
+		MDB_val tkv = { 9, tk }, tv;
+		uint64_t seq = k.mv_size == 8 ? be64_get(k.mv_data) : UINT64_MAX;
+		if (seq != expect) {
+			printf("; entry %llu is missing\n", (unsigned long long)expect);
+			mdb_cursor_close(cur);
+			return;
+		}
+		tk[0] = 0;
+		be64_put(tk + 1, seq);
+		merkle_leaf_hash(leaf, v.mv_data, v.mv_size);
+		if (mdb_get(txn, tree, &tkv, &tv) == 0 && tv.mv_size == 32 &&
+		    sodium_memcmp(leaf, tv.mv_data, 32) != 0) {
+			printf("; entry %llu is not what was logged\n", (unsigned long long)seq);
+			mdb_cursor_close(cur);
+			return;
+		}
+	}
+	mdb_cursor_close(cur);
+	printf("\n");
 }
 
 static int
@@ -146,8 +212,9 @@ verify(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, const char *origin, const uin
 			merkle_frontier_root(&f, mine);
 			if (size != f.size || sodium_memcmp(root, mine, 32) != 0) {
 				printf("FAIL checkpoint %llu: its root is not the hash of the entries "
-				    "0..%llu as stored: the ledger was altered\n",
-				    (unsigned long long)size, (unsigned long long)f.size - 1);
+				    "0..%llu as stored: the ledger was altered", (unsigned long long)size,
+				    (unsigned long long)f.size - 1);
+				name_bad_entry(txn, entries, f.size);
 				goto fail;
 			}
 			checked++;
@@ -193,7 +260,8 @@ verify(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, const char *origin, const uin
 	printf("ledger OK: %llu entries rehashed, %llu signed checkpoints verified; newest: size %llu, "
 	    "root %s\n", (unsigned long long)f.size, (unsigned long long)checked,
 	    (unsigned long long)last_size, hex);
-	witnesses(txn, cps);
+	if (witnesses(txn, cps) != 0)
+		goto fail;
 	rc = EXIT_OK;
 fail:
 	mdb_cursor_close(ec);
@@ -797,6 +865,7 @@ cmd_audit(int argc, char **argv)
 		{ "kind", required_argument, NULL, 'K' },
 		{ "type", required_argument, NULL, 'T' },
 		{ "seq", required_argument, NULL, 'Q' },
+		{ "directory", required_argument, NULL, 'D' },
 		{ "size", required_argument, NULL, 'Z' },
 		{ "consistency", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
@@ -822,7 +891,7 @@ cmd_audit(int argc, char **argv)
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
 		return usage(stdout);
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:F:K:T:Q:Z:Y:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:F:K:T:Q:Z:Y:D:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': data = optarg; break;
 		case 'k': key = optarg; break;
@@ -844,6 +913,15 @@ cmd_audit(int argc, char **argv)
 		case 'F': format = optarg; break;
 		case 'T': q.type = optarg; break;
 		case 'Q': pseq = strtoull(optarg, NULL, 10); break;
+		case 'D': {
+			struct directory *d = NULL;
+			if (directory_load(optarg, &d, err) != 0) {
+				fprintf(stderr, "keten audit: %s\n", err);
+				return EXIT_FAIL;
+			}
+			witness_dir = d;
+			break;
+		}
 		case 'Z': psize = strtoull(optarg, NULL, 10); break;
 		case 'Y': {
 			unsigned long long o, nw;
@@ -973,5 +1051,6 @@ out:
 	if (txn)
 		mdb_txn_abort(txn);
 	mdb_env_close(env);
+	directory_free((struct directory **)&witness_dir);
 	return rc;
 }

@@ -24,7 +24,10 @@ size1=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.
 for i in $(seq 150); do cosigned_by om "$size1" && cosigned_by politie "$size1" && break; sleep 0.2; done
 cosigned_by om "$size1" || die "om did not cosign checkpoint $size1"
 cosigned_by politie "$size1" || die "politie did not cosign checkpoint $size1"
-echo "# politie and om cosigned checkpoint $size1"
+"$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" \
+	--directory "$NET/directory.yaml" | grep -q "^cosignatures: .*(all verified)$" ||
+	die "cosignatures do not verify"
+echo "# politie and om cosigned checkpoint $size1; keten audit verify checked every cosignature"
 
 # an operator keeps an old copy of the broker's data, traffic goes on, agents witness it
 proc_stop broker
