@@ -213,9 +213,16 @@ $(BUILD)/bench/envelope_bench: bench/envelope_bench.c $(BUILD)/libketen-common.a
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
 
+$(BUILD)/bench/ledger_bench: bench/ledger_bench.c $(BUILD)/broker/ledger.o $(BUILD)/libketen-common.a
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/broker/ledger.o $(BUILD)/libketen-common.a $(LDLIBS)
+
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline $(BUILD)/bench/codec_bench \
-	  $(BUILD)/bench/policy_bench $(BUILD)/bench/envelope_bench
+	  $(BUILD)/bench/policy_bench $(BUILD)/bench/envelope_bench $(BUILD)/bench/ledger_bench
+	@echo "== ledger"
+	$(Q)$(BUILD)/bench/ledger_bench 1000000 $(BIN)
 	@echo "== envelope"
 	$(Q)$(BUILD)/bench/envelope_bench
 	@echo "== policy"
