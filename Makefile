@@ -128,11 +128,15 @@ $(BIN)/keten: $(CLI_OBJ) $(BUILD)/libketen-common.a
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# the broker's ledger is a module of its own: its unit test links it
+$(BUILD)/tests/test_ledger: $(BUILD)/broker/ledger.o
+$(BUILD)/tests/test_ledger: EXTRA_OBJ := $(BUILD)/broker/ledger.o
+
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libketen-common.a | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< \
-	  $(BUILD)/libketen-common.a $(LDLIBS) $(shell pkg-config --libs cmocka)
+	  $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper: $(BUILD)/tests/%: tests/integ/%.c $(BUILD)/libketen-common.a | $(PROTO_H)
 	$(call say,CC,$<)

@@ -266,8 +266,8 @@ shadow_compare(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 
 	if (cand == NULL)
 		return;
-	gate_check(b->dir, b->shadow, b->queue, txn, directory_find(b->dir, h->sender), s, now_ms(),
-	    (int64_t)b->cfg->max_clock_skew_ms, cand);
+	gate_check(b->dir, b->shadow, b->queue, b->ledger, txn, directory_find(b->dir, h->sender), s,
+	    now_ms(), (int64_t)b->cfg->max_clock_skew_ms, cand);
 	/* the header's policy version names the active policy, not the candidate */
 	if (cand->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED)
 		cand->code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY;
@@ -495,7 +495,8 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		free(v);
 		return;
 	}
-	gate_check(b->dir, b->policy, b->queue, txn, from, s, now, (int64_t)b->cfg->max_clock_skew_ms, v);
+	gate_check(b->dir, b->policy, b->queue, b->ledger, txn, from, s, now,
+	    (int64_t)b->cfg->max_clock_skew_ms, v);
 	if (b->shadow != NULL && mid != NULL)
 		shadow_compare(b, txn, s, v);
 	if (v->code != 0) {

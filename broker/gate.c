@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "broker/gate.h"
+#include "broker/ledger.h"
 #include "common/util.h"
 
 static int
@@ -44,15 +45,32 @@ gate_request(const Keten__Envelope__V1__Header *h, const char *recipient,
 	rq->now_ms = now_ms;
 }
 
+/*
+ * reply_to: rq->in_reply_to names an ACCEPTED ledger entry of the rule's
+ * request type that rq->recipient sent to rq->sender within the window.
+ */
+static int
+reply_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r)
+{
+	struct queue_ledger *ql = arg;
+
+	if (rq->in_reply_to == NULL)
+		return 0;
+	return ledger_request_logged(ql->ledger, ql->txn, rq->in_reply_to,
+	    codec_type_name(r->reply_to_type), rq->recipient, rq->sender,
+	    rq->now_ms - (int64_t)r->reply_within_days * 86400000LL);
+}
+
 int
-gate_check(const struct directory *dir, const struct policy *p, struct queue *q, MDB_txn *txn,
+gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
+    struct ledger *ledger, MDB_txn *txn,
     const struct dir_agency *from, const Keten__Wire__V1__Submit *s, int64_t now_ms,
     int64_t max_skew_ms, struct gate_verdict *v)
 {
 	const Keten__Envelope__V1__Header *h = s->header;
 	const struct codec_type *t;
-	struct queue_ledger ql = { q, txn };
-	struct policy_ledger ledger = { queue_reply_ok, queue_limit_ok, &ql };
+	struct queue_ledger ql = { q, ledger, txn };
+	struct policy_ledger pl = { reply_ok, queue_limit_ok, &ql };
 	char hash[2 * POLICY_HASHBYTES + 1];
 
 	v->code = 0;
@@ -127,7 +145,7 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 			codec_pathset_set(&manifest, (size_t)pi);
 		}
 		gate_request(h, c->recipient, t, now_ms, &rq);
-		policy_eval(p, &rq, &ledger, &v->dec[i]);
+		policy_eval(p, &rq, &pl, &v->dec[i]);
 		int code = stale ? KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED :
 		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY;
 		if (!v->dec[i].permitted) {
@@ -141,7 +159,7 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 			if (!codec_pathset_has(&manifest, k) || codec_pathset_has(&v->dec[i].allowed, k))
 				continue;
 			int ri;
-			enum policy_reason why = policy_why_withheld(p, &rq, &ledger, &v->dec[i], k, &ri);
+			enum policy_reason why = policy_why_withheld(p, &rq, &pl, &v->dec[i], k, &ri);
 			return refuse(v, code, "policy %s: field %s may not go to %s: %s%s%s%s",
 			    policy_version(p), codec_type_path(t, k), c->recipient,
 			    policy_reason_name(why), ri >= 0 ? " (rule " : "",

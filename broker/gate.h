@@ -29,10 +29,12 @@ struct gate_verdict {
 
 /*
  * Judge submission s from agency `from` under policy p, answering ledger-bound
- * conditions from q inside txn.  Fills *v; returns v->code.
+ * conditions inside txn: reply_to from the ledger, limit from the counters
+ * in q.  Fills *v; returns v->code.
  */
+struct ledger;
 int gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
-    MDB_txn *txn, const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
+    struct ledger *ledger, MDB_txn *txn, const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
     int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v);
 
 /* Fill a policy request from a header (pointers into h; forms into buf). */

@@ -131,6 +131,43 @@ index_entry(struct ledger *l, MDB_txn *txn, const Keten__Ledger__V1__Entry *e)
 }
 
 int
+ledger_request_logged(struct ledger *l, MDB_txn *txn, const uint8_t request_id[static 16],
+    const char *type, const char *from, const char *to, int64_t since_ms)
+{
+	uint8_t key[LIDX_MAXKEY];
+	size_t n = lidx_prefix(key, LIDX_MESSAGE, request_id, 16, 0);
+	MDB_cursor *cur;
+	MDB_val k = { n, key }, v;
+	int rc, found = 0;
+
+	if (mdb_cursor_open(txn, l->index, &cur) != 0)
+		return -1;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && found == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != n + 8 || memcmp(k.mv_data, key, n) != 0)
+			break;	/* past this message's entries */
+		uint8_t sk[8];
+		memcpy(sk, (uint8_t *)k.mv_data + n, 8);
+		MDB_val ek = { 8, sk }, ev;
+		Keten__Ledger__V1__Entry *e;
+		if (mdb_get(txn, l->entries, &ek, &ev) != 0 ||
+		    (e = keten__ledger__v1__entry__unpack(NULL, ev.mv_size, ev.mv_data)) == NULL) {
+			found = -1;	/* an index pointing at nothing readable */
+			break;
+		}
+		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED && e->time_ms >= since_ms &&
+		    strcmp(e->message_type, type) == 0 && strcmp(e->sender, from) == 0 &&
+		    strcmp(e->recipient, to) == 0)
+			found = 1;
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND && found == 0)
+		return -1;
+	return found;
+}
+
+int
 ledger_append(struct ledger *l, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 {
 	uint64_t seq = ledger_size(l, txn);

@@ -66,4 +66,13 @@ int ledger_cosign_put(struct ledger *l, MDB_txn *txn, uint64_t size, const char 
 /* Current size (entries) as seen in txn. */
 uint64_t ledger_size(struct ledger *l, MDB_txn *txn);
 
+/*
+ * Whether the ledger holds, as of `txn`, an ACCEPTED entry for message
+ * `request_id` (16 bytes) of type `type` from `from` to `to`, accepted at or
+ * after `since_ms`.  Found through the message-id index, so it costs the
+ * entries of that one message.  1 yes, 0 no, -1 a ledger that cannot be read.
+ */
+int ledger_request_logged(struct ledger *l, MDB_txn *txn, const uint8_t request_id[static 16],
+    const char *type, const char *from, const char *to, int64_t since_ms);
+
 #endif

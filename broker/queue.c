@@ -151,66 +151,12 @@ queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 	if ((rc = mdb_put(txn, q->meta, &mk, &v, 0)) != 0)
 		return db_err(rc);
 
-	/* what reply_to needs to know later: who sent what type to whom, when */
-	size_t len = 8 + strlen(h->sender) + 1 + strlen(h->message_type) + 1;
-	for (size_t i = 0; i < s->n_copies; i++)
-		len += strlen(s->copies[i]->recipient) + 1;
-	v = (MDB_val){ len, NULL };
+	/* replay protection: this id, from this sender, when (reply_to asks the ledger) */
+	v = (MDB_val){ 8 + strlen(h->sender) + 1, NULL };
 	if ((rc = mdb_put(txn, q->seen, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 		return db_err(rc);
-	uint8_t *o = v.mv_data;
-	be64_put(o, (uint64_t)accepted_ms);
-	o += 8;
-	o = (uint8_t *)stpcpy((char *)o, h->sender) + 1;
-	o = (uint8_t *)stpcpy((char *)o, h->message_type) + 1;
-	for (size_t i = 0; i < s->n_copies; i++) {
-		o = (uint8_t *)stpcpy((char *)o, s->copies[i]->recipient);
-		*o++ = i + 1 < s->n_copies ? ',' : '\0';
-	}
-	if (s->n_copies == 0)
-		*o = '\0';
-	return 0;
-}
-
-int
-queue_reply_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r)
-{
-	struct queue_ledger *l = arg;
-	MDB_val k = { 16, (void *)rq->in_reply_to }, v;
-	int rc;
-
-	if (rq->in_reply_to == NULL)
-		return 0;
-	if ((rc = mdb_get(l->txn, l->q->seen, &k, &v)) == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return -1;
-	/* accepted_ms | sender NUL type NUL recipients NUL, all written by queue_submit */
-	const char *p = (const char *)v.mv_data + 8, *end = (const char *)v.mv_data + v.mv_size;
-	if (v.mv_size < 8 + 3 || end[-1] != '\0')
-		return -1;
-	int64_t when = (int64_t)be64_get(v.mv_data);
-	const char *sender = p, *type = sender + strlen(sender) + 1;
-	if (type >= end)
-		return -1;
-	const char *rcpts = type + strlen(type) + 1;
-	if (rcpts >= end)
-		return -1;
-	if (strcmp(sender, rq->recipient) != 0 ||
-	    strcmp(type, codec_type_name(r->reply_to_type)) != 0)
-		return 0;
-	if (rq->now_ms - when > (int64_t)r->reply_within_days * 86400000LL)
-		return 0;
-	size_t n = strlen(rq->sender);
-	for (const char *c = rcpts; c < end && *c;) {
-		const char *comma = strchr(c, ',');
-		size_t len = comma ? (size_t)(comma - c) : strlen(c);
-		if (len == n && memcmp(c, rq->sender, n) == 0)
-			return 1;
-		if (comma == NULL)
-			break;
-		c = comma + 1;
-	}
+	be64_put(v.mv_data, (uint64_t)accepted_ms);
+	strcpy((char *)v.mv_data + 8, h->sender);
 	return 0;
 }
 

@@ -52,18 +52,18 @@ int queue_expire(struct queue *q, MDB_txn *txn, int64_t now, size_t max,
     void *arg);
 
 /*
- * Ledger-bound policy conditions, answered from this store inside `txn`
- * (struct policy_ledger callbacks with arg = struct queue_ledger *).
- * reply_ok: rq->in_reply_to names a message of the rule's request type that
- * rq->recipient sent to rq->sender within the window.  limit_ok: fewer than
- * the rule's count messages were accepted for this rule and pair in the
- * current period.  queue_limit_count adds one to that counter.
+ * The volume limits of the policy, counted in this store inside `txn`, in the
+ * transaction that logs the acceptance (struct policy_ledger callback with
+ * arg = struct queue_ledger *; reply_to is answered by the ledger itself).
+ * limit_ok: fewer than the rule's count messages were accepted for this rule
+ * and pair in the current period.  queue_limit_count adds one to that counter.
  */
+struct ledger;
 struct queue_ledger {
 	struct queue *q;
+	struct ledger *ledger;
 	MDB_txn *txn;
 };
-int queue_reply_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r);
 int queue_limit_ok(void *arg, const struct policy_request *rq, const struct policy_rule_info *r);
 int queue_limit_count(struct queue *q, MDB_txn *txn, const struct policy_request *rq,
     const struct policy_rule_info *r);

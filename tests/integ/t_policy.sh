@@ -79,7 +79,15 @@ resp=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type
 	--body "{\"reference\":\"PL-R-1\",\"inReplyTo\":\"$req\",\"answer\":\"Yes, she is in contact with our team.\"}") ||
 	die "the reply was not accepted"
 wait_inbox gemeente-amsterdam 2 30 || die "the reply did not arrive"
-echo "# unsolicited response refused (reply-required); the reply to request $req delivered"
+# naming a logged message that is not a request from the recipient (here
+# politie's own response) does not make a reply: the ledger has no such request
+if out=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type InformationResponse \
+	--purpose victim-care --reply-to "$resp" \
+	--body "{\"reference\":\"PL-R-2\",\"inReplyTo\":\"$resp\",\"answer\":\"No.\"}" 2>&1); then
+	die "a reply to a response was accepted: $out"
+fi
+echo "$out" | grep -q "reply-required" || die "unexpected: $out"
+echo "# unsolicited response refused (reply-required), so was one naming a response; the reply to request $req delivered"
 
 # 4. TLP:RED stays within enforcement
 if out=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
