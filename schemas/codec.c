@@ -293,8 +293,8 @@ fcount(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 	return (size_t *)((char *)m + f->quantifier_offset);
 }
 
-static size_t
-elem_size(ProtobufCType t)
+size_t
+codec_elem_size(ProtobufCType t)
 {
 	switch (t) {
 	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
@@ -317,7 +317,7 @@ elem_size(ProtobufCType t)
 static bool
 value_set(ProtobufCType t, const void *p)
 {
-	switch (elem_size(t)) {
+	switch (codec_elem_size(t)) {
 	case 0: return false;
 	default: break;
 	}
@@ -337,7 +337,7 @@ value_set(ProtobufCType t, const void *p)
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return *(ProtobufCMessage *const *)p != NULL;
 	default:
-		if (elem_size(t) == 4)
+		if (codec_elem_size(t) == 4)
 			return *(const uint32_t *)p != 0;
 		return *(const uint64_t *)p != 0;
 	}
@@ -367,7 +367,7 @@ free_value(ProtobufCType t, void *p)
 			protobuf_c_message_free_unpacked(*(ProtobufCMessage **)p, NULL);
 		*(ProtobufCMessage **)p = NULL;
 	} else {
-		memset(p, 0, elem_size(t));
+		memset(p, 0, codec_elem_size(t));
 	}
 }
 
@@ -375,7 +375,7 @@ static void
 clear_field(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
 	if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-		size_t *n = fcount(m, f), es = elem_size(f->type);
+		size_t *n = fcount(m, f), es = codec_elem_size(f->type);
 		char *arr = *(char **)fptr(m, f);
 		for (size_t i = 0; i < *n; i++) {
 			if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES ||
@@ -701,7 +701,7 @@ from_json_msg(const struct cnode *n, const json_t *obj, ProtobufCMessage *m, str
 				jshow(v, shown, sizeof(shown));
 				return jerr(p, err, "expected an array, got %s", shown);
 			}
-			size_t cnt = json_array_size(v), es = elem_size(f->type);
+			size_t cnt = json_array_size(v), es = codec_elem_size(f->type);
 			if (cnt > CODEC_MAX_REPEATED)
 				return jerr(p, err, "more than %d elements", CODEC_MAX_REPEATED);
 			clear_field(m, f);
@@ -872,7 +872,7 @@ to_json_msg(const struct cnode *n, const ProtobufCMessage *m)
 		if (!field_present(m, f))
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t cnt = *fcount(m, f), es = elem_size(f->type);
+			size_t cnt = *fcount(m, f), es = codec_elem_size(f->type);
 			const char *arr = *(char *const *)fptr(m, f);
 			if ((v = json_array()) == NULL)
 				goto fail;
@@ -973,7 +973,7 @@ validate_msg(const struct cnode *n, const ProtobufCMessage *m, struct jpath *p, 
 			continue;
 		size_t old = jpath_key(p, n->json[i]);
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t cnt = *fcount(m, f), es = elem_size(f->type);
+			size_t cnt = *fcount(m, f), es = codec_elem_size(f->type);
 			const char *arr = *(char *const *)fptr(m, f);
 			if (cnt > CODEC_MAX_REPEATED)
 				return jerr(p, err, "more than %d elements", CODEC_MAX_REPEATED);

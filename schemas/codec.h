@@ -132,4 +132,7 @@ size_t codec_pathset_count(const struct codec_pathset *s);
 ProtobufCMessage *codec_unpack(const struct codec_type *t, const uint8_t *data, size_t len);
 void codec_free(ProtobufCMessage *m);
 
+/* Bytes one element of a field of protobuf-c type t takes in a message struct. */
+size_t codec_elem_size(ProtobufCType t);
+
 #endif

@@ -980,26 +980,6 @@ test_pathset_add(void **state)
 
 /* ---- random messages ---- */
 
-static size_t
-elem_size(ProtobufCType t)
-{
-	switch (t) {
-	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32: case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_UINT32: case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_ENUM:
-		return 4;
-	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-	case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64:
-		return 8;
-	case PROTOBUF_C_TYPE_FLOAT: return sizeof(float);
-	case PROTOBUF_C_TYPE_DOUBLE: return sizeof(double);
-	case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-	case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-	case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-	case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
-	}
-	return 0;
-}
-
 static const char *
 pick(uint64_t *rng, const char *const *list, size_t n)
 {
@@ -1181,7 +1161,7 @@ random_msg(const ProtobufCMessageDescriptor *d, uint64_t *rng, unsigned density,
 		if (rnd(rng, 100) >= density || (f->type == PROTOBUF_C_TYPE_MESSAGE && depth >= 8))
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = 1 + rnd(rng, 3), es = elem_size(f->type);
+			size_t n = 1 + rnd(rng, 3), es = codec_elem_size(f->type);
 			char *arr = calloc(n, es);
 			assert_non_null(arr);
 			for (size_t k = 0; k < n; k++)
