@@ -202,25 +202,14 @@ $(BUILD)/bench/zmq_baseline: bench/zmq_baseline.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lpthread
 
-$(BUILD)/bench/codec_bench: bench/codec_bench.c $(BUILD)/libketen-common.a
-	$(call say,CC,$<)
-	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
+# each benchmark links the common library; the ledger's also the broker's ledger
+$(BUILD)/bench/ledger_bench: $(BUILD)/broker/ledger.o
+$(BUILD)/bench/ledger_bench: EXTRA_OBJ := $(BUILD)/broker/ledger.o
 
-$(BUILD)/bench/policy_bench: bench/policy_bench.c $(BUILD)/libketen-common.a
+$(BUILD)/bench/%_bench: bench/%_bench.c bench/bench.h $(BUILD)/libketen-common.a
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
-
-$(BUILD)/bench/envelope_bench: bench/envelope_bench.c $(BUILD)/libketen-common.a
-	$(call say,CC,$<)
-	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
-
-$(BUILD)/bench/ledger_bench: bench/ledger_bench.c $(BUILD)/broker/ledger.o $(BUILD)/libketen-common.a
-	$(call say,CC,$<)
-	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/broker/ledger.o $(BUILD)/libketen-common.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline $(BUILD)/bench/codec_bench \

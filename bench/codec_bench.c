@@ -10,25 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "schemas/codec.h"
 
 #define ROUNDS 5
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static const struct codec_type *T;
 static char *json;

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "common/envelope.h"
 
 #define ROUNDS 5
@@ -30,22 +31,6 @@
 
 static double round_s = 0.25;
 static volatile uint8_t sink;
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* Median over ROUNDS of operations per second; each round runs >= round_s. */
 static double

@@ -16,21 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "broker/ledger.h"
 #include "common/db.h"
 #include "common/keys.h"
 #include "common/ledgerindex.h"
 #include "common/merkle.h"
 #include "common/util.h"
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 fill(Keten__Ledger__V1__Entry *e, uint64_t i, uint8_t id[16], uint8_t pseudo[32], uint8_t cth[32],
