@@ -23,26 +23,18 @@ static int
 tree_get(void *arg, unsigned level, uint64_t index, merkle_hash out)
 {
 	struct tree_ctx *c = arg;
-	uint8_t key[9];
-	MDB_val k = { 9, key }, v;
 
-	key[0] = (uint8_t)level;
-	be64_put(key + 1, index);
-	if (mdb_get(c->txn, c->l->tree, &k, &v) != 0 || v.mv_size != MERKLE_HASHBYTES)
-		return -1;
-	memcpy(out, v.mv_data, MERKLE_HASHBYTES);
-	return 0;
+	return ltree_get(c->txn, c->l->tree, level, index, out);
 }
 
 static int
 tree_put(void *arg, unsigned level, uint64_t index, const merkle_hash h)
 {
 	struct tree_ctx *c = arg;
-	uint8_t key[9];
-	MDB_val k = { 9, key }, v = { MERKLE_HASHBYTES, (void *)h };
+	uint8_t key[LTREE_KEYBYTES];
+	MDB_val k = { LTREE_KEYBYTES, key }, v = { MERKLE_HASHBYTES, (void *)h };
 
-	key[0] = (uint8_t)level;
-	be64_put(key + 1, index);
+	ltree_key(key, level, index);
 	return mdb_put(c->txn, c->l->tree, &k, &v, 0) == 0 ? 0 : -1;
 }
 

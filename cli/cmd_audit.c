@@ -159,20 +159,15 @@ name_bad_entry(MDB_txn *txn, MDB_dbi entries, uint64_t upto)
 	}
 	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0 && expect < upto;
 	    op = MDB_NEXT, expect++) {
-		uint8_t tk[9];
-		merkle_hash leaf;
-		MDB_val tkv = { 9, tk }, tv;
+		merkle_hash leaf, logged;
 		uint64_t seq = k.mv_size == 8 ? be64_get(k.mv_data) : UINT64_MAX;
 		if (seq != expect) {
 			printf("; entry %llu is missing\n", (unsigned long long)expect);
 			mdb_cursor_close(cur);
 			return;
 		}
-		tk[0] = 0;
-		be64_put(tk + 1, seq);
 		merkle_leaf_hash(leaf, v.mv_data, v.mv_size);
-		if (mdb_get(txn, tree, &tkv, &tv) == 0 && tv.mv_size == 32 &&
-		    sodium_memcmp(leaf, tv.mv_data, 32) != 0) {
+		if (ltree_get(txn, tree, 0, seq, logged) == 0 && sodium_memcmp(leaf, logged, 32) != 0) {
 			printf("; entry %llu is not what was logged\n", (unsigned long long)seq);
 			mdb_cursor_close(cur);
 			return;
@@ -495,15 +490,8 @@ static int
 tree_get(void *arg, unsigned level, uint64_t index, merkle_hash out)
 {
 	struct tree_read *t = arg;
-	uint8_t key[9];
-	MDB_val k = { 9, key }, v;
 
-	key[0] = (uint8_t)level;
-	be64_put(key + 1, index);
-	if (mdb_get(t->txn, t->tree, &k, &v) != 0 || v.mv_size != 32)
-		return -1;
-	memcpy(out, v.mv_data, 32);
-	return 0;
+	return ltree_get(t->txn, t->tree, level, index, out);
 }
 
 static int
