@@ -16,6 +16,7 @@
 #include "broker/gate.h"
 #include "broker/ledger.h"
 #include "broker/queue.h"
+#include "broker/spool.h"
 #include "broker/zap.h"
 #include "common/config.h"
 #include "common/db.h"
@@ -67,6 +68,8 @@ struct broker {
 	MDB_env *env;
 	struct queue *queue;
 	struct ledger *ledger;
+	struct spool *spool;		/* auditors' queries waiting to be logged */
+	int64_t spool_scanned;		/* mono_ms of the last full look at the spool */
 	bool ledger_dirty;		/* entries appended in the current batch */
 	bool storage_tight;		/* the map is nearly full: refuse new submissions */
 	uint64_t storage_used;		/* bytes of the map used at the start of this batch */
@@ -318,6 +321,13 @@ log_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 		return db_err(rc);
 	b->ledger_dirty = true;
 	return 0;
+}
+
+/* log_entry for the audit spool */
+static int
+log_spooled(void *arg, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
+{
+	return log_entry(arg, txn, e);
 }
 
 /* A refused submission is logged as carefully as an accepted one. */
@@ -958,7 +968,8 @@ setup(struct broker *b, bool check_only)
 		b->peers[i].agency = &b->dir->agencies[i];
 	if ((rc = db_env_open(b->cfg->data_dir, b->cfg->map_size_mb, 16, &b->env, err)) != 0 ||
 	    (rc = queue_open(b->env, &b->queue, err)) != 0 ||
-	    (rc = ledger_open(b->env, b->cfg->origin, &b->ledger, err)) != 0) {
+	    (rc = ledger_open(b->env, b->cfg->origin, &b->ledger, err)) != 0 ||
+	    (rc = spool_open(b->cfg->data_dir, &b->spool, err)) != 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
@@ -1255,9 +1266,10 @@ ack_with_receipts(struct broker *b)
 static void
 run(struct broker *b)
 {
-	zmq_pollitem_t items[2] = {
+	zmq_pollitem_t items[3] = {
 		{ b->router, 0, ZMQ_POLLIN, 0 },
 		{ b->zap, 0, ZMQ_POLLIN, 0 },
+		{ NULL, spool_fd(b->spool), ZMQ_POLLIN, 0 },
 	};
 
 	while (!stopping) {
@@ -1265,7 +1277,7 @@ run(struct broker *b)
 			reload = 0;
 			reload_policy(b);
 		}
-		if (zmq_poll(items, 2, (long)b->cfg->heartbeat_ms) < 0) {
+		if (zmq_poll(items, 3, (long)b->cfg->heartbeat_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_warnx("poll: %s", zmq_strerror(errno));
@@ -1282,6 +1294,11 @@ run(struct broker *b)
 		uint64_t n = 0;
 		while (n < b->cfg->batch_max && receive_one(b, txn))
 			n++;
+		/* auditors' queries: on a signal, and once a second in case one was missed */
+		bool force = mono_ms() - b->spool_scanned >= 1000;
+		if (force)
+			b->spool_scanned = mono_ms();
+		n += spool_collect(b->spool, b->ledger, txn, force, log_spooled, b);
 		/* queued copies whose retention ended: removed and logged, a few per batch */
 		struct expire_ctx xc = { b, txn };
 		if (queue_expire(b->queue, txn, now_ms(), 256, log_expired, &xc) == 0 && b->ledger_dirty)
@@ -1299,7 +1316,9 @@ run(struct broker *b)
 					free(b->replies[i].frame);
 				b->nreplies = 0;
 				b->nacks = 0;	/* nothing of it is on disk: no acknowledgements */
+				spool_settle(b->spool, false);
 			} else {
+				spool_settle(b->spool, true);
 				b->commits++;
 				b->committed_cmds += n;
 				if (n > b->max_batch)
@@ -1309,6 +1328,7 @@ run(struct broker *b)
 			}
 		} else {
 			mdb_txn_abort(txn);
+			spool_settle(b->spool, false);
 		}
 		send_replies(b);
 		pump_deliveries(b);
@@ -1397,6 +1417,7 @@ main(int argc, char **argv)
 	zmq_ctx_term(b.zctx);
 	queue_free(&b.queue);
 	ledger_free(&b.ledger);
+	spool_free(&b.spool);
 	mdb_env_close(b.env);
 	for (size_t i = 0; i < b.nreplies; i++)
 		free(b.replies[i].frame);

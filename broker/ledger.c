@@ -122,12 +122,16 @@ index_entry(struct ledger *l, MDB_txn *txn, const Keten__Ledger__V1__Entry *e)
 	return 0;
 }
 
-int
-ledger_request_logged(struct ledger *l, MDB_txn *txn, const uint8_t request_id[static 16],
-    const char *type, const char *from, const char *to, int64_t since_ms)
+/*
+ * Walk the entries of one message through the message-id index until
+ * match() says yes: 1 found, 0 not, -1 a ledger that cannot be read.
+ */
+static int
+find_message(struct ledger *l, MDB_txn *txn, const uint8_t id[static 16],
+    bool (*match)(const Keten__Ledger__V1__Entry *, const void *), const void *arg)
 {
 	uint8_t key[LIDX_MAXKEY];
-	size_t n = lidx_prefix(key, LIDX_MESSAGE, request_id, 16, 0);
+	size_t n = lidx_prefix(key, LIDX_MESSAGE, id, 16, 0);
 	MDB_cursor *cur;
 	MDB_val k = { n, key }, v;
 	int rc, found = 0;
@@ -147,16 +151,49 @@ ledger_request_logged(struct ledger *l, MDB_txn *txn, const uint8_t request_id[s
 			found = -1;	/* an index pointing at nothing readable */
 			break;
 		}
-		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED && e->time_ms >= since_ms &&
-		    strcmp(e->message_type, type) == 0 && strcmp(e->sender, from) == 0 &&
-		    strcmp(e->recipient, to) == 0)
-			found = 1;
+		found = match(e, arg);
 		keten__ledger__v1__entry__free_unpacked(e, NULL);
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND && found == 0)
 		return -1;
 	return found;
+}
+
+struct request_match {
+	const char *type, *from, *to;
+	int64_t since_ms;
+};
+
+static bool
+is_request(const Keten__Ledger__V1__Entry *e, const void *arg)
+{
+	const struct request_match *m = arg;
+
+	return e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED && e->time_ms >= m->since_ms &&
+	    strcmp(e->message_type, m->type) == 0 && strcmp(e->sender, m->from) == 0 &&
+	    strcmp(e->recipient, m->to) == 0;
+}
+
+int
+ledger_request_logged(struct ledger *l, MDB_txn *txn, const uint8_t request_id[static 16],
+    const char *type, const char *from, const char *to, int64_t since_ms)
+{
+	struct request_match m = { type, from, to, since_ms };
+
+	return find_message(l, txn, request_id, is_request, &m);
+}
+
+static bool
+is_kind(const Keten__Ledger__V1__Entry *e, const void *arg)
+{
+	return (int)e->kind == *(const int *)arg;
+}
+
+int
+ledger_message_logged(struct ledger *l, MDB_txn *txn, const uint8_t id[static 16], int kind)
+{
+	return find_message(l, txn, id, is_kind, &kind);
 }
 
 int

@@ -75,4 +75,7 @@ uint64_t ledger_size(struct ledger *l, MDB_txn *txn);
 int ledger_request_logged(struct ledger *l, MDB_txn *txn, const uint8_t request_id[static 16],
     const char *type, const char *from, const char *to, int64_t since_ms);
 
+/* Whether an entry of `kind` for message `id` is in the ledger: 1, 0 or -1. */
+int ledger_message_logged(struct ledger *l, MDB_txn *txn, const uint8_t id[static 16], int kind);
+
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/auditspool.h"
 #include "common/checkpoint.h"
 #include "common/db.h"
 #include "common/directory.h"
@@ -21,6 +22,7 @@
 #include "common/yamltree.h"
 #include "schemas/ledger.pb-c.h"
 
+#define AUDIT_LOG_WAIT_MS 10000	/* how long the broker may take to log a query */
 #define POLICY_KEYS 20	/* stats rows one entry counts towards */
 
 static int
@@ -332,6 +334,9 @@ matches(const struct query *q, const Keten__Ledger__V1__Entry *e)
 		return false;
 	if (q->kind && (int)e->kind != q->kind)
 		return false;
+	/* the auditors' own queries only when asked for: a query does not find itself */
+	if (q->kind == 0 && e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY)
+		return false;
 	if (q->type && strcmp(e->message_type, q->type) != 0 &&
 	    !(strrchr(e->message_type, '.') && strcmp(strrchr(e->message_type, '.') + 1, q->type) == 0))
 		return false;
@@ -426,7 +431,7 @@ report(MDB_txn *txn, MDB_dbi entries, const struct query *q)
 	MDB_cursor *cur;
 	uint8_t key[LIDX_MAXKEY];
 	size_t plen = lidx_prefix(key, LIDX_CASE, q->pseudo, 32, 0);
-	uint64_t n = 0;
+	uint64_t n = 0, nq = 0;
 	char hex[65];
 
 	if (!q->has_case || mdb_dbi_open(txn, "ledger_index", 0, &idx) != 0)
@@ -455,6 +460,11 @@ report(MDB_txn *txn, MDB_dbi entries, const struct query *q)
 			uuid_format(id, e->message_id.data);
 		const char *type = strrchr(e->message_type, '.') ? strrchr(e->message_type, '.') + 1 :
 		    e->message_type;
+		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY) {
+			nq++;	/* counted, listed by query --kind AUDIT_QUERY */
+			keten__ledger__v1__entry__free_unpacked(e, NULL);
+			continue;
+		}
 		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED) {
 			printf("\n%s  #%llu  %s -> %s  %s  message %s\n", when, (unsigned long long)e->seq,
 			    e->sender, e->recipient, type, id);
@@ -477,6 +487,8 @@ report(MDB_txn *txn, MDB_dbi entries, const struct query *q)
 	}
 	mdb_cursor_close(cur);
 	printf("\n%llu ledger entries for this case\n", (unsigned long long)n);
+	printf("%llu auditors' queries of this case logged (keten audit query --case %s "
+	    "--kind AUDIT_QUERY lists them)\n", (unsigned long long)nq, hex);
 	return EXIT_OK;
 }
 
@@ -830,11 +842,54 @@ logboek_json(const Keten__Ledger__V1__Entry *e)
 	return o;
 }
 
+/*
+ * Have the broker log this query (an AUDIT_QUERY entry) before it runs.
+ * The record carries the case pseudonym, never --case-ref, and the options
+ * as given except the case reference's and the network key's values.
+ */
+static int
+log_query(const char *data, const char *verb, const struct query *q, int argc, char **argv)
+{
+	struct audit_query aq = { .has_case = q->has_case };
+	char err[KETEN_ERRLEN];
+	size_t off = 0;
+
+	if (!auditspool_broker_running(data)) {
+		fprintf(stderr, "keten audit: no broker serves %s (stopped, or a copy): this query is "
+		    "not logged in the ledger\n", data);
+		return 0;
+	}
+	randombytes_buf(aq.id, sizeof(aq.id));
+	snprintf(aq.verb, sizeof(aq.verb), "%s", verb);
+	memcpy(aq.pseudo, q->pseudo, sizeof(aq.pseudo));
+	off = (size_t)snprintf(aq.text, sizeof(aq.text), "keten audit %s", verb);
+	for (int i = 2; i < argc && off < sizeof(aq.text); i++) {
+		const char *a = argv[i];
+		bool secret = i > 2 && (strcmp(argv[i - 1], "--case-ref") == 0 ||
+		    strcmp(argv[i - 1], "--network-key") == 0);
+		bool shown = true;
+		for (const char *c = a; *c; c++)
+			shown = shown && (unsigned char)*c >= 0x20 && (unsigned char)*c <= 0x7e;
+		if (strncmp(a, "--case-ref=", 11) == 0 || strncmp(a, "--network-key=", 14) == 0)
+			secret = true;
+		off += (size_t)snprintf(aq.text + off, sizeof(aq.text) - off, " %s",
+		    secret ? "(withheld)" : shown ? a : "(unprintable)");
+	}
+	if (off >= sizeof(aq.text))
+		aq.text[sizeof(aq.text) - 1] = '\0';
+	if (auditspool_log(data, &aq, AUDIT_LOG_WAIT_MS, err) != 0) {
+		fprintf(stderr, "keten audit: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 int
 cmd_audit(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "data", required_argument, NULL, 'd' },
+		{ "ledger", required_argument, NULL, 'd' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "origin", required_argument, NULL, 'o' },
 		{ "after", required_argument, NULL, 'a' },
@@ -927,7 +982,8 @@ cmd_audit(int argc, char **argv)
 			    &keten__ledger__v1__kind__descriptor, full);
 			if (ev == NULL) {
 				fprintf(stderr, "keten audit: unknown kind %s (ACCEPTED, REJECTED, DELIVERED, "
-				    "EXPIRED, POLICY_ACTIVATED, DIRECTORY_CHANGED, VIOLATION_REPORTED)\n", optarg);
+				    "EXPIRED, POLICY_ACTIVATED, DIRECTORY_CHANGED, KEY_REFUSED, AUDIT_QUERY,\n"
+				    "VIOLATION_REPORTED)\n", optarg);
 				return EXIT_USAGE;
 			}
 			q.kind = ev->value;
@@ -962,6 +1018,19 @@ cmd_audit(int argc, char **argv)
 		    "base64 signing_key\n");
 		return EXIT_USAGE;
 	}
+	if (caseref != NULL && (casesender == NULL || netkey == NULL ||
+	    pseudonym_from(&q, caseref, casesender, netkey) != 0)) {
+		fprintf(stderr, "keten audit: --case-ref needs --case-sender and a readable "
+		    "--network-key file\n");
+		return EXIT_USAGE;
+	}
+	if (strcmp(verb, "report") == 0 && !q.has_case) {
+		fprintf(stderr, "keten audit report: give --case-ref with --case-sender and "
+		    "--network-key, or --case\n");
+		return EXIT_USAGE;
+	}
+	if (log_query(data, verb, &q, argc, argv) != 0)
+		return EXIT_FAIL;
 	if (db_env_open_readonly(data, &env, err) != 0) {
 		fprintf(stderr, "keten audit: %s\n", err);
 		return EXIT_FAIL;
@@ -975,22 +1044,8 @@ cmd_audit(int argc, char **argv)
 	if (strcmp(verb, "verify") == 0) {
 		rc = verify(txn, entries, cps, origin, pk);
 	} else if (strcmp(verb, "query") == 0) {
-		if (caseref != NULL && (casesender == NULL || netkey == NULL ||
-		    pseudonym_from(&q, caseref, casesender, netkey) != 0)) {
-			fprintf(stderr, "keten audit: --case-ref needs --case-sender and a readable "
-			    "--network-key file\n");
-			rc = EXIT_USAGE;
-			goto out;
-		}
 		rc = query(txn, entries, &q, limit);
 	} else if (strcmp(verb, "report") == 0) {
-		if ((caseref != NULL && (casesender == NULL || netkey == NULL ||
-		    pseudonym_from(&q, caseref, casesender, netkey) != 0)) || !q.has_case) {
-			fprintf(stderr, "keten audit report: give --case-ref with --case-sender and "
-			    "--network-key, or --case\n");
-			rc = EXIT_USAGE;
-			goto out;
-		}
 		rc = report(txn, entries, &q);
 	} else if (strcmp(verb, "prove") == 0) {
 		MDB_val mk = { 11, "ledger_size" }, mv;

@@ -45,7 +45,8 @@ v=$(audit_verify)
 n=$("$KETEN" audit query --data "$NET/broker-data" --case-ref PL-CASE-4711 --case-sender politie \
 	--network-key "$NET/keys/network.key" 2>"$NET/q.err" | wc -l)
 [ "$n" -eq 20 ] || die "query by case found $n entries, expected 20"
-grep -q "^20 entries (20 read through the index)" "$NET/q.err" || die "case query not proportional: $(cat "$NET/q.err")"
+# 21 read: the query's own AUDIT_QUERY entry names the case too, and is not listed
+grep -q "^20 entries (21 read through the index)" "$NET/q.err" || die "case query not proportional: $(cat "$NET/q.err")"
 n=$("$KETEN" audit query --data "$NET/broker-data" --message "$id1" 2>"$NET/q.err" | wc -l)
 [ "$n" -eq 2 ] || die "query by message found $n entries, expected 2 (accepted, delivered)"
 grep -q "^2 entries (2 read through the index)" "$NET/q.err" || die "message query: $(cat "$NET/q.err")"
@@ -71,10 +72,34 @@ grep -q "politie -> om  CaseReferral" "$NET/report.txt" || die "report lacks the
 grep -q "purpose prosecution, legal basis wpg-art-16, rule referral-police-to-om" "$NET/report.txt" ||
 	die "report lacks purpose, basis or rule"
 grep -q "fields received (2): reference, summary" "$NET/report.txt" || die "report lacks the fields"
+grep -q "^2 auditors' queries of this case logged" "$NET/report.txt" || die "report: $(tail -n 1 "$NET/report.txt")"
+
+# the auditors' own queries are in the ledger, before they ran: who (the spool
+# file's owner), what (options, the case reference withheld), the case pseudonym
+me=$(id -un)
+"$KETEN" audit query --ledger "$NET/broker-data" --kind AUDIT_QUERY >"$NET/aq.jsonl" 2>/dev/null ||
+	die "query of audit queries failed"
+nq=$(wc -l <"$NET/aq.jsonl")
+[ "$nq" -ge 11 ] || die "only $nq audit queries logged"
+grep -q "\"actor\":\"auditor:$me\".*\"casePseudonym\":\"[0-9a-f]\{64\}\".*\"reasonCode\":\"report\".*--case-ref (withheld)" \
+	"$NET/aq.jsonl" || die "the report's audit entry: $(grep report "$NET/aq.jsonl")"
+grep -q '"reasonCode":"query","reason":"keten audit query --ledger [^"]* --kind AUDIT_QUERY"' "$NET/aq.jsonl" ||
+	die "the query did not log itself first: $(tail -n 1 "$NET/aq.jsonl")"
+"$KETEN" audit log --data "$NET/broker-data" | grep -q 'PL-CASE-4711' && die "a case reference reached the ledger"
+[ -z "$(ls "$NET/broker-data/audit-spool")" ] || die "records left in the spool: $(ls "$NET/broker-data/audit-spool")"
+# a record that is not one is logged as malformed, with its owner, and removed
+printf 'keten-audit-query/v1\nid zz\n' >"$NET/broker-data/audit-spool/.t"
+mv "$NET/broker-data/audit-spool/.t" "$NET/broker-data/audit-spool/0123456789abcdef0123456789abcdef.q"
+for _ in $(seq 50); do [ -e "$NET/broker-data/audit-spool/0123456789abcdef0123456789abcdef.q" ] || break; sleep 0.1; done
+"$KETEN" audit query --data "$NET/broker-data" --kind AUDIT_QUERY 2>/dev/null |
+	grep -q "\"actor\":\"auditor:$me\".*\"reasonCode\":\"malformed\",\"reason\":\"line 2: bad value for \\\\\"id\\\\\"\"" ||
+	die "malformed record not logged: $(tail -n 2 "$NET/aq.jsonl")"
+echo "# $nq audit queries logged with their auditor before they ran; a malformed record logged and removed"
 
 # the Logboek Dataverwerkingen export: one record per entry, pseudonymous subject, no content
 "$KETEN" audit export --data "$NET/broker-data" --format logboek >"$NET/logboek.jsonl" || die "export failed"
-[ "$(wc -l <"$NET/logboek.jsonl")" -eq "$("$KETEN" audit log --data "$NET/broker-data" | wc -l)" ] ||
+# (+1: the log call's own AUDIT_QUERY entry, written before it reads)
+[ "$(($(wc -l <"$NET/logboek.jsonl") + 1))" -eq "$("$KETEN" audit log --data "$NET/broker-data" | wc -l)" ] ||
 	die "export and ledger differ in size"
 grep -q '"trace_id":"[0-9a-f]\{32\}".*"name":"ACCEPTED".*"dpl.core.processing_activity_id":"prosecution","dpl.core.data_subject_id":"[0-9a-f]\{64\}"' \
 	"$NET/logboek.jsonl" || die "logboek records incomplete: $(head -c 400 "$NET/logboek.jsonl")"
