@@ -6,7 +6,7 @@
 PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1 jansson libmicrohttpd
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev libprotobuf-c-dev \
             protobuf-c-compiler liblmdb-dev libcmocka-dev libyaml-dev \
-            libmicrohttpd-dev libjansson-dev bc
+            libmicrohttpd-dev libjansson-dev bc python3 curl
 
 CC      ?= cc
 BUILD   ?= build

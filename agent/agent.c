@@ -18,6 +18,7 @@
 
 #include "agent/outbound.h"
 #include "agent/receipt.h"
+#include "agent/rest.h"
 #include "agent/store.h"
 #include "common/directory.h"
 #include "common/config.h"
@@ -35,6 +36,7 @@
 #define RID_MAX 256
 #define CONTROL_MAX_FRAME (64u << 20)
 #define GATE_RECEIPTS 64	/* receipts shown per message */
+#define RTT_BUCKETS 12
 
 struct pending {		/* something to send once the batch is committed */
 	int to_broker;		/* else a control reply to rid */
@@ -66,6 +68,7 @@ struct agent {
 	MDB_env *env;
 	struct store *store;
 	void *zctx, *dealer, *control;
+	struct rest *rest;		/* the REST API, or NULL */
 	uint8_t instance[KETEN_INSTANCEBYTES];
 	uint8_t broker_instance[KETEN_INSTANCEBYTES];
 	bool have_broker_instance;
@@ -76,7 +79,17 @@ struct agent {
 	struct pending *pend;
 	size_t npend, cappend;
 	uint64_t commits, committed, submitted, received, dups, acked, rejected, refused;
+	/* for GET /metrics (agent/rest.c asks over the control socket) */
+	uint64_t withheld_fields, api_errors;
+	uint64_t rejected_by[32];		/* per keten.wire.v1.ErrorCode */
+	struct { uint64_t ref; int64_t sent_ms; } sent_at[4096];	/* ref % 4096 */
+	uint64_t rtt_bucket[RTT_BUCKETS + 1], rtt_count;
+	double rtt_sum;
 };
+
+/* broker round-trip (submission sent -> acknowledged, with fsync at the broker), seconds */
+static const double rtt_le[RTT_BUCKETS] = { 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
+	1, 2, 5 };
 
 static volatile sig_atomic_t stopping;
 
@@ -119,21 +132,26 @@ defer(struct agent *a, bool to_broker, const uint8_t *rid, size_t rid_len,
 }
 
 static void
-control_error(struct agent *a, const uint8_t *rid, size_t rid_len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+control_fail(struct agent *a, const uint8_t *rid, size_t rid_len, const char *code,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+#define control_error(a, rid, rid_len, ...) control_fail(a, rid, rid_len, "invalid", __VA_ARGS__)
 
+/* Answer a control request with an error: `code` is invalid, policy, not-found or storage. */
 static void
-control_error(struct agent *a, const uint8_t *rid, size_t rid_len, const char *fmt, ...)
+control_fail(struct agent *a, const uint8_t *rid, size_t rid_len, const char *code,
+    const char *fmt, ...)
 {
 	Keten__Local__V1__LocalError e = KETEN__LOCAL__V1__LOCAL_ERROR__INIT;
 	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
-	char reason[512];
+	char reason[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	a->api_errors++;
 	e.reason = reason;
+	e.code = (char *)code;
 	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_ERROR;
 	r.error = &e;
 	defer(a, false, rid, rid_len, &r.base);
@@ -210,8 +228,8 @@ handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 	if ((rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, &a->okeys, ls,
 	    a->cfg->max_message_bytes, NULL, &ob, err)) != 0) {
 		if (rc == KETEN_EPERM)
-			control_error(a, rid, rid_len, "not sent: policy %s lets no recipient have "
-			    "this message (%s)", policy_version(a->policy), err);
+			control_fail(a, rid, rid_len, "policy", "not sent: policy %s lets no recipient "
+			    "have this message (%s)", policy_version(a->policy), err);
 		else
 			control_error(a, rid, rid_len, "%s", err);
 		return;
@@ -225,12 +243,13 @@ handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 		rc = db_err(rc);
 	}
 	if (rc != 0) {
-		control_error(a, rid, rid_len, "not accepted: agent storage %s",
+		control_fail(a, rid, rid_len, "storage", "not accepted: agent storage %s",
 		    rc == KETEN_EFULL ? "full (raise map_size_mb)" : "error");
 		outbound_free(&ob);
 		return;
 	}
 	a->submitted++;
+	a->withheld_fields += ob->nwithheld;
 	ok.message_id = ob->submit.header->message_id;
 	ok.n_withheld = ob->nwithheld;
 	ok.withheld = ob->withheld;
@@ -285,6 +304,222 @@ handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 }
 
 static void
+handle_inbox_get(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    const ProtobufCBinaryData *id)
+{
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	Keten__Local__V1__InboxPage page = KETEN__LOCAL__V1__INBOX_PAGE__INIT;
+	Keten__Local__V1__InboxItem *it;
+
+	if (id->len != KETEN_UUIDBYTES) {
+		control_error(a, rid, rid_len, "a message id is 16 bytes");
+		return;
+	}
+	if ((it = store_inbox_find(a->store, txn, id->data)) == NULL) {
+		control_fail(a, rid, rid_len, "not-found", "no message with this id in the inbox");
+		return;
+	}
+	page.n_items = 1;
+	page.items = &it;
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX;
+	r.inbox = &page;
+	defer(a, false, rid, rid_len, &r.base);
+	keten__local__v1__inbox_item__free_unpacked(it, NULL);
+}
+
+static void
+handle_inbox_ack(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    const ProtobufCBinaryData *id)
+{
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	Keten__Local__V1__InboxAcked ok = KETEN__LOCAL__V1__INBOX_ACKED__INIT;
+	bool already = false;
+	int rc;
+
+	if (id->len != KETEN_UUIDBYTES) {
+		control_error(a, rid, rid_len, "a message id is 16 bytes");
+		return;
+	}
+	if ((rc = store_inbox_ack(a->store, txn, id->data, now_ms(), &ok.acked_ms, &already)) != 0) {
+		if (rc == KETEN_ENOTFOUND)
+			control_fail(a, rid, rid_len, "not-found", "no message with this id in the inbox");
+		else
+			control_fail(a, rid, rid_len, "storage", "cannot record the acknowledgement: %s",
+			    keten_strerror(rc));
+		return;
+	}
+	ok.already = already;
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_ACKED;
+	r.acked = &ok;
+	defer(a, false, rid, rid_len, &r.base);	/* after the commit that holds it */
+}
+
+/* What our policy lets this agency send `recipient`: fields, rules, and why the rest not. */
+static void
+handle_explain(struct agent *a, const uint8_t *rid, size_t rid_len, const Keten__Local__V1__Explain *x)
+{
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	Keten__Local__V1__ExplainReply er = KETEN__LOCAL__V1__EXPLAIN_REPLY__INIT;
+	const struct codec_type *t = codec_type_find(x->message_type);
+	struct policy_decision d;
+
+	if (t == NULL) {
+		control_error(a, rid, rid_len, "unknown message type \"%.128s\" (see GET /v1/schemas)",
+		    x->message_type);
+		return;
+	}
+	if (!agency_id_valid(x->recipient) || x->purpose[0] == '\0') {
+		control_error(a, rid, rid_len, "explain needs a valid recipient and a purpose");
+		return;
+	}
+	struct policy_request rq = {
+		.sender = a->cfg->agency, .recipient = x->recipient, .type = t,
+		.purpose = x->purpose, .basis = x->legal_basis[0] ? x->legal_basis : NULL,
+		.now_ms = now_ms(),
+	};
+	policy_eval(a->policy, &rq, NULL, &d);
+	size_t np = codec_type_npaths(t), na = 0, nw = 0;
+	char **allowed = calloc(np ? np : 1, sizeof(*allowed));
+	char **rules = calloc(d.ngranting ? d.ngranting : 1, sizeof(*rules));
+	Keten__Local__V1__Withheld *wh = calloc(np ? np : 1, sizeof(*wh));
+	Keten__Local__V1__Withheld **whp = calloc(np ? np : 1, sizeof(*whp));
+	if (allowed == NULL || rules == NULL || wh == NULL || whp == NULL) {
+		control_fail(a, rid, rid_len, "storage", "out of memory");
+		goto out;
+	}
+	er.permitted = d.permitted;
+	if (!d.permitted) {
+		er.reason = (char *)policy_reason_name(d.reason);
+		er.reason_rule = d.reason_rule >= 0 ? (char *)policy_rule_id(a->policy,
+		    (size_t)d.reason_rule) : "";
+	}
+	for (size_t i = 0; i < d.ngranting; i++)
+		rules[i] = (char *)policy_rule_id(a->policy, (size_t)d.granting[i]);
+	for (size_t i = 0; i < np; i++) {
+		if (d.permitted && codec_pathset_has(&d.allowed, i)) {
+			allowed[na++] = (char *)codec_type_path(t, i);
+			continue;
+		}
+		int rule = -1;
+		enum policy_reason why = d.permitted ? policy_why_withheld(a->policy, &rq, NULL, &d, i,
+		    &rule) : d.reason;
+		if (!d.permitted)
+			rule = d.reason_rule;
+		keten__local__v1__withheld__init(&wh[nw]);
+		wh[nw].recipient = x->recipient;
+		wh[nw].path = (char *)codec_type_path(t, i);
+		wh[nw].reason = (char *)policy_reason_name(why);
+		wh[nw].rule = rule >= 0 ? (char *)policy_rule_id(a->policy, (size_t)rule) : "";
+		whp[nw] = &wh[nw];
+		nw++;
+	}
+	er.n_rules = d.ngranting;
+	er.rules = rules;
+	er.n_allowed = na;
+	er.allowed = allowed;
+	er.n_withheld = nw;
+	er.withheld = whp;
+	er.policy_version = (char *)policy_version(a->policy);
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_EXPLAIN;
+	r.explain = &er;
+	defer(a, false, rid, rid_len, &r.base);
+out:
+	free(allowed);
+	free(rules);
+	free(wh);
+	free(whp);
+}
+
+/* The agent's counters in the Prometheus text exposition format (0.0.4). */
+static void
+handle_metrics(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len)
+{
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	Keten__Local__V1__MetricsText mt = KETEN__LOCAL__V1__METRICS_TEXT__INIT;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL) {
+		control_fail(a, rid, rid_len, "storage", "out of memory");
+		return;
+	}
+#define COUNTER(name, help, v) fprintf(f, "# HELP " name " " help "\n# TYPE " name \
+	" counter\n" name " %llu\n", (unsigned long long)(v))
+#define GAUGE(name, help, v) fprintf(f, "# HELP " name " " help "\n# TYPE " name \
+	" gauge\n" name " %llu\n", (unsigned long long)(v))
+	COUNTER("keten_agent_submitted_total", "Messages the partner system submitted and the agent "
+	    "stored in its outbox.", a->submitted);
+	COUNTER("keten_agent_withheld_fields_total", "Field paths withheld by policy, summed over "
+	    "recipients of submitted messages.", a->withheld_fields);
+	COUNTER("keten_agent_accepted_total", "Submissions the broker accepted (logged and "
+	    "committed).", a->acked);
+	fprintf(f, "# HELP keten_agent_rejected_total Submissions the broker rejected, by reason.\n"
+	    "# TYPE keten_agent_rejected_total counter\n");
+	for (size_t i = 0; i < 32; i++) {
+		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+		    &keten__wire__v1__error_code__descriptor, (int)i);
+		if (ev == NULL || i == 0)
+			continue;
+		char reason[48];
+		snprintf(reason, sizeof(reason), "%s", ev->name + strlen("ERROR_CODE_"));
+		for (char *c = reason; *c; c++)
+			*c = *c == '_' ? '-' : (char)(*c | 0x20);
+		fprintf(f, "keten_agent_rejected_total{reason=\"%s\"} %llu\n", reason,
+		    (unsigned long long)a->rejected_by[i]);
+	}
+	COUNTER("keten_agent_received_total", "Messages received into the inbox.", a->received);
+	COUNTER("keten_agent_duplicates_total", "Deliveries already in the inbox.", a->dups);
+	COUNTER("keten_agent_refused_total", "Deliveries refused by this agent's checks.", a->refused);
+	COUNTER("keten_agent_api_errors_total", "Requests answered with an error.", a->api_errors);
+	GAUGE("keten_agent_inbox_depth", "Inbox messages the partner system has not acknowledged.",
+	    store_inbox_unacked(a->store, txn));
+	GAUGE("keten_agent_outbox_depth", "Submissions not yet acknowledged by the broker.",
+	    store_outbox_depth(a->store, txn));
+	GAUGE("keten_agent_broker_connected", "1 while a session with the broker is established.",
+	    a->ready ? 1 : 0);
+	fprintf(f, "# HELP keten_agent_broker_roundtrip_seconds Submission sent to the broker until "
+	    "its acknowledgement (after the broker's fsync'd commit).\n"
+	    "# TYPE keten_agent_broker_roundtrip_seconds histogram\n");
+	uint64_t cum = 0;
+	for (size_t i = 0; i < RTT_BUCKETS; i++) {
+		cum += a->rtt_bucket[i];
+		fprintf(f, "keten_agent_broker_roundtrip_seconds_bucket{le=\"%g\"} %llu\n", rtt_le[i],
+		    (unsigned long long)cum);
+	}
+	fprintf(f, "keten_agent_broker_roundtrip_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "keten_agent_broker_roundtrip_seconds_sum %.6f\n"
+	    "keten_agent_broker_roundtrip_seconds_count %llu\n",
+	    (unsigned long long)a->rtt_count, a->rtt_sum, (unsigned long long)a->rtt_count);
+#undef COUNTER
+#undef GAUGE
+	fclose(f);
+	mt.text = buf;
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_METRICS;
+	r.metrics = &mt;
+	defer(a, false, rid, rid_len, &r.base);
+	free(buf);
+}
+
+/* A submission's round trip, if we still know when it was sent. */
+static void
+note_rtt(struct agent *a, uint64_t ref)
+{
+	size_t slot = ref % (sizeof(a->sent_at) / sizeof(a->sent_at[0]));
+	size_t b;
+
+	if (a->sent_at[slot].ref != ref || ref == 0)
+		return;
+	double s = (double)(mono_ms() - a->sent_at[slot].sent_ms) / 1000.0;
+	a->sent_at[slot].ref = 0;
+	for (b = 0; b < RTT_BUCKETS && s > rtt_le[b]; b++)
+		;
+	a->rtt_bucket[b]++;
+	a->rtt_count++;
+	a->rtt_sum += s;
+}
+
+static void
 handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
     const void *data, size_t len)
 {
@@ -307,7 +542,8 @@ handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 		uint32_t limit = req->inbox->limit ? req->inbox->limit : 100;
 		if (limit > 1000)
 			limit = 1000;
-		if (store_inbox_list(a->store, txn, req->inbox->after, limit, &page) != 0) {
+		if (store_inbox_list(a->store, txn, req->inbox->after, limit, req->inbox->unacked_only,
+		    &page) != 0) {
 			store_inbox_page_free(&page);
 			control_error(a, rid, rid_len, "cannot read the inbox");
 			break;
@@ -318,6 +554,18 @@ handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 		store_inbox_page_free(&page);
 		break;
 	}
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX_GET:
+		handle_inbox_get(a, txn, rid, rid_len, &req->inbox_get->message_id);
+		break;
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX_ACK:
+		handle_inbox_ack(a, txn, rid, rid_len, &req->inbox_ack->message_id);
+		break;
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_EXPLAIN:
+		handle_explain(a, rid, rid_len, req->explain);
+		break;
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_METRICS:
+		handle_metrics(a, txn, rid, rid_len);
+		break;
 	default:
 		control_error(a, rid, rid_len, "unknown request");
 		break;
@@ -741,6 +989,7 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 		}
 		if (rc == 0) {
 			a->acked++;
+			note_rtt(a, ack->ref);
 			if (a->inflight)
 				a->inflight--;
 			a->progress_ms = mono_ms();
@@ -840,6 +1089,8 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 			if (store_outbox_done(a->store, txn, e->ref, e->message_id.data,
 			    SENT_REJECTED, e->reason) == 0) {
 				a->rejected++;
+				a->rejected_by[(unsigned)e->code < 32 ? e->code : 0]++;
+				note_rtt(a, e->ref);
 				if (a->inflight)
 					a->inflight--;
 				log_warnx("message %s rejected by the broker: %.300s", ids, e->reason);
@@ -948,6 +1199,8 @@ pump_one(void *arg, uint64_t ref, const void *frame, size_t len)
 		return 1;	/* not connected or queue full: try again later */
 	a->cursor = ref;
 	a->inflight++;
+	a->sent_at[ref % (sizeof(a->sent_at) / sizeof(a->sent_at[0]))].ref = ref;
+	a->sent_at[ref % (sizeof(a->sent_at) / sizeof(a->sent_at[0]))].sent_ms = mono_ms();
 	a->progress_ms = mono_ms();
 	return 0;
 }
@@ -1070,7 +1323,7 @@ setup(struct agent *a, bool check_only)
 	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key, a->prev_keys };
 	if (check_only)
 		return 0;
-	if (db_env_open(a->cfg->data_dir, a->cfg->map_size_mb, 8, &a->env, err) != 0 ||
+	if (db_env_open(a->cfg->data_dir, a->cfg->map_size_mb, 12, &a->env, err) != 0 ||
 	    store_open(a->env, &a->store, err) != 0) {
 		log_warnx("%s", err);
 		return -1;
@@ -1114,10 +1367,17 @@ setup(struct agent *a, bool check_only)
 		log_warnx("socket options: %s", zmq_strerror(errno));
 		return -1;
 	}
-	if (zmq_bind(a->control, a->cfg->control) != 0) {
+	if (zmq_bind(a->control, a->cfg->control) != 0 || zmq_bind(a->control, REST_CONTROL) != 0) {
 		log_warnx("cannot bind the control socket %s: %s", a->cfg->control,
 		    zmq_strerror(errno));
 		return -1;
+	}
+	if (a->cfg->api_host != NULL) {
+		if (rest_start(a->cfg, a->zctx, &a->rest, err) != 0) {
+			log_warnx("%s", err);
+			return -1;
+		}
+		log_info("REST API on http://%s:%u/v1/", a->cfg->api_host, (unsigned)a->cfg->api_port);
 	}
 	if (zmq_connect(a->dealer, a->cfg->broker) != 0) {
 		log_warnx("cannot connect to %s: %s", a->cfg->broker, zmq_strerror(errno));
@@ -1243,6 +1503,9 @@ main(int argc, char **argv)
 	    (unsigned long long)a.acked, (unsigned long long)a.rejected,
 	    (unsigned long long)a.received, (unsigned long long)a.dups,
 	    (unsigned long long)a.refused);
+	/* wake API threads waiting on the agent (ETERM), then stop the API */
+	zmq_ctx_shutdown(a.zctx);
+	rest_stop(&a.rest);
 	zmq_close(a.dealer);
 	zmq_close(a.control);
 	zmq_ctx_term(a.zctx);

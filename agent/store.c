@@ -9,7 +9,7 @@
 #include "common/wire.h"
 
 struct store {
-	MDB_dbi outbox, originals, inbox, inbox_ids, sent, receipts, meta;
+	MDB_dbi outbox, originals, inbox, inbox_ids, inbox_acked, sent, receipts, meta;
 };
 
 int
@@ -26,6 +26,7 @@ store_open(MDB_env *env, struct store **out, char err[static KETEN_ERRLEN])
 	    (rc = mdb_dbi_open(txn, "originals", MDB_CREATE, &st->originals)) ||
 	    (rc = mdb_dbi_open(txn, "inbox", MDB_CREATE, &st->inbox)) ||
 	    (rc = mdb_dbi_open(txn, "inbox_ids", MDB_CREATE, &st->inbox_ids)) ||
+	    (rc = mdb_dbi_open(txn, "inbox_acked", MDB_CREATE, &st->inbox_acked)) ||
 	    (rc = mdb_dbi_open(txn, "sent", MDB_CREATE, &st->sent)) ||
 	    (rc = mdb_dbi_open(txn, "receipts", MDB_CREATE, &st->receipts)) ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &st->meta))) {
@@ -171,6 +172,17 @@ store_sent_get(struct store *st, MDB_txn *txn, const uint8_t id[static 16],
 	return 0;
 }
 
+/* When message id was acknowledged by the partner system, or 0. */
+static int64_t
+acked_at(struct store *st, MDB_txn *txn, const uint8_t id[static 16])
+{
+	MDB_val k = { 16, (void *)id }, v;
+
+	if (mdb_get(txn, st->inbox_acked, &k, &v) != 0 || v.mv_size != 8)
+		return 0;
+	return (int64_t)be64_get(v.mv_data);
+}
+
 Keten__Local__V1__InboxItem *
 store_inbox_find(struct store *st, MDB_txn *txn, const uint8_t id[static 16])
 {
@@ -181,7 +193,45 @@ store_inbox_find(struct store *st, MDB_txn *txn, const uint8_t id[static 16])
 	k = v;
 	if (mdb_get(txn, st->inbox, &k, &v) != 0)
 		return NULL;
-	return keten__local__v1__inbox_item__unpack(NULL, v.mv_size, v.mv_data);
+	Keten__Local__V1__InboxItem *it = keten__local__v1__inbox_item__unpack(NULL, v.mv_size,
+	    v.mv_data);
+	if (it != NULL)
+		it->acked_ms = acked_at(st, txn, id);
+	return it;
+}
+
+int
+store_inbox_ack(struct store *st, MDB_txn *txn, const uint8_t id[static 16], int64_t now,
+    int64_t *acked_ms, bool *already)
+{
+	MDB_val k = { 16, (void *)id }, v;
+	uint8_t t[8];
+	int rc;
+
+	if (mdb_get(txn, st->inbox_ids, &k, &v) != 0)
+		return KETEN_ENOTFOUND;
+	if ((*acked_ms = acked_at(st, txn, id)) != 0) {
+		*already = true;
+		return 0;
+	}
+	*already = false;
+	*acked_ms = now;
+	be64_put(t, (uint64_t)now);
+	v = (MDB_val){ 8, t };
+	if ((rc = mdb_put(txn, st->inbox_acked, &k, &v, 0)) != 0)
+		return db_err(rc);
+	return 0;
+}
+
+size_t
+store_inbox_unacked(struct store *st, MDB_txn *txn)
+{
+	MDB_stat in, ack;
+
+	if (mdb_stat(txn, st->inbox, &in) != 0 || mdb_stat(txn, st->inbox_acked, &ack) != 0 ||
+	    ack.ms_entries > in.ms_entries)
+		return 0;
+	return in.ms_entries - ack.ms_entries;
 }
 
 int
@@ -282,7 +332,7 @@ store_inbox_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Deliver *
 
 int
 store_inbox_list(struct store *st, MDB_txn *txn, uint64_t after, uint32_t limit,
-    Keten__Local__V1__InboxPage *page)
+    bool unacked_only, Keten__Local__V1__InboxPage *page)
 {
 	uint8_t key[8];
 	MDB_val k = { 8, key }, v;
@@ -301,6 +351,13 @@ store_inbox_list(struct store *st, MDB_txn *txn, uint64_t after, uint32_t limit,
 		    keten__local__v1__inbox_item__unpack(NULL, v.mv_size, v.mv_data);
 		if (it == NULL)
 			continue;	/* written by us; only a corrupt file gets here */
+		const Keten__Wire__V1__Deliver *d = it->message;
+		if (d != NULL && d->header != NULL && d->header->message_id.len == 16)
+			it->acked_ms = acked_at(st, txn, d->header->message_id.data);
+		if (unacked_only && it->acked_ms != 0) {
+			keten__local__v1__inbox_item__free_unpacked(it, NULL);
+			continue;
+		}
 		page->items[page->n_items++] = it;
 	}
 	mdb_cursor_close(cur);

@@ -7,6 +7,7 @@
  *                                  unfiltered message, to refilter under a new policy)
  *   inbox:     seq(be64)        -> packed keten.local.v1.InboxItem
  *   inbox_ids: message id(16)   -> seq(be64)          (duplicate filter)
+ *   inbox_acked: message id(16) -> be64 ms            (the partner system took it)
  *   sent:      message id(16)   -> status byte || be64 time || reason text
  *   receipts:  message id(16)   -> packed SubmitAck (its ledger receipts)
  *   meta:      "next_ref", "next_inbox" -> be64
@@ -82,6 +83,15 @@ int store_inbox_put(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Deliv
 Keten__Local__V1__InboxItem *store_inbox_find(struct store *st, MDB_txn *txn,
     const uint8_t id[static 16]);
 
+/*
+ * The partner system took message id: record when (once).  KETEN_ENOTFOUND
+ * when it is not in the inbox; *already when it had been acknowledged.
+ */
+int store_inbox_ack(struct store *st, MDB_txn *txn, const uint8_t id[static 16], int64_t now,
+    int64_t *acked_ms, bool *already);
+/* Inbox entries not yet acknowledged (O(1)). */
+size_t store_inbox_unacked(struct store *st, MDB_txn *txn);
+
 /* Outcome recorded for a sent message: 0 and status, time and reason, or KETEN_ENOTFOUND. */
 int store_sent_get(struct store *st, MDB_txn *txn, const uint8_t id[static 16],
     enum sent_status *status, int64_t *time_ms, char *reason, size_t reasonlen);
@@ -98,11 +108,11 @@ char *store_meta_get(struct store *st, MDB_txn *txn, const char *name);
 bool store_outbox_has(struct store *st, MDB_txn *txn, const uint8_t id[static 16]);
 
 /*
- * Inbox entries with seq > after, at most limit, into a page the caller frees
+ * Inbox entries with seq > after (unacknowledged ones only if asked), at most limit, into a page the caller frees
  * with store_inbox_page_free.
  */
 int store_inbox_list(struct store *st, MDB_txn *txn, uint64_t after, uint32_t limit,
-    Keten__Local__V1__InboxPage *page);
+    bool unacked_only, Keten__Local__V1__InboxPage *page);
 void store_inbox_page_free(Keten__Local__V1__InboxPage *page);
 
 #endif

@@ -1,4 +1,5 @@
 /* Broker and agent configuration files. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@ static const char *const agent_keys[] = {
 	"agency", "broker", "broker_key", "keys", "data_dir", "control", "policy", "directory",
 	"broker_signing_key", "policy_updates", "network_key", "previous_keys",
 	"map_size_mb",
-	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms", NULL
+	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms",
+	"api_listen", "api_token", "api_public", "api_max_connections", "api_max_body_bytes", NULL
 };
 
 /* Copy a string setting; resolve it as a path when `is_path`. */
@@ -45,6 +47,37 @@ check_endpoint(const struct ydoc *doc, const struct ynode *root, const char *key
 		    "ipc:// endpoint, found \"%s\"", key, ep);
 	if (strlen(ep) > 200)
 		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" is too long", key);
+	return 0;
+}
+
+int
+config_http_listen(const struct ydoc *doc, const struct ynode *root, const char *key,
+    const char *value, bool allow_public, char **host, uint16_t *port,
+    char err[static KETEN_ERRLEN])
+{
+	const char *colon = strrchr(value, ':');
+	struct in_addr ia;
+	char h[64];
+	unsigned long p;
+	char *end;
+
+	if (colon == NULL || (size_t)(colon - value) >= sizeof(h) || colon == value)
+		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" must be ADDRESS:PORT with an "
+		    "IPv4 address, e.g. 127.0.0.1:8470; found \"%s\"", key, value);
+	memcpy(h, value, (size_t)(colon - value));
+	h[colon - value] = '\0';
+	p = strtoul(colon + 1, &end, 10);
+	if (inet_pton(AF_INET, h, &ia) != 1 || *end != '\0' || colon[1] == '\0' || p == 0 ||
+	    p > 65535)
+		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" must be ADDRESS:PORT with an "
+		    "IPv4 address and a port 1-65535, e.g. 127.0.0.1:8470; found \"%s\"", key, value);
+	if ((ntohl(ia.s_addr) >> 24) != 127 && !allow_public)
+		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" %s is not a loopback address; "
+		    "other machines could reach it. Set %s_public: true if that is intended", key, h,
+		    strncmp(key, "api", 3) == 0 ? "api" : "metrics");
+	if ((*host = strdup(h)) == NULL)
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	*port = (uint16_t)p;
 	return 0;
 }
 
@@ -146,6 +179,8 @@ agent_config_free(struct agent_config **cfg)
 	free(c->broker_signing_key);
 	free(c->network_key);
 	free(c->previous_keys);
+	free(c->api_host);
+	free(c->api_token);
 	free(c);
 	*cfg = NULL;
 }
@@ -157,6 +192,8 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	struct agent_config *c;
 	const struct ynode *root;
 	uint8_t key[KETEN_CURVE_KEYBYTES];
+	const char *api = NULL;
+	bool api_public = false;
 	int rc;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL || (c->path = strdup(path)) == NULL) {
@@ -170,9 +207,11 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	c->window = 1000;
 	c->resend_ms = 10000;
 	c->policy_updates = true;
+	c->api_max_connections = 64;
 	if ((rc = ydoc_load(path, &doc, err)) != 0)
 		goto fail;
 	root = ydoc_root(doc);
+	c->api_max_body_bytes = 0;
 	if ((rc = ydoc_expect_map(doc, root, "agent configuration", err)) ||
 	    (rc = ydoc_check_keys(doc, root, "agent configuration", agent_keys, err)) ||
 	    (rc = dup_setting(doc, root, "agency", true, false, &c->agency, err)) ||
@@ -195,8 +234,27 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	    (rc = ydoc_get_u64(doc, root, "heartbeat_ms", false, 100, 600000, &c->heartbeat_ms, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "batch_max", false, 1, 100000, &c->batch_max, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "window", false, 1, 100000, &c->window, err)) ||
-	    (rc = ydoc_get_u64(doc, root, "resend_ms", false, 100, 3600000, &c->resend_ms, err)))
+	    (rc = ydoc_get_u64(doc, root, "resend_ms", false, 100, 3600000, &c->resend_ms, err)) ||
+	    (rc = ydoc_get_str(doc, root, "api_listen", false, &api, err)) ||
+	    (rc = dup_setting(doc, root, "api_token", false, true, &c->api_token, err)) ||
+	    (rc = ydoc_get_bool(doc, root, "api_public", false, &api_public, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "api_max_connections", false, 1, 1024,
+	    &c->api_max_connections, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "api_max_body_bytes", false, 1024, 128 << 20,
+	    &c->api_max_body_bytes, err)))
 		goto fail;
+	if (c->api_max_body_bytes == 0)
+		c->api_max_body_bytes = 2 * c->max_message_bytes + 65536;
+	if (api != NULL) {
+		if ((rc = config_http_listen(doc, root, "api_listen", api, api_public, &c->api_host,
+		    &c->api_port, err)) != 0)
+			goto fail;
+		if (c->api_token == NULL) {
+			rc = ydoc_err(doc, ynode_get(root, "api_listen"), err, "api_listen needs api_token: "
+			    "a file (0600) holding the bearer token partner systems present");
+			goto fail;
+		}
+	}
 	if (!agency_id_valid(c->agency)) {
 		rc = ydoc_err(doc, ynode_get(root, "agency"), err, "invalid agency id \"%s\"",
 		    c->agency);

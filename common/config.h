@@ -51,7 +51,23 @@ struct agent_config {
 	uint64_t batch_max;
 	uint64_t window;	/* submissions in flight to the broker */
 	uint64_t resend_ms;	/* resend unacknowledged submissions after this */
+	/* the REST API for partner systems (docs/integration.md); off without api_listen */
+	char *api_host;		/* IPv4 address, loopback unless api_public */
+	uint16_t api_port;
+	char *api_token;	/* file (0600) with the bearer token */
+	uint64_t api_max_connections;
+	uint64_t api_max_body_bytes;
 };
+
+/*
+ * Parse "ADDRESS:PORT" (IPv4) of an HTTP listener set under `key`, refusing a
+ * non-loopback address unless allow_public.  *host is malloc'd.
+ */
+struct ydoc;
+struct ynode;
+int config_http_listen(const struct ydoc *doc, const struct ynode *root, const char *key,
+    const char *value, bool allow_public, char **host, uint16_t *port,
+    char err[static KETEN_ERRLEN]);
 
 /* Load and validate; errors name file:line:col.  Free with *_config_free. */
 int broker_config_load(const char *path, struct broker_config **out,

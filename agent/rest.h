@@ -1,0 +1,28 @@
+/*
+ * The agent's REST/JSON API for partner systems (docs/integration.md,
+ * schemas/openapi.yaml).  libmicrohttpd serves it in its own threads, one
+ * per connection (a slow client holds only its own thread); each request is
+ * translated into a keten.local.v1 request and sent to the agent's loop over
+ * the control socket (inproc), so the agent's state is only ever touched by
+ * its own thread and a 202 means what `keten send` means: on disk (fsync).
+ */
+#ifndef KETEN_AGENT_REST_H
+#define KETEN_AGENT_REST_H
+
+#include "common/config.h"
+#include "common/err.h"
+
+#define REST_CONTROL "inproc://keten-rest"	/* where the agent loop listens for the API */
+
+struct rest;
+
+/*
+ * Read the token file (refused unless 0600), then listen on cfg->api_host:
+ * cfg->api_port.  `zctx` is the agent's ZeroMQ context.  0 or an error.
+ */
+int rest_start(const struct agent_config *cfg, void *zctx, struct rest **out,
+    char err[static KETEN_ERRLEN]);
+/* Stop accepting, finish the requests in flight, free.  Before zmq_ctx_term. */
+void rest_stop(struct rest **r);
+
+#endif
