@@ -82,12 +82,17 @@ static int
 add_child(struct ynode *parent, struct ynode *child)
 {
 	size_t have = parent->kind == YNODE_MAP ? parent->n * 2 : parent->n;
-	/* a map collects key and value; n counts complete pairs */
-	struct ynode **items = realloc(parent->items, (have + 2) * sizeof(*items));
+	/* a map collects key and value; n counts complete pairs.  Room doubles, so
+	 * a long list costs O(n), not O(n^2) copies. */
+	if (have + 2 <= parent->cap)
+		return 0;
+	size_t cap = parent->cap ? 2 * parent->cap : 8;
+	struct ynode **items = realloc(parent->items, cap * sizeof(*items));
 
 	if (items == NULL)
 		return -1;
 	parent->items = items;
+	parent->cap = cap;
 	return 0;
 }
 

@@ -28,6 +28,7 @@ struct ynode {
 	bool quoted;			/* scalar was written in quotes */
 	size_t n;			/* items of a sequence, pairs of a map */
 	struct ynode **items;		/* seq: n items; map: 2n (key, value) */
+	size_t cap;			/* room in items */
 };
 
 struct ydoc;
