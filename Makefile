@@ -50,7 +50,8 @@ PROTO_H  := $(PROTO_C:.c=.h)
 REGISTRY_C := $(BUILD)/schemas/registry.c
 COMMON_SRC := $(wildcard common/*.c) $(wildcard schemas/*.c) $(wildcard policy/*.c) $(PROTO_C) $(REGISTRY_C)
 BROKER_SRC := $(wildcard broker/*.c)
-AGENT_SRC  := $(wildcard agent/*.c)
+CLIENT_SRC := agent/keten_client.c
+AGENT_SRC  := $(filter-out $(CLIENT_SRC),$(wildcard agent/*.c))
 CLI_SRC    := $(wildcard cli/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(patsubst $(BUILD)/%,%,$(1)))
@@ -59,6 +60,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
 AGENT_OBJ  := $(call obj,$(AGENT_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/fuzz_%,$(FUZZ_TARGETS))
@@ -67,7 +69,7 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper
 
-PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten
+PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten $(BIN)/keten-client-example
 
 .PHONY: all deps deps-fuzz test unit integ demo clean bench fuzz fuzz-run
 all: $(PROGS)
@@ -123,7 +125,18 @@ $(BIN)/keten-agent: $(AGENT_OBJ) $(BUILD)/libketen-common.a
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/keten: $(CLI_OBJ) $(BUILD)/libketen-common.a
+# libketen-client: the C client of the agent's REST API (agent/keten_client.h);
+# no dependency beyond libc
+$(BUILD)/libketen-client.a: $(CLIENT_OBJ)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN)/keten-client-example: $(BUILD)/examples/c/client_example.o $(BUILD)/libketen-client.a
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(BIN)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/keten: $(CLI_OBJ) $(BUILD)/libketen-client.a $(BUILD)/libketen-common.a
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

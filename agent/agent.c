@@ -1,6 +1,7 @@
 /*
  * keten-agent: the partner system's door to keten.  One DEALER socket to the
- * broker (CURVE client), a local control socket for the keten CLI, and a
+ * broker (CURVE client), the REST API for partner systems and the keten CLI
+ * (agent/rest.c, which reaches this loop over an inproc control socket), and a
  * durable outbox and inbox.  Like the broker it works in batches: drain both
  * sockets, apply everything in one LMDB transaction, commit (fsync), then
  * answer callers, acknowledge deliveries and send new submissions.
@@ -1367,18 +1368,17 @@ setup(struct agent *a, bool check_only)
 		log_warnx("socket options: %s", zmq_strerror(errno));
 		return -1;
 	}
-	if (zmq_bind(a->control, a->cfg->control) != 0 || zmq_bind(a->control, REST_CONTROL) != 0) {
-		log_warnx("cannot bind the control socket %s: %s", a->cfg->control,
-		    zmq_strerror(errno));
+	if (zmq_bind(a->control, REST_CONTROL) != 0) {
+		log_warnx("cannot bind the control socket %s: %s", REST_CONTROL, zmq_strerror(errno));
 		return -1;
 	}
-	if (a->cfg->api_host != NULL) {
-		if (rest_start(a->cfg, a->zctx, &a->rest, err) != 0) {
-			log_warnx("%s", err);
-			return -1;
-		}
-		log_info("REST API on http://%s:%u/v1/", a->cfg->api_host, (unsigned)a->cfg->api_port);
+	if (rest_start(a->cfg, a->zctx, &a->rest, err) != 0) {
+		log_warnx("%s", err);
+		return -1;
 	}
+	if (a->cfg->api_host != NULL)
+		log_info("REST API on http://%s:%u/v1/ and %s/api.sock", a->cfg->api_host,
+		    (unsigned)a->cfg->api_port, a->cfg->data_dir);
 	if (zmq_connect(a->dealer, a->cfg->broker) != 0) {
 		log_warnx("cannot connect to %s: %s", a->cfg->broker, zmq_strerror(errno));
 		return -1;
@@ -1494,8 +1494,8 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	log_info("started; broker %s, control %s, policy %s version %s", a.cfg->broker,
-	    a.cfg->control, policy_name(a.policy), policy_version(a.policy));
+	log_info("started; broker %s, API %s/api.sock, policy %s version %s", a.cfg->broker,
+	    a.cfg->data_dir, policy_name(a.policy), policy_version(a.policy));
 	run(&a);
 	log_info("stopping: commits=%llu commands=%llu submitted=%llu acked=%llu rejected=%llu "
 	    "received=%llu duplicates=%llu refused=%llu", (unsigned long long)a.commits,

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -24,9 +27,20 @@
 #define ASK_TIMEOUT_MS 15000	/* the agent answers after its next commit */
 #define WAIT_MAX_S 30		/* long-poll bound for GET /v1/inbox?wait= */
 #define HEADER_MEMORY (32 * 1024)	/* request line + headers per connection */
+#define BATCH_MAX 1000		/* submissions in one POST /v1/messages */
+
+struct rest;
+
+/* One listening socket: TCP (bearer token required) or the Unix socket. */
+struct listener {
+	struct rest *r;
+	struct MHD_Daemon *mhd;
+	bool need_token;
+};
 
 struct rest {
-	struct MHD_Daemon *mhd;
+	struct listener tcp, local;
+	char *sock_path;		/* DATA_DIR/api.sock */
 	void *zctx;
 	char token[TOKEN_MAX + 1];
 	size_t token_len;
@@ -104,23 +118,46 @@ send_error(struct MHD_Connection *c, unsigned status, const char *code, const ch
 
 /* --- the agent, over the control socket ---------------------------------- */
 
-/* Send req to the agent loop and wait for its reply (NULL: no answer). */
-static Keten__Local__V1__LocalReply *
-ask(struct rest *r, const Keten__Local__V1__LocalRequest *req)
+/* A socket to the agent loop, for one HTTP request (NULL: none). */
+static void *
+control_socket(struct rest *r)
 {
 	void *s = zmq_socket(r->zctx, ZMQ_DEALER);
 	int zero = 0;
+
+	if (s == NULL)
+		return NULL;
+	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+	if (zmq_connect(s, REST_CONTROL) != 0) {
+		zmq_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Send one request; the agent answers requests on one socket in order. */
+static int
+control_put(void *s, const Keten__Local__V1__LocalRequest *req)
+{
 	size_t n = keten__local__v1__local_request__get_packed_size(req);
 	uint8_t *buf = malloc(n ? n : 1);
-	Keten__Local__V1__LocalReply *rep = NULL;
+	int rc = -1;
 
-	if (s == NULL || buf == NULL)
-		goto out;
-	keten__local__v1__local_request__pack(req, buf);
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	if (zmq_connect(s, REST_CONTROL) != 0 || zmq_send(s, buf, n, 0) < 0)
-		goto out;
+	if (buf != NULL) {
+		keten__local__v1__local_request__pack(req, buf);
+		rc = zmq_send(s, buf, n, 0) < 0 ? -1 : 0;
+	}
+	free(buf);
+	return rc;
+}
+
+/* The next reply, or NULL when the agent does not answer in time. */
+static Keten__Local__V1__LocalReply *
+control_get(void *s)
+{
+	Keten__Local__V1__LocalReply *rep = NULL;
 	zmq_pollitem_t it = { s, 0, ZMQ_POLLIN, 0 };
+
 	if (zmq_poll(&it, 1, ASK_TIMEOUT_MS) == 1) {
 		zmq_msg_t m;
 		zmq_msg_init(&m);
@@ -129,29 +166,49 @@ ask(struct rest *r, const Keten__Local__V1__LocalRequest *req)
 			    zmq_msg_data(&m));
 		zmq_msg_close(&m);
 	}
-out:
-	free(buf);
-	if (s)
+	return rep;
+}
+
+/* Send req to the agent loop and wait for its reply (NULL: no answer). */
+static Keten__Local__V1__LocalReply *
+ask(struct rest *r, const Keten__Local__V1__LocalRequest *req)
+{
+	void *s = control_socket(r);
+	Keten__Local__V1__LocalReply *rep = NULL;
+
+	if (s != NULL && control_put(s, req) == 0)
+		rep = control_get(s);
+	if (s != NULL)
 		zmq_close(s);
 	return rep;
 }
 
-/* Map the agent's error to an HTTP answer. */
+/* The agent's error (or no answer) as {"error": ...} and its HTTP status. */
+static json_t *
+error_json(const Keten__Local__V1__LocalReply *rep, unsigned *status)
+{
+	const char *code = rep == NULL ? "unavailable" : rep->rep_case !=
+	    KETEN__LOCAL__V1__LOCAL_REPLY__REP_ERROR ? "internal" :
+	    rep->error->code[0] ? rep->error->code : "invalid";
+
+	*status = strcmp(code, "not-found") == 0 ? MHD_HTTP_NOT_FOUND :
+	    strcmp(code, "policy") == 0 ? MHD_HTTP_FORBIDDEN :
+	    strcmp(code, "storage") == 0 || strcmp(code, "unavailable") == 0 ?
+	    MHD_HTTP_SERVICE_UNAVAILABLE : strcmp(code, "internal") == 0 ?
+	    MHD_HTTP_INTERNAL_SERVER_ERROR : MHD_HTTP_UNPROCESSABLE_CONTENT;
+	return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", rep == NULL ?
+	    "the agent did not answer in time" : rep->rep_case ==
+	    KETEN__LOCAL__V1__LOCAL_REPLY__REP_ERROR ? rep->error->reason :
+	    "unexpected answer from the agent");
+}
+
 static enum MHD_Result
 send_agent_error(struct MHD_Connection *c, const Keten__Local__V1__LocalReply *rep)
 {
-	if (rep == NULL)
-		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-		    "the agent did not answer in %d ms", ASK_TIMEOUT_MS);
-	if (rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_ERROR)
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-		    "unexpected answer from the agent");
-	const char *code = rep->error->code[0] ? rep->error->code : "invalid";
-	unsigned st = strcmp(code, "not-found") == 0 ? MHD_HTTP_NOT_FOUND :
-	    strcmp(code, "policy") == 0 ? MHD_HTTP_FORBIDDEN :
-	    strcmp(code, "storage") == 0 ? MHD_HTTP_SERVICE_UNAVAILABLE :
-	    MHD_HTTP_UNPROCESSABLE_CONTENT;
-	return send_error(c, st, code, "%s", rep->error->reason);
+	unsigned st;
+	json_t *o = error_json(rep, &st);
+
+	return send_json(c, st, o);
 }
 
 /* --- JSON helpers -------------------------------------------------------- */
@@ -266,155 +323,225 @@ arg_u64(struct MHD_Connection *c, const char *name, uint64_t max, uint64_t *out)
 	return true;
 }
 
-static enum MHD_Result
-post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
-{
-	Keten__Local__V1__LocalSubmit ls = KETEN__LOCAL__V1__LOCAL_SUBMIT__INIT;
-	Keten__Local__V1__LocalRequest lr = KETEN__LOCAL__V1__LOCAL_REQUEST__INIT;
-	Keten__Envelope__V1__Attributes attrs = KETEN__ENVELOPE__V1__ATTRIBUTES__INIT;
-	json_error_t je;
-	json_t *j, *v;
-	char *payload = NULL, *rcpts[64];
+/* Storage a LocalSubmit built from one JSON request points into. */
+struct submit_buf {
+	Keten__Local__V1__LocalSubmit ls;
+	Keten__Envelope__V1__Attributes attrs;
+	char *rcpts[64];
 	int forms[16];
 	uint8_t reply_to[KETEN_UUIDBYTES];
-	enum MHD_Result rc;
+	char *payload;		/* malloc'd */
+	char path[96];		/* where an error is */
+};
 
-	if ((j = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, &je)) == NULL)
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "malformed-json",
-		    "request body, line %d column %d: %s", je.line, je.column, je.text);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "$: expected a JSON object");
-	}
-	const char *bad = NULL, *why = "";
+/*
+ * Fill sb from one submission object j (which must outlive sb).  NULL, or
+ * the JSON path of what is wrong with *why saying what was expected.
+ */
+static const char *
+build_submit(json_t *j, struct submit_buf *sb, const char **why)
+{
 	static const char *const known[] = { "type", "recipients", "purpose", "legalBasis",
 		"caseReference", "handling", "attributes", "inReplyTo", "message", NULL };
+	Keten__Local__V1__LocalSubmit *ls = &sb->ls;
+	Keten__Envelope__V1__Attributes *attrs = &sb->attrs;
 	const char *key;
+	json_t *v, *x;
+
+	keten__local__v1__local_submit__init(ls);
+	keten__envelope__v1__attributes__init(attrs);
+	sb->payload = NULL;
+	ls->attributes = attrs;
+	ls->recipients = sb->rcpts;
+	attrs->exploitation_forms = (Keten__Case__V1__ExploitationForm *)sb->forms;
+	if (!json_is_object(j))
+		return *why = "expected a JSON object (a submission)", "$";
 	json_object_foreach(j, key, v) {
 		size_t i;
 		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
 			;
 		if (known[i] == NULL) {
-			json_decref(j);
-			return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "$.%.64s: unknown member "
-			    "(expected type, recipients, purpose, legalBasis, caseReference, handling, "
-			    "attributes, inReplyTo, message)", key);
+			snprintf(sb->path, sizeof(sb->path), "$.%.64s", key);
+			return *why = "unknown member (expected type, recipients, purpose, legalBasis, "
+			    "caseReference, handling, attributes, inReplyTo, message)", sb->path;
 		}
 	}
 	v = json_object_get(j, "type");
 	if (!json_is_string(v))
-		bad = "$.type", why = "required: a message type (GET /v1/schemas)";
-	else
-		ls.message_type = (char *)json_string_value(v);
+		return *why = "required: a message type (GET /v1/schemas)", "$.type";
+	ls->message_type = (char *)json_string_value(v);
 	v = json_object_get(j, "recipients");
-	if (!bad && (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 64))
-		bad = "$.recipients", why = "required: an array of 1 to 64 agency ids";
-	for (size_t i = 0; !bad && i < json_array_size(v); i++) {
-		if (!json_is_string(json_array_get(v, i))) {
-			bad = "$.recipients[]", why = "each recipient is an agency id (a string)";
-			break;
-		}
-		rcpts[i] = (char *)json_string_value(json_array_get(v, i));
-		ls.n_recipients = i + 1;
+	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > 64)
+		return *why = "required: an array of 1 to 64 agency ids", "$.recipients";
+	for (size_t i = 0; i < json_array_size(v); i++) {
+		if (!json_is_string(json_array_get(v, i)))
+			return *why = "each recipient is an agency id (a string)", "$.recipients[]";
+		sb->rcpts[i] = (char *)json_string_value(json_array_get(v, i));
+		ls->n_recipients = i + 1;
 	}
-	ls.recipients = rcpts;
 	v = json_object_get(j, "purpose");
-	if (!bad && !json_is_string(v))
-		bad = "$.purpose", why = "required: a purpose id of the policy";
-	else if (!bad)
-		ls.purpose = (char *)json_string_value(v);
+	if (!json_is_string(v))
+		return *why = "required: a purpose id of the policy", "$.purpose";
+	ls->purpose = (char *)json_string_value(v);
 	v = json_object_get(j, "legalBasis");
-	if (!bad && v && !json_is_string(v))
-		bad = "$.legalBasis", why = "a legal basis id (string)";
-	ls.legal_basis = json_is_string(v) ? (char *)json_string_value(v) : "";
+	if (v && !json_is_string(v))
+		return *why = "a legal basis id (string)", "$.legalBasis";
+	ls->legal_basis = json_is_string(v) ? (char *)json_string_value(v) : "";
 	v = json_object_get(j, "caseReference");
-	if (!bad && v && !json_is_string(v))
-		bad = "$.caseReference", why = "the sender's case reference (string)";
+	if (v && !json_is_string(v))
+		return *why = "the sender's case reference (string)", "$.caseReference";
 	if (json_is_string(v))
-		ls.case_reference = (char *)json_string_value(v);
+		ls->case_reference = (char *)json_string_value(v);
 	v = json_object_get(j, "handling");
-	if (!bad && v && (!json_is_string(v) ||
-	    (ls.handling = policy_handling_parse(json_string_value(v))) < 0))
-		bad = "$.handling", why = "a handling label: CLEAR, GREEN, AMBER, AMBER+STRICT or RED";
+	if (v && (!json_is_string(v) || (ls->handling = policy_handling_parse(json_string_value(v))) < 0))
+		return *why = "a handling label: CLEAR, GREEN, AMBER, AMBER+STRICT or RED", "$.handling";
 	v = json_object_get(j, "inReplyTo");
-	if (!bad && v && (!json_is_string(v) || uuid_parse(reply_to, json_string_value(v)) != 0))
-		bad = "$.inReplyTo", why = "the message id (UUID) this message answers";
-	if (json_is_string(v) && !bad)
-		ls.in_reply_to = (ProtobufCBinaryData){ KETEN_UUIDBYTES, reply_to };
+	if (v && (!json_is_string(v) || uuid_parse(sb->reply_to, json_string_value(v)) != 0))
+		return *why = "the message id (UUID) this message answers", "$.inReplyTo";
+	if (v)
+		ls->in_reply_to = (ProtobufCBinaryData){ KETEN_UUIDBYTES, sb->reply_to };
 	v = json_object_get(j, "attributes");
-	if (!bad && v && !json_is_object(v))
-		bad = "$.attributes", why = "an object: exploitationForms, minor, region, urgency";
-	if (!bad && v) {
-		json_t *f = json_object_get(v, "exploitationForms"), *x;
-		json_object_foreach(v, key, x) {
+	if (v && !json_is_object(v))
+		return *why = "an object: exploitationForms, minor, region, urgency", "$.attributes";
+	if (v) {
+		json_t *f = json_object_get(v, "exploitationForms");
+		json_object_foreach(v, key, x)
 			if (strcmp(key, "exploitationForms") && strcmp(key, "minor") &&
-			    strcmp(key, "region") && strcmp(key, "urgency")) {
-				bad = "$.attributes", why = "unknown member (exploitationForms, minor, "
-				    "region, urgency)";
-				break;
-			}
-		}
-		if (!bad && f && (!json_is_array(f) || json_array_size(f) > 16))
-			bad = "$.attributes.exploitationForms", why = "an array of up to 16 forms";
-		for (size_t i = 0; !bad && f && i < json_array_size(f); i++) {
+			    strcmp(key, "region") && strcmp(key, "urgency"))
+				return *why = "unknown member (exploitationForms, minor, region, urgency)",
+				    "$.attributes";
+		if (f && (!json_is_array(f) || json_array_size(f) > 16))
+			return *why = "an array of up to 16 forms", "$.attributes.exploitationForms";
+		for (size_t i = 0; f && i < json_array_size(f); i++) {
 			x = json_array_get(f, i);
 			int fv = json_is_string(x) ? enum_value(&keten__case__v1__exploitation_form__descriptor,
 			    "EXPLOITATION_FORM_", json_string_value(x)) : -1;
-			if (fv < 0) {
-				bad = "$.attributes.exploitationForms[]", why = "SEXUAL, LABOUR, CRIMINAL, "
-				    "ORGAN_REMOVAL or OTHER";
-				break;
-			}
-			forms[i] = fv;
-			attrs.n_exploitation_forms = i + 1;
+			if (fv < 0)
+				return *why = "SEXUAL, LABOUR, CRIMINAL, ORGAN_REMOVAL or OTHER",
+				    "$.attributes.exploitationForms[]";
+			sb->forms[i] = fv;
+			attrs->n_exploitation_forms = i + 1;
 		}
-		attrs.exploitation_forms = (Keten__Case__V1__ExploitationForm *)forms;
 		x = json_object_get(v, "minor");
-		if (!bad && x && !json_is_boolean(x))
-			bad = "$.attributes.minor", why = "true or false";
-		attrs.minor = json_is_true(x);
+		if (x && !json_is_boolean(x))
+			return *why = "true or false", "$.attributes.minor";
+		attrs->minor = json_is_true(x);
 		x = json_object_get(v, "region");
-		if (!bad && x && !json_is_string(x))
-			bad = "$.attributes.region", why = "a region id (string)";
-		attrs.region = json_is_string(x) ? (char *)json_string_value(x) : "";
+		if (x && !json_is_string(x))
+			return *why = "a region id (string)", "$.attributes.region";
+		attrs->region = json_is_string(x) ? (char *)json_string_value(x) : "";
 		x = json_object_get(v, "urgency");
-		if (!bad && x && (!json_is_string(x) || (int)(attrs.urgency = enum_value(
-		    &keten__case__v1__urgency__descriptor, "URGENCY_", json_string_value(x))) < 0))
-			bad = "$.attributes.urgency", why = "ROUTINE, PRIORITY or IMMEDIATE";
+		int u = json_is_string(x) ? enum_value(&keten__case__v1__urgency__descriptor, "URGENCY_",
+		    json_string_value(x)) : 0;
+		if (x && (!json_is_string(x) || u < 0))
+			return *why = "ROUTINE, PRIORITY or IMMEDIATE", "$.attributes.urgency";
+		attrs->urgency = u;
 	}
-	ls.attributes = &attrs;
 	v = json_object_get(j, "message");
-	if (!bad && !json_is_object(v))
-		bad = "$.message", why = "required: the case message as a JSON object";
-	if (bad) {
-		json_decref(j);
-		return send_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid", "%s: %s", bad, why);
-	}
-	if ((payload = json_dumps(v, JSON_COMPACT)) == NULL) {
-		json_decref(j);
-		return MHD_NO;
-	}
-	ls.payload = (ProtobufCBinaryData){ strlen(payload), (uint8_t *)payload };
-	lr.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_SUBMIT;
-	lr.submit = &ls;
-	Keten__Local__V1__LocalReply *rep = ask(r, &lr);
-	free(payload);
-	json_decref(j);
-	if (rep == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_SUBMITTED) {
-		rc = send_agent_error(c, rep);
-	} else {
+	if (!json_is_object(v))
+		return *why = "required: the case message as a JSON object", "$.message";
+	if ((sb->payload = json_dumps(v, JSON_COMPACT)) == NULL)
+		return *why = "out of memory", "$.message";
+	ls->payload = (ProtobufCBinaryData){ strlen(sb->payload), (uint8_t *)sb->payload };
+	return NULL;
+}
+
+/* The agent's answer to one submission: 202 and what was withheld, or the error. */
+static json_t *
+submitted_json(const Keten__Local__V1__LocalReply *rep, unsigned *status)
+{
+	if (rep != NULL && rep->rep_case == KETEN__LOCAL__V1__LOCAL_REPLY__REP_SUBMITTED) {
 		json_t *out = json_object(), *ra = json_array();
-		Keten__Local__V1__LocalSubmitted *s = rep->submitted;
+		const Keten__Local__V1__LocalSubmitted *s = rep->submitted;
 		json_object_set_new(out, "messageId", uuid_json(&s->message_id));
 		for (size_t i = 0; i < s->n_recipients; i++)
 			json_array_append_new(ra, json_string(s->recipients[i]));
 		json_object_set_new(out, "recipients", ra);
 		json_object_set_new(out, "withheld", withheld_json(s->withheld, s->n_withheld));
-		rc = send_json(c, MHD_HTTP_ACCEPTED, out);
+		*status = MHD_HTTP_ACCEPTED;
+		return out;
 	}
-	if (rep)
-		keten__local__v1__local_reply__free_unpacked(rep, NULL);
-	return rc;
+	return error_json(rep, status);
+}
+
+/*
+ * POST /v1/messages: one submission (an object), or a batch (an array of up
+ * to BATCH_MAX objects) submitted in order: the requests go to the agent
+ * back to back on one socket, so it takes them in one commit, in order.
+ */
+static enum MHD_Result
+post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
+{
+	json_error_t je;
+	json_t *j;
+	bool batch;
+	size_t n;
+
+	if ((j = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, &je)) == NULL)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "malformed-json",
+		    "request body, line %d column %d: %s", je.line, je.column, je.text);
+	batch = json_is_array(j);
+	n = batch ? json_array_size(j) : 1;
+	if (batch && (n == 0 || n > BATCH_MAX)) {
+		json_decref(j);
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "$: a batch holds 1 to %d "
+		    "submissions", BATCH_MAX);
+	}
+	struct submit_buf *sb = calloc(n, sizeof(*sb));
+	json_t *results = json_array();
+	unsigned st = MHD_HTTP_ACCEPTED;
+	void *s = NULL;
+	if (sb == NULL) {
+		json_decref(j);
+		return MHD_NO;
+	}
+	/* every submission checked before any is sent: a batch is taken whole or not at all */
+	for (size_t i = 0; i < n; i++) {
+		const char *why, *bad = build_submit(batch ? json_array_get(j, i) : j, &sb[i], &why);
+		if (bad != NULL) {
+			char path[48];
+			snprintf(path, sizeof(path), "$[%zu]", i);
+			enum MHD_Result rc = send_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid",
+			    "%s%s: %s", batch ? path : "", batch ? bad + 1 : bad, why);
+			for (size_t k = 0; k <= i; k++)
+				free(sb[k].payload);
+			free(sb);
+			json_decref(results);
+			json_decref(j);
+			return rc;
+		}
+	}
+	if ((s = control_socket(r)) != NULL)
+		for (size_t i = 0; i < n; i++) {
+			Keten__Local__V1__LocalRequest lr = KETEN__LOCAL__V1__LOCAL_REQUEST__INIT;
+			lr.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_SUBMIT;
+			lr.submit = &sb[i].ls;
+			if (control_put(s, &lr) != 0)
+				break;
+		}
+	for (size_t i = 0; i < n; i++) {
+		Keten__Local__V1__LocalReply *rep = s ? control_get(s) : NULL;
+		unsigned one;
+		json_t *o = submitted_json(rep, &one);
+		if (batch)
+			json_object_set_new(o, "status", json_integer(one));
+		json_array_append_new(results, o);
+		if (!batch)
+			st = one;
+		if (rep)
+			keten__local__v1__local_reply__free_unpacked(rep, NULL);
+		free(sb[i].payload);
+	}
+	if (s)
+		zmq_close(s);
+	free(sb);
+	json_decref(j);
+	if (!batch) {
+		json_t *one = json_incref(json_array_get(results, 0));
+		json_decref(results);
+		return send_json(c, st, one);
+	}
+	return send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "results", results));
 }
 
 static enum MHD_Result
@@ -425,10 +552,23 @@ get_message(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16
 	Keten__Local__V1__LocalReply *rep;
 	enum MHD_Result rc;
 
+	uint64_t wait = 0;
+
+	if (!arg_u64(c, "wait", WAIT_MAX_S, &wait))
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "wait= is 0 to %d seconds",
+		    WAIT_MAX_S);
 	sq.message_id = (ProtobufCBinaryData){ 16, (uint8_t *)id };
 	lr.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_STATUS;
 	lr.status = &sq;
-	if ((rep = ask(r, &lr)) == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS) {
+	/* wait=S: until the broker has answered (no longer queued), at most S seconds */
+	int64_t until = mono_ms() + (int64_t)wait * 1000;
+	while ((rep = ask(r, &lr)) != NULL && rep->rep_case == KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS &&
+	    strcmp(rep->status->state, "queued") == 0 && mono_ms() < until) {
+		keten__local__v1__local_reply__free_unpacked(rep, NULL);
+		struct timespec ts = { 0, 2 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (rep == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS) {
 		rc = send_agent_error(c, rep);
 	} else if (strcmp(rep->status->state, "unknown") == 0) {
 		rc = send_error(c, MHD_HTTP_NOT_FOUND, "not-found", "no message %s was sent by this "
@@ -679,8 +819,8 @@ method_not_allowed(struct MHD_Connection *c, const char *allow)
 }
 
 static enum MHD_Result
-route(struct rest *r, struct MHD_Connection *c, const char *url, const char *method,
-    const struct req *q)
+route(struct rest *r, bool need_token, struct MHD_Connection *c, const char *url,
+    const char *method, const struct req *q)
 {
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
 	uint8_t id[16];
@@ -689,7 +829,7 @@ route(struct rest *r, struct MHD_Connection *c, const char *url, const char *met
 
 	if (strcmp(url, "/healthz") == 0)
 		return get ? get_metrics(r, c, true) : method_not_allowed(c, "GET");
-	if (!authorized(r, c))
+	if (need_token && !authorized(r, c))
 		return send_error(c, MHD_HTTP_UNAUTHORIZED, "unauthorized", "missing or wrong bearer "
 		    "token (Authorization: Bearer TOKEN, the agent's api_token file)");
 	if (strcmp(url, "/metrics") == 0)
@@ -724,7 +864,8 @@ static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-	struct rest *r = cls;
+	struct listener *l = cls;
+	struct rest *r = l->r;
 	struct req *q = *con_cls;
 
 	(void)version;
@@ -757,7 +898,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	if (q->too_big)
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large", "request body larger "
 		    "than %zu bytes (api_max_body_bytes)", r->max_body);
-	return route(r, c, url, method, q);
+	return route(r, l->need_token, c, url, method, q);
 }
 
 static void
@@ -818,41 +959,97 @@ read_token(const char *path, struct rest *r, char err[static KETEN_ERRLEN])
 	return 0;
 }
 
+/* Start libmicrohttpd on listener l, bound to sa or to the listening socket fd. */
+static int
+listen_on(struct listener *l, const struct agent_config *cfg, const struct sockaddr_in *sa, int fd)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+	    MHD_USE_POLL | MHD_USE_ERROR_LOG;
+
+	if (sa != NULL)
+		l->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l,
+		    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_done, l->r,
+		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, l->r,
+		    MHD_OPTION_END);
+	else
+		l->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l,
+		    MHD_OPTION_LISTEN_SOCKET, fd,
+		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
+		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_done, l->r,
+		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, l->r,
+		    MHD_OPTION_END);
+	return l->mhd ? 0 : -1;
+}
+
+/* DATA_DIR/api.sock for local clients (the keten CLI): the 0700 data directory guards it. */
+static int
+unix_listener(struct rest *r, const struct agent_config *cfg, char err[static KETEN_ERRLEN])
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (asprintf(&r->sock_path, "%s/api.sock", cfg->data_dir) < 0) {
+		r->sock_path = NULL;
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	if (strlen(r->sock_path) >= sizeof(sun.sun_path))
+		return keten_seterr(err, KETEN_EINVAL, "%s: path too long for a Unix socket (at most "
+		    "%zu bytes): use a shorter data_dir", r->sock_path, sizeof(sun.sun_path) - 1);
+	strcpy(sun.sun_path, r->sock_path);
+	unlink(r->sock_path);	/* a stale socket: the data directory lock says we own it */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 || chmod(r->sock_path, 0600) == -1 ||
+	    listen(fd, 64) == -1) {
+		int e = errno;
+		if (fd != -1)
+			close(fd);
+		return keten_seterr(err, KETEN_EIO, "%s: %s", r->sock_path, strerror(e));
+	}
+	if (listen_on(&r->local, cfg, NULL, fd) != 0) {
+		close(fd);
+		return keten_seterr(err, KETEN_EIO, "%s: cannot serve the API", r->sock_path);
+	}
+	return 0;
+}
+
 int
 rest_start(const struct agent_config *cfg, void *zctx, struct rest **out,
     char err[static KETEN_ERRLEN])
 {
 	struct rest *r;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg->api_port) };
 	int rc;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
-	if ((rc = read_token(cfg->api_token, r, err)) != 0) {
-		free(r);
-		return rc;
-	}
-	inet_pton(AF_INET, cfg->api_host, &sa.sin_addr);
 	r->zctx = zctx;
 	r->max_body = cfg->api_max_body_bytes;
-	r->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, r,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_done, r,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, r,
-	    MHD_OPTION_END);
-	if (r->mhd == NULL) {
-		sodium_memzero(r->token, sizeof(r->token));
-		free(r);
-		return keten_seterr(err, KETEN_EIO, "cannot listen for the API on %s:%u (in use?)",
-		    cfg->api_host, (unsigned)cfg->api_port);
+	r->tcp = (struct listener){ r, NULL, true };
+	r->local = (struct listener){ r, NULL, false };
+	if ((rc = unix_listener(r, cfg, err)) != 0)
+		goto fail;
+	if (cfg->api_host != NULL) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg->api_port) };
+		inet_pton(AF_INET, cfg->api_host, &sa.sin_addr);
+		if ((rc = read_token(cfg->api_token, r, err)) != 0)
+			goto fail;
+		if (listen_on(&r->tcp, cfg, &sa, -1) != 0) {
+			rc = keten_seterr(err, KETEN_EIO, "cannot listen for the API on %s:%u (in use?)",
+			    cfg->api_host, (unsigned)cfg->api_port);
+			goto fail;
+		}
 	}
 	*out = r;
 	return 0;
+fail:
+	rest_stop(&r);
+	return rc;
 }
 
 void
@@ -862,7 +1059,14 @@ rest_stop(struct rest **rp)
 
 	if (rp == NULL || (r = *rp) == NULL)
 		return;
-	MHD_stop_daemon(r->mhd);
+	if (r->tcp.mhd)
+		MHD_stop_daemon(r->tcp.mhd);
+	if (r->local.mhd)
+		MHD_stop_daemon(r->local.mhd);
+	if (r->sock_path) {
+		unlink(r->sock_path);
+		free(r->sock_path);
+	}
 	sodium_memzero(r->token, sizeof(r->token));
 	free(r);
 	*rp = NULL;

@@ -3,7 +3,7 @@
 #define KETEN_CLI_H
 
 #include "common/config.h"
-#include "schemas/local.pb-c.h"
+#include <jansson.h>
 
 /* Exit codes, documented in README.md. */
 enum {
@@ -17,26 +17,28 @@ int cmd_keygen(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_ack(int argc, char **argv);
 int cmd_directory(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 
-/* A connection to the local agent's control socket. */
-struct control;
+struct keten_client;
 
 /*
  * Load the agent configuration (path, or $KETEN_AGENT_CONFIG when NULL) and
- * connect to its control socket.  Prints the reason and returns NULL on error.
+ * open a client of the agent's API on DATA_DIR/api.sock.  Prints the reason
+ * and returns NULL on error.  Close with keten_client_close.
  */
-struct control *control_open(const char *config_path);
-void control_close(struct control **c);
-/* Send one request without waiting; 0 or -1. */
-int control_send(struct control *c, const Keten__Local__V1__LocalRequest *req);
+struct keten_client *cli_client_open(const char *config_path);
 /*
- * Wait up to timeout_ms for one reply; NULL on timeout (message printed).
- * Free with keten__local__v1__local_reply__free_unpacked.
+ * One API call with a JSON body (or NULL).  Returns the HTTP status with
+ * the parsed response in *out (json_decref it), or -1; a failure (-1 or an
+ * error status) is printed as "keten CMD: reason".
  */
-Keten__Local__V1__LocalReply *control_recv(struct control *c, long timeout_ms);
+int cli_call(struct keten_client *kc, const char *cmd, const char *method, const char *path,
+    json_t *body, json_t **out);
+/* The exit code for an HTTP status (or -1): 0, 1, or 3 when the agent is unreachable. */
+int cli_exit_code(int status);
 
 #endif

@@ -1,57 +1,27 @@
-/* keten inbox: list what the local agent has received. */
+/* keten inbox / keten ack: what the local agent has received, and taking it. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/keten_client.h"
 #include "cli/cli.h"
 #include "common/util.h"
-#include "schemas/codec.h"
 
 static int
 usage(FILE *f)
 {
 	fprintf(f, "usage: keten inbox [--config AGENT.yaml] [--after SEQ] [--limit N] [--all]\n"
+	    "                   [--new] [--wait SECONDS]\n"
 	    "  Prints one line per message, tab-separated:\n"
 	    "    SEQ  MESSAGE-ID  SENDER  TYPE  RECEIVED-MS  MESSAGE\n"
 	    "  MESSAGE is the case message as canonical JSON on one line.  --all pages\n"
-	    "  through the whole inbox.\n");
+	    "  through the whole inbox.  --new lists only what was not acknowledged with\n"
+	    "  keten ack.  --wait waits up to SECONDS (at most 30) for a message to arrive.\n"
+	    "       keten ack [--config AGENT.yaml] MESSAGE-ID...\n"
+	    "  Records that the partner system has taken these messages (GET /v1/inbox\n"
+	    "  lists only unacknowledged ones).\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
-}
-
-static void
-print_escaped(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ch = p[i];
-		if (ch == '\t')
-			fputs("\\t", stdout);
-		else if (ch == '\n')
-			fputs("\\n", stdout);
-		else if (ch == '\\')
-			fputs("\\\\", stdout);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\x%02x", ch);
-		else
-			putchar(ch);
-	}
-}
-
-/* Canonical JSON for a known type; escaped bytes otherwise. */
-static void
-print_payload(const Keten__Wire__V1__Deliver *d)
-{
-	const struct codec_type *t = codec_type_find(d->header->message_type);
-	ProtobufCMessage *m = t ? codec_unpack(t, d->copy->payload.data, d->copy->payload.len) : NULL;
-	char *json = NULL;
-
-	if (m != NULL && codec_to_json(t, m, &json) == 0) {
-		fputs(json, stdout);
-		free(json);
-	} else {
-		print_escaped(d->copy->payload.data, d->copy->payload.len);
-	}
-	codec_free(m);
 }
 
 static bool
@@ -65,6 +35,27 @@ parse_u64(const char *s, uint64_t *out)
 	return *end == '\0';
 }
 
+/* One line per inbox item; returns how many were printed, the last seq in *after. */
+static size_t
+print_items(json_t *page, uint64_t *after)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach(json_object_get(page, "items"), i, it) {
+		char *msg = json_dumps(json_object_get(it, "message"), JSON_COMPACT | JSON_ENCODE_ANY);
+		const char *type = json_string_value(json_object_get(it, "type"));
+		json_int_t seq = json_integer_value(json_object_get(it, "seq"));
+		printf("%lld\t%s\t%s\tketen.case.v1.%s\t%lld\t%s\n", (long long)seq,
+		    json_string_value(json_object_get(it, "messageId")),
+		    json_string_value(json_object_get(it, "sender")), type ? type : "?",
+		    (long long)json_integer_value(json_object_get(it, "receivedMs")), msg ? msg : "null");
+		free(msg);
+		*after = (uint64_t)seq;
+	}
+	return json_array_size(json_object_get(page, "items"));
+}
+
 int
 cmd_inbox(int argc, char **argv)
 {
@@ -73,15 +64,17 @@ cmd_inbox(int argc, char **argv)
 		{ "after", required_argument, NULL, 'a' },
 		{ "limit", required_argument, NULL, 'n' },
 		{ "all", no_argument, NULL, 'A' },
+		{ "new", no_argument, NULL, 'N' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL;
-	uint64_t after = 0, limit = 100;
-	bool all = false;
+	uint64_t after = 0, limit = 100, wait = 0;
+	bool all = false, only_new = false;
 	int ch, status = EXIT_OK;
 
-	while ((ch = getopt_long(argc, argv, "c:a:n:Ah", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:a:n:ANw:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'a':
@@ -93,56 +86,83 @@ cmd_inbox(int argc, char **argv)
 				return usage(stderr);
 			break;
 		case 'A': all = true; break;
+		case 'N': only_new = true; break;
+		case 'w':
+			if (!parse_u64(optarg, &wait) || wait > 30)
+				return usage(stderr);
+			break;
 		case 'h': return usage(stdout);
 		default: return usage(stderr);
 		}
 	}
 	if (optind != argc)
 		return usage(stderr);
-	struct control *c = control_open(config);
-	if (c == NULL)
+	struct keten_client *kc = cli_client_open(config);
+	if (kc == NULL)
 		return EXIT_UNREACHABLE;
 	if (all)
 		limit = 1000;
 	for (;;) {
-		Keten__Local__V1__InboxList il = KETEN__LOCAL__V1__INBOX_LIST__INIT;
-		Keten__Local__V1__LocalRequest req = KETEN__LOCAL__V1__LOCAL_REQUEST__INIT;
-		Keten__Local__V1__LocalReply *r;
-		il.after = after;
-		il.limit = (uint32_t)limit;
-		req.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX;
-		req.inbox = &il;
-		if (control_send(c, &req) != 0 || (r = control_recv(c, 10000)) == NULL) {
-			status = EXIT_UNREACHABLE;
+		char path[160];
+		json_t *page;
+		snprintf(path, sizeof(path), "/v1/inbox?after=%llu&limit=%llu&wait=%llu%s",
+		    (unsigned long long)after, (unsigned long long)limit, (unsigned long long)wait,
+		    only_new ? "" : "&all=true");
+		int st = cli_call(kc, "inbox", "GET", path, NULL, &page);
+		if (st != 200) {
+			status = cli_exit_code(st);
+			json_decref(page);
 			break;
 		}
-		if (r->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX) {
-			fprintf(stderr, "keten inbox: %s\n",
-			    r->rep_case == KETEN__LOCAL__V1__LOCAL_REPLY__REP_ERROR ?
-			    r->error->reason : "unexpected reply");
-			keten__local__v1__local_reply__free_unpacked(r, NULL);
-			status = EXIT_FAIL;
-			break;
-		}
-		size_t n = r->inbox->n_items;
-		for (size_t i = 0; i < n; i++) {
-			const Keten__Local__V1__InboxItem *it = r->inbox->items[i];
-			const Keten__Wire__V1__Deliver *d = it->message;
-			char id[KETEN_UUIDSTRLEN] = "-";
-			if (d == NULL || d->header == NULL || d->copy == NULL)
-				continue;
-			if (d->header->message_id.len == KETEN_UUIDBYTES)
-				uuid_format(id, d->header->message_id.data);
-			printf("%llu\t%s\t%s\t%s\t%lld\t", (unsigned long long)it->seq, id,
-			    d->header->sender, d->header->message_type, (long long)it->received_ms);
-			print_payload(d);
-			putchar('\n');
-			after = it->seq;
-		}
-		keten__local__v1__local_reply__free_unpacked(r, NULL);
+		size_t n = print_items(page, &after);
+		json_decref(page);
 		if (!all || n < limit)
 			break;
 	}
-	control_close(&c);
+	keten_client_close(&kc);
+	return status;
+}
+
+int
+cmd_ack(int argc, char **argv)
+{
+	const char *config = NULL;
+	int status = EXIT_OK, nids = 0;
+	uint8_t id[KETEN_UUIDBYTES];
+
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
+			config = argv[++i];
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return usage(stdout);
+		else if (uuid_parse(id, argv[i]) == 0)
+			nids++;
+		else {
+			fprintf(stderr, "keten ack: \"%s\" is not a message id\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (nids == 0)
+		return usage(stderr);
+	struct keten_client *kc = cli_client_open(config);
+	if (kc == NULL)
+		return EXIT_UNREACHABLE;
+	for (int i = 1; i < argc && status != EXIT_UNREACHABLE; i++) {
+		char path[80];
+		json_t *out;
+		if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) {
+			i++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/v1/inbox/%s/ack", argv[i]);
+		int st = cli_call(kc, "ack", "POST", path, NULL, &out);
+		if (st == 200)
+			printf("%s acknowledged%s\n", argv[i],
+			    json_is_true(json_object_get(out, "already")) ? " (before)" : "");
+		else
+			status = cli_exit_code(st);
+		json_decref(out);
+	}
+	keten_client_close(&kc);
 	return status;
 }

@@ -1,16 +1,17 @@
 /* keten send: hand one message, or one per input line, to the local agent. */
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/keten_client.h"
 #include "cli/cli.h"
 #include "common/util.h"
 #include "policy/policy.h"
-#include "schemas/case_types.pb-c.h"
 
-#define SEND_WINDOW 256		/* requests in flight to the agent */
-#define REPLY_TIMEOUT_MS 10000
+#define SEND_BATCH 256		/* input lines per request at most */
+
 
 static int
 usage(FILE *f)
@@ -31,84 +32,119 @@ usage(FILE *f)
 
 static bool quiet;
 
-/* Wait for one reply and print it; returns 0 when the agent accepted. */
+/* Print one submission's result: its id and what was withheld, or why not. */
 static int
-collect(struct control *c, int *status)
+print_result(json_t *out, int st, const char *where)
 {
-	Keten__Local__V1__LocalReply *r = control_recv(c, REPLY_TIMEOUT_MS);
-	char id[KETEN_UUIDSTRLEN];
+	const char *id = json_string_value(json_object_get(out, "messageId"));
+	json_t *w;
+	size_t i;
 
-	if (r == NULL) {
-		*status = EXIT_UNREACHABLE;
-		return -1;
+	if (st != 202 || id == NULL) {
+		const char *msg = json_string_value(json_object_get(json_object_get(out, "error"),
+		    "message"));
+		fprintf(stderr, "keten send: %s%s%s\n", where, where[0] ? ": " : "",
+		    msg ? msg : "not accepted");
+		return st == 503 ? EXIT_UNREACHABLE : EXIT_FAIL;
 	}
-	if (r->rep_case == KETEN__LOCAL__V1__LOCAL_REPLY__REP_SUBMITTED &&
-	    r->submitted->message_id.len == KETEN_UUIDBYTES) {
-		uuid_format(id, r->submitted->message_id.data);
-		printf("%s\n", id);
-		for (size_t i = 0; i < r->submitted->n_withheld && !quiet; i++) {
-			const Keten__Local__V1__Withheld *w = r->submitted->withheld[i];
-			if (w->path[0] == '\0')
-				fprintf(stderr, "%s: not sent to %s: %s%s%s%s\n", id, w->recipient,
-				    w->reason, w->rule[0] ? " (rule " : "", w->rule, w->rule[0] ? ")" : "");
-			else
-				fprintf(stderr, "%s: withheld from %s: %s: %s%s%s%s\n", id, w->recipient,
-				    w->path, w->reason, w->rule[0] ? " (rule " : "", w->rule,
-				    w->rule[0] ? ")" : "");
-		}
-	} else {
-		fprintf(stderr, "keten send: %s\n",
-		    r->rep_case == KETEN__LOCAL__V1__LOCAL_REPLY__REP_ERROR ? r->error->reason :
-		    "unexpected reply from the agent");
-		if (*status == EXIT_OK)
-			*status = EXIT_FAIL;
+	printf("%s\n", id);
+	json_array_foreach(json_object_get(out, "withheld"), i, w) {
+		const char *rc = json_string_value(json_object_get(w, "recipient"));
+		const char *path = json_string_value(json_object_get(w, "path"));
+		const char *why = json_string_value(json_object_get(w, "reason"));
+		const char *rule = json_string_value(json_object_get(w, "rule"));
+		if (quiet || !rc || !path || !why || !rule)
+			continue;
+		if (path[0] == '\0')
+			fprintf(stderr, "%s: not sent to %s: %s%s%s%s\n", id, rc, why,
+			    rule[0] ? " (rule " : "", rule, rule[0] ? ")" : "");
+		else
+			fprintf(stderr, "%s: withheld from %s: %s: %s%s%s%s\n", id, rc, path, why,
+			    rule[0] ? " (rule " : "", rule, rule[0] ? ")" : "");
 	}
-	keten__local__v1__local_reply__free_unpacked(r, NULL);
-	return 0;
+	return EXIT_OK;
 }
 
-/* --attr form=LABOUR | minor=true | region=ID | urgency=IMMEDIATE */
+/* The request with `message` set from JSON text, or NULL (error printed). */
+static json_t *
+with_message(json_t *req, const char *payload, size_t len, const char *where)
+{
+	json_error_t je;
+	json_t *msg = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &je), *r;
+
+	if (msg == NULL) {
+		fprintf(stderr, "keten send: %s%sline %d column %d: %s\n", where, where[0] ? ", " : "",
+		    je.line, je.column, je.text);
+		return NULL;
+	}
+	r = json_copy(req);
+	json_object_set_new(r, "message", msg);
+	return r;
+}
+
+/*
+ * Submit the batch (an array of requests, in input order) in one call;
+ * print each result.  The worst exit code.
+ */
 static int
-parse_attr(const char *kv, Keten__Envelope__V1__Attributes *a)
+flush(struct keten_client *kc, json_t *batch, unsigned long first_line)
+{
+	json_t *out, *o;
+	size_t i;
+	int status = EXIT_OK;
+	char where[48];
+
+	if (json_array_size(batch) == 0)
+		return EXIT_OK;
+	int st = cli_call(kc, "send", "POST", "/v1/messages", batch, &out);
+	if (st == 200) {
+		json_array_foreach(json_object_get(out, "results"), i, o) {
+			snprintf(where, sizeof(where), "input line %lu", first_line + i);
+			int rc = print_result(o, (int)json_integer_value(json_object_get(o, "status")),
+			    where);
+			if (rc > status)
+				status = rc;
+		}
+	} else {
+		status = cli_exit_code(st);
+	}
+	json_decref(out);
+	json_array_clear(batch);
+	return status;
+}
+
+/* Is more standard input ready now? (batch what is there; do not wait for more) */
+static bool
+input_ready(void)
+{
+	struct pollfd p = { 0, POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* --attr form=LABOUR | minor=true | region=ID | urgency=IMMEDIATE, into the request's attributes */
+static int
+parse_attr(const char *kv, json_t *attrs)
 {
 	const char *eq = strchr(kv, '=');
 	const char *v = eq ? eq + 1 : "";
 	size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
-	char full[128];
 
-	if (klen == 4 && strncmp(kv, "form", 4) == 0) {
-		const ProtobufCEnumDescriptor *ed = &keten__case__v1__exploitation_form__descriptor;
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, v);
-		snprintf(full, sizeof(full), "EXPLOITATION_FORM_%s", v);
-		if (ev == NULL)
-			ev = protobuf_c_enum_descriptor_get_value_by_name(ed, full);
-		if (ev == NULL || ev->value == 0 || a->n_exploitation_forms == 8) {
-			fprintf(stderr, "keten send: --attr form=%s: expected SEXUAL, LABOUR, CRIMINAL, "
-			    "ORGAN_REMOVAL or OTHER\n", v);
-			return -1;
-		}
-		a->exploitation_forms[a->n_exploitation_forms++] = ev->value;
-	} else if (klen == 5 && strncmp(kv, "minor", 5) == 0) {
-		if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
-			fprintf(stderr, "keten send: --attr minor= takes true or false\n");
-			return -1;
-		}
-		a->minor = strcmp(v, "true") == 0;
+	if (klen == 4 && strncmp(kv, "form", 4) == 0 && *v) {
+		json_t *f = json_object_get(attrs, "exploitationForms");
+		if (f == NULL)
+			json_object_set_new(attrs, "exploitationForms", f = json_array());
+		json_array_append_new(f, json_string(v));
+	} else if (klen == 5 && strncmp(kv, "minor", 5) == 0 &&
+	    (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)) {
+		json_object_set_new(attrs, "minor", json_boolean(strcmp(v, "true") == 0));
 	} else if (klen == 6 && strncmp(kv, "region", 6) == 0 && *v) {
-		a->region = (char *)v;
-	} else if (klen == 7 && strncmp(kv, "urgency", 7) == 0) {
-		const ProtobufCEnumDescriptor *ed = &keten__case__v1__urgency__descriptor;
-		snprintf(full, sizeof(full), "URGENCY_%s", v);
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, full);
-		if (ev == NULL) {
-			fprintf(stderr, "keten send: --attr urgency=%s: expected ROUTINE, PRIORITY or "
-			    "IMMEDIATE\n", v);
-			return -1;
-		}
-		a->urgency = ev->value;
+		json_object_set_new(attrs, "region", json_string(v));
+	} else if (klen == 7 && strncmp(kv, "urgency", 7) == 0 && *v) {
+		json_object_set_new(attrs, "urgency", json_string(v));
 	} else {
-		fprintf(stderr, "keten send: unknown attribute \"%s\" (form=, minor=, region=, "
-		    "urgency=)\n", kv);
+		fprintf(stderr, "keten send: bad attribute \"%s\" (form=LABOUR, minor=true|false, "
+		    "region=ID, urgency=IMMEDIATE)\n", kv);
 		return -1;
 	}
 	return 0;
@@ -135,18 +171,15 @@ cmd_send(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config = NULL, *type = NULL, *body = NULL, *file = NULL;
-	char *to[64], *tolist = NULL;
+	char *tolist = NULL;
 	size_t nto = 0;
 	bool lines = false;
 	int ch, status = EXIT_OK;
 	const char *purpose = NULL, *basis = NULL, *caseref = NULL;
-	Keten__Envelope__V1__Attributes attrs = KETEN__ENVELOPE__V1__ATTRIBUTES__INIT;
-	Keten__Case__V1__ExploitationForm forms[8];
-	int handling = 0;
-	uint8_t reply_to[KETEN_UUIDBYTES];
-	bool has_reply_to = false;
+	json_t *attrs = json_object(), *req = json_object(), *rcpts = json_array();
+	const char *handling = NULL, *reply_to = NULL;
+	uint8_t id[KETEN_UUIDBYTES];
 
-	attrs.exploitation_forms = forms;
 	while ((ch = getopt_long(argc, argv, "c:t:T:b:f:lhp:B:H:A:R:qC:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
@@ -160,21 +193,20 @@ cmd_send(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'C': caseref = optarg; break;
 		case 'H':
-			if ((handling = policy_handling_parse(optarg)) < 0) {
+			if (policy_handling_parse(handling = optarg) < 0) {
 				fprintf(stderr, "keten send: unknown handling label \"%s\" (CLEAR, GREEN, "
 				    "AMBER, AMBER+STRICT, RED)\n", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case 'R':
-			if (uuid_parse(reply_to, optarg) != 0) {
+			if (uuid_parse(id, reply_to = optarg) != 0) {
 				fprintf(stderr, "keten send: --reply-to needs a message id\n");
 				return EXIT_USAGE;
 			}
-			has_reply_to = true;
 			break;
 		case 'A':
-			if (parse_attr(optarg, &attrs) != 0)
+			if (parse_attr(optarg, attrs) != 0)
 				return EXIT_USAGE;
 			break;
 		case 'h': return usage(stdout);
@@ -190,7 +222,8 @@ cmd_send(int argc, char **argv)
 			fprintf(stderr, "keten send: at most 64 recipients\n");
 			return EXIT_USAGE;
 		}
-		to[nto++] = t;
+		json_array_append_new(rcpts, json_string(t));
+		nto++;
 	}
 
 	char *data = NULL;
@@ -217,54 +250,69 @@ cmd_send(int argc, char **argv)
 		fclose(f);
 	}
 
-	struct control *c = control_open(config);
-	if (c == NULL) {
+	struct keten_client *kc = cli_client_open(config);
+	if (kc == NULL) {
 		free(data);
 		return EXIT_UNREACHABLE;
 	}
-	Keten__Local__V1__LocalSubmit ls = KETEN__LOCAL__V1__LOCAL_SUBMIT__INIT;
-	Keten__Local__V1__LocalRequest req = KETEN__LOCAL__V1__LOCAL_REQUEST__INIT;
-	ls.n_recipients = nto;
-	ls.recipients = to;
-	ls.message_type = (char *)type;
-	ls.purpose = (char *)purpose;
-	ls.legal_basis = basis ? (char *)basis : (char *)"";
-	ls.attributes = &attrs;
-	ls.handling = handling;
-	if (caseref != NULL)
-		ls.case_reference = (char *)caseref;
-	if (has_reply_to)
-		ls.in_reply_to = (ProtobufCBinaryData){ KETEN_UUIDBYTES, reply_to };
-	req.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_SUBMIT;
-	req.submit = &ls;
+	json_object_set_new(req, "type", json_string(type));
+	json_object_set_new(req, "recipients", rcpts);
+	json_object_set_new(req, "purpose", json_string(purpose));
+	if (basis)
+		json_object_set_new(req, "legalBasis", json_string(basis));
+	if (caseref)
+		json_object_set_new(req, "caseReference", json_string(caseref));
+	if (handling)
+		json_object_set_new(req, "handling", json_string(handling));
+	if (reply_to)
+		json_object_set_new(req, "inReplyTo", json_string(reply_to));
+	if (json_object_size(attrs) > 0)
+		json_object_set(req, "attributes", attrs);
 
 	if (!lines) {
-		ls.payload = body ? (ProtobufCBinaryData){ strlen(body), (uint8_t *)body } :
-		    (ProtobufCBinaryData){ len, (uint8_t *)data };
-		if (control_send(c, &req) != 0)
-			status = EXIT_UNREACHABLE;
-		else
-			collect(c, &status);
-	} else {
-		char *line = NULL;
-		size_t cap = 0, inflight = 0;
-		ssize_t n;
-		while (status != EXIT_UNREACHABLE && (n = getline(&line, &cap, stdin)) >= 0) {
-			if (n > 0 && line[n - 1] == '\n')
-				line[--n] = '\0';
-			ls.payload = (ProtobufCBinaryData){ (size_t)n, (uint8_t *)line };
-			if (control_send(c, &req) != 0) {
-				status = EXIT_UNREACHABLE;
-				break;
-			}
-			if (++inflight >= SEND_WINDOW && collect(c, &status) == 0)
-				inflight--;
+		json_t *one = body ? with_message(req, body, strlen(body), "") :
+		    with_message(req, data, len, file), *out;
+		status = EXIT_FAIL;
+		if (one != NULL) {
+			int st = cli_call(kc, "send", "POST", "/v1/messages", one, &out);
+			status = st == 202 ? print_result(out, st, "") : cli_exit_code(st);
+			json_decref(out);
+			json_decref(one);
 		}
-		while (inflight > 0 && collect(c, &status) == 0)
-			inflight--;
+	} else {
+		/* in order, batched: what stdin holds now (up to SEND_BATCH lines) goes in
+		 * one request, which the agent takes in one commit */
+		json_t *batch = json_array();
+		char *line = NULL, where[32];
+		size_t cap = 0;
+		ssize_t n;
+		unsigned long no = 0, first = 1;
+		while (status != EXIT_UNREACHABLE && (n = getline(&line, &cap, stdin)) >= 0) {
+			snprintf(where, sizeof(where), "input line %lu", ++no);
+			json_t *one = with_message(req, line, (size_t)n, where);
+			if (one == NULL) {
+				int rc = flush(kc, batch, first);	/* keep the order of output */
+				status = rc > EXIT_FAIL ? rc : EXIT_FAIL;
+				first = no + 1;
+				continue;
+			}
+			json_array_append_new(batch, one);
+			if (json_array_size(batch) == SEND_BATCH || !input_ready()) {
+				int rc = flush(kc, batch, first);
+				if (rc > status)
+					status = rc;
+				first = no + 1;
+			}
+		}
+		int rc = flush(kc, batch, first);
+		if (rc > status)
+			status = rc;
+		json_decref(batch);
 		free(line);
 	}
-	control_close(&c);
+	keten_client_close(&kc);
+	json_decref(req);
+	json_decref(attrs);
 	free(data);
 	return status;
 }

@@ -15,6 +15,7 @@ static const struct {
 	{ "send", cmd_send, "hand a message to the local agent" },
 	{ "inbox", cmd_inbox, "list messages in the local agent's inbox" },
 	{ "status", cmd_status, "what became of a message this agency sent" },
+	{ "ack", cmd_ack, "record that inbox messages were taken by the partner system" },
 	{ "schema", cmd_schema, "case message types: list, show, paths, validate" },
 	{ "audit", cmd_audit, "the audit ledger: verify, log" },
 	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff" },

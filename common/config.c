@@ -15,7 +15,7 @@ static const char *const broker_keys[] = {
 };
 
 static const char *const agent_keys[] = {
-	"agency", "broker", "broker_key", "keys", "data_dir", "control", "policy", "directory",
+	"agency", "broker", "broker_key", "keys", "data_dir", "policy", "directory",
 	"broker_signing_key", "policy_updates", "network_key", "previous_keys",
 	"map_size_mb",
 	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms",
@@ -173,7 +173,6 @@ agent_config_free(struct agent_config **cfg)
 	free(c->broker_key);
 	free(c->keys);
 	free(c->data_dir);
-	free(c->control);
 	free(c->policy);
 	free(c->directory);
 	free(c->broker_signing_key);
@@ -220,7 +219,6 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	    (rc = dup_setting(doc, root, "broker_key", true, false, &c->broker_key, err)) ||
 	    (rc = dup_setting(doc, root, "keys", true, true, &c->keys, err)) ||
 	    (rc = dup_setting(doc, root, "data_dir", true, true, &c->data_dir, err)) ||
-	    (rc = dup_setting(doc, root, "control", false, false, &c->control, err)) ||
 	    (rc = dup_setting(doc, root, "policy", true, true, &c->policy, err)) ||
 	    (rc = dup_setting(doc, root, "directory", true, true, &c->directory, err)) ||
 	    (rc = dup_setting(doc, root, "broker_signing_key", false, false, &c->broker_signing_key,
@@ -269,15 +267,6 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	if (c->broker_signing_key != NULL && key_b64_decode(spk, sizeof(spk), c->broker_signing_key) != 0) {
 		rc = ydoc_err(doc, ynode_get(root, "broker_signing_key"), err, "broker_signing_key must "
 		    "be the base64 of the broker's 32-byte Ed25519 public key (its signing_key)");
-		goto fail;
-	}
-	if (c->control == NULL) {
-		if (asprintf(&c->control, "ipc://%s/control.sock", c->data_dir) < 0) {
-			c->control = NULL;
-			rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
-			goto fail;
-		}
-	} else if ((rc = check_endpoint(doc, root, "control", c->control, err)) != 0) {
 		goto fail;
 	}
 	ydoc_free(&doc);

@@ -37,8 +37,7 @@ struct agent_config {
 	char *broker;		/* broker endpoint */
 	char *broker_key;	/* broker CURVE public key, Z85 */
 	char *keys;		/* own secret key file (0600) */
-	char *data_dir;		/* LMDB environment and control socket */
-	char *control;		/* endpoint for the keten CLI; default ipc://DATA_DIR/control.sock */
+	char *data_dir;		/* LMDB environment and the API's Unix socket api.sock */
 	char *policy;		/* sharing policy (YAML) the agent filters by */
 	char *directory;	/* agency directory the policy compiles against */
 	char *broker_signing_key;	/* broker's Ed25519 public key (base64): checks policy updates */

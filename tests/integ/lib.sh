@@ -97,7 +97,7 @@ agent_start() {
 	"$KETEN_BIN/keten-agent" --config "$NET/$1.yaml" ${KETEN_VERBOSE:-} \
 		>>"$NET/$1.log" 2>&1 &
 	echo $! >"$NET/$1.pid"
-	wait_for_file "$NET/$1-data/control.sock" || { cat "$NET/$1.log"; return 1; }
+	wait_for_file "$NET/$1-data/api.sock" || { cat "$NET/$1.log"; return 1; }
 }
 
 wait_for_file() {

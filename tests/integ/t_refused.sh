@@ -10,7 +10,7 @@ broker_start
 agent_start politie
 "$KETEN_BIN/keten-agent" --config "$NET/impostor.yaml" >>"$NET/impostor.log" 2>&1 &
 echo $! >"$NET/impostor.pid"
-wait_for_file "$NET/impostor-data/control.sock"
+wait_for_file "$NET/impostor-data/api.sock"
 
 seq -f '{"reference":"for-om-%g"}' 1 20 | "$KETEN" send --config "$NET/politie.yaml" --to om \
 	--type CaseReferral --purpose prosecution --lines \

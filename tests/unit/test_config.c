@@ -251,10 +251,10 @@ test_agent_minimal(void **state)
 	want = tu_printf("%s/state", f->dir);
 	assert_string_equal(c->data_dir, want);
 	free(want);
-	/* control defaults to ipc://DATA_DIR/control.sock */
-	want = tu_printf("ipc://%s/state/control.sock", f->dir);
-	assert_string_equal(c->control, want);
-	free(want);
+	/* no TCP API unless asked for */
+	assert_null(c->api_host);
+	assert_int_equal(c->api_max_connections, 64);
+	assert_int_equal(c->api_max_body_bytes, 2 * (1 << 20) + 65536);
 	assert_int_equal(c->map_size_mb, 1024);
 	assert_int_equal(c->max_message_bytes, 1 << 20);
 	assert_int_equal(c->heartbeat_ms, 1000);
@@ -274,13 +274,14 @@ test_agent_full(void **state)
 	struct fixture *f = *state;
 	char *min = agent_min(f), err[KETEN_ERRLEN];
 	char *text = tu_printf("%s"
-	    "control: tcp://127.0.0.1:7500\n"
+	    "api_listen: 127.0.0.1:7500\n"
 	    "map_size_mb: 64\n"
 	    "max_message_bytes: 67108864\n"
 	    "heartbeat_ms: 100\n"
 	    "batch_max: 100000\n"
 	    "window: 1\n"
-	    "resend_ms: 3600000\n", min);
+	    "resend_ms: 3600000\n"
+	    "api_token: api.token\n", min);
 	char *path;
 	struct agent_config *c = NULL;
 
@@ -290,7 +291,11 @@ test_agent_full(void **state)
 	if (agent_config_load(path, &c, err) != 0)
 		fail_msg("refused: %s", err);
 	assert_string_equal(c->data_dir, "/var/lib/keten-agent");
-	assert_string_equal(c->control, "tcp://127.0.0.1:7500");
+	assert_string_equal(c->api_host, "127.0.0.1");
+	assert_int_equal(c->api_port, 7500);
+	want = tu_printf("%s/api.token", f->dir);
+	assert_string_equal(c->api_token, want);
+	free(want);
 	assert_int_equal(c->map_size_mb, 64);
 	assert_int_equal(c->max_message_bytes, 64 << 20);
 	assert_int_equal(c->heartbeat_ms, 100);
@@ -337,8 +342,30 @@ test_agent_errors(void **state)
 	tu_replace(&text, "broker: tcp://", "broker: ws://");
 	load_fails(f, AGENT, text, "2:9: ", "\"broker\" must be a tcp:// or ipc:// endpoint");
 	free(text);
-	text = tu_printf("%scontrol: /tmp/control.sock\n", min);
-	load_fails(f, AGENT, text, "8:10: ", "\"control\" must be a tcp:// or ipc:// endpoint");
+	/* the REST API: ADDRESS:PORT, loopback unless api_public, a token file */
+	text = tu_printf("%sapi_listen: localhost\n", min);
+	load_fails(f, AGENT, text, "8:13: ", "\"api_listen\" must be ADDRESS:PORT with an IPv4 address");
+	free(text);
+	text = tu_printf("%sapi_listen: 127.0.0.1:99999\napi_token: t\n", min);
+	load_fails(f, AGENT, text, "8:13: ", "a port 1-65535");
+	free(text);
+	text = tu_printf("%sapi_listen: 127.0.0.1:8470\n", min);
+	load_fails(f, AGENT, text, "8:13: ", "api_listen needs api_token");
+	free(text);
+	text = tu_printf("%sapi_listen: 192.0.2.10:8470\napi_token: t\n", min);
+	load_fails(f, AGENT, text, "8:13: ", "192.0.2.10 is not a loopback address; other machines "
+	    "could reach it. Set api_public: true");
+	free(text);
+	text = tu_printf("%sapi_listen: 192.0.2.10:8470\napi_token: t\napi_public: true\n", min);
+	{
+		char *p = tu_write(f->dir, "public.yaml", text, 0644);
+		struct agent_config *pc = NULL;
+		if (agent_config_load(p, &pc, err) != 0)
+			fail_msg("api_public refused: %s", err);
+		assert_string_equal(pc->api_host, "192.0.2.10");
+		agent_config_free(&pc);
+		free(p);
+	}
 	free(text);
 
 	/* broker_key: one character short, not Z85, empty */
