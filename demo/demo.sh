@@ -174,12 +174,18 @@ echo "what the municipality received (keten inbox):"
 
 say "5. the auditor: the processing report of the case, and the ledger verified"
 # wait until every agent, a witness of the ledger, has cosigned a checkpoint
-# newer than all of the above (they do so every few heartbeats)
-mark=$(($(wc -l <"$NET/broker.log") + 1))
+# that holds all of the above (they do so every few heartbeats): the last
+# reply's receipt names the checkpoint of its entry, its delivery is the next
+for _ in $(seq 50); do
+	ckpt=$("$KETEN" status --config "$NET/politie.yaml" "$resp2" | sed -n 's/.* in checkpoint \([0-9]*\) .*/\1/p')
+	[ -n "$ckpt" ] && break
+	sleep 0.1
+done
 for _ in $(seq 150); do
 	n=0
 	for a in $AGENTS; do
-		tail -n +"$mark" "$NET/broker.log" | grep -q "cosigned by $a\$" && n=$((n + 1))
+		got=$(sed -n "s/.* checkpoint \([0-9]*\) cosigned by $a\$/\1/p" "$NET/broker.log" | sort -n | tail -n 1)
+		[ "${got:-0}" -gt "${ckpt:-0}" ] && n=$((n + 1))
 	done
 	[ "$n" -eq 4 ] && break
 	sleep 0.2
