@@ -59,6 +59,8 @@ mkdir -p "$DEMO_DIR"
 }
 touch "$DEMO_DIR/.keten-demo"
 
+echo "keten demo: a labour-exploitation case at a car wash, played by real keten processes."
+echo "Every name, number and key below is invented."
 say "1. the network: a broker and four agencies, under policy/stm.yaml"
 NET_DIR=$DEMO_DIR net_create
 sed -i 's/^\(  - id: politie\)$/\1\n    name: Nationale Politie (AVIM)/;
