@@ -1,7 +1,8 @@
 # Shared helpers for integration tests and the demo: build a small keten
 # network (keys, directory, configs) in a fresh directory and start, stop and
-# kill its processes.  Every network lives under its own mktemp directory and
-# speaks ipc:// inside it, so concurrent runs cannot clash.
+# kill its processes.  Every network lives under its own mktemp directory (or
+# NET_DIR, see net_create) and speaks ipc:// inside it, so concurrent runs
+# cannot clash.
 #
 # Needs: KETEN_BIN (directory with keten, keten-broker, keten-agent).
 
@@ -29,10 +30,19 @@ agency_kind() {
 # net_create [AGENCY...] : sets NET (the directory), writes keys, directory.yaml,
 # broker.yaml and an agent configuration per agency (NET/AGENCY.yaml) for the
 # agencies of policy/stm.yaml plus any named.  The policy is
-# ${KETEN_POLICY:-policy/stm.yaml}.
+# ${KETEN_POLICY:-policy/stm.yaml}.  The directory is a fresh one under /tmp
+# unless NET_DIR names one (created if missing; keep it short, see below).
+# The data directories are NET/broker-data and NET/AGENCY-data; NET_DATA_SUFFIX
+# replaces "-data" (the demo sets it empty: NET/broker, NET/politie).
+NET_DATA_SUFFIX=${NET_DATA_SUFFIX--data}
 net_create() {
 	# ipc:// paths must stay short (108 bytes), hence /tmp and a short name.
-	NET=$(mktemp -d /tmp/keten-XXXXXX)
+	if [ -n "${NET_DIR:-}" ]; then
+		mkdir -p "$NET_DIR"
+		NET=$(cd "$NET_DIR" && pwd)
+	else
+		NET=$(mktemp -d /tmp/keten-XXXXXX)
+	fi
 	mkdir -m 700 "$NET/keys"
 	"$KETEN" keygen --agency broker --out "$NET/keys" >/dev/null
 	{
@@ -54,7 +64,7 @@ net_create() {
 	cp "${KETEN_POLICY:-$KETEN_ROOT/policy/stm.yaml}" "$NET/policy.yaml"
 	cat >"$NET/broker.yaml" <<EOC
 listen: ipc://$NET/broker.sock
-data_dir: broker-data
+data_dir: broker$NET_DATA_SUFFIX
 keys: keys/broker.secret
 directory: directory.yaml
 policy: policy.yaml
@@ -76,7 +86,7 @@ broker: ipc://$NET/broker.sock
 broker_key: "$BROKER_KEY"
 broker_signing_key: "$BROKER_SIGNING_KEY"
 keys: ${2:-keys/$1.secret}
-data_dir: $1-data
+data_dir: $1$NET_DATA_SUFFIX
 policy: ${3:-policy.yaml}
 directory: directory.yaml
 heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
@@ -87,6 +97,7 @@ EOC
 # broker_start / agent_start AGENCY: start in the background, log to NET/*.log,
 # pid in NET/*.pid.  Waits until the process is up.
 broker_start() {
+	rm -f "$NET/broker.sock"	# left by a killed broker: wait for the new one's
 	"$KETEN_BIN/keten-broker" --config "$NET/broker.yaml" ${KETEN_VERBOSE:-} \
 		>>"$NET/broker.log" 2>&1 &
 	echo $! >"$NET/broker.pid"
@@ -94,10 +105,11 @@ broker_start() {
 }
 
 agent_start() {
+	rm -f "$NET/$1$NET_DATA_SUFFIX/api.sock"	# left by a killed agent
 	"$KETEN_BIN/keten-agent" --config "$NET/$1.yaml" ${KETEN_VERBOSE:-} \
 		>>"$NET/$1.log" 2>&1 &
 	echo $! >"$NET/$1.pid"
-	wait_for_file "$NET/$1-data/api.sock" || { cat "$NET/$1.log"; return 1; }
+	wait_for_file "$NET/$1$NET_DATA_SUFFIX/api.sock" || { cat "$NET/$1.log"; return 1; }
 }
 
 wait_for_file() {
@@ -206,13 +218,13 @@ check_inbox() {
 # audit_verify: keten audit verify on the broker's data; dies unless it holds.
 audit_verify() {
 	local out
-	out=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml") ||
+	out=$("$KETEN" audit verify --data "$NET/broker$NET_DATA_SUFFIX" --key "$NET/keys/broker.public.yaml") ||
 		die "audit verify failed: $out"
 	echo "$out"
 }
 
 # ledger_count KIND [FIELD=VALUE]: entries of a kind in the broker's ledger.
 ledger_count() {
-	"$KETEN" audit log --data "$NET/broker-data" | grep "\"kind\":\"KIND_$1\"" |
+	"$KETEN" audit log --data "$NET/broker$NET_DATA_SUFFIX" | grep "\"kind\":\"KIND_$1\"" |
 		{ if [ -n "${2:-}" ]; then grep -F "\"${2%%=*}\":\"${2#*=}\""; else cat; fi; } | wc -l
 }
