@@ -219,6 +219,11 @@ $(BUILD)/bench/zmq_baseline: bench/zmq_baseline.c
 $(BUILD)/bench/ledger_bench: $(BUILD)/broker/ledger.o
 $(BUILD)/bench/ledger_bench: EXTRA_OBJ := $(BUILD)/broker/ledger.o
 
+$(BUILD)/bench/api_bench: bench/api_bench.c bench/bench.h $(BUILD)/libketen-client.a
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-client.a -lpthread
+
 $(BUILD)/bench/%_bench: bench/%_bench.c bench/bench.h $(BUILD)/libketen-common.a
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
@@ -226,7 +231,8 @@ $(BUILD)/bench/%_bench: bench/%_bench.c bench/bench.h $(BUILD)/libketen-common.a
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline $(BUILD)/bench/codec_bench \
-	  $(BUILD)/bench/policy_bench $(BUILD)/bench/envelope_bench $(BUILD)/bench/ledger_bench
+	  $(BUILD)/bench/policy_bench $(BUILD)/bench/envelope_bench $(BUILD)/bench/ledger_bench \
+	  $(BUILD)/bench/api_bench
 	@echo "== ledger"
 	$(Q)$(BUILD)/bench/ledger_bench 1000000 $(BIN)
 	@echo "== envelope"
@@ -237,6 +243,8 @@ bench: deps
 	$(Q)$(BUILD)/bench/codec_bench tests/data/messages/signal_carwash.json CaseSignal
 	@echo "== message path"
 	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/message_path.sh
+	@echo "== REST API"
+	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/api_path.sh
 
 clean:
 	rm -rf build build-san build-fuzz bin bin-san

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The agent's REST API under load (bench/api_bench.c): a broker and two
+# agents on this machine, politie's API on a loopback port; 1 and 8 HTTP
+# clients submit to om and wait for the broker's acceptance.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+N=${N:-2000}
+CLIENTS=${CLIENTS:-8}
+. "$here/../tests/integ/lib.sh"
+trap - EXIT
+trap 'net_stop; rm -rf "$NET"' EXIT
+
+net_create politie om
+port=$((20000 + $$ % 20000))
+head -c 32 /dev/urandom | base64 >"$NET/api.token"
+chmod 600 "$NET/api.token"
+printf 'api_listen: 127.0.0.1:%d\napi_token: api.token\n' $port >>"$NET/politie.yaml"
+broker_start
+agent_start politie
+agent_start om
+"${KETEN_TESTBIN:-build/bench}/api_bench" "http://127.0.0.1:$port" "$NET/api.token" om $N $CLIENTS
+wait_inbox om $((N + N / 4)) 120 || echo "  (not all delivered to om in time)"
+net_stop
+printf '  broker commands/commit %s\n' "$(grep 'broker: stopping' "$NET/broker.log" | sed 's/.*avg_batch=\([0-9.]*\).*/\1/')"
