@@ -6,7 +6,7 @@
 PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1 jansson libmicrohttpd
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev libprotobuf-c-dev \
             protobuf-c-compiler liblmdb-dev libcmocka-dev libyaml-dev \
-            libmicrohttpd-dev libjansson-dev bc python3 curl
+            libmicrohttpd-dev libjansson-dev bc python3 curl lmdb-utils
 
 CC      ?= cc
 BUILD   ?= build
@@ -71,7 +71,7 @@ INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper
 
 PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten $(BIN)/keten-client-example
 
-.PHONY: all deps deps-fuzz test unit integ demo clean bench fuzz fuzz-run
+.PHONY: all deps deps-fuzz test unit integ demo clean bench fuzz fuzz-run install
 all: $(PROGS)
 
 # Install the Debian packages keten needs, only when one is missing.
@@ -245,6 +245,22 @@ bench: deps
 	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/message_path.sh
 	@echo "== REST API"
 	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/api_path.sh
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the programs, the C client
+# library and header, the systemd units and the guides (docs/operator.md).
+# Installs what `make` built; run `make` first (as yourself, not root).
+PREFIX ?= /usr/local
+install:
+	@test -x $(BIN)/keten -a -f $(BUILD)/libketen-client.a || { echo "run make first"; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/share/doc/keten $(DESTDIR)$(PREFIX)/share/keten/deploy \
+	  $(DESTDIR)$(PREFIX)/share/keten/policy
+	install -m 0755 $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(BUILD)/libketen-client.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 agent/keten_client.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/keten/
+	install -m 0644 deploy/*.service $(DESTDIR)$(PREFIX)/share/keten/deploy/
+	install -m 0644 policy/stm.yaml policy/directory.example.yaml $(DESTDIR)$(PREFIX)/share/keten/policy/
 
 clean:
 	rm -rf build build-san build-fuzz bin bin-san
