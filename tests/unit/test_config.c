@@ -272,7 +272,7 @@ static void
 test_agent_full(void **state)
 {
 	struct fixture *f = *state;
-	char *min = agent_min(f), err[KETEN_ERRLEN];
+	char *min = agent_min(f), err[KETEN_ERRLEN], *want;
 	char *text = tu_printf("%s"
 	    "api_listen: 127.0.0.1:7500\n"
 	    "map_size_mb: 64\n"
@@ -312,7 +312,7 @@ static void
 test_agent_errors(void **state)
 {
 	struct fixture *f = *state;
-	char *min = agent_min(f), *text, *bad;
+	char *min = agent_min(f), *text, *bad, err[KETEN_ERRLEN];
 
 	text = tu_printf("%sbrokerkey: x\n", min);
 	load_fails(f, AGENT, text, "8:1: ", "unknown key \"brokerkey\" in agent configuration");
