@@ -38,6 +38,11 @@ struct keten_client *cli_client_open(const char *config_path);
  */
 int cli_call(struct keten_client *kc, const char *cmd, const char *method, const char *path,
     json_t *body, json_t **out);
+/* --json: print the API's JSON (one object per line) instead of text. */
+extern bool cli_json;
+/* Print j as one compact JSON line on stdout. */
+void cli_print_json(json_t *j);
+
 /* The exit code for an HTTP status (or -1): 0, 1, or 3 when the agent is unreachable. */
 int cli_exit_code(int status);
 

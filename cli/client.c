@@ -68,6 +68,17 @@ cli_call(struct keten_client *kc, const char *cmd, const char *method, const cha
 	return st;
 }
 
+bool cli_json;
+
+void
+cli_print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	printf("%s\n", s ? s : "null");
+	free(s);
+}
+
 int
 cli_exit_code(int status)
 {

@@ -12,13 +12,14 @@ static int
 usage(FILE *f)
 {
 	fprintf(f, "usage: keten inbox [--config AGENT.yaml] [--after SEQ] [--limit N] [--all]\n"
-	    "                   [--new] [--wait SECONDS]\n"
+	    "                   [--new] [--wait SECONDS] [--json]\n"
 	    "  Prints one line per message, tab-separated:\n"
 	    "    SEQ  MESSAGE-ID  SENDER  TYPE  RECEIVED-MS  MESSAGE\n"
 	    "  MESSAGE is the case message as canonical JSON on one line.  --all pages\n"
 	    "  through the whole inbox.  --new lists only what was not acknowledged with\n"
 	    "  keten ack.  --wait waits up to SECONDS (at most 30) for a message to arrive.\n"
-	    "       keten ack [--config AGENT.yaml] MESSAGE-ID...\n"
+	    "  --json prints each item as the API gives it (GET /v1/inbox), one per line.\n"
+	    "       keten ack [--config AGENT.yaml] [--json] MESSAGE-ID...\n"
 	    "  Records that the partner system has taken these messages (GET /v1/inbox\n"
 	    "  lists only unacknowledged ones).\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
@@ -43,6 +44,11 @@ print_items(json_t *page, uint64_t *after)
 	size_t i;
 
 	json_array_foreach(json_object_get(page, "items"), i, it) {
+		if (cli_json) {
+			cli_print_json(it);
+			*after = (uint64_t)json_integer_value(json_object_get(it, "seq"));
+			continue;
+		}
 		char *msg = json_dumps(json_object_get(it, "message"), JSON_COMPACT | JSON_ENCODE_ANY);
 		const char *type = json_string_value(json_object_get(it, "type"));
 		json_int_t seq = json_integer_value(json_object_get(it, "seq"));
@@ -66,6 +72,7 @@ cmd_inbox(int argc, char **argv)
 		{ "all", no_argument, NULL, 'A' },
 		{ "new", no_argument, NULL, 'N' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -74,7 +81,7 @@ cmd_inbox(int argc, char **argv)
 	bool all = false, only_new = false;
 	int ch, status = EXIT_OK;
 
-	while ((ch = getopt_long(argc, argv, "c:a:n:ANw:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:a:n:ANw:hJ", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'a':
@@ -87,6 +94,7 @@ cmd_inbox(int argc, char **argv)
 			break;
 		case 'A': all = true; break;
 		case 'N': only_new = true; break;
+		case 'J': cli_json = true; break;
 		case 'w':
 			if (!parse_u64(optarg, &wait) || wait > 30)
 				return usage(stderr);
@@ -135,6 +143,8 @@ cmd_ack(int argc, char **argv)
 			config = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return usage(stdout);
+		else if (strcmp(argv[i], "--json") == 0)
+			cli_json = true;
 		else if (uuid_parse(id, argv[i]) == 0)
 			nids++;
 		else {
@@ -154,9 +164,13 @@ cmd_ack(int argc, char **argv)
 			i++;
 			continue;
 		}
+		if (strcmp(argv[i], "--json") == 0)
+			continue;
 		snprintf(path, sizeof(path), "/v1/inbox/%s/ack", argv[i]);
 		int st = cli_call(kc, "ack", "POST", path, NULL, &out);
-		if (st == 200)
+		if (st == 200 && cli_json)
+			cli_print_json(out);
+		else if (st == 200)
 			printf("%s acknowledged%s\n", argv[i],
 			    json_is_true(json_object_get(out, "already")) ? " (before)" : "");
 		else

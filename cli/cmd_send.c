@@ -19,6 +19,7 @@ usage(FILE *f)
 	fprintf(f, "usage: keten send [--config AGENT.yaml] --to ID[,ID...] --type TYPE --purpose P\n"
 	    "                  [--basis B] [--handling LABEL] [--attr form=LABOUR] [--attr minor=true]\n"
 	    "                  [--attr region=R] [--reply-to MESSAGE-ID] [--case REFERENCE] [--quiet]\n"
+	    "                  [--json]\n"
 	    "                  (--body JSON | --file FILE.json | --lines)\n"
 	    "  Hands a case message (JSON, see keten schema show TYPE) to the local agent,\n"
 	    "  which filters it per recipient by the policy, and prints its message id once\n"
@@ -26,7 +27,8 @@ usage(FILE *f)
 	    "  printed to standard error (--quiet: not).  --lines sends each line of\n"
 	    "  standard input as one message and prints one id per line, in order.\n"
 	    "  LABEL is a TLP 2.0 label: CLEAR, GREEN, AMBER (default), AMBER+STRICT, RED.\n"
-	    "  --case gives your case reference; only its keyed pseudonym travels.\n");
+	    "  --case gives your case reference; only its keyed pseudonym travels.\n"
+	    "  --json prints the API's answer per message (POST /v1/messages) as a JSON line.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -40,6 +42,8 @@ print_result(json_t *out, int st, const char *where)
 	json_t *w;
 	size_t i;
 
+	if (cli_json)
+		cli_print_json(out);
 	if (st != 202 || id == NULL) {
 		const char *msg = json_string_value(json_object_get(json_object_get(out, "error"),
 		    "message"));
@@ -47,7 +51,8 @@ print_result(json_t *out, int st, const char *where)
 		    msg ? msg : "not accepted");
 		return st == 503 ? EXIT_UNREACHABLE : EXIT_FAIL;
 	}
-	printf("%s\n", id);
+	if (!cli_json)
+		printf("%s\n", id);
 	json_array_foreach(json_object_get(out, "withheld"), i, w) {
 		const char *rc = json_string_value(json_object_get(w, "recipient"));
 		const char *path = json_string_value(json_object_get(w, "path"));
@@ -166,6 +171,7 @@ cmd_send(int argc, char **argv)
 		{ "attr", required_argument, NULL, 'A' },
 		{ "reply-to", required_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "case", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -180,7 +186,7 @@ cmd_send(int argc, char **argv)
 	const char *handling = NULL, *reply_to = NULL;
 	uint8_t id[KETEN_UUIDBYTES];
 
-	while ((ch = getopt_long(argc, argv, "c:t:T:b:f:lhp:B:H:A:R:qC:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:t:T:b:f:lhp:B:H:A:R:qC:J", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 't': tolist = optarg; break;
@@ -191,6 +197,7 @@ cmd_send(int argc, char **argv)
 		case 'p': purpose = optarg; break;
 		case 'B': basis = optarg; break;
 		case 'q': quiet = true; break;
+		case 'J': cli_json = true; break;
 		case 'C': caseref = optarg; break;
 		case 'H':
 			if (policy_handling_parse(handling = optarg) < 0) {
@@ -275,6 +282,8 @@ cmd_send(int argc, char **argv)
 		status = EXIT_FAIL;
 		if (one != NULL) {
 			int st = cli_call(kc, "send", "POST", "/v1/messages", one, &out);
+			if (st >= 0 && st != 202 && cli_json && out != NULL)
+				cli_print_json(out);	/* the error object, as the API gave it */
 			status = st == 202 ? print_result(out, st, "") : cli_exit_code(st);
 			json_decref(out);
 			json_decref(one);

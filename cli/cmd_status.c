@@ -19,15 +19,18 @@ cmd_status(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
 			config = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			cli_json = true;
 		else if (strcmp(argv[i], "--wait") == 0 && i + 1 < argc)
 			wait = strtoul(argv[++i], NULL, 10);
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: keten status [--config AGENT.yaml] [--wait SECONDS] MESSAGE-ID\n"
+			printf("usage: keten status [--config AGENT.yaml] [--wait SECONDS] [--json]\n"
+			    "                    MESSAGE-ID\n"
 			    "  Prints the state of a message this agency sent: queued (in the agent's\n"
 			    "  outbox), accepted (the broker has it on disk), rejected (with the\n"
 			    "  broker's reason), and the ledger receipts of accepted copies.  --wait\n"
 			    "  waits up to SECONDS (at most 30) while it is queued.  Exit 0, or 1 for\n"
-			    "  rejected and unknown.\n");
+			    "  rejected and unknown.  --json prints GET /v1/messages/{id}'s answer.\n");
 			return EXIT_OK;
 		} else if (idtext == NULL && argv[i][0] != '-')
 			idtext = argv[i];
@@ -48,7 +51,11 @@ cmd_status(int argc, char **argv)
 	size_t i;
 	snprintf(path, sizeof(path), "/v1/messages/%s?wait=%lu", idtext, wait);
 	int st = cli_call(kc, "status", "GET", path, NULL, &s);
-	if (st == 200) {
+	if (st == 200 && cli_json) {
+		cli_print_json(s);
+		status = strcmp(json_string_value(json_object_get(s, "state")) ?
+		    json_string_value(json_object_get(s, "state")) : "", "rejected") == 0 ? EXIT_FAIL : EXIT_OK;
+	} else if (st == 200) {
 		const char *state = json_string_value(json_object_get(s, "state"));
 		const char *reason = json_string_value(json_object_get(s, "reason"));
 		json_int_t ms = json_integer_value(json_object_get(s, "timeMs"));
