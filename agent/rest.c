@@ -334,7 +334,7 @@ post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
 		ls.case_reference = (char *)json_string_value(v);
 	v = json_object_get(j, "handling");
 	if (!bad && v && (!json_is_string(v) ||
-	    (ls.handling = policy_handling_parse(json_string_value(v))) < 0))
+	    (int)(ls.handling = policy_handling_parse(json_string_value(v))) < 0))
 		bad = "$.handling", why = "a handling label: CLEAR, GREEN, AMBER, AMBER+STRICT or RED";
 	v = json_object_get(j, "inReplyTo");
 	if (!bad && v && (!json_is_string(v) || uuid_parse(reply_to, json_string_value(v)) != 0))
