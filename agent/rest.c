@@ -294,11 +294,12 @@ post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
 		size_t i;
 		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
 			;
-		if (known[i] == NULL) {
-			json_decref(j);
-			return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "$.%.64s: unknown member "
+		if (known[i] == NULL) {	/* key belongs to j: answer before freeing it */
+			rc = send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "$.%.64s: unknown member "
 			    "(expected type, recipients, purpose, legalBasis, caseReference, handling, "
 			    "attributes, inReplyTo, message)", key);
+			json_decref(j);
+			return rc;
 		}
 	}
 	v = json_object_get(j, "type");
