@@ -332,6 +332,7 @@ struct submit_buf {
 	uint8_t reply_to[KETEN_UUIDBYTES];
 	char *payload;		/* malloc'd */
 	char path[96];		/* where an error is */
+	unsigned status;	/* of an error: 400 the shape, 422 a value */
 };
 
 /*
@@ -351,6 +352,7 @@ build_submit(json_t *j, struct submit_buf *sb, const char **why)
 	keten__local__v1__local_submit__init(ls);
 	keten__envelope__v1__attributes__init(attrs);
 	sb->payload = NULL;
+	sb->status = MHD_HTTP_BAD_REQUEST;
 	ls->attributes = attrs;
 	ls->recipients = sb->rcpts;
 	attrs->exploitation_forms = (Keten__Case__V1__ExploitationForm *)sb->forms;
@@ -366,6 +368,7 @@ build_submit(json_t *j, struct submit_buf *sb, const char **why)
 			    "caseReference, handling, attributes, inReplyTo, message)", sb->path;
 		}
 	}
+	sb->status = MHD_HTTP_UNPROCESSABLE_CONTENT;	/* from here on: a value is wrong */
 	v = json_object_get(j, "type");
 	if (!json_is_string(v))
 		return *why = "required: a message type (GET /v1/schemas)", "$.type";
@@ -393,7 +396,8 @@ build_submit(json_t *j, struct submit_buf *sb, const char **why)
 	if (json_is_string(v))
 		ls->case_reference = (char *)json_string_value(v);
 	v = json_object_get(j, "handling");
-	if (v && (!json_is_string(v) || (ls->handling = policy_handling_parse(json_string_value(v))) < 0))
+	if (v && (!json_is_string(v) ||
+	    (int)(ls->handling = policy_handling_parse(json_string_value(v))) < 0))
 		return *why = "a handling label: CLEAR, GREEN, AMBER, AMBER+STRICT or RED", "$.handling";
 	v = json_object_get(j, "inReplyTo");
 	if (v && (!json_is_string(v) || uuid_parse(sb->reply_to, json_string_value(v)) != 0))
@@ -501,7 +505,7 @@ post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
 		if (bad != NULL) {
 			char path[48];
 			snprintf(path, sizeof(path), "$[%zu]", i);
-			enum MHD_Result rc = send_error(c, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid",
+			enum MHD_Result rc = send_error(c, sb[i].status, "invalid",
 			    "%s%s: %s", batch ? path : "", batch ? bad + 1 : bad, why);
 			for (size_t k = 0; k <= i; k++)
 				free(sb[k].payload);

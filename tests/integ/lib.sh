@@ -228,3 +228,47 @@ ledger_count() {
 	"$KETEN" audit log --data "$NET/broker$NET_DATA_SUFFIX" | grep "\"kind\":\"KIND_$1\"" |
 		{ if [ -n "${2:-}" ]; then grep -F "\"${2%%=*}\":\"${2#*=}\""; else cat; fi; } | wc -l
 }
+
+# api_ports [N]: set API_PORT to the first of N (default 4) consecutive
+# loopback TCP ports that are free now, starting from a point derived from
+# this shell's pid so that concurrent runs pick different ones.
+api_ports() {
+	local n=${1:-4} try base
+	for try in $(seq 0 49); do
+		base=$((20000 + ($$ * 7 + try * 211) % 30000))
+		if python3 - "$base" "$n" <<'EOPY'
+import socket, sys
+base, n = int(sys.argv[1]), int(sys.argv[2])
+for port in range(base, base + n):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        sys.exit(1)
+    finally:
+        s.close()
+EOPY
+		then
+			API_PORT=$base
+			return 0
+		fi
+	done
+	echo "no $n free ports found" >&2
+	return 1
+}
+
+# api_enable AGENCY PORT [KEY: VALUE...]: give the agency's agent the REST API
+# on 127.0.0.1:PORT with the bearer token in NET/api.token (made on first use,
+# mode 0600), plus any further configuration lines.
+api_enable() {
+	local a=$1 port=$2
+	shift 2
+	if [ ! -e "$NET/api.token" ]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$NET/api.token")
+	fi
+	{
+		echo "api_listen: 127.0.0.1:$port"
+		echo "api_token: api.token"
+		for line in "$@"; do echo "$line"; done
+	} >>"$NET/$a.yaml"
+}
