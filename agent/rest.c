@@ -42,8 +42,7 @@ struct rest {
 	struct listener tcp, local;
 	char *sock_path;		/* DATA_DIR/api.sock */
 	void *zctx;
-	char token[TOKEN_MAX + 1];
-	size_t token_len;
+	uint8_t token_hash[32];		/* BLAKE2b of the token: compared in constant time */
 	size_t max_body;
 };
 
@@ -566,12 +565,16 @@ get_message(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16
 	lr.status = &sq;
 	/* wait=S: until the broker has answered (no longer queued), at most S seconds */
 	int64_t until = mono_ms() + (int64_t)wait * 1000;
-	while ((rep = ask(r, &lr)) != NULL && rep->rep_case == KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS &&
+	void *s = control_socket(r);	/* one socket for the whole wait */
+	while ((rep = s != NULL && control_put(s, &lr) == 0 ? control_get(s) : NULL) != NULL &&
+	    rep->rep_case == KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS &&
 	    strcmp(rep->status->state, "queued") == 0 && mono_ms() < until) {
 		keten__local__v1__local_reply__free_unpacked(rep, NULL);
 		struct timespec ts = { 0, 2 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
+	if (s != NULL)
+		zmq_close(s);
 	if (rep == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS) {
 		rc = send_agent_error(c, rep);
 	} else if (strcmp(rep->status->state, "unknown") == 0) {
@@ -615,8 +618,12 @@ get_inbox(struct rest *r, struct MHD_Connection *c)
 	lr.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX;
 	lr.inbox = &il;
 	int64_t until = mono_ms() + (int64_t)wait * 1000;
-	for (;;) {	/* long poll: ask again until something arrives or the wait ends */
-		if ((rep = ask(r, &lr)) == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX) {
+	void *s = control_socket(r);	/* one socket for the whole long poll */
+	for (;;) {	/* ask again until something arrives or the wait ends */
+		rep = s != NULL && control_put(s, &lr) == 0 ? control_get(s) : NULL;
+		if (rep == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX) {
+			if (s != NULL)
+				zmq_close(s);
 			enum MHD_Result rc = send_agent_error(c, rep);
 			if (rep)
 				keten__local__v1__local_reply__free_unpacked(rep, NULL);
@@ -628,6 +635,7 @@ get_inbox(struct rest *r, struct MHD_Connection *c)
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
+	zmq_close(s);
 	json_t *o = json_object(), *items = json_array();
 	uint64_t next = after;
 	for (size_t i = 0; i < rep->inbox->n_items; i++) {
@@ -783,9 +791,13 @@ authorized(struct rest *r, struct MHD_Connection *c)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 
-	if (h == NULL || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) != r->token_len)
+	uint8_t hash[32];
+
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
 		return false;
-	return sodium_memcmp(h + 7, r->token, r->token_len) == 0;
+	/* digests of equal length: neither the token nor its length leaks through timing */
+	crypto_generichash(hash, sizeof(hash), (const uint8_t *)h + 7, strlen(h + 7), NULL, 0);
+	return sodium_memcmp(hash, r->token_hash, sizeof(hash)) == 0;
 }
 
 /* /v1/inbox/{id}[/ack] and /v1/messages/{id}: the id parsed, the rest in *tail. */
@@ -956,8 +968,7 @@ read_token(const char *path, struct rest *r, char err[static KETEN_ERRLEN])
 		    "printable characters without spaces (e.g. head -c 32 /dev/urandom | base64)",
 		    path, TOKEN_MAX);
 	}
-	memcpy(r->token, buf, len + 1);
-	r->token_len = len;
+	crypto_generichash(r->token_hash, sizeof(r->token_hash), (const uint8_t *)buf, len, NULL, 0);
 	sodium_memzero(buf, len);
 	free(buf);
 	return 0;
@@ -1071,7 +1082,7 @@ rest_stop(struct rest **rp)
 		unlink(r->sock_path);
 		free(r->sock_path);
 	}
-	sodium_memzero(r->token, sizeof(r->token));
+	sodium_memzero(r->token_hash, sizeof(r->token_hash));
 	free(r);
 	*rp = NULL;
 }
