@@ -18,6 +18,7 @@ awk -v p="$pad" -v n=$N 'BEGIN { for (i = 1; i <= n; i++) printf "{\"reference\"
 for i in $(seq 100); do grep -q "storage: .* refusing new submissions" "$NET/broker.log" && break; sleep 0.2; done
 grep -q "storage: .* refusing new submissions (deliveries and audits go on)" "$NET/broker.log" ||
 	die "the broker never reached its high-water mark"
+for i in $(seq 100); do grep -q "broker error 6: " "$NET/politie.log" && break; sleep 0.2; done
 grep -q "broker error 6: broker storage nearly full" "$NET/politie.log" ||
 	die "the sender did not hear why"
 sleep 2
