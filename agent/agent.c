@@ -24,6 +24,7 @@
 #include "common/directory.h"
 #include "common/config.h"
 #include "common/db.h"
+#include "common/harden.h"
 #include "common/keys.h"
 #include "common/checkpoint.h"
 #include "common/log.h"
@@ -70,6 +71,7 @@ struct agent {
 	struct store *store;
 	void *zctx, *dealer, *control;
 	struct rest *rest;		/* the REST API, or NULL */
+	uint8_t api_token_hash[32];	/* digest of the API's bearer token */
 	uint8_t instance[KETEN_INSTANCEBYTES];
 	uint8_t broker_instance[KETEN_INSTANCEBYTES];
 	bool have_broker_instance;
@@ -1324,6 +1326,15 @@ setup(struct agent *a, bool check_only)
 	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key, a->prev_keys };
 	if (check_only)
 		return 0;
+	if (a->cfg->api_host != NULL && rest_read_token(a->cfg->api_token, a->api_token_hash, err) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	/* every secret file is read: root is no longer needed */
+	if (harden_drop_user(a->cfg->user, "user", err) != 0) {
+		log_warnx("%s: %s", a->cfg->path, err);
+		return -1;
+	}
 	if (db_env_open(a->cfg->data_dir, a->cfg->map_size_mb, 12, &a->env, err) != 0 ||
 	    store_open(a->env, &a->store, err) != 0) {
 		log_warnx("%s", err);
@@ -1344,6 +1355,11 @@ setup(struct agent *a, bool check_only)
 			free(note);
 			mdb_txn_abort(rt);
 		}
+	}
+	/* before ZeroMQ and libmicrohttpd start their threads, which inherit the filter */
+	if (a->cfg->seccomp && harden_seccomp(err) != 0) {
+		log_warnx("%s", err);
+		return -1;
 	}
 	a->zctx = zmq_ctx_new();
 	a->dealer = zmq_socket(a->zctx, ZMQ_DEALER);
@@ -1372,7 +1388,7 @@ setup(struct agent *a, bool check_only)
 		log_warnx("cannot bind the control socket %s: %s", REST_CONTROL, zmq_strerror(errno));
 		return -1;
 	}
-	if (rest_start(a->cfg, a->zctx, &a->rest, err) != 0) {
+	if (rest_start(a->cfg, a->zctx, a->api_token_hash, &a->rest, err) != 0) {
 		log_warnx("%s", err);
 		return -1;
 	}

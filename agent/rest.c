@@ -942,8 +942,8 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* The token file: 0600, one line with at least 32 printable characters. */
-static int
-read_token(const char *path, struct rest *r, char err[static KETEN_ERRLEN])
+int
+rest_read_token(const char *path, uint8_t hash[static 32], char err[static KETEN_ERRLEN])
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -968,7 +968,7 @@ read_token(const char *path, struct rest *r, char err[static KETEN_ERRLEN])
 		    "printable characters without spaces (e.g. head -c 32 /dev/urandom | base64)",
 		    path, TOKEN_MAX);
 	}
-	crypto_generichash(r->token_hash, sizeof(r->token_hash), (const uint8_t *)buf, len, NULL, 0);
+	crypto_generichash(hash, 32, (const uint8_t *)buf, len, NULL, 0);
 	sodium_memzero(buf, len);
 	free(buf);
 	return 0;
@@ -1035,8 +1035,8 @@ unix_listener(struct rest *r, const struct agent_config *cfg, char err[static KE
 }
 
 int
-rest_start(const struct agent_config *cfg, void *zctx, struct rest **out,
-    char err[static KETEN_ERRLEN])
+rest_start(const struct agent_config *cfg, void *zctx, const uint8_t token_hash[static 32],
+    struct rest **out, char err[static KETEN_ERRLEN])
 {
 	struct rest *r;
 	int rc;
@@ -1052,8 +1052,7 @@ rest_start(const struct agent_config *cfg, void *zctx, struct rest **out,
 	if (cfg->api_host != NULL) {
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg->api_port) };
 		inet_pton(AF_INET, cfg->api_host, &sa.sin_addr);
-		if ((rc = read_token(cfg->api_token, r, err)) != 0)
-			goto fail;
+		memcpy(r->token_hash, token_hash, sizeof(r->token_hash));
 		if (listen_on(&r->tcp, cfg, &sa, -1) != 0) {
 			rc = keten_seterr(err, KETEN_EIO, "cannot listen for the API on %s:%u (in use?)",
 			    cfg->api_host, (unsigned)cfg->api_port);

@@ -9,6 +9,8 @@
 #ifndef KETEN_AGENT_REST_H
 #define KETEN_AGENT_REST_H
 
+#include <stdint.h>
+
 #include "common/config.h"
 #include "common/err.h"
 
@@ -17,11 +19,19 @@
 struct rest;
 
 /*
- * Read the token file (refused unless 0600), then listen on cfg->api_host:
- * cfg->api_port.  `zctx` is the agent's ZeroMQ context.  0 or an error.
+ * The bearer token file (refused unless 0600; one line of 32 to 256
+ * printable characters) as the digest the API compares.  Read it before
+ * dropping root.  0 or an error.
  */
-int rest_start(const struct agent_config *cfg, void *zctx, struct rest **out,
-    char err[static KETEN_ERRLEN]);
+int rest_read_token(const char *path, uint8_t hash[static 32], char err[static KETEN_ERRLEN]);
+
+/*
+ * Serve the API on DATA_DIR/api.sock and, with cfg->api_host, on
+ * cfg->api_host:cfg->api_port for the token whose digest is token_hash.
+ * `zctx` is the agent's ZeroMQ context.  0 or an error.
+ */
+int rest_start(const struct agent_config *cfg, void *zctx, const uint8_t token_hash[static 32],
+    struct rest **out, char err[static KETEN_ERRLEN]);
 /* Stop accepting, finish the requests in flight, free.  Before zmq_ctx_term. */
 void rest_stop(struct rest **r);
 

@@ -21,6 +21,7 @@
 #include "common/config.h"
 #include "common/db.h"
 #include "common/directory.h"
+#include "common/harden.h"
 #include "common/keys.h"
 #include "common/checkpoint.h"
 #include "common/log.h"
@@ -944,6 +945,11 @@ setup(struct broker *b, bool check_only)
 		log_warnx("%s", err);
 		return -1;
 	}
+	/* the secret key is read: root is no longer needed */
+	if (!check_only && (rc = harden_drop_user(b->cfg->user, "user", err)) != 0) {
+		log_warnx("%s: %s", b->cfg->path, err);
+		return -1;
+	}
 	char *src = NULL, *dsrc = NULL;
 	size_t len = 0, dlen = 0;
 	if ((rc = file_read(b->cfg->directory, YDOC_MAX_BYTES, &dsrc, &dlen, err)) != 0 ||
@@ -974,6 +980,11 @@ setup(struct broker *b, bool check_only)
 		return -1;
 	}
 	randombytes_buf(b->instance, sizeof(b->instance));
+	/* before ZeroMQ starts its threads, which inherit the filter */
+	if (b->cfg->seccomp && (rc = harden_seccomp(err)) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
 	b->zctx = zmq_ctx_new();
 	if ((b->zap = zap_open(b->zctx)) == NULL) {
 		log_warnx("cannot start the ZAP handler: %s", zmq_strerror(errno));

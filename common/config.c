@@ -11,7 +11,8 @@
 static const char *const broker_keys[] = {
 	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
 	"max_message_bytes",
-	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin", NULL
+	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin",
+	"user", "seccomp", NULL
 };
 
 static const char *const agent_keys[] = {
@@ -19,7 +20,8 @@ static const char *const agent_keys[] = {
 	"broker_signing_key", "policy_updates", "network_key", "previous_keys",
 	"map_size_mb",
 	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms",
-	"api_listen", "api_token", "api_public", "api_max_connections", "api_max_body_bytes", NULL
+	"api_listen", "api_token", "api_public", "api_max_connections", "api_max_body_bytes",
+	"user", "seccomp", NULL
 };
 
 /* Copy a string setting; resolve it as a path when `is_path`. */
@@ -96,6 +98,7 @@ broker_config_free(struct broker_config **cfg)
 	free(c->policy);
 	free(c->shadow_policy);
 	free(c->origin);
+	free(c->user);
 	free(c);
 	*cfg = NULL;
 }
@@ -119,6 +122,7 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	c->window = 1000;
 	c->redeliver_ms = 10000;
 	c->max_clock_skew_ms = 300000;
+	c->seccomp = true;
 	if ((rc = ydoc_load(path, &doc, err)) != 0)
 		goto fail;
 	root = ydoc_root(doc);
@@ -140,7 +144,9 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	    (rc = ydoc_get_u64(doc, root, "redeliver_ms", false, 100, 3600000, &c->redeliver_ms, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_clock_skew_ms", false, 1000, 86400000,
 	    &c->max_clock_skew_ms, err)) ||
-	    (rc = dup_setting(doc, root, "origin", false, false, &c->origin, err)))
+	    (rc = dup_setting(doc, root, "origin", false, false, &c->origin, err)) ||
+	    (rc = dup_setting(doc, root, "user", false, false, &c->user, err)) ||
+	    (rc = ydoc_get_bool(doc, root, "seccomp", false, &c->seccomp, err)))
 		goto fail;
 	if (c->origin == NULL && (c->origin = strdup("keten.local/ledger")) == NULL) {
 		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
@@ -180,6 +186,7 @@ agent_config_free(struct agent_config **cfg)
 	free(c->previous_keys);
 	free(c->api_host);
 	free(c->api_token);
+	free(c->user);
 	free(c);
 	*cfg = NULL;
 }
@@ -206,6 +213,7 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	c->window = 1000;
 	c->resend_ms = 10000;
 	c->policy_updates = true;
+	c->seccomp = true;
 	c->api_max_connections = 64;
 	if ((rc = ydoc_load(path, &doc, err)) != 0)
 		goto fail;
@@ -239,7 +247,9 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	    (rc = ydoc_get_u64(doc, root, "api_max_connections", false, 1, 1024,
 	    &c->api_max_connections, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "api_max_body_bytes", false, 1024, 128 << 20,
-	    &c->api_max_body_bytes, err)))
+	    &c->api_max_body_bytes, err)) ||
+	    (rc = dup_setting(doc, root, "user", false, false, &c->user, err)) ||
+	    (rc = ydoc_get_bool(doc, root, "seccomp", false, &c->seccomp, err)))
 		goto fail;
 	if (c->api_max_body_bytes == 0)
 		c->api_max_body_bytes = 2 * c->max_message_bytes + 65536;

@@ -29,6 +29,8 @@ struct broker_config {
 	uint64_t redeliver_ms;	/* resend unacknowledged deliveries after this */
 	uint64_t max_clock_skew_ms;	/* agents' clocks and created times within this */
 	char *origin;		/* the ledger's name in its checkpoints */
+	char *user;		/* started as root: the account to become (docs/security.md) */
+	bool seccomp;		/* install the system call filter (default true) */
 };
 
 struct agent_config {
@@ -56,6 +58,8 @@ struct agent_config {
 	char *api_token;	/* file (0600) with the bearer token */
 	uint64_t api_max_connections;
 	uint64_t api_max_body_bytes;
+	char *user;		/* started as root: the account to become (docs/security.md) */
+	bool seccomp;		/* install the system call filter (default true) */
 };
 
 /*

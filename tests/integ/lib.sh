@@ -35,6 +35,7 @@ agency_kind() {
 # The data directories are NET/broker-data and NET/AGENCY-data; NET_DATA_SUFFIX
 # replaces "-data" (the demo sets it empty: NET/broker, NET/politie).
 NET_DATA_SUFFIX=${NET_DATA_SUFFIX--data}
+if [ "$(id -u)" = 0 ]; then KETEN_USER=${KETEN_USER:-nobody}; else KETEN_USER=${KETEN_USER:-}; fi
 net_create() {
 	# ipc:// paths must stay short (108 bytes), hence /tmp and a short name.
 	if [ -n "${NET_DIR:-}" ]; then
@@ -71,6 +72,12 @@ policy: policy.yaml
 heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
 redeliver_ms: 3000
 EOC
+	# as root the daemons must become an unprivileged account (docs/security.md):
+	# they run as KETEN_USER (default nobody) in a network directory it may write
+	if [ -n "$KETEN_USER" ]; then
+		chmod 1777 "$NET"
+		echo "user: $KETEN_USER" >>"$NET/broker.yaml"
+	fi
 	BROKER_KEY=$(grep transport_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
 	BROKER_SIGNING_KEY=$(grep signing_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
 	for a in $all; do
@@ -92,6 +99,7 @@ directory: directory.yaml
 heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
 resend_ms: 3000
 EOC
+	[ -z "$KETEN_USER" ] || echo "user: $KETEN_USER"
 }
 
 # broker_start / agent_start AGENCY: start in the background, log to NET/*.log,

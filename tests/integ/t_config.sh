@@ -15,9 +15,10 @@ if out=$("$KETEN_BIN/keten-broker" -n --config "$NET/broker.yaml" 2>&1); then di
 echo "$out" | grep -q "keys/broker.secret: secret file is accessible" || die "broker error: $out"
 chmod 600 "$NET/keys/politie.secret" "$NET/keys/broker.secret"
 
+line=$(($(wc -l <"$NET/broker.yaml") + 1))
 echo "listen_on: tcp://127.0.0.1:1" >>"$NET/broker.yaml"
 if out=$("$KETEN_BIN/keten-broker" -n --config "$NET/broker.yaml" 2>&1); then die "unknown key accepted"; fi
-echo "$out" | grep -q 'broker.yaml:8:1: unknown key "listen_on"' || die "broker error: $out"
+echo "$out" | grep -q "broker.yaml:$line:1: unknown key \"listen_on\"" || die "broker error: $out"
 
 # keys of another agency
 sed -i 's#keys/om.secret#keys/politie.secret#' "$NET/om.yaml"
@@ -35,3 +36,28 @@ if out=$("$KETEN" send --config "$NET/politie.yaml" --to om --type t --purpose p
 	die "send without an agent succeeded"
 fi
 echo "# -n, key permissions, unknown keys, foreign keys and double start all refused with clear errors"
+
+# hardening (docs/security.md): as root, a daemon without "user" refuses to start; with
+# it, it runs as that account, under the seccomp filter
+if [ "$(id -u)" = 0 ]; then
+	net_stop
+	grep -v '^user:' "$NET/broker.yaml" >"$NET/broker-root.yaml"
+	if out=$("$KETEN_BIN/keten-broker" --config "$NET/broker-root.yaml" 2>&1); then
+		die "the broker ran as root"
+	fi
+	echo "$out" | grep -q 'started as root without "user"' || die "root broker: $out"
+	broker_start
+	agent_start politie
+	for p in broker politie; do
+		pid=$(cat "$NET/$p.pid")
+		uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
+		[ "$uid" = "$(id -u "$KETEN_USER")" ] || die "$p runs as uid $uid, not $KETEN_USER"
+		[ "$(awk '/^Seccomp:/ { print $2 }' "/proc/$pid/status")" = 2 ] || die "$p has no seccomp filter"
+		# and its threads (ZeroMQ, libmicrohttpd) too
+		for t in /proc/"$pid"/task/*; do
+			[ "$(awk '/^Seccomp:/ { print $2 }' "$t/status")" = 2 ] || die "$p thread $t unfiltered"
+		done
+	done
+	[ "$(stat -c %U "$NET/broker-data/data.mdb")" = "$KETEN_USER" ] || die "the ledger is not the account's"
+	echo "# as root: refused without user; with user: $KETEN_USER (uid $uid), seccomp filter on every thread"
+fi

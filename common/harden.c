@@ -1,0 +1,114 @@
+/* Confinement of the daemons: dropping root, and a seccomp allowlist. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/harden.h"
+
+int
+harden_drop_user(const char *user, const char *key_name, char err[static KETEN_ERRLEN])
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0)
+		return 0;
+	if (user == NULL)
+		return keten_seterr(err, KETEN_EPERM, "started as root without \"%s\": name the "
+		    "unprivileged account to run as (e.g. %s: keten); keten does not run as root",
+		    key_name, key_name);
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL)
+		return keten_seterr(err, KETEN_EINVAL, "%s \"%s\": no such account%s%s", key_name, user,
+		    errno ? ": " : "", errno ? strerror(errno) : "");
+	if (pw->pw_uid == 0)
+		return keten_seterr(err, KETEN_EINVAL, "%s \"%s\" is root; name an unprivileged "
+		    "account", key_name, user);
+	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+		return keten_seterr(err, KETEN_EPERM, "cannot become %s: %s", user, strerror(errno));
+	if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0)
+		return keten_seterr(err, KETEN_EPERM, "dropped to %s but could become root again", user);
+	return 0;
+}
+
+/* The system calls both daemons make (LMDB, ZeroMQ, libsodium, libmicrohttpd, libc). */
+static const char *const allowed[] = {
+	/* memory */
+	"brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "mlock", "munlock", "mincore",
+	/* files: LMDB, key and config reloads, the audit spool */
+	"read", "write", "readv", "writev", "pread64", "pwrite64", "lseek", "close", "openat",
+	"open", "fstat", "newfstatat", "stat", "lstat", "statx", "fstatfs", "fcntl", "flock",
+	"fsync", "fdatasync", "msync", "ftruncate", "fallocate", "getdents64", "mkdir",
+	"mkdirat", "unlink", "unlinkat", "rename", "renameat", "renameat2", "chmod", "fchmod",
+	"access", "faccessat", "faccessat2", "readlink", "readlinkat", "getcwd", "umask", "dup",
+	"dup2", "dup3", "pipe2", "ioctl", "fadvise64", "inotify_init1", "inotify_add_watch",
+	/* sockets: ZeroMQ (tcp, ipc), libmicrohttpd */
+	"socket", "socketpair", "bind", "listen", "accept", "accept4", "connect", "shutdown",
+	"getsockname", "getpeername", "getsockopt", "setsockopt", "sendto", "recvfrom", "sendmsg",
+	"recvmsg", "sendmmsg", "recvmmsg", "sendfile",
+	/* waiting */
+	"poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait",
+	"epoll_pwait", "eventfd2", "futex", "nanosleep", "clock_nanosleep", "clock_gettime",
+	"gettimeofday", "sched_yield",
+	/* threads (ZeroMQ I/O threads, libmicrohttpd per connection) */
+	"clone", "clone3", "set_robust_list", "rseq", "set_tid_address", "exit", "exit_group",
+	"sched_getaffinity", "sched_setscheduler", "sched_getscheduler", "sched_getparam",
+	"sched_setparam", "prctl", "arch_prctl", "madvise",
+	/* signals, identity, limits */
+	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "restart_syscall",
+	"getpid", "gettid", "getppid", "getuid", "geteuid", "getgid", "getegid", "tgkill",
+	"uname", "sysinfo", "prlimit64", "getrlimit", "getrusage", "getrandom",
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	/* the sanitizer runtimes: LeakSanitizer stops the world with ptrace at exit */
+	"ptrace", "wait4", "waitid", "kill", "getpgid",
+#endif
+};
+
+static void
+on_sigsys(int sig, siginfo_t *si, void *ctx)
+{
+	char msg[160];
+	char *name;
+	int n;
+
+	(void)sig, (void)ctx;
+	name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, si->si_syscall);
+	n = snprintf(msg, sizeof(msg), "FATAL seccomp: system call %d (%s) is not allowed; "
+	    "stopping (see docs/security.md)\n", si->si_syscall, name ? name : "?");
+	if (n > 0 && write(2, msg, (size_t)n) < 0)
+		n = 0;
+	_exit(128 + SIGSYS);
+}
+
+int
+harden_seccomp(char err[static KETEN_ERRLEN])
+{
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	scmp_filter_ctx ctx;
+	int rc;
+
+	if ((ctx = seccomp_init(SCMP_ACT_TRAP)) == NULL)
+		return keten_seterr(err, KETEN_ENOMEM, "seccomp: cannot create a filter");
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		int nr = seccomp_syscall_resolve_name(allowed[i]);
+		if (nr == __NR_SCMP_ERROR)
+			continue;	/* not on this architecture */
+		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) != 0 && rc != -EEXIST) {
+			seccomp_release(ctx);
+			return keten_seterr(err, KETEN_EINVAL, "seccomp: cannot allow %s: %s", allowed[i],
+			    strerror(-rc));
+		}
+	}
+	if (sigaction(SIGSYS, &sa, NULL) != 0 || (rc = seccomp_load(ctx)) != 0) {
+		seccomp_release(ctx);
+		return keten_seterr(err, KETEN_EPERM, "seccomp: cannot install the filter: %s",
+		    strerror(errno));
+	}
+	seccomp_release(ctx);
+	return 0;
+}

@@ -1,0 +1,30 @@
+/*
+ * Confinement of the daemons (docs/security.md, "Hardening").
+ *
+ * harden_drop_user: started as root, a daemon reads its secret key files,
+ * then becomes the configured unprivileged account (groups, gid, uid; it
+ * checks it cannot become root again) before it opens its data directory,
+ * so everything it creates belongs to that account.
+ *
+ * harden_seccomp: a seccomp filter (libseccomp) that allows only the
+ * system calls keten-broker and keten-agent use, installed before the
+ * ZeroMQ context and libmicrohttpd start their threads (which inherit it).
+ * Any other call stops the daemon with "seccomp: system call N (name) is
+ * not allowed" on stderr and exit status 159 (128 + SIGSYS), so a missing
+ * entry is found, not silently worked around.
+ */
+#ifndef KETEN_HARDEN_H
+#define KETEN_HARDEN_H
+
+#include "common/err.h"
+
+/*
+ * As root: become `user` (required; NULL refuses, naming the key).  Not
+ * root: nothing to drop (0), whatever `user` says.  0 or an error.
+ */
+int harden_drop_user(const char *user, const char *key_name, char err[static KETEN_ERRLEN]);
+
+/* Install the filter.  0 or an error (the daemon should not run unconfined by surprise). */
+int harden_seccomp(char err[static KETEN_ERRLEN]);
+
+#endif
