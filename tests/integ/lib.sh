@@ -77,6 +77,14 @@ EOC
 	if [ -n "$KETEN_USER" ]; then
 		chmod 1777 "$NET"
 		echo "user: $KETEN_USER" >>"$NET/broker.yaml"
+		if ! setpriv --reuid="$(id -u "$KETEN_USER")" --regid="$(id -g "$KETEN_USER")" \
+			--clear-groups test -w "$NET" 2>/dev/null; then
+			echo "keten runs its daemons as $KETEN_USER when started as root, and $KETEN_USER" \
+				"cannot reach $NET (a parent directory is closed to it)." >&2
+			echo "Run as a normal user, or put the network where other accounts can enter," \
+				"e.g. DEMO_DIR=/tmp/keten-demo make demo." >&2
+			return 1
+		fi
 	fi
 	BROKER_KEY=$(grep transport_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
 	BROKER_SIGNING_KEY=$(grep signing_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
