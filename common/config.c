@@ -1,5 +1,6 @@
 /* Broker and agent configuration files. */
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,25 @@ static const char *const agent_keys[] = {
 	"api_listen", "api_token", "api_public", "api_max_connections", "api_max_body_bytes",
 	"user", "seccomp", NULL
 };
+
+/*
+ * A configuration file another account could change could point the daemon
+ * at other keys, data or endpoints: refuse one writable by group or others.
+ * (Readable is fine: it holds no secret, only paths to the secret files.)
+ */
+static int
+check_not_writable(const char *path, char err[static KETEN_ERRLEN])
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return 0;	/* ydoc_load names the problem */
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return keten_seterr(err, KETEN_EPERM, "%s: writable by %s; another account could "
+		    "change what this daemon trusts (chmod go-w %s)", path,
+		    (st.st_mode & S_IWOTH) ? "others" : "its group", path);
+	return 0;
+}
 
 /* Copy a string setting; resolve it as a path when `is_path`. */
 static int
@@ -123,7 +143,7 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	c->redeliver_ms = 10000;
 	c->max_clock_skew_ms = 300000;
 	c->seccomp = true;
-	if ((rc = ydoc_load(path, &doc, err)) != 0)
+	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
 		goto fail;
 	root = ydoc_root(doc);
 	if ((rc = ydoc_expect_map(doc, root, "broker configuration", err)) ||
@@ -215,7 +235,7 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	c->policy_updates = true;
 	c->seccomp = true;
 	c->api_max_connections = 64;
-	if ((rc = ydoc_load(path, &doc, err)) != 0)
+	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
 		goto fail;
 	root = ydoc_root(doc);
 	c->api_max_body_bytes = 0;

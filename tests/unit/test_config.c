@@ -156,6 +156,23 @@ test_broker_errors(void **state)
 	struct fixture *f = *state;
 	char *text;
 
+	/* a configuration another account could change is refused, named */
+	{
+		char err[KETEN_ERRLEN], *p = tu_write(f->dir, "open.yaml", broker_min, 0664);
+		struct broker_config *bc = NULL;
+		struct agent_config *ac = NULL;
+		assert_int_equal(broker_config_load(p, &bc, err), KETEN_EPERM);
+		assert_contains(err, "open.yaml: writable by its group; another account could change");
+		assert_int_equal(chmod(p, 0646), 0);
+		assert_int_equal(agent_config_load(p, &ac, err), KETEN_EPERM);
+		assert_null(ac);
+		assert_contains(err, "writable by others");
+		assert_int_equal(chmod(p, 0644), 0);	/* readable by all is fine: no secret in it */
+		assert_int_equal(broker_config_load(p, &bc, err), 0);
+		broker_config_free(&bc);
+		free(p);
+	}
+
 	/* a misspelt key: named with its line */
 	text = tu_printf("%sheartbeat: 500\n", broker_min);
 	load_fails(f, BROKER, text, "6:1: ", "unknown key \"heartbeat\" in broker configuration");
