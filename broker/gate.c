@@ -108,6 +108,23 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 	if (h->purpose[0] == '\0')
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: header has no purpose");
+	if (protobuf_c_enum_descriptor_get_value(&keten__envelope__v1__handling_label__descriptor,
+	    (int)h->handling) == NULL)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: handling label %d is not a TLP label", (int)h->handling);
+	if (h->attributes != NULL) {
+		const Keten__Envelope__V1__Attributes *a = h->attributes;
+		for (size_t i = 0; i < a->n_exploitation_forms; i++)
+			if (protobuf_c_enum_descriptor_get_value(
+			    &keten__case__v1__exploitation_form__descriptor,
+			    (int)a->exploitation_forms[i]) == NULL)
+				return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+				    "submit: exploitation form %d is not one", (int)a->exploitation_forms[i]);
+		if (protobuf_c_enum_descriptor_get_value(&keten__case__v1__urgency__descriptor,
+		    (int)a->urgency) == NULL)
+			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+			    "submit: urgency %d is not one", (int)a->urgency);
+	}
 	if (h->in_reply_to.len != 0 && h->in_reply_to.len != KETEN_UUIDBYTES)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: in_reply_to must be a 16-byte message id");

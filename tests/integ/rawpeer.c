@@ -282,6 +282,14 @@ main(int argc, char **argv)
 	expect_error("header names another sender", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
 	h.sender = k->id;
 
+	/* a signed envelope whose handling label is no TLP label */
+	uuid7_new(id);
+	h.handling = (Keten__Envelope__V1__HandlingLabel)99;
+	seal_and_sign(&s, junk, sizeof(junk));
+	send_cmd(&sc);
+	expect_error("handling label out of range", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	h.handling = KETEN__ENVELOPE__V1__HANDLING_LABEL__HANDLING_LABEL_TLP_AMBER;
+
 	/* a forged manifest: suspects' names for a municipality's care coordinator */
 	if (forge_to != NULL) {
 		char *fto[] = { (char *)forge_to }, *man[] = { (char *)"persons[suspect].given_name" };
