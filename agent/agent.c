@@ -1039,7 +1039,8 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 	}
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: {
 		const Keten__Wire__V1__Error *e = c->error;
-		if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE && e->ref != 0) {
+		if ((e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE ||
+		    e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED) && e->ref != 0) {
 			/* the broker is full: it refuses the rest of this session; come back
 			 * later with a new one and resend the outbox in order */
 			if (a->ready)
@@ -1063,7 +1064,8 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 			a->inflight = 0;
 			break;
 		}
-		bool final = e->code != KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE;
+		bool final = e->code != KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE &&
+		    e->code != KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED;
 		if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED && e->ref != 0 &&
 		    refilter(a, txn, e->ref)) {
 			/* made under an older policy: refiltered under ours, send again */

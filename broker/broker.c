@@ -30,6 +30,7 @@
 #include "common/wire.h"
 #include "common/yamltree.h"
 
+#define REFUSALS_TRACKED 256	/* keys whose refusals are rate-limited */
 #define RID_MAX 256
 #define STORAGE_HIGH_WATER 80	/* % of the map above which submissions are refused */
 
@@ -46,6 +47,9 @@ struct peer {
 	int64_t clock_off_ms;	/* agent clock minus broker clock, from Hello and heartbeats */
 	bool refusing;		/* a submission was refused for lack of storage: refuse the
 				 * rest of the session too, so the sender resends in order */
+	bool rate_refusing;	/* the same, for going over max_submissions_per_s */
+	double tokens;		/* submissions this agency may still make now */
+	int64_t tokens_ms;	/* when tokens was last topped up (monotonic) */
 };
 
 /* A reply held back until the batch is committed. */
@@ -91,6 +95,14 @@ struct broker {
 		int64_t accepted_ms;
 	} *acks;
 	size_t nacks, capacks;
+	/* refused connections: logged and put in the ledger at most once a minute
+	 * per key and address (a client retrying in a loop must not fill either) */
+	struct refusal {
+		char key[KETEN_Z85_KEYLEN + 1], addr[64], why[160];
+		int64_t logged_ms;	/* mono; 0 = free */
+		uint64_t since;		/* refusals not logged since */
+		bool pending;		/* to log in the next batch */
+	} refusals[REFUSALS_TRACKED];
 	/* statistics, logged at shutdown */
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
 	    shadow_diffs;
@@ -234,6 +246,7 @@ start_session(struct broker *b, const struct dir_agency *a, const uint8_t *rid, 
 	p->connected = true;
 	/* new session: the agent may have lost what was in flight */
 	p->refusing = false;
+	p->rate_refusing = false;
 	p->cursor = 0;
 	p->inflight = 0;
 	p->more = true;
@@ -322,6 +335,69 @@ log_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 		return db_err(rc);
 	b->ledger_dirty = true;
 	return 0;
+}
+
+/* ZAP refused a connection: remember it for the ledger, at most once a minute per key. */
+static void
+on_refused(void *arg, const char *key, const char *addr, const char *why)
+{
+	struct broker *b = arg;
+	struct refusal *r = NULL, *oldest = &b->refusals[0];
+	int64_t now = mono_ms();
+
+	for (size_t i = 0; i < REFUSALS_TRACKED && r == NULL; i++) {
+		struct refusal *x = &b->refusals[i];
+		if (x->logged_ms != 0 && strcmp(x->key, key) == 0 && strcmp(x->addr, addr) == 0)
+			r = x;
+		else if (x->logged_ms < oldest->logged_ms)
+			oldest = x;
+	}
+	if (r != NULL && now - r->logged_ms < 60000) {
+		r->since++;
+		return;
+	}
+	if (r == NULL) {
+		r = oldest;	/* a free slot (0) or the longest quiet one */
+		memset(r, 0, sizeof(*r));
+		snprintf(r->key, sizeof(r->key), "%s", key);
+		snprintf(r->addr, sizeof(r->addr), "%s", addr);
+	}
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	r->logged_ms = now;
+	r->pending = true;
+}
+
+/* The refusals remembered since the last batch, as KEY_REFUSED entries in txn. */
+static uint64_t
+log_refusals(struct broker *b, MDB_txn *txn)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < REFUSALS_TRACKED; i++) {
+		struct refusal *r = &b->refusals[i];
+		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+		char reason[400];
+		if (!r->pending)
+			continue;
+		r->pending = false;
+		if (strcmp(r->key, "-") == 0)
+			snprintf(reason, sizeof(reason), "connection from %s refused: %s", r->addr, r->why);
+		else
+			snprintf(reason, sizeof(reason), "transport key %s from %s %s", r->key, r->addr,
+			    r->why);
+		if (r->since > 0)
+			snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+			    " (and %llu more times in the minute before)", (unsigned long long)r->since);
+		r->since = 0;
+		log_warnx("key-refused: %s", reason);
+		e.kind = KETEN__LEDGER__V1__KIND__KIND_KEY_REFUSED;
+		e.actor = "broker";
+		e.reason_code = "key-refused";
+		e.reason = reason;
+		if (log_entry(b, txn, &e) == 0)
+			n++;
+	}
+	return n;
 }
 
 /* log_entry for the audit spool */
@@ -437,6 +513,37 @@ log_event(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason)
 }
 
 /*
+ * A token bucket per agency: max_submissions_per_s, with a burst of two
+ * seconds' worth.  Once over, the rest of the session is refused too, so the
+ * agent resends in order after its pause.
+ */
+static bool
+rate_ok(struct broker *b, struct peer *pe)
+{
+	double rate = (double)b->cfg->max_submissions_per_s, burst = 2 * rate;
+	int64_t now = mono_ms();
+
+	if (rate == 0)
+		return true;
+	if (pe->rate_refusing)
+		return false;
+	if (pe->tokens_ms == 0)
+		pe->tokens = burst;
+	pe->tokens += (double)(now - pe->tokens_ms) / 1000.0 * rate;
+	if (pe->tokens > burst)
+		pe->tokens = burst;
+	pe->tokens_ms = now;
+	if (pe->tokens < 1.0) {
+		pe->rate_refusing = true;
+		log_warnx("%s goes over max_submissions_per_s (%.0f a second); refusing its "
+		    "submissions until it comes back", pe->agency->id, rate);
+		return false;
+	}
+	pe->tokens -= 1.0;
+	return true;
+}
+
+/*
  * Judge and apply one Submit inside the batch transaction.  Accepted copies
  * go to the queue in a nested transaction, so that a full map refuses this
  * submission but keeps the rest of the batch.
@@ -493,6 +600,14 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		return;
 	}
 	struct peer *pe = peer_of(b, from);
+	if (!rate_ok(b, pe)) {
+		/* nothing decided: the agent pauses and sends it again, in order */
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED, mid,
+		    s->ref, "%s sends more than max_submissions_per_s (%llu a second); retry later",
+		    from->id, (unsigned long long)b->cfg->max_submissions_per_s);
+		free(v);
+		return;
+	}
 	if (pe->clock_off_ms > (int64_t)b->cfg->max_clock_skew_ms ||
 	    pe->clock_off_ms < -(int64_t)b->cfg->max_clock_skew_ms) {
 		char why[200];
@@ -1294,7 +1409,7 @@ run(struct broker *b)
 			log_warnx("poll: %s", zmq_strerror(errno));
 			break;
 		}
-		zap_serve(b->zap, b->dir);
+		zap_serve(b->zap, b->dir, on_refused, b);
 		MDB_txn *txn = NULL;
 		check_storage(b);
 		int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
@@ -1305,6 +1420,8 @@ run(struct broker *b)
 		uint64_t n = 0;
 		while (n < b->cfg->batch_max && receive_one(b, txn))
 			n++;
+		/* refused connections, rate-limited per key */
+		n += log_refusals(b, txn);
 		/* auditors' queries: on a signal, and once a second in case one was missed */
 		bool force = mono_ms() - b->spool_scanned >= 1000;
 		if (force)

@@ -1,5 +1,6 @@
 /* ZAP handler: the directory decides who may connect. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
@@ -9,6 +10,43 @@
 #include "common/util.h"
 
 #define ZAP_FRAMES_MAX 8
+#define ZAP_AGENCIES 1024	/* agencies whose handshake rate is tracked */
+
+/* Per agency: a token bucket of handshakes. */
+static struct bucket {
+	char id[KETEN_IDMAX];
+	double tokens;
+	int64_t last_ms;
+} buckets[ZAP_AGENCIES];
+
+/* Take one handshake from the agency's bucket; false when it is empty. */
+static bool
+admit_rate(const char *id)
+{
+	int64_t now = mono_ms();
+	size_t i, free_slot = ZAP_AGENCIES;
+
+	for (i = 0; i < ZAP_AGENCIES && strcmp(buckets[i].id, id) != 0; i++)
+		if (buckets[i].id[0] == '\0' && free_slot == ZAP_AGENCIES)
+			free_slot = i;
+	if (i == ZAP_AGENCIES) {
+		if (free_slot == ZAP_AGENCIES)
+			return true;	/* more agencies than tracked: not limited */
+		i = free_slot;
+		snprintf(buckets[i].id, sizeof(buckets[i].id), "%s", id);
+		buckets[i].tokens = ZAP_BURST;
+		buckets[i].last_ms = now;
+	}
+	struct bucket *bk = &buckets[i];
+	bk->tokens += (double)(now - bk->last_ms) / 1000.0 * ZAP_RATE;
+	if (bk->tokens > ZAP_BURST)
+		bk->tokens = ZAP_BURST;
+	bk->last_ms = now;
+	if (bk->tokens < 1.0)
+		return false;
+	bk->tokens -= 1.0;
+	return true;
+}
 
 void *
 zap_open(void *zctx)
@@ -37,7 +75,7 @@ reply(void *sock, const zmq_msg_t *reqid, const char *code, const char *text, co
 }
 
 int
-zap_serve(void *sock, const struct directory *dir)
+zap_serve(void *sock, const struct directory *dir, zap_refused_fn refused, void *arg)
 {
 	int served = 0;
 
@@ -70,7 +108,7 @@ zap_serve(void *sock, const struct directory *dir)
 		if (n != 7 || zmq_msg_size(&f[0]) != 3 || memcmp(zmq_msg_data(&f[0]), "1.0", 3) ||
 		    zmq_msg_size(&f[5]) != 5 || memcmp(zmq_msg_data(&f[5]), "CURVE", 5) ||
 		    zmq_msg_size(&f[6]) != KETEN_CURVE_KEYBYTES) {
-			log_warnx("refused connection from %s: not a CURVE client", addr);
+			refused(arg, "-", addr, "not a CURVE client");
 			if (n >= 2)
 				reply(sock, &f[1], "400", "CURVE required", "");
 			else {
@@ -85,14 +123,20 @@ zap_serve(void *sock, const struct directory *dir)
 			char z85[KETEN_Z85_KEYLEN + 1];
 			key_z85_encode(z85, pk);
 			if (a == NULL) {
-				log_warnx("key-refused: transport key %s from %s is not in the "
-				    "directory", z85, addr);
+				refused(arg, z85, addr, "is not in the directory");
 				reply(sock, &f[1], "400", "unknown key", "");
 			} else if (!dir_agency_active(a, now_ms())) {
-				log_warnx("key-refused: transport key %s of agency %s from %s is %s",
-				    z85, a->id, addr, a->revoked ? "revoked" :
-				    "outside its validity window");
+				char why[160];
+				snprintf(why, sizeof(why), "of agency %s is %s", a->id, a->revoked ?
+				    "revoked" : "outside its validity window");
+				refused(arg, z85, addr, why);
 				reply(sock, &f[1], "400", "key not valid", "");
+			} else if (!admit_rate(a->id)) {
+				char why[160];
+				snprintf(why, sizeof(why), "of agency %s: more than %.0f connections a "
+				    "second", a->id, ZAP_RATE);
+				refused(arg, z85, addr, why);
+				reply(sock, &f[1], "400", "too many connections", "");
 			} else {
 				log_debug("admitted agency %s from %s", a->id, addr);
 				reply(sock, &f[1], "200", "OK", a->id);

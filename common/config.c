@@ -13,7 +13,7 @@ static const char *const broker_keys[] = {
 	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
 	"max_message_bytes",
 	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin",
-	"user", "seccomp", NULL
+	"user", "seccomp", "max_submissions_per_s", NULL
 };
 
 static const char *const agent_keys[] = {
@@ -142,6 +142,7 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	c->window = 1000;
 	c->redeliver_ms = 10000;
 	c->max_clock_skew_ms = 300000;
+	c->max_submissions_per_s = 20000;
 	c->seccomp = true;
 	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
 		goto fail;
@@ -165,6 +166,8 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	    (rc = ydoc_get_u64(doc, root, "max_clock_skew_ms", false, 1000, 86400000,
 	    &c->max_clock_skew_ms, err)) ||
 	    (rc = dup_setting(doc, root, "origin", false, false, &c->origin, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "max_submissions_per_s", false, 0, 10000000,
+	    &c->max_submissions_per_s, err)) ||
 	    (rc = dup_setting(doc, root, "user", false, false, &c->user, err)) ||
 	    (rc = ydoc_get_bool(doc, root, "seccomp", false, &c->seccomp, err)))
 		goto fail;

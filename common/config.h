@@ -29,6 +29,7 @@ struct broker_config {
 	uint64_t redeliver_ms;	/* resend unacknowledged deliveries after this */
 	uint64_t max_clock_skew_ms;	/* agents' clocks and created times within this */
 	char *origin;		/* the ledger's name in its checkpoints */
+	uint64_t max_submissions_per_s;	/* per agency; 0 = no limit */
 	char *user;		/* started as root: the account to become (docs/security.md) */
 	bool seccomp;		/* install the system call filter (default true) */
 };
