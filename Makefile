@@ -194,7 +194,7 @@ fuzz-run: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	  work=$$(mktemp -d); echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=$(BUILD)/fuzz/ $$work tests/fuzz/corpus/$$t 2>&1 | \
-	    grep -E 'stat::number_of_executed_units|stat::peak_rss|cov:.*DONE|ERROR|SUMMARY' || true; \
+	    grep -E 'stat::number_of_executed_units|stat::peak_rss|DONE .*cov:|ERROR|SUMMARY' || true; \
 	  test -z "$$(ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null)" || \
 	    { echo "fuzz_$$t found a failing input:"; ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null; exit 1; }; \
 	  rm -rf $$work; done
