@@ -158,15 +158,28 @@ $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper: $(BUILD)/tests/%: tests/inte
 
 # Fuzz targets: with gcc (make test) a plain main() replays the seed corpus;
 # `make fuzz` builds them with clang's libFuzzer and runs each FUZZ_SECONDS.
+# A target that reaches into the broker or the agent links their modules.
+FUZZ_WIRE_OBJ := $(call obj,broker/gate.c broker/queue.c broker/ledger.c agent/outbound.c agent/receipt.c)
+# (fuzz_rest includes agent/rest.c and runs the agent's outbound_prepare)
+$(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: $(FUZZ_WIRE_OBJ)
+$(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: EXTRA_OBJ := $(FUZZ_WIRE_OBJ)
+$(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: agent/rest.c
+
+# the generator of the seeds that need signatures (tests/fuzz/mkcorpus.sh)
+$(BUILD)/tests/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_WIRE_OBJ) $(BUILD)/libketen-common.a | $(PROTO_H)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_WIRE_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
+
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libketen-common.a | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(BUILD)/libketen-common.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libketen-common.a | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
 
 deps-fuzz: deps
 	@dpkg-query -W -f='$${Status}' clang libclang-rt-14-dev 2>/dev/null | grep -c 'ok installed' | grep -q 2 || \
@@ -181,7 +194,7 @@ fuzz-run: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	  work=$$(mktemp -d); echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
 	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	    -artifact_prefix=$(BUILD)/fuzz/ $$work tests/fuzz/corpus/$$t 2>&1 | \
-	    grep -E 'stat::number_of_executed_units|stat::peak_rss|cov:.*DONE|ERROR|SUMMARY' || true; \
+	    grep -E 'stat::number_of_executed_units|stat::peak_rss|DONE .*cov:|ERROR|SUMMARY' || true; \
 	  test -z "$$(ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null)" || \
 	    { echo "fuzz_$$t found a failing input:"; ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null; exit 1; }; \
 	  rm -rf $$work; done

@@ -16,8 +16,10 @@
 #include "common/directory.h"
 #include "common/envelope.h"
 #include "common/keys.h"
+#include "common/ledgerjson.h"
 #include "common/ledgerindex.h"
 #include "common/merkle.h"
+#include "common/proof.h"
 #include "common/util.h"
 #include "common/yamltree.h"
 #include "schemas/ledger.pb-c.h"
@@ -266,55 +268,6 @@ fail:
 	return rc;
 }
 
-static json_t *
-entry_json(const Keten__Ledger__V1__Entry *e)
-{
-	json_t *o = json_object(), *a;
-	char hex[129], id[KETEN_UUIDSTRLEN];
-	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
-	    &keten__ledger__v1__kind__descriptor, e->kind);
-
-	json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
-	json_object_set_new(o, "timeMs", json_integer(e->time_ms));
-	json_object_set_new(o, "kind", json_string(kind ? kind->name : "?"));
-	json_object_set_new(o, "actor", json_string(e->actor));
-	if (e->message_id.len == KETEN_UUIDBYTES) {
-		uuid_format(id, e->message_id.data);
-		json_object_set_new(o, "messageId", json_string(id));
-	}
-	if (e->case_pseudonym.len > 0 && e->case_pseudonym.len <= 64) {
-		sodium_bin2hex(hex, sizeof(hex), e->case_pseudonym.data, e->case_pseudonym.len);
-		json_object_set_new(o, "casePseudonym", json_string(hex));
-	}
-#define S(f, n) if (e->f && e->f[0]) json_object_set_new(o, n, json_string(e->f))
-	S(sender, "sender");
-	S(recipient, "recipient");
-	S(message_type, "messageType");
-	S(purpose, "purpose");
-	S(legal_basis, "legalBasis");
-	S(policy_version, "policyVersion");
-	S(reason_code, "reasonCode");
-	S(reason, "reason");
-#undef S
-	if (e->n_rule_ids) {
-		a = json_array();
-		for (size_t i = 0; i < e->n_rule_ids; i++)
-			json_array_append_new(a, json_string(e->rule_ids[i]));
-		json_object_set_new(o, "ruleIds", a);
-	}
-	if (e->n_field_paths) {
-		a = json_array();
-		for (size_t i = 0; i < e->n_field_paths; i++)
-			json_array_append_new(a, json_string(e->field_paths[i]));
-		json_object_set_new(o, "fieldPaths", a);
-	}
-	if (e->ciphertext_hash.len == 32) {
-		sodium_bin2hex(hex, sizeof(hex), e->ciphertext_hash.data, 32);
-		json_object_set_new(o, "ciphertextHash", json_string(hex));
-	}
-	return o;
-}
-
 struct query {
 	uint8_t msgid[16], pseudo[32];
 	bool has_msg, has_case;
@@ -408,7 +361,7 @@ query(MDB_txn *txn, MDB_dbi entries, const struct query *q, uint64_t limit)
 			break;
 		}
 		if (matches(q, e)) {
-			json_t *j = entry_json(e);
+			json_t *j = ledger_entry_json(e);
 			char *s = json_dumps(j, JSON_COMPACT);
 			printf("%s\n", s ? s : "{}");
 			free(s);
@@ -601,110 +554,33 @@ prove(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, uint64_t seq, uint64_t size, u
 	return EXIT_OK;
 }
 
-/* Read one "checkpoint N" block (the note up to a line "."). */
-static char *
-read_note(FILE *f, uint64_t *size)
-{
-	char line[1024], *note = NULL;
-	size_t len = 0;
-	unsigned long long n;
-
-	if (fgets(line, sizeof(line), f) == NULL || sscanf(line, "checkpoint %llu", &n) != 1)
-		return NULL;
-	*size = n;
-	while (fgets(line, sizeof(line), f) != NULL && strcmp(line, ".\n") != 0) {
-		char *nn = realloc(note, len + strlen(line) + 1);
-		if (nn == NULL) {
-			free(note);
-			return NULL;
-		}
-		note = nn;
-		memcpy(note + len, line, strlen(line) + 1);
-		len += strlen(line);
-	}
-	return note;
-}
-
 /* The independent verifier: only the proof file and the broker's key. */
 static int
 check_proof(const char *path, const uint8_t pk[static 32])
 {
 	FILE *f = fopen(path, "r");
-	char line[8192], kind[32], origin[256], err[KETEN_ERRLEN];
-	unsigned long long x, y;
-	merkle_hash proof[MERKLE_MAX_PROOF];
-	size_t n = 0;
-	uint8_t *entry = NULL;
-	size_t entry_len = 0;
+	struct proof *p = NULL;
+	char err[KETEN_ERRLEN];
 	int rc = EXIT_FAIL;
 
 	if (f == NULL) {
 		perror(path);
 		return EXIT_FAIL;
 	}
-	if (fgets(line, sizeof(line), f) == NULL || strcmp(line, "keten-proof v1\n") != 0 ||
-	    fgets(line, sizeof(line), f) == NULL || sscanf(line, "%31s %llu %llu", kind, &x, &y) != 3)
-		goto bad;
-	bool incl = strcmp(kind, "inclusion") == 0;
-	if (!incl && strcmp(kind, "consistency") != 0)
-		goto bad;
-	if (incl) {
-		if (fgets(line, sizeof(line), f) == NULL || strncmp(line, "entry ", 6) != 0)
-			goto bad;
-		line[strcspn(line, "\n")] = '\0';
-		entry = malloc(strlen(line));
-		if (entry == NULL || sodium_base642bin(entry, strlen(line), line + 6, strlen(line + 6),
-		    NULL, &entry_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
-			goto bad;
-	}
-	if (fgets(line, sizeof(line), f) == NULL || strncmp(line, "proof", 5) != 0)
-		goto bad;
-	for (char *save = NULL, *h = strtok_r(line + 5, " ,\n", &save); h != NULL;
-	    h = strtok_r(NULL, " ,\n", &save)) {
-		if (n == MERKLE_MAX_PROOF || strlen(h) != 64 ||
-		    sodium_hex2bin(proof[n], 32, h, 64, NULL, NULL, NULL) != 0)
-			goto bad;
-		n++;
-	}
-	uint64_t s1, s2;
-	uint8_t r1[32], r2[32];
-	char *n1 = read_note(f, &s1), *n2 = incl ? NULL : read_note(f, &s2);
-	if (n1 == NULL || (!incl && n2 == NULL)) {
-		free(n1);
-		free(n2);
-		goto bad;
-	}
-	snprintf(origin, sizeof(origin), "%.*s", (int)strcspn(n1, "\n"), n1);
-	int ok = checkpoint_verify(n1, origin, pk, &s1, r1, err) == 0 &&
-	    (incl || checkpoint_verify(n2, origin, pk, &s2, r2, err) == 0);
-	free(n1);
-	free(n2);
-	if (!ok) {
+	if (proof_read(f, &p) != 0) {
+		printf("FAIL %s is not a keten proof\n", path);
+	} else if (proof_verify(p, pk, err) != 0) {
 		printf("FAIL %s\n", err);
-		goto out;
-	}
-	if (incl) {
-		merkle_hash leaf;
-		merkle_leaf_hash(leaf, entry, entry_len);
-		if (s1 != y || merkle_verify_inclusion(leaf, x, y, (const merkle_hash *)proof, n, r1) != 0) {
-			printf("FAIL entry %llu is not in the signed tree of size %llu\n", x, y);
-			goto out;
-		}
-		printf("proof OK: entry %llu is in the broker's signed checkpoint of size %llu\n", x, y);
 	} else {
-		if (s1 != x || s2 != y || merkle_verify_consistency(x, y, r1, r2,
-		    (const merkle_hash *)proof, n) != 0) {
-			printf("FAIL checkpoint %llu does not extend checkpoint %llu\n", y, x);
-			goto out;
-		}
-		printf("proof OK: the signed checkpoint of size %llu extends the one of size %llu\n", y, x);
+		if (p->inclusion)
+			printf("proof OK: entry %llu is in the broker's signed checkpoint of size %llu\n",
+			    (unsigned long long)p->first, (unsigned long long)p->second);
+		else
+			printf("proof OK: the signed checkpoint of size %llu extends the one of size "
+			    "%llu\n", (unsigned long long)p->second, (unsigned long long)p->first);
+		rc = EXIT_OK;
 	}
-	rc = EXIT_OK;
-	goto out;
-bad:
-	printf("FAIL %s is not a keten proof\n", path);
-out:
-	free(entry);
+	proof_free(&p);
 	fclose(f);
 	return rc;
 }
@@ -789,57 +665,6 @@ pseudonym_from(struct query *q, const char *ref, const char *sender, const char 
 	sodium_memzero(key, sizeof(key));
 	ydoc_free(&doc);
 	return rc;
-}
-
-/*
- * One entry as a Logboek Dataverwerkingen style record (field names after the
- * Logius standard's OpenTelemetry-based model; check them against the version
- * your organisation implements).
- */
-static json_t *
-logboek_json(const Keten__Ledger__V1__Entry *e)
-{
-	json_t *o = json_object(), *at = json_object();
-	char trace[33] = "", span[17], when[40], pseudo[65];
-	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
-	    &keten__ledger__v1__kind__descriptor, e->kind);
-	time_t t = (time_t)(e->time_ms / 1000);
-	struct tm tm;
-
-	if (e->message_id.len == 16)
-		sodium_bin2hex(trace, sizeof(trace), e->message_id.data, 16);
-	snprintf(span, sizeof(span), "%016llx", (unsigned long long)e->seq);
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03lldZ",
-	    (long long)(e->time_ms % 1000));
-	json_object_set_new(o, "trace_id", json_string(trace));
-	json_object_set_new(o, "span_id", json_string(span));
-	json_object_set_new(o, "name", json_string(kind ? kind->name + 5 : "?"));
-	json_object_set_new(o, "start_time", json_string(when));
-	json_object_set_new(o, "end_time", json_string(when));
-	json_object_set_new(o, "status_code", json_string(
-	    e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED ||
-	    e->kind == KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED ? "ERROR" : "OK"));
-	json_object_set_new(o, "resource", json_pack("{s:s}", "name", "keten-broker"));
-	if (e->purpose[0])
-		json_object_set_new(at, "dpl.core.processing_activity_id", json_string(e->purpose));
-	if (e->case_pseudonym.len == 32) {
-		sodium_bin2hex(pseudo, sizeof(pseudo), e->case_pseudonym.data, 32);
-		json_object_set_new(at, "dpl.core.data_subject_id", json_string(pseudo));
-		json_object_set_new(at, "dpl.core.data_subject_id_type", json_string("keten-case-pseudonym"));
-	}
-	json_object_set_new(at, "dpl.core.user_id", json_string(e->actor));
-	if (e->sender[0])
-		json_object_set_new(at, "keten.sender", json_string(e->sender));
-	if (e->recipient[0])
-		json_object_set_new(at, "keten.recipient", json_string(e->recipient));
-	if (e->legal_basis[0])
-		json_object_set_new(at, "keten.legal_basis", json_string(e->legal_basis));
-	if (e->reason_code[0])
-		json_object_set_new(at, "keten.reason_code", json_string(e->reason_code));
-	json_object_set_new(o, "attributes", at);
-	return o;
 }
 
 /*
@@ -1078,7 +903,7 @@ cmd_audit(int argc, char **argv)
 			    v.mv_data);
 			if (e == NULL)
 				continue;
-			json_t *j = logboek ? logboek_json(e) : entry_json(e);
+			json_t *j = logboek ? ledger_entry_logboek_json(e) : ledger_entry_json(e);
 			char *s = json_dumps(j, JSON_COMPACT);
 			printf("%s\n", s ? s : "{}");
 			free(s);

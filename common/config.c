@@ -123,16 +123,17 @@ broker_config_free(struct broker_config **cfg)
 	*cfg = NULL;
 }
 
-int
-broker_config_load(const char *path, struct broker_config **out, char err[static KETEN_ERRLEN])
+/* Validate a parsed broker configuration; takes ownership of doc. */
+static int
+broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static KETEN_ERRLEN])
 {
-	struct ydoc *doc = NULL;
 	struct broker_config *c;
 	const struct ynode *root;
 	int rc;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->path = strdup(path)) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->path = strdup(ydoc_name(doc))) == NULL) {
 		free(c);
+		ydoc_free(&doc);
 		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
 	}
 	c->map_size_mb = 1024;
@@ -144,8 +145,6 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	c->max_clock_skew_ms = 300000;
 	c->max_submissions_per_s = 20000;
 	c->seccomp = true;
-	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
-		goto fail;
 	root = ydoc_root(doc);
 	if ((rc = ydoc_expect_map(doc, root, "broker configuration", err)) ||
 	    (rc = ydoc_check_keys(doc, root, "broker configuration", broker_keys, err)) ||
@@ -214,10 +213,10 @@ agent_config_free(struct agent_config **cfg)
 	*cfg = NULL;
 }
 
-int
-agent_config_load(const char *path, struct agent_config **out, char err[static KETEN_ERRLEN])
+/* Validate a parsed agent configuration; takes ownership of doc. */
+static int
+agent_config_doc(struct ydoc *doc, struct agent_config **out, char err[static KETEN_ERRLEN])
 {
-	struct ydoc *doc = NULL;
 	struct agent_config *c;
 	const struct ynode *root;
 	uint8_t key[KETEN_CURVE_KEYBYTES];
@@ -225,8 +224,9 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	bool api_public = false;
 	int rc;
 
-	if ((c = calloc(1, sizeof(*c))) == NULL || (c->path = strdup(path)) == NULL) {
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->path = strdup(ydoc_name(doc))) == NULL) {
 		free(c);
+		ydoc_free(&doc);
 		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
 	}
 	c->map_size_mb = 1024;
@@ -238,8 +238,6 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	c->policy_updates = true;
 	c->seccomp = true;
 	c->api_max_connections = 64;
-	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
-		goto fail;
 	root = ydoc_root(doc);
 	c->api_max_body_bytes = 0;
 	if ((rc = ydoc_expect_map(doc, root, "agent configuration", err)) ||
@@ -309,4 +307,50 @@ fail:
 	ydoc_free(&doc);
 	agent_config_free(&c);
 	return rc;
+}
+
+int
+broker_config_load(const char *path, struct broker_config **out, char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	int rc;
+
+	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
+		return rc;
+	return broker_config_doc(doc, out, err);
+}
+
+int
+broker_config_parse(const char *name, const void *buf, size_t len, struct broker_config **out,
+    char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	int rc;
+
+	if ((rc = ydoc_parse(name, buf, len, &doc, err)) != 0)
+		return rc;
+	return broker_config_doc(doc, out, err);
+}
+
+int
+agent_config_load(const char *path, struct agent_config **out, char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	int rc;
+
+	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
+		return rc;
+	return agent_config_doc(doc, out, err);
+}
+
+int
+agent_config_parse(const char *name, const void *buf, size_t len, struct agent_config **out,
+    char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	int rc;
+
+	if ((rc = ydoc_parse(name, buf, len, &doc, err)) != 0)
+		return rc;
+	return agent_config_doc(doc, out, err);
 }

@@ -8,6 +8,7 @@
 #define KETEN_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -80,5 +81,13 @@ void broker_config_free(struct broker_config **cfg);
 int agent_config_load(const char *path, struct agent_config **out,
     char err[static KETEN_ERRLEN]);
 void agent_config_free(struct agent_config **cfg);
+/*
+ * The same from memory (tests, fuzzing): `name` stands for the file in
+ * messages and relative paths resolve against its directory.
+ */
+int broker_config_parse(const char *name, const void *buf, size_t len,
+    struct broker_config **out, char err[static KETEN_ERRLEN]);
+int agent_config_parse(const char *name, const void *buf, size_t len,
+    struct agent_config **out, char err[static KETEN_ERRLEN]);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the fuzz seed corpora from tests/data: one type byte (the index in
 # `keten schema list`) followed by the JSON document (corpus/json) or its
-# protobuf encoding (corpus/pb).  Run after adding messages; commit the result.
+# protobuf encoding (corpus/pb), and the seeds tests/fuzz/gen_seeds.c makes.
+# Run after adding messages or changing a signed format; commit the result.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 K=${KETEN:-bin/keten}
@@ -22,3 +23,8 @@ for f in tests/data/messages/*.json tests/data/bad/*.json; do
 	rm -f /tmp/keten-pb.$$
 done
 echo "corpus: $(ls tests/fuzz/corpus/json | wc -l) json, $(ls tests/fuzz/corpus/pb | wc -l) pb"
+
+# the seeds that need valid signatures and sealing, with the fixed fuzz keys
+# (tests/fuzz/fuzzkeys.h): checkpoint, envelope, ledger, proof, wire
+make --no-print-directory build/tests/gen_seeds
+build/tests/gen_seeds

@@ -1,0 +1,109 @@
+/* Ledger entries as JSON for auditors (see ledgerjson.h). */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/ledgerjson.h"
+#include "common/util.h"
+
+json_t *
+ledger_entry_json(const Keten__Ledger__V1__Entry *e)
+{
+	json_t *o = json_object(), *a;
+	char hex[129], id[KETEN_UUIDSTRLEN];
+	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
+	    &keten__ledger__v1__kind__descriptor, e->kind);
+
+	json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
+	json_object_set_new(o, "timeMs", json_integer(e->time_ms));
+	json_object_set_new(o, "kind", json_string(kind ? kind->name : "?"));
+	json_object_set_new(o, "actor", json_string(e->actor));
+	if (e->message_id.len == KETEN_UUIDBYTES) {
+		uuid_format(id, e->message_id.data);
+		json_object_set_new(o, "messageId", json_string(id));
+	}
+	if (e->case_pseudonym.len > 0 && e->case_pseudonym.len <= 64) {
+		sodium_bin2hex(hex, sizeof(hex), e->case_pseudonym.data, e->case_pseudonym.len);
+		json_object_set_new(o, "casePseudonym", json_string(hex));
+	}
+#define S(f, n) if (e->f && e->f[0]) json_object_set_new(o, n, json_string(e->f))
+	S(sender, "sender");
+	S(recipient, "recipient");
+	S(message_type, "messageType");
+	S(purpose, "purpose");
+	S(legal_basis, "legalBasis");
+	S(policy_version, "policyVersion");
+	S(reason_code, "reasonCode");
+	S(reason, "reason");
+#undef S
+	if (e->n_rule_ids) {
+		a = json_array();
+		for (size_t i = 0; i < e->n_rule_ids; i++)
+			json_array_append_new(a, json_string(e->rule_ids[i]));
+		json_object_set_new(o, "ruleIds", a);
+	}
+	if (e->n_field_paths) {
+		a = json_array();
+		for (size_t i = 0; i < e->n_field_paths; i++)
+			json_array_append_new(a, json_string(e->field_paths[i]));
+		json_object_set_new(o, "fieldPaths", a);
+	}
+	if (e->ciphertext_hash.len == 32) {
+		sodium_bin2hex(hex, sizeof(hex), e->ciphertext_hash.data, 32);
+		json_object_set_new(o, "ciphertextHash", json_string(hex));
+	}
+	return o;
+}
+
+
+/*
+ * One entry as a Logboek Dataverwerkingen style record (field names after the
+ * Logius standard's OpenTelemetry-based model; check them against the version
+ * your organisation implements).
+ */
+json_t *
+ledger_entry_logboek_json(const Keten__Ledger__V1__Entry *e)
+{
+	json_t *o = json_object(), *at = json_object();
+	char trace[33] = "", span[17], when[40], pseudo[65];
+	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
+	    &keten__ledger__v1__kind__descriptor, e->kind);
+	time_t t = (time_t)(e->time_ms / 1000);
+	struct tm tm;
+
+	if (e->message_id.len == 16)
+		sodium_bin2hex(trace, sizeof(trace), e->message_id.data, 16);
+	snprintf(span, sizeof(span), "%016llx", (unsigned long long)e->seq);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03lldZ",
+	    (long long)(e->time_ms % 1000));
+	json_object_set_new(o, "trace_id", json_string(trace));
+	json_object_set_new(o, "span_id", json_string(span));
+	json_object_set_new(o, "name", json_string(kind ? kind->name + 5 : "?"));
+	json_object_set_new(o, "start_time", json_string(when));
+	json_object_set_new(o, "end_time", json_string(when));
+	json_object_set_new(o, "status_code", json_string(
+	    e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED ||
+	    e->kind == KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED ? "ERROR" : "OK"));
+	json_object_set_new(o, "resource", json_pack("{s:s}", "name", "keten-broker"));
+	if (e->purpose[0])
+		json_object_set_new(at, "dpl.core.processing_activity_id", json_string(e->purpose));
+	if (e->case_pseudonym.len == 32) {
+		sodium_bin2hex(pseudo, sizeof(pseudo), e->case_pseudonym.data, 32);
+		json_object_set_new(at, "dpl.core.data_subject_id", json_string(pseudo));
+		json_object_set_new(at, "dpl.core.data_subject_id_type", json_string("keten-case-pseudonym"));
+	}
+	json_object_set_new(at, "dpl.core.user_id", json_string(e->actor));
+	if (e->sender[0])
+		json_object_set_new(at, "keten.sender", json_string(e->sender));
+	if (e->recipient[0])
+		json_object_set_new(at, "keten.recipient", json_string(e->recipient));
+	if (e->legal_basis[0])
+		json_object_set_new(at, "keten.legal_basis", json_string(e->legal_basis));
+	if (e->reason_code[0])
+		json_object_set_new(at, "keten.reason_code", json_string(e->reason_code));
+	json_object_set_new(o, "attributes", at);
+	return o;
+}

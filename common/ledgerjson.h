@@ -1,0 +1,17 @@
+/*
+ * Ledger entries (schemas/ledger.proto) as JSON for auditors: the form of
+ * `keten audit query --json` and the Logboek Dataverwerkingen style record
+ * of `keten audit export --format logboek`.
+ */
+#ifndef KETEN_LEDGERJSON_H
+#define KETEN_LEDGERJSON_H
+
+#include <jansson.h>
+
+#include "schemas/ledger.pb-c.h"
+
+/* A new JSON object for e (json_decref it); e is only read. */
+json_t *ledger_entry_json(const Keten__Ledger__V1__Entry *e);
+json_t *ledger_entry_logboek_json(const Keten__Ledger__V1__Entry *e);
+
+#endif
