@@ -182,6 +182,28 @@ ask(struct rest *r, const Keten__Local__V1__LocalRequest *req)
 	return rep;
 }
 
+/*
+ * A long poll: ask on one socket until done(reply) or mono_ms() reaches
+ * `until`, pausing pause_ms between asks.  The last reply (NULL: none).
+ */
+static Keten__Local__V1__LocalReply *
+ask_until(struct rest *r, const Keten__Local__V1__LocalRequest *lr, int64_t until, long pause_ms,
+    bool (*done)(const Keten__Local__V1__LocalReply *))
+{
+	void *s = control_socket(r);
+	Keten__Local__V1__LocalReply *rep;
+
+	while ((rep = s != NULL && control_put(s, lr) == 0 ? control_get(s) : NULL) != NULL &&
+	    !done(rep) && mono_ms() < until) {
+		keten__local__v1__local_reply__free_unpacked(rep, NULL);
+		struct timespec ts = { 0, pause_ms * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	if (s != NULL)
+		zmq_close(s);
+	return rep;
+}
+
 /* The agent's error (or no answer) as {"error": ...} and its HTTP status. */
 static json_t *
 error_json(const Keten__Local__V1__LocalReply *rep, unsigned *status)
@@ -547,6 +569,14 @@ post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
 	return send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "results", results));
 }
 
+/* wait= on a message: until the broker has answered */
+static bool
+status_decided(const Keten__Local__V1__LocalReply *rep)
+{
+	return rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS ||
+	    strcmp(rep->status->state, "queued") != 0;
+}
+
 static enum MHD_Result
 get_message(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16], const char *ids)
 {
@@ -564,17 +594,7 @@ get_message(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16
 	lr.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_STATUS;
 	lr.status = &sq;
 	/* wait=S: until the broker has answered (no longer queued), at most S seconds */
-	int64_t until = mono_ms() + (int64_t)wait * 1000;
-	void *s = control_socket(r);	/* one socket for the whole wait */
-	while ((rep = s != NULL && control_put(s, &lr) == 0 ? control_get(s) : NULL) != NULL &&
-	    rep->rep_case == KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS &&
-	    strcmp(rep->status->state, "queued") == 0 && mono_ms() < until) {
-		keten__local__v1__local_reply__free_unpacked(rep, NULL);
-		struct timespec ts = { 0, 2 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
-	}
-	if (s != NULL)
-		zmq_close(s);
+	rep = ask_until(r, &lr, mono_ms() + (int64_t)wait * 1000, 2, status_decided);
 	if (rep == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS) {
 		rc = send_agent_error(c, rep);
 	} else if (strcmp(rep->status->state, "unknown") == 0) {
@@ -599,6 +619,13 @@ get_message(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16
 	return rc;
 }
 
+/* wait= on the inbox: until something is there */
+static bool
+inbox_nonempty(const Keten__Local__V1__LocalReply *rep)
+{
+	return rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX || rep->inbox->n_items > 0;
+}
+
 static enum MHD_Result
 get_inbox(struct rest *r, struct MHD_Connection *c)
 {
@@ -617,25 +644,13 @@ get_inbox(struct rest *r, struct MHD_Connection *c)
 	il.unacked_only = !(all && strcmp(all, "true") == 0);
 	lr.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX;
 	lr.inbox = &il;
-	int64_t until = mono_ms() + (int64_t)wait * 1000;
-	void *s = control_socket(r);	/* one socket for the whole long poll */
-	for (;;) {	/* ask again until something arrives or the wait ends */
-		rep = s != NULL && control_put(s, &lr) == 0 ? control_get(s) : NULL;
-		if (rep == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX) {
-			if (s != NULL)
-				zmq_close(s);
-			enum MHD_Result rc = send_agent_error(c, rep);
-			if (rep)
-				keten__local__v1__local_reply__free_unpacked(rep, NULL);
-			return rc;
-		}
-		if (rep->inbox->n_items > 0 || mono_ms() >= until)
-			break;
-		keten__local__v1__local_reply__free_unpacked(rep, NULL);
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+	rep = ask_until(r, &lr, mono_ms() + (int64_t)wait * 1000, 50, inbox_nonempty);
+	if (rep == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX) {
+		enum MHD_Result rc = send_agent_error(c, rep);
+		if (rep)
+			keten__local__v1__local_reply__free_unpacked(rep, NULL);
+		return rc;
 	}
-	zmq_close(s);
 	json_t *o = json_object(), *items = json_array();
 	uint64_t next = after;
 	for (size_t i = 0; i < rep->inbox->n_items; i++) {
