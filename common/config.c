@@ -1,4 +1,6 @@
 /* Broker and agent configuration files. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,8 @@
 static const char *const broker_keys[] = {
 	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
 	"max_message_bytes",
-	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin", NULL
+	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin",
+	"metrics_listen", "metrics_public", NULL
 };
 
 static const char *const agent_keys[] = {
@@ -63,8 +66,89 @@ broker_config_free(struct broker_config **cfg)
 	free(c->policy);
 	free(c->shadow_policy);
 	free(c->origin);
+	free(c->metrics_listen);
 	free(c);
 	*cfg = NULL;
+}
+
+int
+config_parse_hostport(const char *s, struct sockaddr_storage *addr, socklen_t *len,
+    bool *loopback)
+{
+	char host[64];
+	const char *colon, *h = s;
+	size_t hl;
+
+	memset(addr, 0, sizeof(*addr));
+	if (s[0] == '[') {	/* [IPv6]:port */
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return KETEN_EINVAL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return KETEN_EINVAL;	/* no port, or a bare IPv6 address */
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return KETEN_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	const char *p = colon + 1;
+	unsigned long port = 0;
+	if (*p == '\0' || strlen(p) > 5)
+		return KETEN_EINVAL;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return KETEN_EINVAL;
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port == 0 || port > 65535)
+		return KETEN_EINVAL;
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	struct sockaddr_in *v4 = (struct sockaddr_in *)addr;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)addr;
+	if (s[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*v4);
+		*loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+		return 0;
+	}
+	if (s[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*v6);
+		*loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127);
+		return 0;
+	}
+	return KETEN_EINVAL;
+}
+
+/* metrics_listen: numeric, and loopback unless metrics_public says otherwise */
+static int
+check_metrics_listen(const struct ydoc *doc, const struct ynode *root, struct broker_config *c,
+    char err[static KETEN_ERRLEN])
+{
+	bool loopback = false;
+
+	if (c->metrics_listen == NULL)
+		return 0;
+	if (config_parse_hostport(c->metrics_listen, &c->metrics_addr, &c->metrics_addrlen,
+	    &loopback) != 0)
+		return ydoc_err(doc, ynode_get(root, "metrics_listen"), err, "\"metrics_listen\" must "
+		    "be HOST:PORT with a numeric address, e.g. 127.0.0.1:9464 or [::1]:9464, found \"%s\"",
+		    c->metrics_listen);
+	if (!loopback && !c->metrics_public)
+		return ydoc_err(doc, ynode_get(root, "metrics_listen"), err, "\"metrics_listen\" %s is "
+		    "not a loopback address: the metrics name agencies and their traffic and have no "
+		    "authentication; listen on 127.0.0.1 or [::1] (and scrape through a tunnel or proxy), "
+		    "or set metrics_public: true", c->metrics_listen);
+	return 0;
 }
 
 int
@@ -107,7 +191,10 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	    (rc = ydoc_get_u64(doc, root, "redeliver_ms", false, 100, 3600000, &c->redeliver_ms, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_clock_skew_ms", false, 1000, 86400000,
 	    &c->max_clock_skew_ms, err)) ||
-	    (rc = dup_setting(doc, root, "origin", false, false, &c->origin, err)))
+	    (rc = dup_setting(doc, root, "origin", false, false, &c->origin, err)) ||
+	    (rc = dup_setting(doc, root, "metrics_listen", false, false, &c->metrics_listen, err)) ||
+	    (rc = ydoc_get_bool(doc, root, "metrics_public", false, &c->metrics_public, err)) ||
+	    (rc = check_metrics_listen(doc, root, c, err)))
 		goto fail;
 	if (c->origin == NULL && (c->origin = strdup("keten.local/ledger")) == NULL) {
 		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");

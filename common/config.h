@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/err.h"
 #include "common/util.h"
@@ -29,6 +30,10 @@ struct broker_config {
 	uint64_t redeliver_ms;	/* resend unacknowledged deliveries after this */
 	uint64_t max_clock_skew_ms;	/* agents' clocks and created times within this */
 	char *origin;		/* the ledger's name in its checkpoints */
+	char *metrics_listen;	/* "HOST:PORT" of the HTTP health/metrics endpoint, or NULL (off) */
+	bool metrics_public;	/* allow metrics_listen on a non-loopback address */
+	struct sockaddr_storage metrics_addr;	/* metrics_listen, parsed (numeric only) */
+	socklen_t metrics_addrlen;
 };
 
 struct agent_config {
@@ -52,6 +57,14 @@ struct agent_config {
 	uint64_t window;	/* submissions in flight to the broker */
 	uint64_t resend_ms;	/* resend unacknowledged submissions after this */
 };
+
+/*
+ * Parse "HOST:PORT" (IPv4 dotted quad, "[IPv6]" or "localhost"; port 1-65535)
+ * into *addr.  0 or KETEN_EINVAL.  *loopback tells whether the address is
+ * 127.0.0.0/8 or ::1 (or an IPv4-mapped loopback address).
+ */
+int config_parse_hostport(const char *s, struct sockaddr_storage *addr, socklen_t *len,
+    bool *loopback);
 
 /* Load and validate; errors name file:line:col.  Free with *_config_free. */
 int broker_config_load(const char *path, struct broker_config **out,
