@@ -460,12 +460,12 @@ metrics_listen(struct metrics *m, const struct sockaddr *addr, socklen_t len,
 	m->fill = fill;
 	m->fill_arg = arg;
 	m->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, m,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,	/* first: it covers the others */
 	    MHD_OPTION_SOCK_ADDR, addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONN_LIMIT,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_CONN_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_MEMORY_LIMIT,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)METRICS_CONN_LIMIT,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (m->daemon == NULL)
 		return keten_seterr(err, KETEN_EIO, "cannot serve metrics on port %u (address in "

@@ -216,3 +216,28 @@ ledger_count() {
 	"$KETEN" audit log --data "$NET/broker-data" | grep "\"kind\":\"KIND_$1\"" |
 		{ if [ -n "${2:-}" ]; then grep -F "\"${2%%=*}\":\"${2#*=}\""; else cat; fi; } | wc -l
 }
+
+# free_port: a TCP port on 127.0.0.1 nothing listens on (the kernel's pick).
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# http_req METHOD PORT PATH [BODY]: an HTTP request to 127.0.0.1:PORT; prints
+# the status code on the first line, then the body.  Fails when nothing answers.
+http_req() {
+	python3 - "$@" <<'EOP'
+import http.client, sys
+method, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+body = sys.argv[4] if len(sys.argv) > 4 else None
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request(method, path, body=body)
+r = c.getresponse()
+print(r.status)
+sys.stdout.write(r.read().decode())
+EOP
+}
+
+# metric FILE NAME{LABELS}: the value of one series in a saved /metrics answer.
+metric() {
+	awk -v n="$2" '$1 == n { print $2; found = 1 } END { if (!found) print "missing" }' "$1"
+}
