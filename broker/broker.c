@@ -80,6 +80,8 @@ struct broker {
 	int64_t spool_scanned;		/* mono_ms of the last full look at the spool */
 	bool ledger_dirty;		/* entries appended in the current batch */
 	bool storage_tight;		/* the map is nearly full: refuse new submissions */
+	bool storage_refused;		/* a submission was refused for storage and none
+					 * accepted since (what /healthz reports) */
 	uint64_t storage_used;		/* bytes of the map used at the start of this batch */
 	uint64_t storage_limit;		/* the high-water mark in bytes */
 	uint64_t batch_bytes;		/* what this batch's accepted submissions may take */
@@ -497,6 +499,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	}
 	if (b->storage_tight || peer_of(b, from)->refusing) {
 		peer_of(b, from)->refusing = true;
+		b->storage_refused = true;
 		metrics_rejected(b->metrics, "storage");
 		/* keep room for deliveries, their ledger entries and audits; nothing was
 		 * decided about this message (it will be sent again), so nothing to log */
@@ -568,6 +571,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		b->batch_bytes += need;
 	if (rc != 0) {
 		metrics_rejected(b->metrics, "storage");
+		b->storage_refused = b->storage_refused || rc == KETEN_EFULL;
 		log_warnx("submit from %s refused: %s", from->id, rc == KETEN_EFULL ?
 		    "storage full (raise map_size_mb)" : keten_strerror(rc));
 		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE,
@@ -575,6 +579,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		return;
 	}
 	b->submits++;
+	b->storage_refused = false;
 	metrics_accepted(b->metrics);
 	for (size_t i = 0; i < s->n_copies; i++) {
 		struct peer *rp = peer_of(b, directory_find(b->dir, s->copies[i]->recipient));
@@ -1033,7 +1038,9 @@ fill_metrics(void *arg, struct metrics_state *st)
 	st->storage_limit = b->storage_limit;
 	if (mdb_env_info(b->env, &info) == 0)
 		st->storage_map = info.me_mapsize;
-	st->refusing = b->storage_tight;
+	/* storage_tight alone is recomputed each batch from the pages in use; a
+	 * refusal for what a submission would add holds until one is accepted */
+	st->refusing = b->storage_tight || b->storage_refused;
 }
 
 static int

@@ -48,7 +48,7 @@ echo "$h" | grep -q '"status":"ok","storage":"ok","ledger_entries":[0-9]*,"conne
 [ "$(http_req HEAD "$PORT" /metrics | head -n 1)" = 200 ] || die "HEAD not 200"
 
 # a client that connects, sends half a request line and then nothing
-python3 - "$PORT" >"$NET/slow.out" 2>&1 <<'EOP' &
+"$KETEN_PYTHON" - "$PORT" >"$NET/slow.out" 2>&1 <<'EOP' &
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"GET /metr")
