@@ -6,12 +6,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <time.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "broker/gate.h"
@@ -969,20 +969,21 @@ pump_deliveries(struct broker *b)
 }
 
 /*
- * The queue depth of the agencies in `from`..n, counted in the queue (start,
- * and agencies a new directory adds); only needed when metrics are served.
+ * Count in the queue what is queued for each agency whose count is 0: all at
+ * start, the new ones after a directory change (the others keep theirs).
+ * Only needed when metrics are served.
  */
 static int
-count_queued(struct broker *b, size_t from)
+count_queued(struct broker *b)
 {
 	MDB_txn *txn;
 	int rc;
 
-	if (b->cfg->metrics_listen == NULL || from >= b->dir->n)
+	if (b->cfg->metrics_listen == NULL)
 		return 0;
 	if ((rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return db_err(rc);
-	for (size_t i = from; i < b->dir->n && rc == 0; i++) {
+	for (size_t i = 0; i < b->dir->n && rc == 0; i++) {
 		struct peer *p = &b->peers[i];
 		if (p->queued == 0)
 			rc = queue_count(b->queue, txn, p->agency->id, &p->queued);
@@ -1085,7 +1086,7 @@ setup(struct broker *b, bool check_only)
 	if (metrics_new(&b->metrics) != 0)
 		return -1;
 	if (b->cfg->metrics_listen != NULL) {
-		if ((rc = count_queued(b, 0)) != 0) {
+		if ((rc = count_queued(b)) != 0) {
 			log_warnx("cannot count the delivery queue: %s", keten_strerror(rc));
 			return -1;
 		}
@@ -1215,7 +1216,7 @@ swap_directory(struct broker *b, struct directory *nd)
 	b->peers = np;
 	directory_free(&b->dir);
 	b->dir = nd;
-	if (count_queued(b, 0) != 0)	/* agencies new to the directory; the others keep theirs */
+	if (count_queued(b) != 0)
 		log_warnx("cannot count the delivery queue of new agencies; their queue_depth is low");
 	return 0;
 }
