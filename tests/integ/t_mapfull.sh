@@ -20,6 +20,8 @@ awk -v p="$pad" -v n=$N 'BEGIN { for (i = 1; i <= n; i++) printf "{\"reference\"
 for i in $(seq 100); do grep -q "storage: .* refusing new submissions" "$NET/broker.log" && break; sleep 0.2; done
 grep -q "storage: .* refusing new submissions (deliveries and audits go on)" "$NET/broker.log" ||
 	die "the broker never reached its high-water mark"
+# (the broker logs the refusal before its reply leaves: give the sender a moment)
+for i in $(seq 50); do grep -q "broker error 6: broker storage nearly full" "$NET/politie.log" && break; sleep 0.2; done
 grep -q "broker error 6: broker storage nearly full" "$NET/politie.log" ||
 	die "the sender did not hear why"
 # the health check says so: 503, and the metrics count the refusals
