@@ -141,9 +141,11 @@ $(BIN)/keten: $(CLI_OBJ) $(BUILD)/libketen-client.a $(BUILD)/libketen-common.a
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# the broker's ledger is a module of its own: its unit test links it
+# the broker's ledger and metrics are modules of their own: their unit tests link them
 $(BUILD)/tests/test_ledger: $(BUILD)/broker/ledger.o
 $(BUILD)/tests/test_ledger: EXTRA_OBJ := $(BUILD)/broker/ledger.o
+$(BUILD)/tests/test_metrics: $(BUILD)/broker/metrics.o
+$(BUILD)/tests/test_metrics: EXTRA_OBJ := $(BUILD)/broker/metrics.o
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libketen-common.a | $(PROTO_H)
 	$(call say,CC,$<)

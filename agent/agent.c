@@ -1328,7 +1328,7 @@ setup(struct agent *a, bool check_only)
 	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key, a->prev_keys };
 	if (check_only)
 		return 0;
-	if (a->cfg->api_host != NULL && rest_read_token(a->cfg->api_token, a->api_token_hash, err) != 0) {
+	if (a->cfg->api_listen != NULL && rest_read_token(a->cfg->api_token, a->api_token_hash, err) != 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
@@ -1394,9 +1394,9 @@ setup(struct agent *a, bool check_only)
 		log_warnx("%s", err);
 		return -1;
 	}
-	if (a->cfg->api_host != NULL)
-		log_info("REST API on http://%s:%u/v1/ and %s/api.sock", a->cfg->api_host,
-		    (unsigned)a->cfg->api_port, a->cfg->data_dir);
+	if (a->cfg->api_listen != NULL)
+		log_info("REST API on http://%s/v1/ and %s/api.sock", a->cfg->api_listen,
+		    a->cfg->data_dir);
 	if (zmq_connect(a->dealer, a->cfg->broker) != 0) {
 		log_warnx("cannot connect to %s: %s", a->cfg->broker, zmq_strerror(errno));
 		return -1;

@@ -991,14 +991,15 @@ rest_read_token(const char *path, uint8_t hash[static 32], char err[static KETEN
 
 /* Start libmicrohttpd on listener l, bound to sa or to the listening socket fd. */
 static int
-listen_on(struct listener *l, const struct agent_config *cfg, const struct sockaddr_in *sa, int fd)
+listen_on(struct listener *l, const struct agent_config *cfg, const struct sockaddr *sa, int fd)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-	    MHD_USE_POLL | MHD_USE_ERROR_LOG;
+	    MHD_USE_POLL | MHD_USE_ERROR_LOG | (sa != NULL && sa->sa_family == AF_INET6 ?
+	    MHD_USE_IPv6 : 0);
 
 	if (sa != NULL)
 		l->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l,
-		    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)sa,
+		    MHD_OPTION_SOCK_ADDR, sa,
 		    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
@@ -1064,13 +1065,11 @@ rest_start(const struct agent_config *cfg, void *zctx, const uint8_t token_hash[
 	r->local = (struct listener){ r, NULL, false };
 	if ((rc = unix_listener(r, cfg, err)) != 0)
 		goto fail;
-	if (cfg->api_host != NULL) {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(cfg->api_port) };
-		inet_pton(AF_INET, cfg->api_host, &sa.sin_addr);
+	if (cfg->api_listen != NULL) {
 		memcpy(r->token_hash, token_hash, sizeof(r->token_hash));
-		if (listen_on(&r->tcp, cfg, &sa, -1) != 0) {
-			rc = keten_seterr(err, KETEN_EIO, "cannot listen for the API on %s:%u (in use?)",
-			    cfg->api_host, (unsigned)cfg->api_port);
+		if (listen_on(&r->tcp, cfg, (const struct sockaddr *)&cfg->api_addr, -1) != 0) {
+			rc = keten_seterr(err, KETEN_EIO, "cannot listen for the API on %s (in use?)",
+			    cfg->api_listen);
 			goto fail;
 		}
 	}

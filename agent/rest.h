@@ -26,8 +26,8 @@ struct rest;
 int rest_read_token(const char *path, uint8_t hash[static 32], char err[static KETEN_ERRLEN]);
 
 /*
- * Serve the API on DATA_DIR/api.sock and, with cfg->api_host, on
- * cfg->api_host:cfg->api_port for the token whose digest is token_hash.
+ * Serve the API on DATA_DIR/api.sock and, with cfg->api_listen, on that
+ * address for the token whose digest is token_hash.
  * `zctx` is the agent's ZeroMQ context.  0 or an error.
  */
 int rest_start(const struct agent_config *cfg, void *zctx, const uint8_t token_hash[static 32],

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "broker/gate.h"
 #include "broker/ledger.h"
+#include "broker/metrics.h"
 #include "broker/queue.h"
 #include "broker/spool.h"
 #include "broker/zap.h"
@@ -50,6 +52,12 @@ struct peer {
 	bool rate_refusing;	/* the same, for going over max_submissions_per_s */
 	double tokens;		/* submissions this agency may still make now */
 	int64_t tokens_ms;	/* when tokens was last topped up (monotonic) */
+	int64_t heard_ms;	/* last command on the session (monotonic) */
+	/* copies queued for this agency: counted once at start (queue_count), then
+	 * kept by the batches; `queued_pending` is the current batch's change,
+	 * added at its commit and dropped when the commit fails */
+	uint64_t queued;
+	int64_t queued_pending;
 };
 
 /* A reply held back until the batch is committed. */
@@ -77,6 +85,8 @@ struct broker {
 	int64_t spool_scanned;		/* mono_ms of the last full look at the spool */
 	bool ledger_dirty;		/* entries appended in the current batch */
 	bool storage_tight;		/* the map is nearly full: refuse new submissions */
+	bool storage_refused;		/* a submission was refused for storage and none
+					 * accepted since (what /healthz reports) */
 	uint64_t storage_used;		/* bytes of the map used at the start of this batch */
 	uint64_t storage_limit;		/* the high-water mark in bytes */
 	uint64_t batch_bytes;		/* what this batch's accepted submissions may take */
@@ -103,6 +113,7 @@ struct broker {
 		uint64_t since;		/* refusals not logged since */
 		bool pending;		/* to log in the next batch */
 	} refusals[REFUSALS_TRACKED];
+	struct metrics *metrics;	/* counters; HTTP only with metrics_listen */
 	/* statistics, logged at shutdown */
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
 	    shadow_diffs;
@@ -112,6 +123,7 @@ static int load_policy(struct broker *b, const char *path, struct policy **out, 
     size_t *len, char err[static KETEN_ERRLEN]);
 static void make_policy_frame(struct broker *b, const char *src, size_t len);
 static void make_dir_frame(struct broker *b, const char *src, size_t len);
+static void check_storage(struct broker *b);
 
 static volatile sig_atomic_t stopping, reload;
 
@@ -251,6 +263,7 @@ start_session(struct broker *b, const struct dir_agency *a, const uint8_t *rid, 
 	p->inflight = 0;
 	p->more = true;
 	p->progress_ms = mono_ms();
+	p->heard_ms = p->progress_ms;
 	return p;
 }
 
@@ -564,6 +577,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	int rc;
 
 	if (mid != NULL && (rc = queue_seen(b->queue, txn, mid->data, from->id, &dup)) != 0) {
+		metrics_rejected(b->metrics, rc == KETEN_EEXIST ? "malformed" : "storage");
 		reply_error(b, rid, rid_len, rc == KETEN_EEXIST ?
 		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED :
 		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE, mid, s->ref, "submit: %s",
@@ -573,9 +587,11 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	}
 	if (dup) {	/* accepted before: the agent did not hear our ack */
 		b->dups++;
+		metrics_duplicate(b->metrics);
 		goto ack;
 	}
 	if ((v = malloc(sizeof(*v))) == NULL) {
+		metrics_rejected(b->metrics, "storage");
 		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE, mid,
 		    s->ref, "broker out of memory; retry later");
 		return;
@@ -591,6 +607,8 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	}
 	if (b->storage_tight || peer_of(b, from)->refusing) {
 		peer_of(b, from)->refusing = true;
+		b->storage_refused = true;
+		metrics_rejected(b->metrics, "storage");
 		/* keep room for deliveries, their ledger entries and audits; nothing was
 		 * decided about this message (it will be sent again), so nothing to log */
 		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE, mid, s->ref,
@@ -602,6 +620,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	struct peer *pe = peer_of(b, from);
 	if (!rate_ok(b, pe)) {
 		/* nothing decided: the agent pauses and sends it again, in order */
+		metrics_rejected(b->metrics, "rate-limited");
 		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED, mid,
 		    s->ref, "%s sends more than max_submissions_per_s (%llu a second); retry later",
 		    from->id, (unsigned long long)b->cfg->max_submissions_per_s);
@@ -616,6 +635,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		    pe->clock_off_ms > 0 ? "ahead of" : "behind",
 		    (long long)(b->cfg->max_clock_skew_ms / 1000));
 		log_rejection(b, txn, from, s, "clock", why);
+		metrics_rejected(b->metrics, "clock");
 		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK, mid, s->ref,
 		    "%s", why);
 		free(v);
@@ -631,6 +651,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 			b->policy_rejects++;
 		log_warnx("submit from %s rejected: %s", from->id, v->reason);
 		log_rejection(b, txn, from, s, error_code_name(v->code), v->reason);
+		metrics_rejected(b->metrics, error_code_name(v->code));
 		reply_error(b, rid, rid_len, v->code, mid, s->ref, "%s", v->reason);
 		free(v);
 		return;
@@ -666,6 +687,8 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	if (rc == 0)
 		b->batch_bytes += need;
 	if (rc != 0) {
+		metrics_rejected(b->metrics, "storage");
+		b->storage_refused = b->storage_refused || rc == KETEN_EFULL;
 		log_warnx("submit from %s refused: %s", from->id, rc == KETEN_EFULL ?
 		    "storage full (raise map_size_mb)" : keten_strerror(rc));
 		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE,
@@ -673,8 +696,13 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		return;
 	}
 	b->submits++;
-	for (size_t i = 0; i < s->n_copies; i++)
-		peer_of(b, directory_find(b->dir, s->copies[i]->recipient))->more = true;
+	b->storage_refused = false;
+	metrics_accepted(b->metrics);
+	for (size_t i = 0; i < s->n_copies; i++) {
+		struct peer *rp = peer_of(b, directory_find(b->dir, s->copies[i]->recipient));
+		rp->more = true;
+		rp->queued_pending++;
+	}
 	/* acknowledged with its receipts once the batch (and its checkpoint) is committed */
 	if (b->nacks == b->capacks) {
 		size_t cap = b->capacks ? 2 * b->capacks : 256;
@@ -737,6 +765,8 @@ handle_deliver_ack(struct broker *b, MDB_txn *txn, const struct dir_agency *from
 		    "queued (raise map_size_mb)", from->id);
 	if (rc == 0) {
 		b->delivered++;
+		metrics_delivered(b->metrics);
+		p->queued_pending--;
 		if (p->inflight > 0)
 			p->inflight--;
 		p->progress_ms = mono_ms();
@@ -930,11 +960,15 @@ receive_one(struct broker *b, MDB_txn *txn)
 		/* a reconnect or our restart: the agent says Hello, then resends in order */
 		const Keten__Wire__V1__Submit *sub = cmd->cmd_case ==
 		    KETEN__WIRE__V1__COMMAND__CMD_SUBMIT ? cmd->submit : NULL;
+		if (sub != NULL)
+			metrics_rejected(b->metrics, "no-session");
 		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NO_SESSION,
 		    sub && sub->header ? &sub->header->message_id : NULL, sub ? sub->ref : 0,
 		    "no session on this connection: say Hello first");
 		goto out;
 	}
+	if (in_session(b, from, rid, (size_t)ridlen))
+		peer_of(b, from)->heard_ms = mono_ms();
 	switch (cmd->cmd_case) {
 	case KETEN__WIRE__V1__COMMAND__CMD_HELLO:
 		handle_hello(b, from, rid, (size_t)ridlen, cmd->hello);
@@ -1014,6 +1048,7 @@ pump_one(void *arg, uint64_t seq, const void *frame, size_t len)
 	p->inflight++;
 	p->progress_ms = mono_ms();
 	pu->budget--;
+	metrics_sent(pu->b->metrics, 1);
 	return 0;
 }
 
@@ -1048,6 +1083,82 @@ pump_deliveries(struct broker *b)
 	}
 	if (txn != NULL)
 		mdb_txn_abort(txn);
+}
+
+/*
+ * Count in the queue what is queued for each agency whose count is 0: all at
+ * start, the new ones after a directory change (the others keep theirs).
+ * Only needed when metrics are served.
+ */
+static int
+count_queued(struct broker *b)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (b->cfg->metrics_listen == NULL)
+		return 0;
+	if ((rc = mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return db_err(rc);
+	for (size_t i = 0; i < b->dir->n && rc == 0; i++) {
+		struct peer *p = &b->peers[i];
+		if (p->queued == 0)
+			rc = queue_count(b->queue, txn, p->agency->id, &p->queued);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* The batch is committed (or not): its queue changes count, or are forgotten. */
+static void
+settle_queued(struct broker *b, bool committed)
+{
+	for (size_t i = 0; i < b->dir->n; i++) {
+		struct peer *p = &b->peers[i];
+		if (committed && p->queued_pending < 0 && (uint64_t)-p->queued_pending > p->queued)
+			p->queued = 0;	/* never: every removal was counted in */
+		else if (committed)
+			p->queued = (uint64_t)((int64_t)p->queued + p->queued_pending);
+		p->queued_pending = 0;
+	}
+}
+
+static bool
+heard_recently(const struct broker *b, const struct peer *p, int64_t mono)
+{
+	return p->connected && mono - p->heard_ms <= 3 * (int64_t)b->cfg->heartbeat_ms;
+}
+
+/*
+ * What /metrics and /healthz report, read on the loop's thread between
+ * batches: counters kept in memory, one read transaction for the ledger size.
+ */
+static void
+fill_metrics(void *arg, struct metrics_state *st)
+{
+	struct broker *b = arg;
+	int64_t mono = mono_ms();
+	MDB_txn *txn;
+	MDB_envinfo info;
+
+	if (mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn) == 0) {
+		st->ledger_entries = ledger_size(b->ledger, txn);
+		st->queued = queue_depth(b->queue, txn);
+		mdb_txn_abort(txn);
+	}
+	for (size_t i = 0; i < b->dir->n; i++) {
+		const struct peer *p = &b->peers[i];
+		if (heard_recently(b, p, mono) && dir_agency_active(p->agency, now_ms()))
+			st->connected_agents++;
+		metrics_state_queue(st, p->agency->id, p->queued);
+	}
+	st->storage_used = b->storage_used;
+	st->storage_limit = b->storage_limit;
+	if (mdb_env_info(b->env, &info) == 0)
+		st->storage_map = info.me_mapsize;
+	/* storage_tight alone is recomputed each batch from the pages in use; a
+	 * refusal for what a submission would add holds until one is accepted */
+	st->refusing = b->storage_tight || b->storage_refused;
 }
 
 static int
@@ -1093,6 +1204,22 @@ setup(struct broker *b, bool check_only)
 	    (rc = spool_open(b->cfg->data_dir, &b->spool, err)) != 0) {
 		log_warnx("%s", err);
 		return -1;
+	}
+	if (metrics_new(&b->metrics) != 0)
+		return -1;
+	if (b->cfg->metrics_listen != NULL) {
+		if ((rc = count_queued(b)) != 0) {
+			log_warnx("cannot count the delivery queue: %s", keten_strerror(rc));
+			return -1;
+		}
+		check_storage(b);
+		if ((rc = metrics_listen(b->metrics, (const struct sockaddr *)&b->cfg->metrics_addr,
+		    b->cfg->metrics_addrlen, fill_metrics, b, err)) != 0) {
+			log_warnx("metrics_listen %s: %s", b->cfg->metrics_listen, err);
+			return -1;
+		}
+		log_info("serving /metrics and /healthz on http://%s%s", b->cfg->metrics_listen,
+		    b->cfg->metrics_public ? " (metrics_public: not only this host)" : "");
 	}
 	randombytes_buf(b->instance, sizeof(b->instance));
 	/* before ZeroMQ starts its threads, which inherit the filter */
@@ -1216,6 +1343,8 @@ swap_directory(struct broker *b, struct directory *nd)
 	b->peers = np;
 	directory_free(&b->dir);
 	b->dir = nd;
+	if (count_queued(b) != 0)
+		log_warnx("cannot count the delivery queue of new agencies; their queue_depth is low");
 	return 0;
 }
 
@@ -1327,6 +1456,10 @@ log_expired(void *arg, const char *recipient, const uint8_t id[static 16], int64
 	e.message_id = (ProtobufCBinaryData){ 16, (uint8_t *)id };
 	e.reason = "the retention of the granting rule ended before delivery";
 	log_entry(x->b, x->txn, &e);
+	metrics_expired(x->b->metrics);
+	const struct dir_agency *a = directory_find(x->b->dir, recipient);
+	if (a != NULL)
+		peer_of(x->b, a)->queued_pending--;
 	log_info("a queued copy for %s expired undelivered: its retention ended", recipient);
 }
 
@@ -1392,18 +1525,21 @@ ack_with_receipts(struct broker *b)
 static void
 run(struct broker *b)
 {
-	zmq_pollitem_t items[3] = {
+	/* the metrics' HTTP server runs on this thread, between batches (broker/metrics.h) */
+	zmq_pollitem_t items[4] = {
 		{ b->router, 0, ZMQ_POLLIN, 0 },
 		{ b->zap, 0, ZMQ_POLLIN, 0 },
 		{ NULL, spool_fd(b->spool), ZMQ_POLLIN, 0 },
+		{ NULL, metrics_fd(b->metrics), ZMQ_POLLIN, 0 },
 	};
+	int nitems = metrics_fd(b->metrics) >= 0 ? 4 : 3;
 
 	while (!stopping) {
 		if (reload) {
 			reload = 0;
 			reload_policy(b);
 		}
-		if (zmq_poll(items, 3, (long)b->cfg->heartbeat_ms) < 0) {
+		if (zmq_poll(items, nitems, metrics_timeout(b->metrics, (long)b->cfg->heartbeat_ms)) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_warnx("poll: %s", zmq_strerror(errno));
@@ -1436,7 +1572,13 @@ run(struct broker *b)
 			log_warnx("cannot write a checkpoint: %s", keten_strerror(rc));
 		b->ledger_dirty = false;
 		if (n > 0) {
-			if ((rc = mdb_txn_commit(txn)) != 0) {
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			rc = mdb_txn_commit(txn);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			settle_queued(b, rc == 0);
+			if (rc != 0) {
+				metrics_batch_abort(b->metrics);
 				/* Nothing of this batch is on disk: acknowledge nothing. */
 				log_warnx("commit failed: %s; dropping %llu replies (peers resend)",
 				    mdb_strerror(rc), (unsigned long long)n);
@@ -1447,6 +1589,8 @@ run(struct broker *b)
 				spool_settle(b->spool, false);
 			} else {
 				spool_settle(b->spool, true);
+				metrics_batch_commit(b->metrics, (double)(t1.tv_sec - t0.tv_sec) +
+				    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, n);
 				b->commits++;
 				b->committed_cmds += n;
 				if (n > b->max_batch)
@@ -1456,10 +1600,13 @@ run(struct broker *b)
 			}
 		} else {
 			mdb_txn_abort(txn);
+			settle_queued(b, false);
+			metrics_batch_abort(b->metrics);
 			spool_settle(b->spool, false);
 		}
 		send_replies(b);
 		pump_deliveries(b);
+		metrics_run(b->metrics);	/* no transaction is open here */
 	}
 }
 
@@ -1546,6 +1693,7 @@ main(int argc, char **argv)
 	queue_free(&b.queue);
 	ledger_free(&b.ledger);
 	spool_free(&b.spool);
+	metrics_free(&b.metrics);
 	mdb_env_close(b.env);
 	for (size_t i = 0; i < b.nreplies; i++)
 		free(b.replies[i].frame);

@@ -278,6 +278,34 @@ queue_scan(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t after,
 	return db_err(rc);
 }
 
+int
+queue_count(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t *out)
+{
+	uint8_t key[KETEN_IDMAX + 8];
+	size_t plen = strlen(recipient) + 1;
+	MDB_val k, v;
+	MDB_cursor *cur;
+	uint64_t n = 0;
+	int rc, op = MDB_SET_RANGE;
+
+	if (plen >= KETEN_IDMAX)
+		return KETEN_EINVAL;
+	k = (MDB_val){ make_key(key, recipient, 0), key };
+	if ((rc = mdb_cursor_open(txn, q->queue, &cur)) != 0)
+		return db_err(rc);
+	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (k.mv_size != plen + 8 || memcmp(k.mv_data, recipient, plen) != 0)
+			break;
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return db_err(rc);
+	*out = n;
+	return 0;
+}
+
 size_t
 queue_depth(struct queue *q, MDB_txn *txn)
 {

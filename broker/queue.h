@@ -84,6 +84,13 @@ int queue_scan(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t af
     int (*fn)(void *arg, uint64_t seq, const void *frame, size_t len), void *arg,
     bool *exhausted);
 
+/*
+ * Number of entries queued for `recipient`, in *out: one pass over that
+ * recipient's entries (the broker counts once at start and then keeps the
+ * count itself).  0 or an error.
+ */
+int queue_count(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t *out);
+
 /* Number of entries queued for all recipients. */
 size_t queue_depth(struct queue *q, MDB_txn *txn);
 

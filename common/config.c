@@ -1,6 +1,7 @@
 /* Broker and agent configuration files. */
 #include <arpa/inet.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@ static const char *const broker_keys[] = {
 	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
 	"max_message_bytes",
 	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin",
-	"user", "seccomp", "max_submissions_per_s", NULL
+	"user", "seccomp", "max_submissions_per_s", "metrics_listen", "metrics_public", NULL
 };
 
 static const char *const agent_keys[] = {
@@ -74,32 +75,20 @@ check_endpoint(const struct ydoc *doc, const struct ynode *root, const char *key
 
 int
 config_http_listen(const struct ydoc *doc, const struct ynode *root, const char *key,
-    const char *value, bool allow_public, char **host, uint16_t *port,
+    const char *value, bool allow_public, struct sockaddr_storage *addr, socklen_t *len,
     char err[static KETEN_ERRLEN])
 {
-	const char *colon = strrchr(value, ':');
-	struct in_addr ia;
-	char h[64];
-	unsigned long p;
-	char *end;
+	bool loopback = false;
+	size_t plen = strcspn(key, "_");	/* "api" of api_listen, "metrics" of metrics_listen */
 
-	if (colon == NULL || (size_t)(colon - value) >= sizeof(h) || colon == value)
-		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" must be ADDRESS:PORT with an "
-		    "IPv4 address, e.g. 127.0.0.1:8470; found \"%s\"", key, value);
-	memcpy(h, value, (size_t)(colon - value));
-	h[colon - value] = '\0';
-	p = strtoul(colon + 1, &end, 10);
-	if (inet_pton(AF_INET, h, &ia) != 1 || *end != '\0' || colon[1] == '\0' || p == 0 ||
-	    p > 65535)
-		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" must be ADDRESS:PORT with an "
-		    "IPv4 address and a port 1-65535, e.g. 127.0.0.1:8470; found \"%s\"", key, value);
-	if ((ntohl(ia.s_addr) >> 24) != 127 && !allow_public)
-		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" %s is not a loopback address; "
-		    "other machines could reach it. Set %s_public: true if that is intended", key, h,
-		    strncmp(key, "api", 3) == 0 ? "api" : "metrics");
-	if ((*host = strdup(h)) == NULL)
-		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
-	*port = (uint16_t)p;
+	if (config_parse_hostport(value, addr, len, &loopback) != 0)
+		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" must be HOST:PORT with a "
+		    "numeric address and a port 1-65535, e.g. 127.0.0.1:8470 or [::1]:8470; found \"%s\"",
+		    key, value);
+	if (!loopback && !allow_public)
+		return ydoc_err(doc, ynode_get(root, key), err, "\"%s\" %s is not a loopback address: "
+		    "other machines could reach it; listen on 127.0.0.1 or [::1], or set %.*s_public: true",
+		    key, value, (int)plen, key);
 	return 0;
 }
 
@@ -119,8 +108,78 @@ broker_config_free(struct broker_config **cfg)
 	free(c->shadow_policy);
 	free(c->origin);
 	free(c->user);
+	free(c->metrics_listen);
 	free(c);
 	*cfg = NULL;
+}
+
+int
+config_parse_hostport(const char *s, struct sockaddr_storage *addr, socklen_t *len,
+    bool *loopback)
+{
+	char host[64];
+	const char *colon, *h = s;
+	size_t hl;
+
+	memset(addr, 0, sizeof(*addr));
+	if (s[0] == '[') {	/* [IPv6]:port */
+		const char *close = strchr(s, ']');
+		if (close == NULL || close[1] != ':')
+			return KETEN_EINVAL;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return KETEN_EINVAL;	/* no port, or a bare IPv6 address */
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= sizeof(host))
+		return KETEN_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	const char *p = colon + 1;
+	unsigned long port = 0;
+	if (*p == '\0' || strlen(p) > 5)
+		return KETEN_EINVAL;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return KETEN_EINVAL;
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port == 0 || port > 65535)
+		return KETEN_EINVAL;
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	struct sockaddr_in *v4 = (struct sockaddr_in *)addr;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)addr;
+	if (s[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*v4);
+		*loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+		return 0;
+	}
+	if (s[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*v6);
+		*loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && v6->sin6_addr.s6_addr[12] == 127);
+		return 0;
+	}
+	return KETEN_EINVAL;
+}
+
+/* metrics_listen: numeric, and loopback unless metrics_public says otherwise */
+static int
+check_metrics_listen(const struct ydoc *doc, const struct ynode *root, struct broker_config *c,
+    char err[static KETEN_ERRLEN])
+{
+	if (c->metrics_listen == NULL)
+		return 0;
+	return config_http_listen(doc, root, "metrics_listen", c->metrics_listen, c->metrics_public,
+	    &c->metrics_addr, &c->metrics_addrlen, err);
 }
 
 /* Validate a parsed broker configuration; takes ownership of doc. */
@@ -168,7 +227,11 @@ broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static 
 	    (rc = ydoc_get_u64(doc, root, "max_submissions_per_s", false, 0, 10000000,
 	    &c->max_submissions_per_s, err)) ||
 	    (rc = dup_setting(doc, root, "user", false, false, &c->user, err)) ||
-	    (rc = ydoc_get_bool(doc, root, "seccomp", false, &c->seccomp, err)))
+	    (rc = ydoc_get_bool(doc, root, "seccomp", false, &c->seccomp, err)) ||
+
+	    (rc = dup_setting(doc, root, "metrics_listen", false, false, &c->metrics_listen, err)) ||
+	    (rc = ydoc_get_bool(doc, root, "metrics_public", false, &c->metrics_public, err)) ||
+	    (rc = check_metrics_listen(doc, root, c, err)))
 		goto fail;
 	if (c->origin == NULL && (c->origin = strdup("keten.local/ledger")) == NULL) {
 		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
@@ -206,7 +269,7 @@ agent_config_free(struct agent_config **cfg)
 	free(c->broker_signing_key);
 	free(c->network_key);
 	free(c->previous_keys);
-	free(c->api_host);
+	free(c->api_listen);
 	free(c->api_token);
 	free(c->user);
 	free(c);
@@ -275,8 +338,8 @@ agent_config_doc(struct ydoc *doc, struct agent_config **out, char err[static KE
 	if (c->api_max_body_bytes == 0)
 		c->api_max_body_bytes = 2 * c->max_message_bytes + 65536;
 	if (api != NULL) {
-		if ((rc = config_http_listen(doc, root, "api_listen", api, api_public, &c->api_host,
-		    &c->api_port, err)) != 0)
+		if ((rc = config_http_listen(doc, root, "api_listen", api, api_public, &c->api_addr,
+		    &c->api_addrlen, err)) != 0 || (c->api_listen = strdup(api)) == NULL)
 			goto fail;
 		if (c->api_token == NULL) {
 			rc = ydoc_err(doc, ynode_get(root, "api_listen"), err, "api_listen needs api_token: "

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/err.h"
 #include "common/util.h"
@@ -33,6 +34,10 @@ struct broker_config {
 	uint64_t max_submissions_per_s;	/* per agency; 0 = no limit */
 	char *user;		/* started as root: the account to become (docs/security.md) */
 	bool seccomp;		/* install the system call filter (default true) */
+	char *metrics_listen;	/* "HOST:PORT" of the HTTP health/metrics endpoint, or NULL (off) */
+	bool metrics_public;	/* allow metrics_listen on a non-loopback address */
+	struct sockaddr_storage metrics_addr;	/* metrics_listen, parsed (numeric only) */
+	socklen_t metrics_addrlen;
 };
 
 struct agent_config {
@@ -55,8 +60,9 @@ struct agent_config {
 	uint64_t window;	/* submissions in flight to the broker */
 	uint64_t resend_ms;	/* resend unacknowledged submissions after this */
 	/* the REST API for partner systems (docs/integration.md); off without api_listen */
-	char *api_host;		/* IPv4 address, loopback unless api_public */
-	uint16_t api_port;
+	char *api_listen;	/* "HOST:PORT" as configured, or NULL (no TCP API) */
+	struct sockaddr_storage api_addr;	/* api_listen, parsed; loopback unless api_public */
+	socklen_t api_addrlen;
 	char *api_token;	/* file (0600) with the bearer token */
 	uint64_t api_max_connections;
 	uint64_t api_max_body_bytes;
@@ -65,13 +71,21 @@ struct agent_config {
 };
 
 /*
- * Parse "ADDRESS:PORT" (IPv4) of an HTTP listener set under `key`, refusing a
- * non-loopback address unless allow_public.  *host is malloc'd.
+ * Parse "HOST:PORT" (IPv4 dotted quad, "[IPv6]" or "localhost"; port 1-65535)
+ * into *addr.  0 or KETEN_EINVAL.  *loopback tells whether the address is
+ * 127.0.0.0/8 or ::1 (or an IPv4-mapped loopback address).
+ */
+int config_parse_hostport(const char *s, struct sockaddr_storage *addr, socklen_t *len,
+    bool *loopback);
+/*
+ * An HTTP listener's setting `key` (api_listen, metrics_listen) parsed into
+ * *addr, refusing a non-loopback address unless allow_public; errors name
+ * file:line:col.  0 or an error.
  */
 struct ydoc;
 struct ynode;
 int config_http_listen(const struct ydoc *doc, const struct ynode *root, const char *key,
-    const char *value, bool allow_public, char **host, uint16_t *port,
+    const char *value, bool allow_public, struct sockaddr_storage *addr, socklen_t *len,
     char err[static KETEN_ERRLEN]);
 
 /* Load and validate; errors name file:line:col.  Free with *_config_free. */

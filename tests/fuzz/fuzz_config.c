@@ -43,7 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (a->agency == NULL || a->broker == NULL || strlen(a->broker_key) != 40 ||
 		    a->data_dir[0] != '/' || a->keys[0] != '/' ||
-		    (a->api_host != NULL && (a->api_port == 0 || a->api_token == NULL)) ||
+		    (a->api_listen != NULL && (a->api_addrlen == 0 || a->api_token == NULL)) ||
 		    a->api_max_body_bytes < 1024)
 			abort();
 		agent_config_free(&a);

@@ -288,3 +288,32 @@ api_enable() {
 		for line in "$@"; do echo "$line"; done
 	} >>"$NET/$a.yaml"
 }
+
+# The HTTP helpers use python3 (curl may be missing); the system's starts
+# fastest (a pyenv shim on PATH costs a second per call).
+KETEN_PYTHON=${KETEN_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+
+# free_port: a TCP port on 127.0.0.1 nothing listens on (the kernel's pick).
+free_port() {
+	"$KETEN_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# http_req METHOD PORT PATH [BODY]: an HTTP request to 127.0.0.1:PORT; prints
+# the status code on the first line, then the body.  Fails when nothing answers.
+http_req() {
+	"$KETEN_PYTHON" - "$@" <<'EOP'
+import http.client, sys
+method, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+body = sys.argv[4] if len(sys.argv) > 4 else None
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request(method, path, body=body)
+r = c.getresponse()
+print(r.status)
+sys.stdout.write(r.read().decode())
+EOP
+}
+
+# metric FILE NAME{LABELS}: the value of one series in a saved /metrics answer.
+metric() {
+	awk -v n="$2" '$1 == n { print $2; found = 1 } END { if (!found) print "missing" }' "$1"
+}

@@ -1,6 +1,8 @@
 /* Unit tests of common/config.c: broker and agent configuration files. */
 #include "tests/unit/testutil.h"
 
+#include <netinet/in.h>
+
 #include "common/config.h"
 #include "common/keys.h"
 
@@ -269,7 +271,7 @@ test_agent_minimal(void **state)
 	assert_string_equal(c->data_dir, want);
 	free(want);
 	/* no TCP API unless asked for */
-	assert_null(c->api_host);
+	assert_null(c->api_listen);
 	assert_int_equal(c->api_max_connections, 64);
 	assert_int_equal(c->api_max_body_bytes, 2 * (1 << 20) + 65536);
 	assert_int_equal(c->map_size_mb, 1024);
@@ -308,8 +310,9 @@ test_agent_full(void **state)
 	if (agent_config_load(path, &c, err) != 0)
 		fail_msg("refused: %s", err);
 	assert_string_equal(c->data_dir, "/var/lib/keten-agent");
-	assert_string_equal(c->api_host, "127.0.0.1");
-	assert_int_equal(c->api_port, 7500);
+	assert_string_equal(c->api_listen, "127.0.0.1:7500");
+	assert_int_equal(c->api_addr.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&c->api_addr)->sin_port), 7500);
 	want = tu_printf("%s/api.token", f->dir);
 	assert_string_equal(c->api_token, want);
 	free(want);
@@ -361,7 +364,7 @@ test_agent_errors(void **state)
 	free(text);
 	/* the REST API: ADDRESS:PORT, loopback unless api_public, a token file */
 	text = tu_printf("%sapi_listen: localhost\n", min);
-	load_fails(f, AGENT, text, "8:13: ", "\"api_listen\" must be ADDRESS:PORT with an IPv4 address");
+	load_fails(f, AGENT, text, "8:13: ", "\"api_listen\" must be HOST:PORT with a numeric address");
 	free(text);
 	text = tu_printf("%sapi_listen: 127.0.0.1:99999\napi_token: t\n", min);
 	load_fails(f, AGENT, text, "8:13: ", "a port 1-65535");
@@ -370,8 +373,8 @@ test_agent_errors(void **state)
 	load_fails(f, AGENT, text, "8:13: ", "api_listen needs api_token");
 	free(text);
 	text = tu_printf("%sapi_listen: 192.0.2.10:8470\napi_token: t\n", min);
-	load_fails(f, AGENT, text, "8:13: ", "192.0.2.10 is not a loopback address; other machines "
-	    "could reach it. Set api_public: true");
+	load_fails(f, AGENT, text, "8:13: ", "192.0.2.10:8470 is not a loopback address: other "
+	    "machines could reach it; listen on 127.0.0.1 or [::1], or set api_public: true");
 	free(text);
 	text = tu_printf("%sapi_listen: 192.0.2.10:8470\napi_token: t\napi_public: true\n", min);
 	{
@@ -379,7 +382,7 @@ test_agent_errors(void **state)
 		struct agent_config *pc = NULL;
 		if (agent_config_load(p, &pc, err) != 0)
 			fail_msg("api_public refused: %s", err);
-		assert_string_equal(pc->api_host, "192.0.2.10");
+		assert_string_equal(pc->api_listen, "192.0.2.10:8470");
 		agent_config_free(&pc);
 		free(p);
 	}
@@ -411,6 +414,97 @@ test_agent_errors(void **state)
 	free(min);
 }
 
+/* metrics_listen: numeric HOST:PORT, loopback unless metrics_public: true */
+static void
+test_broker_metrics(void **state)
+{
+	struct fixture *f = *state;
+	char err[KETEN_ERRLEN], *path, *text;
+	struct broker_config *c = NULL;
+
+	path = tu_write(f->dir, "broker.yaml", broker_min, 0644);
+	if (broker_config_load(path, &c, err) != 0)
+		fail_msg("refused: %s", err);
+	assert_null(c->metrics_listen);	/* off by default */
+	assert_false(c->metrics_public);
+	broker_config_free(&c);
+	free(path);
+
+	text = tu_printf("%smetrics_listen: 127.0.0.1:9464\n", broker_min);
+	path = tu_write(f->dir, "broker.yaml", text, 0644);
+	if (broker_config_load(path, &c, err) != 0)
+		fail_msg("refused: %s", err);
+	assert_string_equal(c->metrics_listen, "127.0.0.1:9464");
+	assert_int_equal(c->metrics_addr.ss_family, AF_INET);
+	broker_config_free(&c);
+	free(path);
+	free(text);
+
+	text = tu_printf("%smetrics_listen: \"[::1]:9464\"\n", broker_min);
+	path = tu_write(f->dir, "broker.yaml", text, 0644);
+	if (broker_config_load(path, &c, err) != 0)
+		fail_msg("refused: %s", err);
+	assert_int_equal(c->metrics_addr.ss_family, AF_INET6);
+	broker_config_free(&c);
+	free(path);
+	free(text);
+
+	text = tu_printf("%smetrics_listen: 0.0.0.0:9464\n", broker_min);
+	load_fails(f, BROKER, text, "6:17: ", "0.0.0.0:9464 is not a loopback address");
+	free(text);
+	text = tu_printf("%smetrics_listen: 192.0.2.7:9464\nmetrics_public: true\n", broker_min);
+	path = tu_write(f->dir, "broker.yaml", text, 0644);
+	if (broker_config_load(path, &c, err) != 0)
+		fail_msg("refused: %s", err);
+	assert_true(c->metrics_public);
+	broker_config_free(&c);
+	free(path);
+	free(text);
+	text = tu_printf("%smetrics_listen: 9464\n", broker_min);
+	load_fails(f, BROKER, text, "6:17: ", "must be HOST:PORT with a numeric address");
+	free(text);
+	text = tu_printf("%smetrics_listen: 127.0.0.1:65536\n", broker_min);
+	load_fails(f, BROKER, text, "6:17: ", "must be HOST:PORT");
+	free(text);
+	text = tu_printf("%smetrics_listen: 127.0.0.1:9464\nmetrics_public: yes\n", broker_min);
+	load_fails(f, BROKER, text, "7:17: ", "must be true or false");
+	free(text);
+}
+
+/* config_parse_hostport on its own */
+static void
+test_hostport(void **state)
+{
+	struct sockaddr_storage a;
+	socklen_t len;
+	bool lo;
+
+	(void)state;
+	assert_int_equal(config_parse_hostport("127.0.0.1:1", &a, &len, &lo), 0);
+	assert_true(lo);
+	assert_int_equal(config_parse_hostport("127.1.2.3:65535", &a, &len, &lo), 0);
+	assert_true(lo);
+	assert_int_equal(config_parse_hostport("localhost:9464", &a, &len, &lo), 0);
+	assert_true(lo);
+	assert_int_equal(config_parse_hostport("10.0.0.1:80", &a, &len, &lo), 0);
+	assert_false(lo);
+	assert_int_equal(config_parse_hostport("[::1]:80", &a, &len, &lo), 0);
+	assert_true(lo);
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(config_parse_hostport("[::ffff:127.0.0.1]:80", &a, &len, &lo), 0);
+	assert_true(lo);
+	assert_int_equal(config_parse_hostport("[::]:80", &a, &len, &lo), 0);
+	assert_false(lo);
+	static const char *const bad[] = {
+		"", ":80", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:-1", "127.0.0.1:1x",
+		"127.0.0.1:000080", "::1:80", "[::1]80", "[::1]", "[127.0.0.1]:80", "host.example:80",
+		"256.0.0.1:80", "[fe80::1%eth0]:80",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (config_parse_hostport(bad[i], &a, &len, &lo) != KETEN_EINVAL)
+			fail_msg("\"%s\" accepted", bad[i]);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -421,6 +515,8 @@ main(void)
 		T(test_broker_full),
 		T(test_broker_errors),
 		T(test_broker_missing_file),
+		T(test_broker_metrics),
+		T(test_hostport),
 		T(test_agent_minimal),
 		T(test_agent_full),
 		T(test_agent_errors),
