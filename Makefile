@@ -71,7 +71,7 @@ INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper
 
 PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten $(BIN)/keten-client-example
 
-.PHONY: all deps deps-fuzz test unit integ demo clean bench fuzz fuzz-run install
+.PHONY: bench-deps all deps deps-fuzz test unit integ demo clean bench fuzz fuzz-run install
 all: $(PROGS)
 
 # Install the Debian packages keten needs, only when one is missing.
@@ -239,15 +239,38 @@ $(BUILD)/bench/api_bench: bench/api_bench.c bench/bench.h $(BUILD)/libketen-clie
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-client.a -lpthread
 
+# the RabbitMQ comparison needs librabbitmq-dev, which only `make bench` installs
+$(BUILD)/bench/rabbit_bench: bench/rabbit_bench.c bench/bench.h
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lrabbitmq -lpthread
+
 $(BUILD)/bench/%_bench: bench/%_bench.c bench/bench.h $(BUILD)/libketen-common.a
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
 
-bench: deps
+# make bench: the component benchmarks, then one table (bench/broker_path.sh,
+# explained in bench/RESULTS.md): broker saturation against raw libzmq and
+# RabbitMQ in the same run, footprint, and the whole path through real agents.
+# RabbitMQ and librabbitmq are installed here only, not by `make deps` (CI).
+BENCH_DEB_PKGS := rabbitmq-server librabbitmq-dev
+bench-deps: deps
+	@missing=""; for p in $(BENCH_DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing || \
+	    echo "could not install$$missing: the RabbitMQ comparison will say so"; \
+	fi
+
+bench: bench-deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/zmq_baseline $(BUILD)/bench/codec_bench \
 	  $(BUILD)/bench/policy_bench $(BUILD)/bench/envelope_bench $(BUILD)/bench/ledger_bench \
-	  $(BUILD)/bench/api_bench
+	  $(BUILD)/bench/api_bench $(BUILD)/bench/broker_bench
+	$(Q)test ! -e /usr/include/amqp.h || $(MAKE) --no-print-directory $(BUILD)/bench/rabbit_bench
 	@echo "== ledger"
 	$(Q)$(BUILD)/bench/ledger_bench 1000000 $(BIN)
 	@echo "== envelope"
@@ -256,10 +279,8 @@ bench: deps
 	$(Q)$(BUILD)/bench/policy_bench
 	@echo "== codec"
 	$(Q)$(BUILD)/bench/codec_bench tests/data/messages/signal_carwash.json CaseSignal
-	@echo "== message path"
-	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/message_path.sh
-	@echo "== REST API"
-	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/api_path.sh
+	@echo "== broker saturation, footprint, message path, REST API (bench/RESULTS.md)"
+	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/bench bench/broker_path.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the programs, the C client
 # library and header, the systemd units and the guides (docs/operator.md).

@@ -10,6 +10,7 @@
  */
 #include <lmdb.h>
 #include <sodium.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,28 @@ fill(Keten__Ledger__V1__Entry *e, uint64_t i, uint8_t id[16], uint8_t pseudo[32]
 	e->ciphertext_hash = (ProtobufCBinaryData){ 32, cth };
 }
 
+/*
+ * db_env_open holds DIR/daemon.lock until the process exits, so `keten audit`
+ * would take this process for a broker serving DIR and wait for it to log
+ * the query: close our lock once the environment is closed.
+ */
+static void
+release_daemon_lock(const char *dir)
+{
+	char want[4096], link[320], got[4096];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	snprintf(want, sizeof(want), "%s/daemon.lock", dir);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		ssize_t n = readlink(link, got, sizeof(got) - 1);
+		if (n > 0 && (got[n] = '\0', strcmp(got, want) == 0))
+			close(atoi(de->d_name));
+	}
+	if (d != NULL)
+		closedir(d);
+}
 
 int
 main(int argc, char **argv)
@@ -164,6 +187,7 @@ main(int argc, char **argv)
 	mdb_txn_abort(txn);
 	ledger_free(&l);
 	mdb_env_close(env);
+	release_daemon_lock(dir);
 
 	/* keten audit verify on it */
 	char pub[256];
