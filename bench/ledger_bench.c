@@ -77,6 +77,12 @@ main(int argc, char **argv)
 {
 	uint64_t N = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
 	const char *bin = argc > 2 ? argv[2] : "bin";
+
+	/* whole batches of 1,000, and at least two committed sizes for consistency proofs */
+	if (N < 10000 || N % 1000 != 0) {
+		fprintf(stderr, "ledger_bench: ENTRIES must be a multiple of 1000, at least 10000\n");
+		return 2;
+	}
 	char dir[] = "/tmp/keten-ledger-bench-XXXXXX", err[KETEN_ERRLEN], cmd[512];
 	struct keten_keys *keys;
 	struct ledger *l;
