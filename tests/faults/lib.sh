@@ -182,7 +182,7 @@ fault_check() {
 			for (x in lacc) if (!(x in inbox)) { nolanded++ }
 			if (nolanded) bad = bad "\n  ledger: " nolanded " accepted for " r " never arrived"
 			nrefs = 0; for (x in refs) nrefs++
-			printf "%s: references %d, accepted %d, unanswered %d, arrived %d (of which unanswered-but-stored %d), duplicates %d, lost %d, out of order %d; ledger accepted %d delivered %d\n", \
+			printf "%s: references %d, accepted %d, unanswered %d, arrived %d (of which unanswered-but-stored %d), duplicates %d, lost %d, out of order %d; ledger: accepted " s "->" r " %d, delivered to " r " (from anyone) %d\n", \
 				r, nrefs, na, nu, n, extra, dup + 0, lost + 0, disorder + 0, nacc, ndel
 			if (bad != "") { print "VIOLATION" bad; exit 1 }
 		}' "$log" "$f") || { echo "$fig" >&2; echo "exactly-once rule broken for $rcpt" >&2; return 1; }
