@@ -61,11 +61,13 @@ wait_until() {
 # per submission attempt:
 #   A <TAB> REFERENCE <TAB> MESSAGE-ID   the CLI printed the id: accepted
 #   U <TAB> REFERENCE                    no id came back (connection lost,
-#                                        timeout): may or may not be stored
+#                                        timeout, 5xx): may or may not be stored
+#   R <TAB> REFERENCE <TAB> ANSWER       refused (4xx: invalid, no rule): not
+#                                        stored, not sent again
 # A line without an id is sent again, in order, until one comes back.
 fault_sender() {
 	local agency=$1 to=$2 type=$3 purpose=$4 input=$5 log=$6 chunk=${7:-100}
-	local total pos=1 tmp=$log.chunk out=$log.out
+	local total pos=1 tmp=$log.chunk out=$log.out rc
 	total=$(wc -l <"$input")
 	: >"$log"
 	: >"$tmp.retry"
@@ -77,16 +79,22 @@ fault_sender() {
 			pos=$((pos + chunk))
 		fi
 		: >"$tmp.retry"
+		rc=0
 		"$KETEN" send --config "$NET/$agency.yaml" --to "$to" --type "$type" \
-			--purpose "$purpose" --quiet --lines --json <"$tmp" >"$out" 2>>"$log.err" || true
-		# the k-th answer is the k-th line's; lines past the answers got none
-		awk -v ans="$out" -v retry="$tmp.retry" -v lg="$log" '
+			--purpose "$purpose" --quiet --lines --json <"$tmp" >"$out" 2>>"$log.err" || rc=$?
+		# the k-th answer is the k-th line's; lines past the answers got none:
+		# refused when the CLI says so (exit 1, 2: a whole batch refused),
+		# else unanswered (exit 3: the agent did not answer)
+		awk -v ans="$out" -v retry="$tmp.retry" -v lg="$log" -v rc=$rc '
 			{ ref = $0; sub(/.*"reference":"/, "", ref); sub(/".*/, "", ref)
 			  id = ""
 			  if ((getline a < ans) > 0 && a ~ /"status":202/ && match(a, /"messageId":"[^"]*"/))
 				id = substr(a, RSTART + 13, RLENGTH - 14)
 			  if (id != "") print "A\t" ref "\t" id >> lg
-			  else { print "U\t" ref >> lg; print $0 >> retry } }' "$tmp"
+			  else if (a ~ /"status":4[0-9][0-9]/) print "R\t" ref "\t" a >> lg
+			  else if (a == "" && (rc == 1 || rc == 2)) print "R\t" ref "\tbatch refused" >> lg
+			  else { print "U\t" ref >> lg; print $0 >> retry }
+			  a = "" }' "$tmp"
 		[ -s "$tmp.retry" ] && sleep 0.3	# the agent is away: give it time
 	done
 	rm -f "$tmp" "$tmp.retry" "$out"
@@ -146,6 +154,7 @@ fault_check() {
 	fig=$(awk -F'\t' -v s="$sender" -v acc="$f.acc" -v del="$f.del" -v r="$rcpt" '
 		FILENAME == ARGV[1] {
 			if ($1 == "A") { printed[$3] = $2; order[++na] = $3; a[$2]++ }
+			else if ($1 == "R") { nr++; if (nr <= 3) bad = bad "\n  " $2 " refused: " $3 }
 			else { u[$2]++; nu++ }
 			refs[$2] = 1
 			next
