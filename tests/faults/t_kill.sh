@@ -10,6 +10,7 @@
 # exactly the messages in the inboxes, and keten audit verify passes.
 #
 # Replay a round: FAULT_SEED=<its seed> FAULT_ROUNDS=1 ONLY=kill make faults.
+# FAULT_KILL_MIN_MS/FAULT_KILL_MAX_MS (700/3000) bound the pause between kills.
 # The seed fixes the schedule (when, what is killed, how long it stays
 # down); the interleaving with the processes is the machine's.
 . "$(dirname "$0")/lib.sh"
@@ -41,7 +42,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	declare -A killed=([broker]=0 [nla]=0 [om]=0 [politie]=0)
 	tail_kills=2	# and a few more while the queues drain
 	while :; do
-		rand_s pause 700 3000
+		rand_s pause "${FAULT_KILL_MIN_MS:-700}" "${FAULT_KILL_MAX_MS:-3000}"
 		rand_s down 0 1000
 		victim=${targets[RANDOM % 4]}
 		sleep "$pause"
