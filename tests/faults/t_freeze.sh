@@ -77,7 +77,9 @@ v=$(audit_verify 2>/dev/null | head -n 1)
 f1=$(fault_check om nla "$NET/sent.log") || die "om"
 f2=$(fault_check politie nla "$NET/sent.log") || die "politie"
 filtered=$(sed -n 's/.*agent om: stopping.*duplicates=\([0-9]*\).*/\1/p' "$NET/om.log")
+bdups=$(sed -n 's/.*broker: stopping.*submits=[0-9]* duplicates=\([0-9]*\).*/\1/p' "$NET/broker.log")
 echo "# seed $SEED: $N messages; frozen (SIGSTOP, heartbeat 500 ms):$report; every process reconnected on its own"
 echo "#   $f1"
 echo "#   $f2"
-echo "#   redeliveries filtered by om: ${filtered:-0}; $v"
+echo "#   sessions begun: nla $(sessions nla), om $(sessions om), politie $(sessions politie); resent submissions filtered by the broker: ${bdups:-0}, redeliveries filtered by om: ${filtered:-0}"
+echo "#   $v"
