@@ -71,7 +71,7 @@ INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper
 
 PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten $(BIN)/keten-client-example
 
-.PHONY: bench-deps all deps deps-fuzz test unit integ demo clean bench fuzz fuzz-run install
+.PHONY: bench-deps all deps deps-fuzz test unit integ faults demo clean bench fuzz fuzz-run install
 all: $(PROGS)
 
 # Install the Debian packages keten needs, only when one is missing.
@@ -215,6 +215,13 @@ unit: deps
 integ: deps
 	$(Q)$(MAKE) --no-print-directory $(PROGS) $(INTEG_HELPERS)
 	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/tests tests/integ/run.sh
+
+# The fault suite (docs/faults.md): kill -9, disk full, offline, frozen
+# processes, a wrong clock.  FAULT_SECONDS bounds it (soft, default 330);
+# FAULT_SEED replays a run; ONLY=NAME runs one test.
+faults: deps
+	$(Q)$(MAKE) --no-print-directory $(PROGS) $(INTEG_HELPERS)
+	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/tests tests/faults/run.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all

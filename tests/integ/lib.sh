@@ -128,9 +128,10 @@ agent_start() {
 	wait_for_file "$NET/$1$NET_DATA_SUFFIX/api.sock" || { cat "$NET/$1.log"; return 1; }
 }
 
+# wait_for_file PATH: up to KETEN_WAIT_FILE_S seconds (default 5).
 wait_for_file() {
 	local i
-	for i in $(seq 1 100); do
+	for i in $(seq 1 $((${KETEN_WAIT_FILE_S:-5} * 20))); do
 		[ -e "$1" ] && return 0
 		sleep 0.05
 	done
