@@ -1236,8 +1236,11 @@ timers(struct agent *a)
 		a->next_hello_ms = 0;
 	}
 	if (!a->ready && now >= a->next_hello_ms) {
-		/* not connected yet (ZMQ_IMMEDIATE): try again soon */
-		a->next_hello_ms = now + (send_hello(a) == 0 ? hb : 50);
+		/* not connected yet (ZMQ_IMMEDIATE): try again soon.  A Hello that left
+		 * waits three heartbeats for its answer: a slow broker answers every
+		 * Hello queued, and each answer starts a session (and a resend of the
+		 * outbox), so one per heartbeat made several sessions after a stall. */
+		a->next_hello_ms = now + (send_hello(a) == 0 ? 3 * hb : 50);
 	}
 	if (now >= a->next_hb_ms) {
 		send_heartbeat(a);

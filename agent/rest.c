@@ -492,7 +492,9 @@ submitted_json(const Keten__Local__V1__LocalReply *rep, unsigned *status)
 /*
  * POST /v1/messages: one submission (an object), or a batch (an array of up
  * to BATCH_MAX objects) submitted in order: the requests go to the agent
- * back to back on one socket, so it takes them in one commit, in order.
+ * back to back on one socket, so it takes them in order, most often in one
+ * commit.  Each is on disk before the answer; as with a single submission, a
+ * caller whose answer is lost cannot know which were stored (docs/integration.md).
  */
 static enum MHD_Result
 post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
