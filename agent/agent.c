@@ -1362,10 +1362,13 @@ setup(struct agent *a, bool check_only)
 		}
 	}
 	/* before ZeroMQ and libmicrohttpd start their threads, which inherit the filter */
-	if (a->cfg->seccomp && harden_seccomp(err) != 0) {
+	int frc = a->cfg->seccomp ? harden_seccomp(err) : 0;
+	if (frc < 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
+	log_info("seccomp: %s", !a->cfg->seccomp ? "off (seccomp: false)" : frc == 0 ?
+	    "system call filter installed" : "not installed in this sanitizer build");
 	a->zctx = zmq_ctx_new();
 	a->dealer = zmq_socket(a->zctx, ZMQ_DEALER);
 	a->control = zmq_socket(a->zctx, ZMQ_ROUTER);

@@ -1223,10 +1223,12 @@ setup(struct broker *b, bool check_only)
 	}
 	randombytes_buf(b->instance, sizeof(b->instance));
 	/* before ZeroMQ starts its threads, which inherit the filter */
-	if (b->cfg->seccomp && (rc = harden_seccomp(err)) != 0) {
+	if (b->cfg->seccomp && (rc = harden_seccomp(err)) < 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
+	log_info("seccomp: %s", !b->cfg->seccomp ? "off (seccomp: false)" : rc == 0 ?
+	    "system call filter installed" : "not installed in this sanitizer build");
 	b->zctx = zmq_ctx_new();
 	if ((b->zap = zap_open(b->zctx)) == NULL) {
 		log_warnx("cannot start the ZAP handler: %s", zmq_strerror(errno));

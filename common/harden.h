@@ -24,7 +24,12 @@
  */
 int harden_drop_user(const char *user, const char *key_name, char err[static KETEN_ERRLEN]);
 
-/* Install the filter.  0 or an error (the daemon should not run unconfined by surprise). */
+/*
+ * Install the filter.  0, HARDEN_NOT_IN_THIS_BUILD in a sanitizer build
+ * (LeakSanitizer cannot work inside it), or an error (the daemon should not
+ * run unconfined by surprise).
+ */
+#define HARDEN_NOT_IN_THIS_BUILD 1
 int harden_seccomp(char err[static KETEN_ERRLEN]);
 
 #endif

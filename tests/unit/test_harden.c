@@ -74,6 +74,11 @@ test_seccomp_allows_daemon_work(void **state)
 	char err[1024];
 
 	(void)state;
+#if defined(__SANITIZE_ADDRESS__)
+	/* sanitizer builds run unfiltered (LeakSanitizer's exit-time tracer dies inside it) */
+	assert_int_equal(harden_seccomp(err), HARDEN_NOT_IN_THIS_BUILD);
+	skip();
+#endif
 	assert_int_equal(in_child(allowed_work, err, sizeof(err)), 0);
 }
 
@@ -96,6 +101,9 @@ test_seccomp_stops_other_calls(void **state)
 	char err[1024];
 
 	(void)state;
+#if defined(__SANITIZE_ADDRESS__)
+	skip();
+#endif
 	assert_int_equal(in_child(forbidden_exec, err, sizeof(err)), 128 + SIGSYS);
 	assert_contains(err, "FATAL seccomp: system call");
 	assert_contains(err, "(execve) is not allowed");
