@@ -1065,8 +1065,7 @@ rest_start(const struct agent_config *cfg, void *zctx, const uint8_t token_hash[
 	r->max_body = cfg->api_max_body_bytes;
 	r->tcp = (struct listener){ r, NULL, true };
 	r->local = (struct listener){ r, NULL, false };
-	if ((rc = unix_listener(r, cfg, err)) != 0)
-		goto fail;
+	/* TCP first: api.sock appearing is the sign, for scripts, that the API is up */
 	if (cfg->api_listen != NULL) {
 		memcpy(r->token_hash, token_hash, sizeof(r->token_hash));
 		if (listen_on(&r->tcp, cfg, (const struct sockaddr *)&cfg->api_addr, -1) != 0) {
@@ -1075,6 +1074,8 @@ rest_start(const struct agent_config *cfg, void *zctx, const uint8_t token_hash[
 			goto fail;
 		}
 	}
+	if ((rc = unix_listener(r, cfg, err)) != 0)
+		goto fail;
 	*out = r;
 	return 0;
 fail:

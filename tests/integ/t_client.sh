@@ -18,8 +18,8 @@ EX="$KETEN_BIN/keten-client-example"
 
 # send over TCP: the id, what was withheld, and the broker's acceptance
 printf '{"reference":"EX-1","summary":"referral from a C system"}\n' >"$NET/ref.json"
-out=$("$EX" "http://127.0.0.1:$port" "$NET/api.token" send CaseReferral om prosecution "$NET/ref.json") ||
-	die "example send failed: $out"
+out=$("$EX" "http://127.0.0.1:$port" "$NET/api.token" send CaseReferral om prosecution "$NET/ref.json" \
+	2>"$NET/ex.err") || die "example send failed: $out $(cat "$NET/ex.err")"
 echo "$out" | grep -q "^submitted [0-9a-f-]\{36\}$" || die "no id: $out"
 echo "$out" | grep -q "^state accepted$" || die "not accepted: $out"
 id=$(echo "$out" | sed -n 's/^submitted //p')
