@@ -39,6 +39,8 @@
 #define CONTROL_MAX_FRAME (64u << 20)
 #define GATE_RECEIPTS 64	/* receipts shown per message */
 #define RTT_BUCKETS 12
+#define DELIVERY_QUERIES 64	/* status requests waiting for the broker at once */
+#define DELIVERY_WAIT_MS 2000	/* how long a status request waits for the broker */
 
 struct pending {		/* something to send once the batch is committed */
 	int to_broker;		/* else a control reply to rid */
@@ -72,6 +74,14 @@ struct agent {
 	void *zctx, *dealer, *control;
 	struct rest *rest;		/* the REST API, or NULL */
 	uint8_t api_token_hash[32];	/* digest of the API's bearer token */
+	/* status requests waiting for the broker's DeliveryStatus */
+	struct delivery_query {
+		bool used;
+		uint8_t rid[RID_MAX];
+		size_t rid_len;
+		uint8_t id[KETEN_UUIDBYTES];
+		int64_t deadline_ms;
+	} dq[DELIVERY_QUERIES];
 	uint8_t instance[KETEN_INSTANCEBYTES];
 	uint8_t broker_instance[KETEN_INSTANCEBYTES];
 	bool have_broker_instance;
@@ -264,37 +274,37 @@ handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 	outbound_free(&ob);
 }
 
+/* Answer a status request: the outbox and sent records, receipts, and the copies' states (ds). */
 static void
-handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
-    const Keten__Local__V1__StatusQuery *q)
+status_reply(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    const uint8_t id[static KETEN_UUIDBYTES], const Keten__Wire__V1__DeliveryStatus *ds)
 {
 	Keten__Local__V1__StatusReply st = KETEN__LOCAL__V1__STATUS_REPLY__INIT;
 	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
 	enum sent_status status;
 	char reason[300] = "";
-
-	if (q->message_id.len != KETEN_UUIDBYTES) {
-		control_error(a, rid, rid_len, "status: a message id is 16 bytes");
-		return;
-	}
 	Keten__Wire__V1__SubmitAck *ack = NULL;
 	char lines[GATE_RECEIPTS][320], *lp[GATE_RECEIPTS];
-	if (store_sent_get(a->store, txn, q->message_id.data, &status, &st.time_ms, reason,
-	    sizeof(reason)) == 0) {
+
+	if (store_sent_get(a->store, txn, id, &status, &st.time_ms, reason, sizeof(reason)) == 0) {
 		st.state = status == SENT_ACCEPTED ? "accepted" : "rejected";
 		st.reason = reason;
-		ack = store_receipts_get(a->store, txn, q->message_id.data);
+		ack = store_receipts_get(a->store, txn, id);
 		for (size_t i = 0; ack && i < ack->n_receipts && i < GATE_RECEIPTS; i++) {
 			char err[KETEN_ERRLEN], d[256];
 			receipt_describe(ack->receipts[i], d, sizeof(d));
 			int ok = a->have_broker_sign_pk && receipt_verify(ack->receipts[i],
-			    a->broker_sign_pk, a->cfg->agency, q->message_id.data, err) == 0;
+			    a->broker_sign_pk, a->cfg->agency, id, err) == 0;
 			snprintf(lines[i], sizeof(lines[i]), "%s: %s", d, ok ? "inclusion verified" :
 			    a->have_broker_sign_pk ? "DOES NOT VERIFY" : "not checked (no broker_signing_key)");
 			lp[st.n_receipts++] = lines[i];
 		}
 		st.receipts = lp;
-	} else if (store_outbox_has(a->store, txn, q->message_id.data)) {
+		if (ds != NULL) {
+			st.n_copies = ds->n_copies;
+			st.copies = ds->copies;
+		}
+	} else if (store_outbox_has(a->store, txn, id)) {
 		st.state = "queued";
 	} else {
 		st.state = "unknown";
@@ -304,6 +314,61 @@ handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 	defer(a, false, rid, rid_len, &r.base);
 	if (ack)
 		keten__wire__v1__submit_ack__free_unpacked(ack, NULL);
+}
+
+/*
+ * A status request.  For an accepted message the broker is asked what became
+ * of each copy (its ledger knows); the answer goes out when the broker's
+ * arrives, or without it after DELIVERY_WAIT_MS.
+ */
+static void
+handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    const Keten__Local__V1__StatusQuery *q)
+{
+	enum sent_status status;
+	int64_t t;
+	char reason[8];
+
+	if (q->message_id.len != KETEN_UUIDBYTES || rid_len > RID_MAX) {
+		control_error(a, rid, rid_len, "status: a message id is 16 bytes");
+		return;
+	}
+	if (a->ready && store_sent_get(a->store, txn, q->message_id.data, &status, &t, reason,
+	    sizeof(reason)) == 0 && status == SENT_ACCEPTED) {
+		for (size_t i = 0; i < DELIVERY_QUERIES; i++) {
+			struct delivery_query *dq = &a->dq[i];
+			if (dq->used)
+				continue;
+			Keten__Wire__V1__DeliveryQuery dqm = KETEN__WIRE__V1__DELIVERY_QUERY__INIT;
+			Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+			dq->used = true;
+			memcpy(dq->rid, rid, rid_len);
+			dq->rid_len = rid_len;
+			memcpy(dq->id, q->message_id.data, KETEN_UUIDBYTES);
+			dq->deadline_ms = mono_ms() + DELIVERY_WAIT_MS;
+			dqm.message_id = q->message_id;
+			c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_QUERY;
+			c.delivery_query = &dqm;
+			defer(a, true, NULL, 0, &c.base);
+			return;
+		}
+	}
+	status_reply(a, txn, rid, rid_len, q->message_id.data, NULL);
+}
+
+/* The broker's answer, or the end of the wait: answer the status requests waiting for it. */
+static void
+delivery_answered(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__DeliveryStatus *ds,
+    int64_t now)
+{
+	for (size_t i = 0; i < DELIVERY_QUERIES; i++) {
+		struct delivery_query *dq = &a->dq[i];
+		if (!dq->used || (ds != NULL ? ds->message_id.len != KETEN_UUIDBYTES ||
+		    memcmp(ds->message_id.data, dq->id, KETEN_UUIDBYTES) != 0 : now < dq->deadline_ms))
+			continue;
+		status_reply(a, txn, dq->rid, dq->rid_len, dq->id, ds);
+		dq->used = false;
+	}
 }
 
 static void
@@ -973,6 +1038,9 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE:
 		handle_witness_challenge(a, txn, c->witness_challenge);
 		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_STATUS:
+		delivery_answered(a, txn, c->delivery_status, 0);
+		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK: {
 		const Keten__Wire__V1__SubmitAck *ack = c->submit_ack;
 		if (ack->message_id.len != 16)
@@ -1228,6 +1296,17 @@ static void
 timers(struct agent *a)
 {
 	int64_t now = mono_ms(), hb = (int64_t)a->cfg->heartbeat_ms;
+	MDB_txn *rt;
+
+	/* status requests the broker did not answer in time: answer without it */
+	for (size_t i = 0; i < DELIVERY_QUERIES; i++)
+		if (a->dq[i].used && now >= a->dq[i].deadline_ms) {
+			if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &rt) == 0) {
+				delivery_answered(a, rt, NULL, now);
+				mdb_txn_abort(rt);
+			}
+			break;
+		}
 
 	if (a->ready && now - a->last_rx_ms > 3 * hb) {
 		log_warnx("no word from the broker for %lld ms; reconnecting",

@@ -614,6 +614,20 @@ get_message(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16
 		for (size_t i = 0; i < st->n_receipts; i++)
 			json_array_append_new(ra, json_string(st->receipts[i]));
 		json_object_set_new(o, "receipts", ra);
+		/* per recipient, from the broker's ledger (absent when it did not answer) */
+		if (st->n_copies > 0) {
+			json_t *copies = json_array();
+			for (size_t i = 0; i < st->n_copies; i++) {
+				const Keten__Wire__V1__CopyState *cs = st->copies[i];
+				json_t *x = json_pack("{s:s,s:s,s:I}", "recipient", cs->recipient, "state",
+				    cs->state, "timeMs", (json_int_t)cs->time_ms);
+				if (cs->reason[0] && strcmp(cs->state, "delivered") != 0 &&
+				    strcmp(cs->state, "accepted") != 0)
+					json_object_set_new(x, "reason", json_string(cs->reason));
+				json_array_append_new(copies, x);
+			}
+			json_object_set_new(o, "recipients", copies);
+		}
 		rc = send_json(c, MHD_HTTP_OK, o);
 	}
 	if (rep)

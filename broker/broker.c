@@ -731,6 +731,82 @@ ack:
 	queue_reply(b, rid, rid_len, &c);
 }
 
+/* The copies of one message from one sender, as the ledger tells them. */
+struct copy_walk {
+	const char *sender;
+	bool mine;			/* an ACCEPTED entry of this sender was seen */
+	Keten__Wire__V1__CopyState st[GATE_MAX_COPIES];
+	Keten__Wire__V1__CopyState *stp[GATE_MAX_COPIES];
+	char recipient[GATE_MAX_COPIES][KETEN_IDMAX], reason[GATE_MAX_COPIES][200];
+	size_t n;
+};
+
+static bool
+walk_copy(const Keten__Ledger__V1__Entry *e, void *arg)
+{
+	struct copy_walk *w = arg;
+	const char *state = NULL;
+	size_t i;
+
+	switch (e->kind) {
+	case KETEN__LEDGER__V1__KIND__KIND_ACCEPTED:
+		if (strcmp(e->sender, w->sender) != 0)
+			return false;
+		w->mine = true;
+		state = "accepted";
+		break;
+	case KETEN__LEDGER__V1__KIND__KIND_DELIVERED: state = "delivered"; break;
+	case KETEN__LEDGER__V1__KIND__KIND_EXPIRED: state = "expired"; break;
+	case KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED: state = "refused"; break;
+	default: return false;
+	}
+	for (i = 0; i < w->n && strcmp(w->recipient[i], e->recipient) != 0; i++)
+		;
+	if (i == w->n) {
+		if (e->kind != KETEN__LEDGER__V1__KIND__KIND_ACCEPTED || w->n == GATE_MAX_COPIES)
+			return false;	/* only copies accepted from this sender */
+		keten__wire__v1__copy_state__init(&w->st[i]);
+		snprintf(w->recipient[i], sizeof(w->recipient[i]), "%s", e->recipient);
+		w->st[i].recipient = w->recipient[i];
+		w->stp[i] = &w->st[i];
+		w->n++;
+	}
+	/* a later entry says more: accepted, then delivered (or expired, refused) */
+	w->st[i].state = (char *)state;
+	w->st[i].time_ms = e->time_ms;
+	snprintf(w->reason[i], sizeof(w->reason[i]), "%s", e->reason);
+	w->st[i].reason = w->reason[i];
+	return false;
+}
+
+/* DeliveryQuery: the states of this sender's copies of a message, from the ledger. */
+static void
+handle_delivery_query(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__DeliveryQuery *q)
+{
+	Keten__Wire__V1__DeliveryStatus ds = KETEN__WIRE__V1__DELIVERY_STATUS__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	struct copy_walk *w;
+
+	if (q->message_id.len != KETEN_UUIDBYTES) {
+		reply_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    NULL, 0, "delivery-query: message_id must be 16 bytes");
+		return;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return;
+	w->sender = from->id;
+	if (ledger_message_walk(b->ledger, txn, q->message_id.data, walk_copy, w) < 0)
+		w->n = 0;
+	ds.message_id = q->message_id;
+	ds.n_copies = w->mine ? w->n : 0;	/* another agency's message: nothing */
+	ds.copies = w->stp;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_STATUS;
+	c.delivery_status = &ds;
+	queue_reply(b, rid, rid_len, &c);
+	free(w);
+}
+
 static void
 handle_deliver_ack(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
     const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__DeliverAck *a)
@@ -989,6 +1065,9 @@ receive_one(struct broker *b, MDB_txn *txn)
 	case KETEN__WIRE__V1__COMMAND__CMD_COSIGNATURE:
 		handle_cosignature(b, txn, from, cmd->cosignature);
 		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_QUERY:
+		handle_delivery_query(b, txn, from, rid, (size_t)ridlen, cmd->delivery_query);
+		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: {
 		log_warnx("agency %s reports error %d: %.200s", from->id, cmd->error->code,
 		    cmd->error->reason);
@@ -1003,6 +1082,7 @@ receive_one(struct broker *b, MDB_txn *txn)
 	}
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK:
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER:
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_STATUS:
 		reply_error(b, rid, (size_t)ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
 		    NULL, 0, "%s is sent by the broker, not to it", wire_cmd_name(cmd->cmd_case));
 		break;

@@ -122,13 +122,10 @@ index_entry(struct ledger *l, MDB_txn *txn, const Keten__Ledger__V1__Entry *e)
 	return 0;
 }
 
-/*
- * Walk the entries of one message through the message-id index until
- * match() says yes: 1 found, 0 not, -1 a ledger that cannot be read.
- */
-static int
-find_message(struct ledger *l, MDB_txn *txn, const uint8_t id[static 16],
-    bool (*match)(const Keten__Ledger__V1__Entry *, const void *), const void *arg)
+/* (see ledger.h) */
+int
+ledger_message_walk(struct ledger *l, MDB_txn *txn, const uint8_t id[static 16],
+    bool (*match)(const Keten__Ledger__V1__Entry *, void *), void *arg)
 {
 	uint8_t key[LIDX_MAXKEY];
 	size_t n = lidx_prefix(key, LIDX_MESSAGE, id, 16, 0);
@@ -166,7 +163,7 @@ struct request_match {
 };
 
 static bool
-is_request(const Keten__Ledger__V1__Entry *e, const void *arg)
+is_request(const Keten__Ledger__V1__Entry *e, void *arg)
 {
 	const struct request_match *m = arg;
 
@@ -181,11 +178,11 @@ ledger_request_logged(struct ledger *l, MDB_txn *txn, const uint8_t request_id[s
 {
 	struct request_match m = { type, from, to, since_ms };
 
-	return find_message(l, txn, request_id, is_request, &m);
+	return ledger_message_walk(l, txn, request_id, is_request, &m);
 }
 
 static bool
-is_kind(const Keten__Ledger__V1__Entry *e, const void *arg)
+is_kind(const Keten__Ledger__V1__Entry *e, void *arg)
 {
 	return (int)e->kind == *(const int *)arg;
 }
@@ -193,7 +190,7 @@ is_kind(const Keten__Ledger__V1__Entry *e, const void *arg)
 int
 ledger_message_logged(struct ledger *l, MDB_txn *txn, const uint8_t id[static 16], int kind)
 {
-	return find_message(l, txn, id, is_kind, &kind);
+	return ledger_message_walk(l, txn, id, is_kind, &kind);
 }
 
 int

@@ -75,6 +75,14 @@ uint64_t ledger_size(struct ledger *l, MDB_txn *txn);
 int ledger_request_logged(struct ledger *l, MDB_txn *txn, const uint8_t request_id[static 16],
     const char *type, const char *from, const char *to, int64_t since_ms);
 
+/*
+ * Walk the entries of message `id` (oldest first) through the message-id
+ * index until match() says yes: 1 it did, 0 never, -1 a ledger that cannot
+ * be read.  Costs the entries of that one message.
+ */
+int ledger_message_walk(struct ledger *l, MDB_txn *txn, const uint8_t id[static 16],
+    bool (*match)(const Keten__Ledger__V1__Entry *, void *), void *arg);
+
 /* Whether an entry of `kind` for message `id` is in the ledger: 1, 0 or -1. */
 int ledger_message_logged(struct ledger *l, MDB_txn *txn, const uint8_t id[static 16], int kind);
 

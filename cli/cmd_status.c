@@ -71,6 +71,16 @@ cmd_status(int argc, char **argv)
 		if (reason)
 			printf(": %s", reason);
 		printf("\n");
+		json_array_foreach(json_object_get(s, "recipients"), i, r) {
+			const char *rs = json_string_value(json_object_get(r, "reason"));
+			char when[32] = "";
+			time_t t = (time_t)(json_integer_value(json_object_get(r, "timeMs")) / 1000);
+			struct tm tm;
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			printf("  to %s: %s %s%s%s\n", json_string_value(json_object_get(r, "recipient")),
+			    json_string_value(json_object_get(r, "state")), when, rs ? ": " : "", rs ? rs : "");
+		}
 		json_array_foreach(json_object_get(s, "receipts"), i, r)
 			printf("  receipt: %s\n", json_string_value(r));
 		if (state && strcmp(state, "rejected") == 0)

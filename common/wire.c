@@ -54,6 +54,8 @@ wire_cmd_name(int c)
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK: return "deliver-ack";
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR: return "error";
 	case KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT: return "heartbeat";
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_QUERY: return "delivery-query";
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_STATUS: return "delivery-status";
 	}
 	return "unknown";
 }

@@ -31,6 +31,12 @@ grep -q "not accepted (401)" "$NET/bad.err" || die "wrong token: $(cat "$NET/bad
 # receive at om over its Unix socket: prints, acknowledges
 out=$("$EX" "unix:$NET/om-data/api.sock" - receive 1) || die "example receive failed: $out"
 [ "$out" = "received CaseReferral from politie: $id" ] || die "receive: $out"
+# the sender sees the copy delivered, from the broker's ledger
+st=$("$KETEN" status --config "$NET/politie.yaml" "$id") || die "status failed"
+echo "$st" | grep -q "^  to om: delivered 20[0-9-]*T" || die "no delivery in the status: $st"
+j=$("$KETEN" status --config "$NET/politie.yaml" --json "$id")
+echo "$j" | grep -q '"recipients":\[{"recipient":"om","state":"delivered","timeMs":[0-9]*}\]' ||
+	die "status --json: $j"
 echo "# keten-client-example: sent over TCP with the token (accepted), received and acked over the Unix socket"
 
 # the CLI: --json, ack, --new
@@ -48,4 +54,9 @@ echo "$s" | grep -q "\"state\":\"accepted\"" || die "status --json: $s"
 j=$("$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
 	--json --body '{"reference":"EX-3","bogus":1}' 2>/dev/null) && die "an invalid message was sent"
 echo "$j" | grep -q '"error":{"code":"invalid"' || die "send --json error: $j"
-echo "# keten inbox/send/status/ack --json print the API's answers; ack twice says so"
+proc_stop om
+id4=$("$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--body '{"reference":"EX-4"}') || die "send failed"
+"$KETEN" status --config "$NET/politie.yaml" --wait 10 "$id4" | grep -q "^  to om: accepted " ||
+	die "an undelivered copy: $("$KETEN" status --config "$NET/politie.yaml" "$id4")"
+echo "# keten inbox/send/status/ack --json print the API's answers; ack twice says so; status per recipient: delivered, accepted"
