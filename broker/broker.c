@@ -3,6 +3,12 @@
  * durable delivery queue.  The loop is: drain what the socket has (up to
  * batch_max commands), apply it in one LMDB write transaction, commit (fsync),
  * and only then send the acknowledgements and deliveries (DESIGN.md, step 4).
+ *
+ * Frames are taken from the socket into a ring as they come, also just
+ * before a commit; each submission's signature check is queued for the
+ * verifier's threads (broker/verify.h) at once, so they check while the loop
+ * applies and commits (fsync) what came before.  Frames are applied in the
+ * order they came; none is acknowledged before the commit of its batch.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +25,7 @@
 #include "broker/metrics.h"
 #include "broker/queue.h"
 #include "broker/spool.h"
+#include "broker/verify.h"
 #include "broker/zap.h"
 #include "common/config.h"
 #include "common/db.h"
@@ -60,6 +67,25 @@ struct peer {
 	int64_t queued_pending;
 };
 
+/* A frame taken from the router, waiting for its batch to be verified and applied. */
+struct inframe {
+	uint8_t rid[RID_MAX];
+	size_t rid_len;
+	char user[KETEN_IDMAX];		/* the authenticated agency (ZAP's User-Id), or "" */
+	int extra;			/* surplus frames that came with it */
+	size_t len;			/* the command frame's size */
+	Keten__Wire__V1__Command *cmd;	/* unpacked, or NULL */
+	bool has_job;			/* a submission: its signature check */
+	struct verify_job job;
+};
+
+/* Frames taken, in order: f[head % cap .. tail % cap); they do not move. */
+struct inring {
+	struct inframe *f;
+	size_t cap;
+	uint64_t head, tail;
+};
+
 /* A reply held back until the batch is committed. */
 struct reply {
 	uint8_t rid[RID_MAX];
@@ -82,6 +108,8 @@ struct broker {
 	struct queue *queue;
 	struct ledger *ledger;
 	struct spool *spool;		/* auditors' queries waiting to be logged */
+	struct verifier *verifier;	/* signature checks beside the commit */
+	struct inring ring;		/* frames taken, not yet applied */
 	int64_t spool_scanned;		/* mono_ms of the last full look at the spool */
 	bool ledger_dirty;		/* entries appended in the current batch */
 	bool storage_tight;		/* the map is nearly full: refuse new submissions */
@@ -117,6 +145,9 @@ struct broker {
 	/* statistics, logged at shutdown */
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
 	    shadow_diffs;
+	/* where the loop's time went (seconds): waiting in poll, taking frames,
+	 * applying batches, committing, sending */
+	double t_poll, t_take, t_apply, t_commit, t_send;
 };
 
 static int load_policy(struct broker *b, const char *path, struct policy **out, char **src,
@@ -288,7 +319,7 @@ log_policy(const struct policy *p, const char *what)
 /* Shadow mode: log every decision the candidate policy would take differently. */
 static void
 shadow_compare(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
-    const struct gate_verdict *active)
+    const struct verify_job *pre, const struct gate_verdict *active)
 {
 	struct gate_verdict *cand = malloc(sizeof(*cand));
 	const Keten__Envelope__V1__Header *h = s->header;
@@ -297,7 +328,7 @@ shadow_compare(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 	if (cand == NULL)
 		return;
 	gate_check(b->dir, b->shadow, b->queue, b->ledger, txn, directory_find(b->dir, h->sender), s,
-	    now_ms(), (int64_t)b->cfg->max_clock_skew_ms, cand);
+	    pre, now_ms(), (int64_t)b->cfg->max_clock_skew_ms, cand);
 	/* the header's policy version names the active policy, not the candidate */
 	if (cand->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED)
 		cand->code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY;
@@ -465,7 +496,7 @@ error_code_name(int code)
 /* One ACCEPTED entry per copy, in the transaction that queues it. */
 static int
 log_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
-    const struct gate_verdict *v, uint64_t *first_seq)
+    const struct verify_job *pre, const struct gate_verdict *v, uint64_t *first_seq)
 {
 	const Keten__Envelope__V1__Header *h = s->header;
 	char hex[2 * POLICY_HASHBYTES + 1];
@@ -480,7 +511,10 @@ log_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 		uint8_t cth[32];
 		for (size_t k = 0; k < v->dec[i].ngranting; k++)
 			rules[k] = (char *)policy_rule_id(b->policy, (size_t)v->dec[i].granting[k]);
-		crypto_hash_sha256(cth, c->payload.data, c->payload.len);
+		if (pre != NULL && pre->done && pre->s == s)
+			memcpy(cth, pre->cth[i], sizeof(cth));
+		else
+			crypto_hash_sha256(cth, c->payload.data, c->payload.len);
 		e.kind = KETEN__LEDGER__V1__KIND__KIND_ACCEPTED;
 		e.actor = h->sender;
 		e.message_id = h->message_id;
@@ -563,7 +597,8 @@ rate_ok(struct broker *b, struct peer *pe)
  */
 static void
 handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
-    const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__Submit *s)
+    const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__Submit *s,
+    const struct verify_job *pre)
 {
 	Keten__Wire__V1__SubmitAck ack = KETEN__WIRE__V1__SUBMIT_ACK__INIT;
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
@@ -641,10 +676,10 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		free(v);
 		return;
 	}
-	gate_check(b->dir, b->policy, b->queue, b->ledger, txn, from, s, now,
+	gate_check(b->dir, b->policy, b->queue, b->ledger, txn, from, s, pre, now,
 	    (int64_t)b->cfg->max_clock_skew_ms, v);
 	if (b->shadow != NULL && mid != NULL)
-		shadow_compare(b, txn, s, v);
+		shadow_compare(b, txn, s, pre, v);
 	if (v->code != 0) {
 		if (v->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY ||
 		    v->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED)
@@ -663,7 +698,7 @@ handle_submit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 			    now + (int64_t)v->dec[i].retention_days * 86400000LL : 0;
 		rc = queue_submit(b->queue, child, s, (const uint8_t (*)[32])v->digests, expires, now);
 		if (rc == 0)	/* logged in the same transaction as queued: both or neither */
-			rc = log_accepted(b, child, s, v, &first_seq);
+			rc = log_accepted(b, child, s, pre, v, &first_seq);
 		/* count what the volume limits of the granting rules allow */
 		for (size_t i = 0; i < s->n_copies && rc == 0; i++) {
 			struct policy_request rq;
@@ -968,22 +1003,31 @@ handle_cosignature(struct broker *b, MDB_txn *txn, const struct dir_agency *from
  * Receive one ROUTER message: routing id, then exactly one body frame.
  * Returns 1 when a command was handled, 0 when the socket is empty.
  */
+/*
+ * Take one frame from the router into f: its routing id, its sender, the
+ * command unpacked and, for a submission, the keys its signature is checked
+ * with.  1: f holds it; 0: nothing to keep; -1: the socket has nothing.
+ */
 static int
-receive_one(struct broker *b, MDB_txn *txn)
+take_frame(struct broker *b, struct inframe *f)
 {
 	uint8_t rid[RID_MAX];
 	zmq_msg_t body;
-	int ridlen, more = 0, extra = 0;
+	int ridlen, more = 0;
 	size_t ml = sizeof(more);
 
 	if ((ridlen = zmq_recv(b->router, rid, sizeof(rid), ZMQ_DONTWAIT)) < 0)
-		return 0;
+		return -1;
 	if ((size_t)ridlen > sizeof(rid))
 		ridlen = sizeof(rid);	/* libzmq routing ids are 5 bytes; never happens */
+	memset(f, 0, offsetof(struct inframe, job));
+	f->has_job = false;
+	memcpy(f->rid, rid, (size_t)ridlen);
+	f->rid_len = (size_t)ridlen;
 	zmq_msg_init(&body);
 	if (zmq_msg_recv(&body, b->router, 0) < 0) {
 		zmq_msg_close(&body);
-		return 1;
+		return 0;	/* nothing to answer */
 	}
 	zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
 	while (more) {	/* drain and count surplus frames */
@@ -991,13 +1035,38 @@ receive_one(struct broker *b, MDB_txn *txn)
 		zmq_msg_init(&x);
 		zmq_msg_recv(&x, b->router, 0);
 		zmq_msg_close(&x);
-		extra++;
+		f->extra++;
 		zmq_getsockopt(b->router, ZMQ_RCVMORE, &more, &ml);
 	}
 	const char *user = zmq_msg_gets(&body, "User-Id");
-	const struct dir_agency *from = user ? directory_find(b->dir, user) : NULL;
-	size_t len = zmq_msg_size(&body);
-	Keten__Wire__V1__Command *cmd = NULL;
+	if (user != NULL && strlen(user) < sizeof(f->user))
+		strcpy(f->user, user);
+	f->len = zmq_msg_size(&body);
+	const struct dir_agency *from = f->user[0] ? directory_find(b->dir, f->user) : NULL;
+	if (from != NULL && f->extra == 0 && f->len <= b->cfg->max_message_bytes + 4096)
+		f->cmd = keten__wire__v1__command__unpack(NULL, f->len, zmq_msg_data(&body));
+	zmq_msg_close(&body);
+	if (f->cmd != NULL && f->cmd->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SUBMIT) {
+		struct verify_job *j = &f->job;
+		memset(j, 0, sizeof(*j));
+		j->s = f->cmd->submit;
+		memcpy(j->pk, from->sign_pk, sizeof(j->pk));
+		if ((j->has_prev = dir_agency_previous_valid(from, now_ms())))
+			memcpy(j->prev_pk, from->prev_sign_pk, sizeof(j->prev_pk));
+		f->has_job = true;
+	}
+	return 1;
+}
+
+/* Apply one frame of a verified batch inside txn. */
+static void
+apply_frame(struct broker *b, MDB_txn *txn, struct inframe *f)
+{
+	const uint8_t *rid = f->rid;
+	int ridlen = (int)f->rid_len, extra = f->extra;
+	size_t len = f->len;
+	Keten__Wire__V1__Command *cmd = f->cmd;
+	const struct dir_agency *from = f->user[0] ? directory_find(b->dir, f->user) : NULL;
 
 	if (from == NULL) {
 		/* ZAP admitted it, so the directory changed under us; refuse. */
@@ -1022,7 +1091,6 @@ receive_one(struct broker *b, MDB_txn *txn)
 		    (unsigned long long)b->cfg->max_message_bytes + 4096);
 		goto out;
 	}
-	cmd = keten__wire__v1__command__unpack(NULL, len, zmq_msg_data(&body));
 	if (cmd == NULL) {
 		log_warnx("malformed frame from %s: %zu bytes that are not a wire command",
 		    from->id, len);
@@ -1050,7 +1118,8 @@ receive_one(struct broker *b, MDB_txn *txn)
 		handle_hello(b, from, rid, (size_t)ridlen, cmd->hello);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT:
-		handle_submit(b, txn, from, rid, (size_t)ridlen, cmd->submit);
+		handle_submit(b, txn, from, rid, (size_t)ridlen, cmd->submit,
+		    f->has_job ? &f->job : NULL);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK:
 		handle_deliver_ack(b, txn, from, rid, (size_t)ridlen, cmd->deliver_ack);
@@ -1094,10 +1163,12 @@ receive_one(struct broker *b, MDB_txn *txn)
 		break;
 	}
 out:
+	if (f->has_job)
+		verify_job_clear(&f->job);
 	if (cmd != NULL)
 		keten__wire__v1__command__free_unpacked(cmd, NULL);
-	zmq_msg_close(&body);
-	return 1;
+	f->cmd = NULL;
+	f->has_job = false;
 }
 
 struct pump {
@@ -1201,6 +1272,15 @@ settle_queued(struct broker *b, bool committed)
 			p->queued = (uint64_t)((int64_t)p->queued + p->queued_pending);
 		p->queued_pending = 0;
 	}
+}
+
+static double
+mono_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static bool
@@ -1309,6 +1389,16 @@ setup(struct broker *b, bool check_only)
 	}
 	log_info("seccomp: %s", !b->cfg->seccomp ? "off (seccomp: false)" : rc == 0 ?
 	    "system call filter installed" : "not installed in this sanitizer build");
+	if ((rc = verifier_new((unsigned)b->cfg->verify_threads, &b->verifier)) != 0) {
+		log_warnx("cannot start the verifier's threads: %s", keten_strerror(rc));
+		return -1;
+	}
+	b->ring.cap = b->cfg->batch_max * 2 < 64 ? 64 : b->cfg->batch_max * 2 > 8192 ? 8192 :
+	    b->cfg->batch_max * 2;
+	if ((b->ring.f = calloc(b->ring.cap, sizeof(*b->ring.f))) == NULL)
+		return -1;
+	log_info("signatures checked on %u thread%s beside the commit",
+	    verifier_threads(b->verifier), verifier_threads(b->verifier) == 1 ? "" : "s");
 	b->zctx = zmq_ctx_new();
 	if ((b->zap = zap_open(b->zctx)) == NULL) {
 		log_warnx("cannot start the ZAP handler: %s", zmq_strerror(errno));
@@ -1604,6 +1694,122 @@ ack_with_receipts(struct broker *b)
 	b->nacks = 0;
 }
 
+/* Take what the socket holds into the ring, and queue the submissions' checks. */
+static void
+take_frames(struct broker *b, struct inring *r)
+{
+	while (r->tail - r->head < r->cap) {
+		struct inframe *f = &r->f[r->tail % r->cap];
+		int rc = take_frame(b, f);
+		if (rc < 0)
+			break;
+		if (rc == 0)
+			continue;
+		if (f->has_job)
+			verifier_push(b->verifier, &f->job);
+		r->tail++;
+	}
+}
+
+/*
+ * Apply up to batch_max frames of the ring in order (or none: the queries,
+ * refusals and expiries that wait) in one write transaction, commit it, and
+ * only then send what it answers and delivers.  -1 when no transaction can
+ * be begun.
+ */
+static int
+apply_batch(struct broker *b, struct inring *r)
+{
+	MDB_txn *txn = NULL;
+	check_storage(b);
+	int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
+	if (rc != 0) {
+		log_warnx("cannot begin a transaction: %s", mdb_strerror(rc));
+		return -1;
+	}
+	uint64_t n = 0;
+	double ta = mono_s();
+	for (; r->head < r->tail && n < b->cfg->batch_max; r->head++, n++) {
+		struct inframe *f = &r->f[r->head % r->cap];
+		if (f->has_job)
+			verifier_need(b->verifier, &f->job);
+		apply_frame(b, txn, f);
+	}
+	/* refused connections, rate-limited per key */
+	n += log_refusals(b, txn);
+	/* auditors' queries: on a signal, and once a second in case one was missed */
+	bool force = mono_ms() - b->spool_scanned >= 1000;
+	if (force)
+		b->spool_scanned = mono_ms();
+	n += spool_collect(b->spool, b->ledger, txn, force, log_spooled, b);
+	/* queued copies whose retention ended: removed and logged, a few per batch */
+	struct expire_ctx xc = { b, txn };
+	if (queue_expire(b->queue, txn, now_ms(), 256, log_expired, &xc) == 0 && b->ledger_dirty)
+		n++;	/* something to commit */
+	/* a signed checkpoint for the new size, in the same commit */
+	if (b->ledger_dirty && (rc = ledger_checkpoint(b->ledger, txn, b->keys)) != 0)
+		log_warnx("cannot write a checkpoint: %s", keten_strerror(rc));
+	b->ledger_dirty = false;
+	/* what came meanwhile is checked while the commit waits for the disk */
+	take_frames(b, r);
+	double tc = mono_s();
+	b->t_apply += tc - ta;
+	if (n > 0) {
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = mdb_txn_commit(txn);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		settle_queued(b, rc == 0);
+		if (rc != 0) {
+			metrics_batch_abort(b->metrics);
+			/* Nothing of this batch is on disk: acknowledge nothing. */
+			log_warnx("commit failed: %s; dropping %llu replies (peers resend)",
+			    mdb_strerror(rc), (unsigned long long)n);
+			for (size_t i = 0; i < b->nreplies; i++)
+				free(b->replies[i].frame);
+			b->nreplies = 0;
+			b->nacks = 0;	/* nothing of it is on disk: no acknowledgements */
+			spool_settle(b->spool, false);
+		} else {
+			spool_settle(b->spool, true);
+			metrics_batch_commit(b->metrics, (double)(t1.tv_sec - t0.tv_sec) +
+			    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, n);
+			b->commits++;
+			b->committed_cmds += n;
+			if (n > b->max_batch)
+				b->max_batch = n;
+			log_debug("commit: %llu commands", (unsigned long long)n);
+			ack_with_receipts(b);
+		}
+	} else {
+		mdb_txn_abort(txn);
+		settle_queued(b, false);
+		metrics_batch_abort(b->metrics);
+		spool_settle(b->spool, false);
+	}
+	double ts = mono_s();
+	b->t_commit += ts - tc;
+	send_replies(b);
+	pump_deliveries(b);
+	metrics_run(b->metrics);	/* no transaction is open here */
+	b->t_send += mono_s() - ts;
+	return 0;
+}
+
+static void
+inring_free(struct inring *r)
+{
+	for (; r->head < r->tail; r->head++) {	/* never applied: never acknowledged */
+		struct inframe *f = &r->f[r->head % r->cap];
+		if (f->has_job)
+			verify_job_clear(&f->job);
+		if (f->cmd != NULL)
+			keten__wire__v1__command__free_unpacked(f->cmd, NULL);
+	}
+	free(r->f);
+	memset(r, 0, sizeof(*r));
+}
+
 static void
 run(struct broker *b)
 {
@@ -1621,74 +1827,24 @@ run(struct broker *b)
 			reload = 0;
 			reload_policy(b);
 		}
-		if (zmq_poll(items, nitems, metrics_timeout(b->metrics, (long)b->cfg->heartbeat_ms)) < 0) {
+		/* frames beyond the ring wait in the socket; taken ones do not wait */
+		items[0].events = b->ring.tail - b->ring.head < b->ring.cap ? ZMQ_POLLIN : 0;
+		double tp = mono_s();
+		int prc = zmq_poll(items, nitems, b->ring.tail > b->ring.head ? 0 :
+		    metrics_timeout(b->metrics, (long)b->cfg->heartbeat_ms));
+		double tt = mono_s();
+		b->t_poll += tt - tp;
+		if (prc < 0) {
 			if (errno == EINTR)
 				continue;
 			log_warnx("poll: %s", zmq_strerror(errno));
 			break;
 		}
 		zap_serve(b->zap, b->dir, on_refused, b);
-		MDB_txn *txn = NULL;
-		check_storage(b);
-		int rc = mdb_txn_begin(b->env, NULL, 0, &txn);
-		if (rc != 0) {
-			log_warnx("cannot begin a transaction: %s", mdb_strerror(rc));
+		take_frames(b, &b->ring);
+		b->t_take += mono_s() - tt;
+		if (apply_batch(b, &b->ring) != 0)
 			break;
-		}
-		uint64_t n = 0;
-		while (n < b->cfg->batch_max && receive_one(b, txn))
-			n++;
-		/* refused connections, rate-limited per key */
-		n += log_refusals(b, txn);
-		/* auditors' queries: on a signal, and once a second in case one was missed */
-		bool force = mono_ms() - b->spool_scanned >= 1000;
-		if (force)
-			b->spool_scanned = mono_ms();
-		n += spool_collect(b->spool, b->ledger, txn, force, log_spooled, b);
-		/* queued copies whose retention ended: removed and logged, a few per batch */
-		struct expire_ctx xc = { b, txn };
-		if (queue_expire(b->queue, txn, now_ms(), 256, log_expired, &xc) == 0 && b->ledger_dirty)
-			n++;	/* something to commit */
-		/* a signed checkpoint for the new size, in the same commit */
-		if (b->ledger_dirty && (rc = ledger_checkpoint(b->ledger, txn, b->keys)) != 0)
-			log_warnx("cannot write a checkpoint: %s", keten_strerror(rc));
-		b->ledger_dirty = false;
-		if (n > 0) {
-			struct timespec t0, t1;
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-			rc = mdb_txn_commit(txn);
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			settle_queued(b, rc == 0);
-			if (rc != 0) {
-				metrics_batch_abort(b->metrics);
-				/* Nothing of this batch is on disk: acknowledge nothing. */
-				log_warnx("commit failed: %s; dropping %llu replies (peers resend)",
-				    mdb_strerror(rc), (unsigned long long)n);
-				for (size_t i = 0; i < b->nreplies; i++)
-					free(b->replies[i].frame);
-				b->nreplies = 0;
-				b->nacks = 0;	/* nothing of it is on disk: no acknowledgements */
-				spool_settle(b->spool, false);
-			} else {
-				spool_settle(b->spool, true);
-				metrics_batch_commit(b->metrics, (double)(t1.tv_sec - t0.tv_sec) +
-				    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, n);
-				b->commits++;
-				b->committed_cmds += n;
-				if (n > b->max_batch)
-					b->max_batch = n;
-				log_debug("commit: %llu commands", (unsigned long long)n);
-				ack_with_receipts(b);
-			}
-		} else {
-			mdb_txn_abort(txn);
-			settle_queued(b, false);
-			metrics_batch_abort(b->metrics);
-			spool_settle(b->spool, false);
-		}
-		send_replies(b);
-		pump_deliveries(b);
-		metrics_run(b->metrics);	/* no transaction is open here */
 	}
 }
 
@@ -1762,13 +1918,15 @@ main(int argc, char **argv)
 	run(&b);
 	log_info("stopping: commits=%llu commands=%llu avg_batch=%.1f max_batch=%llu "
 	    "submits=%llu duplicates=%llu delivered=%llu errors=%llu policy_rejects=%llu "
-	    "shadow_diffs=%llu",
+	    "shadow_diffs=%llu; seconds in poll=%.2f take=%.2f apply=%.2f commit=%.2f send=%.2f",
 	    (unsigned long long)b.commits, (unsigned long long)b.committed_cmds,
 	    b.commits ? (double)b.committed_cmds / (double)b.commits : 0.0,
 	    (unsigned long long)b.max_batch, (unsigned long long)b.submits,
 	    (unsigned long long)b.dups, (unsigned long long)b.delivered,
 	    (unsigned long long)b.errors, (unsigned long long)b.policy_rejects,
-	    (unsigned long long)b.shadow_diffs);
+	    (unsigned long long)b.shadow_diffs, b.t_poll, b.t_take, b.t_apply, b.t_commit, b.t_send);
+	verifier_free(b.verifier);	/* before the frames its jobs point into */
+	inring_free(&b.ring);
 	zmq_close(b.router);
 	zmq_close(b.zap);
 	zmq_ctx_term(b.zctx);

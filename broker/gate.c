@@ -64,8 +64,8 @@ reply_ok(void *arg, const struct policy_request *rq, const struct policy_rule_in
 int
 gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
     struct ledger *ledger, MDB_txn *txn,
-    const struct dir_agency *from, const Keten__Wire__V1__Submit *s, int64_t now_ms,
-    int64_t max_skew_ms, struct gate_verdict *v)
+    const struct dir_agency *from, const Keten__Wire__V1__Submit *s, const struct verify_job *pre,
+    int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v)
 {
 	const Keten__Envelope__V1__Header *h = s->header;
 	const struct codec_type *t;
@@ -85,9 +85,21 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 	if (s->n_copies == 0 || s->n_copies > GATE_MAX_COPIES)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: need 1 to %d copies, got %zu", GATE_MAX_COPIES, s->n_copies);
-	int erc = envelope_verify_submit(s, from->sign_pk, v->digests);
-	if (erc == ENV_BAD_SIGNATURE && dir_agency_previous_valid(from, now_ms))
-		erc = envelope_verify_submit(s, from->prev_sign_pk, v->digests);	/* rotating */
+	int erc;
+	if (pre != NULL && pre->done && pre->s == s &&
+	    memcmp(pre->pk, from->sign_pk, sizeof(pre->pk)) == 0) {
+		/* checked beside the previous commit, with the keys the directory holds */
+		memcpy(v->digests, pre->digests, s->n_copies * sizeof(v->digests[0]));
+		erc = pre->erc;
+		if (erc == ENV_BAD_SIGNATURE && dir_agency_previous_valid(from, now_ms))
+			erc = pre->has_prev && memcmp(pre->prev_pk, from->prev_sign_pk,
+			    sizeof(pre->prev_pk)) == 0 ? pre->erc_prev :
+			    envelope_verify_submit(s, from->prev_sign_pk, v->digests);
+	} else {
+		erc = envelope_verify_submit(s, from->sign_pk, v->digests);
+		if (erc == ENV_BAD_SIGNATURE && dir_agency_previous_valid(from, now_ms))
+			erc = envelope_verify_submit(s, from->prev_sign_pk, v->digests);	/* rotating */
+	}
 	if (erc != 0)
 		return refuse(v, erc == ENV_BAD_LENGTH ? KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED :
 		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_SIGNATURE, "submit: envelope signature of %s: %s",

@@ -13,6 +13,7 @@
 #include <lmdb.h>
 
 #include "broker/queue.h"
+#include "broker/verify.h"
 #include "common/directory.h"
 #include "common/envelope.h"
 #include "policy/policy.h"
@@ -30,12 +31,14 @@ struct gate_verdict {
 /*
  * Judge submission s from agency `from` under policy p, answering ledger-bound
  * conditions inside txn: reply_to from the ledger, limit from the counters
- * in q.  Fills *v; returns v->code.
+ * in q.  pre, when not NULL, is the verifier's check of s's signature
+ * (broker/verify.h), used when it was made with the keys `from` holds now.
+ * Fills *v; returns v->code.
  */
 struct ledger;
 int gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
     struct ledger *ledger, MDB_txn *txn, const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
-    int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v);
+    const struct verify_job *pre, int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v);
 
 /* Fill a policy request from a header (pointers into h; forms into buf). */
 void gate_request(const Keten__Envelope__V1__Header *h, const char *recipient,

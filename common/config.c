@@ -14,7 +14,8 @@ static const char *const broker_keys[] = {
 	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
 	"max_message_bytes",
 	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin",
-	"user", "seccomp", "max_submissions_per_s", "metrics_listen", "metrics_public", NULL
+	"user", "seccomp", "max_submissions_per_s", "metrics_listen", "metrics_public",
+	"verify_threads", NULL
 };
 
 static const char *const agent_keys[] = {
@@ -226,6 +227,7 @@ broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static 
 	    (rc = dup_setting(doc, root, "origin", false, false, &c->origin, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_submissions_per_s", false, 0, 10000000,
 	    &c->max_submissions_per_s, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "verify_threads", false, 0, 16, &c->verify_threads, err)) ||
 	    (rc = dup_setting(doc, root, "user", false, false, &c->user, err)) ||
 	    (rc = ydoc_get_bool(doc, root, "seccomp", false, &c->seccomp, err)) ||
 

@@ -32,6 +32,7 @@ struct broker_config {
 	uint64_t max_clock_skew_ms;	/* agents' clocks and created times within this */
 	char *origin;		/* the ledger's name in its checkpoints */
 	uint64_t max_submissions_per_s;	/* per agency; 0 = no limit */
+	uint64_t verify_threads;	/* signature checks' threads; 0 = one fewer than the CPUs (1-4) */
 	char *user;		/* started as root: the account to become (docs/security.md) */
 	bool seccomp;		/* install the system call filter (default true) */
 	char *metrics_listen;	/* "HOST:PORT" of the HTTP health/metrics endpoint, or NULL (off) */

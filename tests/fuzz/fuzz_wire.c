@@ -98,7 +98,7 @@ broker_submit(const Keten__Wire__V1__Submit *s)
 	if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0)
 		abort();
 	const struct dir_agency *from = agency_or_first(s->header ? s->header->sender : NULL);
-	if (gate_check(dir, pol, queue, ledger, txn, from, s, FUZZ_NOW_MS, 300000, &v) != v.code ||
+	if (gate_check(dir, pol, queue, ledger, txn, from, s, NULL, FUZZ_NOW_MS, 300000, &v) != v.code ||
 	    memchr(v.reason, '\0', sizeof(v.reason)) == NULL)
 		abort();
 	mdb_txn_abort(txn);
