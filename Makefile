@@ -244,7 +244,7 @@ $(BUILD)/bench/ledger_bench: EXTRA_OBJ := $(BUILD)/broker/ledger.o
 $(BUILD)/bench/api_bench: bench/api_bench.c bench/bench.h $(BUILD)/libketen-client.a
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-client.a -lpthread
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-client.a -ljansson -lpthread
 
 # the RabbitMQ comparison needs librabbitmq-dev, which only `make bench` installs
 $(BUILD)/bench/rabbit_bench: bench/rabbit_bench.c bench/bench.h
