@@ -146,6 +146,8 @@ $(BUILD)/tests/test_ledger: $(BUILD)/broker/ledger.o
 $(BUILD)/tests/test_ledger: EXTRA_OBJ := $(BUILD)/broker/ledger.o
 $(BUILD)/tests/test_metrics: $(BUILD)/broker/metrics.o
 $(BUILD)/tests/test_metrics: EXTRA_OBJ := $(BUILD)/broker/metrics.o
+$(BUILD)/tests/test_verify: $(BUILD)/broker/verify.o
+$(BUILD)/tests/test_verify: EXTRA_OBJ := $(BUILD)/broker/verify.o
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libketen-common.a | $(PROTO_H)
 	$(call say,CC,$<)
