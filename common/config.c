@@ -28,22 +28,41 @@ static const char *const agent_keys[] = {
 };
 
 /*
- * A configuration file another account could change could point the daemon
- * at other keys, data or endpoints: refuse one writable by group or others.
- * (Readable is fine: it holds no secret, only paths to the secret files.)
+ * A configuration file names the secret key files, the data directory and
+ * the endpoints and token files a daemon trusts.  Refuse one that others
+ * can read, write or execute, or that its group can write; group read stays
+ * allowed (an operators' group, or the users of the keten CLI, may read it).
  */
 static int
-check_not_writable(const char *path, char err[static KETEN_ERRLEN])
+check_config_mode(const char *path, char err[static KETEN_ERRLEN])
 {
+	/* indexed by the "others" bits: r 4, w 2, x 1 */
+	static const char *const other[8] = { NULL, "executable", "writable",
+		"writable and executable", "readable", "readable and executable",
+		"readable and writable", "readable, writable and executable" };
 	struct stat st;
+	const char *o, *lead;
+	bool gw;
 
 	if (stat(path, &st) != 0)
 		return 0;	/* ydoc_load names the problem */
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		return keten_seterr(err, KETEN_EPERM, "%s: writable by %s; another account could "
-		    "change what this daemon trusts (chmod go-w %s)", path,
-		    (st.st_mode & S_IWOTH) ? "others" : "its group", path);
-	return 0;
+	o = other[st.st_mode & S_IRWXO];
+	gw = (st.st_mode & S_IWGRP) != 0;
+	if (o == NULL && !gw)
+		return 0;
+	if ((st.st_mode & S_IROTH) && (st.st_mode & (S_IWOTH | S_IWGRP)))
+		lead = "any account on this host can read, and another could change,";
+	else if (st.st_mode & (S_IWOTH | S_IWGRP))
+		lead = "another account could change";
+	else if (st.st_mode & S_IROTH)
+		lead = "it tells any account on this host";
+	else
+		lead = "others have no use for it: it says";
+	return keten_seterr(err, KETEN_EPERM, "%s: configuration file is %s%s%s%s (mode %04o): "
+	    "%s where the keys and data are and which endpoints and token files the daemon "
+	    "trusts; run: chmod o-rwx,g-w %s", path, o ? o : "", o ? " by others" : "",
+	    o && gw ? " and " : "", gw ? "writable by its group" : "",
+	    (unsigned)(st.st_mode & 07777), lead, path);
 }
 
 /* Copy a string setting; resolve it as a path when `is_path`. */
@@ -380,7 +399,7 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	struct ydoc *doc = NULL;
 	int rc;
 
-	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
+	if ((rc = check_config_mode(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
 		return rc;
 	return broker_config_doc(doc, out, err);
 }
@@ -403,7 +422,7 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	struct ydoc *doc = NULL;
 	int rc;
 
-	if ((rc = check_not_writable(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
+	if ((rc = check_config_mode(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
 		return rc;
 	return agent_config_doc(doc, out, err);
 }

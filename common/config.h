@@ -89,7 +89,11 @@ int config_http_listen(const struct ydoc *doc, const struct ynode *root, const c
     const char *value, bool allow_public, struct sockaddr_storage *addr, socklen_t *len,
     char err[static KETEN_ERRLEN]);
 
-/* Load and validate; errors name file:line:col.  Free with *_config_free. */
+/*
+ * Load and validate; errors name file:line:col.  A file others can read,
+ * write or execute, or its group can write, is refused (KETEN_EPERM): mode
+ * 0640 or 0600.  Free with *_config_free.
+ */
 int broker_config_load(const char *path, struct broker_config **out,
     char err[static KETEN_ERRLEN]);
 void broker_config_free(struct broker_config **cfg);

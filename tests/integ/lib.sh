@@ -63,7 +63,7 @@ net_create() {
 		sed -n '2,$p' "$NET/keys/$a.public.yaml" >>"$NET/directory.yaml"
 	done
 	cp "${KETEN_POLICY:-$KETEN_ROOT/policy/stm.yaml}" "$NET/policy.yaml"
-	cat >"$NET/broker.yaml" <<EOC
+	config_write "$NET/broker.yaml" <<EOC
 listen: ipc://$NET/broker.sock
 data_dir: broker$NET_DATA_SUFFIX
 keys: keys/broker.secret
@@ -89,11 +89,21 @@ EOC
 	BROKER_KEY=$(grep transport_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
 	BROKER_SIGNING_KEY=$(grep signing_key "$NET/keys/broker.public.yaml" | sed 's/.*"\(.*\)"/\1/')
 	for a in $all; do
-		agent_config "$a" >"$NET/$a.yaml"
+		agent_config "$a" | config_write "$NET/$a.yaml"
 	done
 }
 
-# agent_config AGENCY [KEYFILE]: an agent configuration on stdout.
+# config_write FILE: stdin to the configuration file FILE, mode 0640.  The
+# daemons and the keten CLI refuse a configuration file others can read, write
+# or execute, or its group can write (docs/security.md).  Only configuration
+# files: as root the daemons read them before they become KETEN_USER, but the
+# policy and the directory, reloaded on SIGHUP, must stay readable to it.
+config_write() {
+	(umask 027 && cat >"$1") && chmod 0640 "$1"
+}
+
+# agent_config AGENCY [KEYFILE]: an agent configuration on stdout (save it with
+# config_write).
 agent_config() {
 	cat <<EOC
 agency: $1

@@ -1,5 +1,7 @@
 # -n checks the configuration and exits; both daemons refuse a secret key
-# file that group or others can read, naming the file; errors name file:line.
+# file that group or others can read, naming the file, and a configuration
+# file others can read or its group can write (so does the keten CLI); errors
+# name file:line.
 . "$(dirname "$0")/lib.sh"
 net_create politie om
 out=$("$KETEN_BIN/keten-broker" -n --config "$NET/broker.yaml") || die "broker -n failed: $out"
@@ -14,6 +16,24 @@ chmod 604 "$NET/keys/broker.secret"
 if out=$("$KETEN_BIN/keten-broker" -n --config "$NET/broker.yaml" 2>&1); then die "broker accepted a 0604 key"; fi
 echo "$out" | grep -q "keys/broker.secret: secret file is accessible" || die "broker error: $out"
 chmod 600 "$NET/keys/politie.secret" "$NET/keys/broker.secret"
+
+# configuration files: net_create writes them 0640; others' access or group write is refused
+[ "$(stat -c %a "$NET/broker.yaml") $(stat -c %a "$NET/politie.yaml")" = "640 640" ] ||
+	die "net_create wrote configuration files of mode $(stat -c %a "$NET/broker.yaml")"
+chmod 644 "$NET/broker.yaml"
+if out=$("$KETEN_BIN/keten-broker" -n --config "$NET/broker.yaml" 2>&1); then die "broker accepted a 0644 configuration"; fi
+echo "$out" | grep -qF "$NET/broker.yaml: configuration file is readable by others (mode 0644): it tells any account on this host where the keys and data are and which endpoints and token files the daemon trusts; run: chmod o-rwx,g-w $NET/broker.yaml" ||
+	die "broker error on a 0644 configuration: $out"
+chmod 660 "$NET/politie.yaml"
+if out=$("$KETEN_BIN/keten-agent" -n --config "$NET/politie.yaml" 2>&1); then die "agent accepted a 0660 configuration"; fi
+echo "$out" | grep -qF "politie.yaml: configuration file is writable by its group (mode 0660): another account could change" ||
+	die "agent error on a 0660 configuration: $out"
+chmod 604 "$NET/politie.yaml"
+if out=$("$KETEN" inbox --config "$NET/politie.yaml" 2>&1); then die "keten accepted a 0604 configuration"; fi
+echo "$out" | grep -qF "keten: $NET/politie.yaml: configuration file is readable by others (mode 0604)" ||
+	die "keten error on a 0604 configuration: $out"
+chmod 640 "$NET/broker.yaml" "$NET/politie.yaml"
+out=$("$KETEN_BIN/keten-agent" -n --config "$NET/politie.yaml") || die "agent refused a 0640 configuration: $out"
 
 line=$(($(wc -l <"$NET/broker.yaml") + 1))
 echo "listen_on: tcp://127.0.0.1:1" >>"$NET/broker.yaml"
@@ -35,13 +55,13 @@ echo "$out" | grep -q "another process is using this data directory" || die "sec
 if out=$("$KETEN" send --config "$NET/politie.yaml" --to om --type t --purpose p --body x 2>&1); then
 	die "send without an agent succeeded"
 fi
-echo "# -n, key permissions, unknown keys, foreign keys and double start all refused with clear errors"
+echo "# -n, key and configuration permissions, unknown keys, foreign keys and double start all refused with clear errors"
 
 # hardening (docs/security.md): as root, a daemon without "user" refuses to start; with
 # it, it runs as that account, under the seccomp filter
 if [ "$(id -u)" = 0 ]; then
 	net_stop
-	grep -v '^user:' "$NET/broker.yaml" >"$NET/broker-root.yaml"
+	grep -v '^user:' "$NET/broker.yaml" | config_write "$NET/broker-root.yaml"
 	if out=$("$KETEN_BIN/keten-broker" --config "$NET/broker-root.yaml" 2>&1); then
 		die "the broker ran as root"
 	fi

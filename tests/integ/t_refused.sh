@@ -4,8 +4,8 @@
 net_create politie om
 mkdir -m 700 "$NET/impostor"
 "$KETEN" keygen --agency om --out "$NET/impostor" >/dev/null
-agent_config om "$NET/impostor/om.secret" | sed 's/^data_dir: .*/data_dir: impostor-data/' \
-	>"$NET/impostor.yaml"
+agent_config om "$NET/impostor/om.secret" | sed 's/^data_dir: .*/data_dir: impostor-data/' |
+	config_write "$NET/impostor.yaml"
 broker_start
 agent_start politie
 "$KETEN_BIN/keten-agent" --config "$NET/impostor.yaml" >>"$NET/impostor.log" 2>&1 &

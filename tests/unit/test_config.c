@@ -66,7 +66,7 @@ static void
 load_fails(const struct fixture *f, enum which w, const char *text, const char *pos,
     const char *what)
 {
-	char *path = tu_write(f->dir, w == BROKER ? "broker.yaml" : "agent.yaml", text, 0644);
+	char *path = tu_write(f->dir, w == BROKER ? "broker.yaml" : "agent.yaml", text, 0640);
 	char err[KETEN_ERRLEN] = "", *prefix = tu_printf("%s:%s", path, pos);
 	struct broker_config *b = NULL;
 	struct agent_config *a = NULL;
@@ -88,7 +88,7 @@ static void
 test_broker_minimal(void **state)
 {
 	struct fixture *f = *state;
-	char *path = tu_write(f->dir, "broker.yaml", broker_min, 0644), err[KETEN_ERRLEN];
+	char *path = tu_write(f->dir, "broker.yaml", broker_min, 0640), err[KETEN_ERRLEN];
 	char *want;
 	struct broker_config *c = NULL;
 
@@ -137,7 +137,7 @@ test_broker_full(void **state)
 	struct broker_config *c = NULL;
 
 	tu_replace(&text, "listen: tcp://127.0.0.1:7400", "listen: ipc:///run/keten.sock");
-	path = tu_write(f->dir, "broker.yaml", text, 0644);
+	path = tu_write(f->dir, "broker.yaml", text, 0640);
 	if (broker_config_load(path, &c, err) != 0)
 		fail_msg("refused: %s", err);
 	assert_string_equal(c->listen, "ipc:///run/keten.sock");
@@ -158,20 +158,58 @@ test_broker_errors(void **state)
 	struct fixture *f = *state;
 	char *text;
 
-	/* a configuration another account could change is refused, named */
+	/*
+	 * a configuration others can read, write or execute, or its group can write, is
+	 * refused with what, why and the fix; group read is allowed
+	 */
 	{
-		char err[KETEN_ERRLEN], *p = tu_write(f->dir, "open.yaml", broker_min, 0664);
+		char err[KETEN_ERRLEN], *p = tu_write(f->dir, "open.yaml", broker_min, 0644);
+		char *want = tu_printf("%s: configuration file is readable by others (mode 0644): "
+		    "it tells any account on this host where the keys and data are and which "
+		    "endpoints and token files the daemon trusts; run: chmod o-rwx,g-w %s", p, p);
 		struct broker_config *bc = NULL;
 		struct agent_config *ac = NULL;
 		assert_int_equal(broker_config_load(p, &bc, err), KETEN_EPERM);
-		assert_contains(err, "open.yaml: writable by its group; another account could change");
-		assert_int_equal(chmod(p, 0646), 0);
+		assert_null(bc);
+		assert_string_equal(err, want);
 		assert_int_equal(agent_config_load(p, &ac, err), KETEN_EPERM);
 		assert_null(ac);
-		assert_contains(err, "writable by others");
-		assert_int_equal(chmod(p, 0644), 0);	/* readable by all is fine: no secret in it */
-		assert_int_equal(broker_config_load(p, &bc, err), 0);
-		broker_config_free(&bc);
+		assert_string_equal(err, want);
+		free(want);
+
+		assert_int_equal(chmod(p, 0660), 0);
+		assert_int_equal(broker_config_load(p, &bc, err), KETEN_EPERM);
+		want = tu_printf("%s: configuration file is writable by its group (mode 0660): "
+		    "another account could change where the keys and data are and which "
+		    "endpoints and token files the daemon trusts; run: chmod o-rwx,g-w %s", p, p);
+		assert_string_equal(err, want);
+		free(want);
+
+		static const struct { mode_t mode; const char *what; } bad[] = {
+			{ 0664, "readable by others and writable by its group (mode 0664): any "
+			    "account on this host can read, and another could change, where" },
+			{ 0602, "writable by others (mode 0602): another account could change" },
+			{ 0646, "readable and writable by others (mode 0646)" },
+			{ 0601, "executable by others (mode 0601)" },
+			{ 0607, "readable, writable and executable by others (mode 0607)" },
+			{ 0620, "writable by its group (mode 0620)" },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			assert_int_equal(chmod(p, bad[i].mode), 0);
+			assert_int_equal(agent_config_load(p, &ac, err), KETEN_EPERM);
+			assert_null(ac);
+			assert_contains(err, bad[i].what);
+			assert_contains(err, "; run: chmod o-rwx,g-w ");
+		}
+
+		/* group read stays allowed (an operators' group), and owner-only of course */
+		static const mode_t good[] = { 0640, 0600, 0440, 0400, 0750 };
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			assert_int_equal(chmod(p, good[i]), 0);
+			if (broker_config_load(p, &bc, err) != 0)
+				fail_msg("mode %04o refused: %s", (unsigned)good[i], err);
+			broker_config_free(&bc);
+		}
 		free(p);
 	}
 
@@ -255,7 +293,7 @@ test_agent_minimal(void **state)
 {
 	struct fixture *f = *state;
 	char *text = agent_min(f), err[KETEN_ERRLEN], *want;
-	char *path = tu_write(f->dir, "agent.yaml", text, 0644);
+	char *path = tu_write(f->dir, "agent.yaml", text, 0640);
 	struct agent_config *c = NULL;
 
 	if (agent_config_load(path, &c, err) != 0)
@@ -306,7 +344,7 @@ test_agent_full(void **state)
 
 	/* absolute paths stay as they are */
 	tu_replace(&text, "data_dir: state", "data_dir: /var/lib/keten-agent");
-	path = tu_write(f->dir, "agent.yaml", text, 0644);
+	path = tu_write(f->dir, "agent.yaml", text, 0640);
 	if (agent_config_load(path, &c, err) != 0)
 		fail_msg("refused: %s", err);
 	assert_string_equal(c->data_dir, "/var/lib/keten-agent");
@@ -378,7 +416,7 @@ test_agent_errors(void **state)
 	free(text);
 	text = tu_printf("%sapi_listen: 192.0.2.10:8470\napi_token: t\napi_public: true\n", min);
 	{
-		char *p = tu_write(f->dir, "public.yaml", text, 0644);
+		char *p = tu_write(f->dir, "public.yaml", text, 0640);
 		struct agent_config *pc = NULL;
 		if (agent_config_load(p, &pc, err) != 0)
 			fail_msg("api_public refused: %s", err);
@@ -422,7 +460,7 @@ test_broker_metrics(void **state)
 	char err[KETEN_ERRLEN], *path, *text;
 	struct broker_config *c = NULL;
 
-	path = tu_write(f->dir, "broker.yaml", broker_min, 0644);
+	path = tu_write(f->dir, "broker.yaml", broker_min, 0640);
 	if (broker_config_load(path, &c, err) != 0)
 		fail_msg("refused: %s", err);
 	assert_null(c->metrics_listen);	/* off by default */
@@ -431,7 +469,7 @@ test_broker_metrics(void **state)
 	free(path);
 
 	text = tu_printf("%smetrics_listen: 127.0.0.1:9464\n", broker_min);
-	path = tu_write(f->dir, "broker.yaml", text, 0644);
+	path = tu_write(f->dir, "broker.yaml", text, 0640);
 	if (broker_config_load(path, &c, err) != 0)
 		fail_msg("refused: %s", err);
 	assert_string_equal(c->metrics_listen, "127.0.0.1:9464");
@@ -441,7 +479,7 @@ test_broker_metrics(void **state)
 	free(text);
 
 	text = tu_printf("%smetrics_listen: \"[::1]:9464\"\n", broker_min);
-	path = tu_write(f->dir, "broker.yaml", text, 0644);
+	path = tu_write(f->dir, "broker.yaml", text, 0640);
 	if (broker_config_load(path, &c, err) != 0)
 		fail_msg("refused: %s", err);
 	assert_int_equal(c->metrics_addr.ss_family, AF_INET6);
@@ -453,7 +491,7 @@ test_broker_metrics(void **state)
 	load_fails(f, BROKER, text, "6:17: ", "0.0.0.0:9464 is not a loopback address");
 	free(text);
 	text = tu_printf("%smetrics_listen: 192.0.2.7:9464\nmetrics_public: true\n", broker_min);
-	path = tu_write(f->dir, "broker.yaml", text, 0644);
+	path = tu_write(f->dir, "broker.yaml", text, 0640);
 	if (broker_config_load(path, &c, err) != 0)
 		fail_msg("refused: %s", err);
 	assert_true(c->metrics_public);
