@@ -108,6 +108,23 @@ note fsync "$fsync_ms"
 # rss PID: "total anon" resident KiB; hwm PID: peak resident KiB
 rss() { awk '/^VmRSS/ { t = $2 } /^RssAnon/ { a = $2 } END { print t, a }' "/proc/$1/status"; }
 hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; }
+# parts PID: where the resident KiB are (/proc/PID/smaps): the program and its
+# shared libraries (file pages, mostly shared with other processes, and the
+# anonymous pages of their relocations and data), the heap, other anonymous
+# memory (thread stacks, thread malloc arenas, mmap'd blocks), LMDB's map;
+# then the proportional set size and the number of threads
+parts() {
+	awk '/^[0-9a-f]+-[0-9a-f]+ / {
+			k = "anon"
+			if ($6 ~ /\.mdb$/) k = "mdb"; else if ($6 ~ /^\//) k = "lib"; else if ($6 == "[heap]") k = "heap"
+			next
+		}
+		/^Rss:/ { r[k] += $2 }
+		/^Anonymous:/ && k == "lib" { la += $2 }
+		END { printf "%d %d %d %d %d", r["lib"], la, r["heap"], r["anon"], r["mdb"] }' "/proc/$1/smaps"
+	awk '/^Pss:/ { printf " %d", $2 }' "/proc/$1/smaps_rollup"
+	awk '/^Threads:/ { printf " %d\n", $2 }' "/proc/$1/status"
+}
 # since FILE PATTERN T0: seconds from T0 to the first log line matching PATTERN (waits 30 s)
 since() {
 	local i line
@@ -164,6 +181,7 @@ for a in politie om; do
 done
 sleep 2
 note agent_rss_idle "$(rss "$(cat "$NET/politie.pid")")"
+note agent_rss_idle_parts "$(parts "$(cat "$NET/politie.pid")")"
 awk 'BEGIN { for (i = 1; i <= 5000; i++) printf "{\"reference\":\"F-%d\",\"summary\":\"%0960d\"}\n", i, 0 }' |
 	"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
 	--lines >/dev/null
@@ -229,6 +247,10 @@ done
 echo
 echo "footprint"
 printf '  %-44s %s\n' "agent RSS idle (session up)" "$(mib "$(get agent_rss_idle)")"
+get agent_rss_idle_parts | awk '{
+	printf "  %-44s libraries %.1f MiB (anon %.1f), heap %.1f, other anon %.1f, LMDB map %.1f;",
+		"  of which", $1 / 1024, $2 / 1024, $3 / 1024, $4 / 1024, $5 / 1024
+	printf " PSS %.1f MiB; %d threads\n", $6 / 1024, $7 }'
 printf '  %-44s %s, peak %s\n' "agent RSS after 5,000 messages (politie)" "$(mib "$(get agent_rss_load | cut -d' ' -f1-2)")" "$(mib "$(get agent_rss_load | cut -d' ' -f3)")"
 printf '  %-44s %s, peak %s\n' "agent RSS after 5,000 messages (om, inbox)" "$(mib "$(get agent_rss_load_om | cut -d' ' -f1-2)")" "$(mib "$(get agent_rss_load_om | cut -d' ' -f3)")"
 printf '  %-44s %s\n' "broker RSS idle" "$(mib "$(get broker_rss_idle)")"

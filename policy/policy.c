@@ -32,8 +32,12 @@ struct rule {
 	struct policy_rule_info info;
 };
 
+/* The index maps (sender class, recipient class, type) to the rules that may
+ * apply, in rule order.  Agencies that every rule names alike (as senders, or
+ * as recipients) share a class, so its size follows the number of distinct
+ * roles in the policy rather than the square of the directory's size. */
 struct bucket {
-	uint64_t key;			/* (s << 40 | r << 16 | t) + 1; 0 = empty slot */
+	uint64_t key;			/* (sc << 40 | rc << 16 | t) + 1; 0 = empty slot */
 	uint32_t off, cnt;
 };
 
@@ -48,6 +52,7 @@ struct policy {
 	size_t nrules;
 	struct rule *rules;
 	size_t ntypes;
+	uint32_t *sclass, *rclass;	/* per agency: its sender and recipient class */
 	struct bucket *buckets;
 	size_t nbuckets;		/* power of two */
 	uint32_t *idx;
@@ -569,19 +574,104 @@ entry_cmp(const void *a, const void *b)
 	return x->rule < y->rule ? -1 : x->rule > y->rule;
 }
 
+struct classer {
+	const struct policy *p;
+	const uint64_t *h;
+	bool to;
+};
+
+static bool
+named(const struct rule *r, size_t a, bool to)
+{
+	return (to ? r->to : r->from)[a] != 0;
+}
+
+static bool
+same_class(const struct classer *k, uint32_t a, uint32_t b)
+{
+	if (k->h[a] != k->h[b])
+		return false;
+	for (size_t ri = 0; ri < k->p->nrules; ri++)
+		if (named(&k->p->rules[ri], a, k->to) != named(&k->p->rules[ri], b, k->to))
+			return false;
+	return true;
+}
+
+/* Order agencies by the rules that name them (hash first, then every rule). */
+static int
+class_cmp(const void *x, const void *y, void *arg)
+{
+	const struct classer *k = arg;
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	if (k->h[a] != k->h[b])
+		return k->h[a] < k->h[b] ? -1 : 1;
+	for (size_t ri = 0; ri < k->p->nrules; ri++) {
+		bool na = named(&k->p->rules[ri], a, k->to), nb = named(&k->p->rules[ri], b, k->to);
+		if (na != nb)
+			return na ? 1 : -1;
+	}
+	return a < b ? -1 : a > b;
+}
+
+/* Class of each agency as sender (to false) or recipient (to true): agencies
+ * named by exactly the same rules share one.  Writes the class per agency to
+ * cls (nag entries) and one member of each class to rep; returns the number
+ * of classes, or -1 when out of memory. */
+static long
+agency_classes(const struct policy *p, bool to, uint32_t *cls, uint32_t *rep)
+{
+	uint64_t *h = malloc((p->nag ? p->nag : 1) * sizeof(*h));
+	uint32_t *order = malloc((p->nag ? p->nag : 1) * sizeof(*order));
+	struct classer k = { p, h, to };
+	long n = 0;
+
+	if (h == NULL || order == NULL) {
+		free(h);
+		free(order);
+		return -1;
+	}
+	for (size_t a = 0; a < p->nag; a++) {
+		uint64_t x = 0xcbf29ce484222325ull;
+		for (size_t ri = 0; ri < p->nrules; ri++)
+			if (named(&p->rules[ri], a, to))
+				x = (x ^ ri) * 0x100000001b3ull;
+		h[a] = x;
+		order[a] = (uint32_t)a;
+	}
+	qsort_r(order, p->nag, sizeof(*order), class_cmp, &k);
+	for (size_t i = 0; i < p->nag; i++) {
+		if (i == 0 || !same_class(&k, order[i - 1], order[i]))
+			rep[n++] = order[i];
+		cls[order[i]] = (uint32_t)(n - 1);
+	}
+	free(h);
+	free(order);
+	return n;
+}
+
 static int
 build_index(struct policy *p, char err[static KETEN_ERRLEN])
 {
 	struct entry *e = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, m = p->nag ? p->nag : 1;
+	uint32_t *srep = malloc(m * sizeof(*srep)), *rrep = malloc(m * sizeof(*rrep));
+	long nsc = -1, nrc = -1;
 
+	p->sclass = malloc(m * sizeof(*p->sclass));
+	p->rclass = malloc(m * sizeof(*p->rclass));
+	if (srep != NULL && rrep != NULL && p->sclass != NULL && p->rclass != NULL &&
+	    (nsc = agency_classes(p, false, p->sclass, srep)) >= 0)
+		nrc = agency_classes(p, true, p->rclass, rrep);
+	if (nrc < 0)
+		goto nomem;
 	for (size_t ri = 0; ri < p->nrules; ri++) {
 		const struct rule *r = &p->rules[ri];
-		for (size_t s = 0; s < p->nag; s++) {
-			if (!r->from[s])
+		for (size_t sc = 0; sc < (size_t)nsc; sc++) {
+			if (!r->from[srep[sc]])
 				continue;
-			for (size_t d = 0; d < p->nag; d++) {
-				if (!r->to[d])
+			for (size_t rc = 0; rc < (size_t)nrc; rc++) {
+				if (!r->to[rrep[rc]])
 					continue;
 				for (size_t t = 0; t < p->ntypes; t++) {
 					if (!(r->types >> t & 1))
@@ -589,17 +679,18 @@ build_index(struct policy *p, char err[static KETEN_ERRLEN])
 					if (n == cap) {
 						cap = cap ? 2 * cap : 1024;
 						struct entry *ne = realloc(e, cap * sizeof(*e));
-						if (ne == NULL) {
-							free(e);
-							return keten_seterr(err, KETEN_ENOMEM, "out of memory");
-						}
+						if (ne == NULL)
+							goto nomem;
 						e = ne;
 					}
-					e[n++] = (struct entry){ bucket_key(s, d, t), (uint32_t)ri };
+					e[n++] = (struct entry){ bucket_key(sc, rc, t), (uint32_t)ri };
 				}
 			}
 		}
 	}
+	free(srep);
+	free(rrep);
+	srep = rrep = NULL;
 	qsort(e, n, sizeof(*e), entry_cmp);
 	size_t groups = 0;
 	for (size_t i = 0; i < n; i++)
@@ -609,10 +700,8 @@ build_index(struct policy *p, char err[static KETEN_ERRLEN])
 	while (p->nbuckets < 2 * groups)
 		p->nbuckets *= 2;
 	if ((p->buckets = calloc(p->nbuckets, sizeof(*p->buckets))) == NULL ||
-	    (p->idx = malloc((n ? n : 1) * sizeof(*p->idx))) == NULL) {
-		free(e);
-		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
-	}
+	    (p->idx = malloc((n ? n : 1) * sizeof(*p->idx))) == NULL)
+		goto nomem;
 	for (size_t i = 0; i < n;) {
 		size_t j = i;
 		while (j < n && e[j].key == e[i].key) {
@@ -627,6 +716,11 @@ build_index(struct policy *p, char err[static KETEN_ERRLEN])
 	}
 	free(e);
 	return 0;
+nomem:
+	free(e);
+	free(srep);
+	free(rrep);
+	return keten_seterr(err, KETEN_ENOMEM, "out of memory");
 }
 
 static const char *const top_keys[] = {
@@ -872,6 +966,8 @@ policy_free(struct policy **pp)
 	}
 	free(p->bases);
 	free(p->citations);
+	free(p->sclass);
+	free(p->rclass);
 	free(p->buckets);
 	free(p->idx);
 	free(p->name);
@@ -885,7 +981,7 @@ policy_free(struct policy **pp)
 static const struct bucket *
 find_bucket(const struct policy *p, int s, int r, size_t t)
 {
-	uint64_t key = bucket_key((size_t)s, (size_t)r, t);
+	uint64_t key = bucket_key(p->sclass[s], p->rclass[r], t);
 	size_t slot = bucket_slot(p, key);
 
 	while (p->buckets[slot].key != 0) {

@@ -917,6 +917,80 @@ test_hash(void **state)
 	policy_free(&b);
 }
 
+/* A directory of many agencies in few roles: decisions are those of the role,
+ * and an agency a rule names on its own still gets that rule (the index keeps
+ * one entry per role, not per pair of agencies). */
+#define MANY 40
+
+static void
+test_many_agencies_alike(void **state)
+{
+	struct fixture *f = *state;
+	struct directory *dir = NULL;
+	struct policy *p = NULL;
+	char err[KETEN_ERRLEN], *text, *path, ids_many[MANY][16];
+	const char *senders[] = { "politie-1", "politie-2", "om" };
+
+	text = tu_printf("version: 1\nagencies:\n");
+	for (int i = 0; i < MANY + 3; i++) {
+		struct keten_keys *k = NULL;
+		const char *id = i < 3 ? senders[i] : ids_many[i - 3];
+		char *pub, *next;
+		if (i >= 3)
+			snprintf(ids_many[i - 3], sizeof(ids_many[i - 3]), "gemeente-%02d", i - 3);
+		assert_int_equal(keys_generate(id, &k, err), 0);
+		assert_non_null(pub = keys_public_yaml(k));
+		keys_free(&k);
+		next = tu_printf("%s%s    kind: %s\n", text, pub, i < 2 ? "police" :
+		    i == 2 ? "prosecution" : "municipality");
+		free(pub);
+		free(text);
+		text = next;
+	}
+	path = tu_write(f->dir, "many.yaml", text, 0644);
+	free(text);
+	if (directory_load(path, &dir, err) != 0)
+		fail_msg("%s", err);
+	free(path);
+	free(tu_write(f->dir, "policy.yaml",
+	    "policy: many\nversion: \"1\"\n"
+	    "purposes:\n  care: {description: care}\n"
+	    "bases:\n  b-care: {citation: \"Care Act art. 1\"}\n"
+	    "rules:\n"
+	    "  - permit: police-to-munis\n    from: kind:police\n    to: kind:municipality\n"
+	    "    type: CaseSignal\n    purpose: care\n    basis: b-care\n    fields: [reference]\n"
+	    "  - permit: one-pair\n    from: politie-2\n    to: gemeente-07\n"
+	    "    type: CaseSignal\n    purpose: care\n    basis: b-care\n    fields: [sector]\n"
+	    "  - forbid: not-13\n    from: \"*\"\n    to: gemeente-13\n    type: CaseSignal\n"
+	    "    fields: [reference]\n"
+	    "  - permit: munis-to-om\n    from: kind:municipality\n    to: om\n"
+	    "    type: CaseReferral\n    purpose: care\n    basis: b-care\n    fields: [\"*\"]\n",
+	    0644));
+	if (policy_load(f->policy_path, dir, &p, err) != 0)
+		fail_msg("policy refused: %s", err);
+	for (int s = 0; s < 3; s++)
+		for (int r = 0; r < MANY; r++) {
+			struct ev e;
+			bool ref = s < 2 && r != 13, sector = s == 1 && r == 7;
+			ev_init(&e, senders[s], ids_many[r], signal, "care");
+			ev_run(p, &e);
+			if (e.d.permitted != (ref || sector) || allowed(&e, "reference") != ref ||
+			    allowed(&e, "sector") != sector)
+				fail_msg("%s -> %s: permitted %d reference %d sector %d", senders[s],
+				    ids_many[r], e.d.permitted, allowed(&e, "reference"),
+				    allowed(&e, "sector"));
+			if (r == 13 && s < 2)
+				assert_int_equal(e.d.reason, POLICY_FORBIDDEN);
+			ev_init(&e, ids_many[r], "om", referral, "care");
+			ev_run(p, &e);
+			assert_true(e.d.permitted);
+			ev_init(&e, "om", ids_many[r], referral, "care");
+			expect_deny(p, &e, POLICY_NO_RULE, -1);
+		}
+	policy_free(&p);
+	directory_free(&dir);
+}
+
 static void
 test_handling_names(void **state)
 {
@@ -955,6 +1029,7 @@ main(void)
 		cmocka_unit_test(test_why_withheld_nearest),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_handling_names),
+		cmocka_unit_test(test_many_agencies_alike),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
