@@ -281,3 +281,5 @@ fi
 printf 'keten/raw-libzmq throughput: %.2f\n' "$(echo "$kb / $(best "$z1" "$z2")" | bc -l)"
 printf 'keten latency, 1 in flight: p50 %s ms, p99 %s ms\n' "$(r keten 1 5)" "$(r keten 1 6)"
 printf 'keten latency, 100 in flight: p50 %s ms, p99 %s ms\n' "$(r keten 100 5)" "$(r keten 100 6)"
+[ -z "$(r keten 1000 5)" ] ||
+	printf 'keten latency, 1000 in flight: p50 %s ms, p99 %s ms\n' "$(r keten 1000 5)" "$(r keten 1000 6)"
