@@ -34,27 +34,24 @@ static const char *const agent_keys[] = {
  * allowed (an operators' group, or the users of the keten CLI, may read it).
  */
 static int
-check_config_mode(const char *path, char err[static KETEN_ERRLEN])
+check_config_mode(const struct stat *st, const char *path, char err[static KETEN_ERRLEN])
 {
 	/* indexed by the "others" bits: r 4, w 2, x 1 */
 	static const char *const other[8] = { NULL, "executable", "writable",
 		"writable and executable", "readable", "readable and executable",
 		"readable and writable", "readable, writable and executable" };
-	struct stat st;
 	const char *o, *lead;
 	bool gw;
 
-	if (stat(path, &st) != 0)
-		return 0;	/* ydoc_load names the problem */
-	o = other[st.st_mode & S_IRWXO];
-	gw = (st.st_mode & S_IWGRP) != 0;
+	o = other[st->st_mode & S_IRWXO];
+	gw = (st->st_mode & S_IWGRP) != 0;
 	if (o == NULL && !gw)
 		return 0;
-	if ((st.st_mode & S_IROTH) && (st.st_mode & (S_IWOTH | S_IWGRP)))
+	if ((st->st_mode & S_IROTH) && (st->st_mode & (S_IWOTH | S_IWGRP)))
 		lead = "any account on this host can read, and another could change,";
-	else if (st.st_mode & (S_IWOTH | S_IWGRP))
+	else if (st->st_mode & (S_IWOTH | S_IWGRP))
 		lead = "another account could change";
-	else if (st.st_mode & S_IROTH)
+	else if (st->st_mode & S_IROTH)
 		lead = "it tells any account on this host";
 	else
 		lead = "others have no use for it: it says";
@@ -62,7 +59,23 @@ check_config_mode(const char *path, char err[static KETEN_ERRLEN])
 	    "%s where the keys and data are and which endpoints and token files the daemon "
 	    "trusts; run: chmod o-rwx,g-w %s", path, o ? o : "", o ? " by others" : "",
 	    o && gw ? " and " : "", gw ? "writable by its group" : "",
-	    (unsigned)(st.st_mode & 07777), lead, path);
+	    (unsigned)(st->st_mode & 07777), lead, path);
+}
+
+/* Read and parse a configuration file whose mode check_config_mode accepts
+ * (judged on the file that is read, not on the path before it is opened). */
+static int
+config_doc_load(const char *path, struct ydoc **doc, char err[static KETEN_ERRLEN])
+{
+	char *buf;
+	size_t len;
+	int rc;
+
+	if ((rc = file_read_checked(path, YDOC_MAX_BYTES, check_config_mode, &buf, &len, err)) != 0)
+		return rc;
+	rc = ydoc_parse(path, buf, len, doc, err);
+	free(buf);
+	return rc;
 }
 
 /* Copy a string setting; resolve it as a path when `is_path`. */
@@ -399,7 +412,7 @@ broker_config_load(const char *path, struct broker_config **out, char err[static
 	struct ydoc *doc = NULL;
 	int rc;
 
-	if ((rc = check_config_mode(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
+	if ((rc = config_doc_load(path, &doc, err)) != 0)
 		return rc;
 	return broker_config_doc(doc, out, err);
 }
@@ -422,7 +435,7 @@ agent_config_load(const char *path, struct agent_config **out, char err[static K
 	struct ydoc *doc = NULL;
 	int rc;
 
-	if ((rc = check_config_mode(path, err)) != 0 || (rc = ydoc_load(path, &doc, err)) != 0)
+	if ((rc = config_doc_load(path, &doc, err)) != 0)
 		return rc;
 	return agent_config_doc(doc, out, err);
 }

@@ -256,10 +256,18 @@ dir_ensure(const char *path, unsigned mode, char err[static KETEN_ERRLEN])
 int
 file_read(const char *path, size_t max, char **out, size_t *lenp, char err[static KETEN_ERRLEN])
 {
+	return file_read_checked(path, max, NULL, out, lenp, err);
+}
+
+int
+file_read_checked(const char *path, size_t max,
+    int (*check)(const struct stat *st, const char *path, char err[static KETEN_ERRLEN]),
+    char **out, size_t *lenp, char err[static KETEN_ERRLEN])
+{
 	struct stat st;
 	char *buf;
 	size_t len = 0;
-	int fd;
+	int fd, rc;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return keten_seterr(err, errno == ENOENT ? KETEN_ENOTFOUND : KETEN_EIO, "%s: %s", path,
@@ -267,6 +275,10 @@ file_read(const char *path, size_t max, char **out, size_t *lenp, char err[stati
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return keten_seterr(err, KETEN_EIO, "%s: not a regular file", path);
+	}
+	if (check != NULL && (rc = check(&st, path, err)) != 0) {	/* the file that is read */
+		close(fd);
+		return rc;
 	}
 	if ((uint64_t)st.st_size > max) {
 		close(fd);

@@ -57,6 +57,11 @@ char *path_resolve(const char *base_file, const char *rel);
  * KETEN_EIO or KETEN_ENOMEM with the reason in err.
  */
 int file_read(const char *path, size_t max, char **out, size_t *len, char err[static KETEN_ERRLEN]);
+/* The same; check(), when not NULL, judges the opened file's stat first. */
+struct stat;
+int file_read_checked(const char *path, size_t max,
+    int (*check)(const struct stat *st, const char *path, char err[static KETEN_ERRLEN]),
+    char **out, size_t *len, char err[static KETEN_ERRLEN]);
 
 /* mkdir -p with mode for the last component; 0 or KETEN_EIO. */
 int dir_ensure(const char *path, unsigned mode, char err[static KETEN_ERRLEN]);
