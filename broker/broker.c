@@ -1063,12 +1063,17 @@ take_frame(struct broker *b, struct inframe *f)
 		f->cmd = keten__wire__v1__command__unpack(NULL, f->len, zmq_msg_data(&body));
 	zmq_msg_close(&body);
 	if (f->cmd != NULL && f->cmd->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SUBMIT) {
+		/* every field but state, which a worker may read through a stale
+		 * queue entry: verifier_push sets it under the verifier's lock */
 		struct verify_job *j = &f->job;
-		memset(j, 0, sizeof(*j));
 		j->s = f->cmd->submit;
 		memcpy(j->pk, from->sign_pk, sizeof(j->pk));
+		memset(j->prev_pk, 0, sizeof(j->prev_pk));
 		if ((j->has_prev = dir_agency_previous_valid(from, now_ms())))
 			memcpy(j->prev_pk, from->prev_sign_pk, sizeof(j->prev_pk));
+		j->done = false;
+		j->erc = j->erc_prev = 0;
+		j->digests = j->cth = NULL;
 		f->has_job = true;
 	}
 	return 1;

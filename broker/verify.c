@@ -53,10 +53,11 @@ out:
 void
 verify_job_clear(struct verify_job *j)
 {
+	/* not j->state: only ever written under the verifier's lock, since a
+	 * worker may still look at it through a stale queue entry */
 	free(j->digests);
 	j->digests = j->cth = NULL;
 	j->done = false;
-	j->state = JOB_NEW;
 }
 
 static void *

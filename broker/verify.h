@@ -38,13 +38,13 @@ struct verify_job {
 	int erc_prev;			/* with prev_pk, when erc is ENV_BAD_SIGNATURE and has_prev */
 	uint8_t (*digests)[ENV_DIGESTBYTES];	/* per copy: envelope_copy_digest() */
 	uint8_t (*cth)[ENV_DIGESTBYTES];	/* per copy: SHA-256 of the ciphertext */
-	/* the verifier's */
+	/* the verifier's, written only under its lock (verifier_push sets it) */
 	int state;
 };
 
 /* Run one job on this thread. */
 void verify_job_run(struct verify_job *j);
-/* Free a job's results (not the job); the job must not be queued. */
+/* Free a job's results (not the job); after verifier_need, or never queued. */
 void verify_job_clear(struct verify_job *j);
 
 struct verifier;
