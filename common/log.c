@@ -17,6 +17,8 @@ log_init(const char *name, bool verbose)
 	debug_on = verbose;
 }
 
+static void vlog(const char *level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 vlog(const char *level, const char *fmt, va_list ap)
 {
