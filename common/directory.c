@@ -40,6 +40,60 @@ directory_free(struct directory **dir)
 	*dir = NULL;
 }
 
+/*
+ * Decode one UTF-8 code point at s (libyaml has already checked the encoding;
+ * a malformed byte decodes as itself, which the callers treat as unsafe).
+ * Returns the number of bytes used.
+ */
+static size_t
+utf8_next(const unsigned char *s, uint32_t *cp)
+{
+	size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+
+	if (n == 0) {
+		*cp = 0xfffe;
+		return 1;
+	}
+	*cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			*cp = 0xfffe;
+			return i;
+		}
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	}
+	return n;
+}
+
+/*
+ * A code point a display name may not hold: control characters (C0, DEL, C1),
+ * the line and paragraph separators, the byte-order mark and non-characters.
+ * They would garble logs and terminals, and YAML folds or refuses them, so a
+ * written directory would not read back the same.
+ */
+static bool
+cp_unsafe(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0x2028 || cp == 0x2029 ||
+	    cp == 0xfeff || cp == 0xfffe || cp == 0xffff || cp > 0x10ffff;
+}
+
+/* The byte offset of the first unsafe code point in s, or -1. */
+static long
+text_unsafe_at(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+
+	for (size_t i = 0; p[i] != '\0'; ) {
+		size_t n = utf8_next(p + i, &cp);
+		if (cp_unsafe(cp))
+			return (long)i;
+		i += n;
+	}
+	return -1;
+}
+
 static int
 get_time(const struct ydoc *doc, const struct ynode *map, const char *key, int64_t *out,
     char err[static KETEN_ERRLEN])
@@ -85,6 +139,10 @@ parse_agency(const struct ydoc *doc, const struct ynode *m, struct dir_agency *a
 	if (name != NULL && strlen(name) >= sizeof(a->name))
 		return ydoc_err(doc, ynode_get(m, "name"), err, "name longer than %zu bytes",
 		    sizeof(a->name) - 1);
+	long bad;
+	if (name != NULL && (bad = text_unsafe_at(name)) >= 0)
+		return ydoc_err(doc, ynode_get(m, "name"), err, "name holds a control or "
+		    "invisible character at byte %ld: use printable text", bad);
 	if (key_z85_decode(a->tx_pk, tx) != 0)
 		return ydoc_err(doc, ynode_get(m, "transport_key"), err, "transport_key must "
 		    "be a %d-character Z85 CURVE public key", KETEN_Z85_KEYLEN);
@@ -253,14 +311,26 @@ fmt_time(char out[static 32], int64_t ms)
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* s as a YAML double-quoted scalar that reads back byte for byte. */
 static int
 yaml_quoted(FILE *f, const char *s)
 {
+	const unsigned char *p = (const unsigned char *)s;
+	uint32_t cp;
+
 	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		fputc(*s, f);
+	for (size_t i = 0; p[i] != '\0'; ) {
+		size_t n = utf8_next(p + i, &cp);
+		if (cp_unsafe(cp) && cp <= 0xffff)
+			fprintf(f, "\\u%04X", (unsigned)cp);
+		else if (cp_unsafe(cp))
+			fprintf(f, "\\U%08X", (unsigned)cp);
+		else {
+			if (cp == '"' || cp == '\\')
+				fputc('\\', f);
+			fwrite(p + i, 1, n, f);
+		}
+		i += n;
 	}
 	return fputc('"', f);
 }

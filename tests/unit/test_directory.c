@@ -494,6 +494,50 @@ test_previous_keys_and_format(void **state)
 	keys_free(&newk);
 }
 
+/*
+ * A display name is printable text: quotes, backslashes and any script
+ * survive directory_format -> directory_parse byte for byte; control and
+ * invisible characters (which YAML folds or refuses and which garble logs)
+ * are refused at file:line:col.
+ */
+static void
+test_name_text(void **state)
+{
+	struct fixture *f = *state;
+	static const char odd[] = "Gemeente 's-Hertogenbosch \\\"Zuid\\\" \\\\ \\u03a9 \\U0001F6A2";
+	static const char odd_utf8[] = "Gemeente 's-Hertogenbosch \"Zuid\" \\ \xce\xa9 "
+	    "\xf0\x9f\x9a\xa2";
+	char err[KETEN_ERRLEN], *text = directory_text(f, NULL), *quoted = tu_printf("name: \"%s\"", odd);
+
+	tu_replace(&text, "name: Nationale Politie", quoted);
+	struct directory *dir = load_ok(f, text), *again = NULL;
+	assert_string_equal(dir->agencies[0].name, odd_utf8);
+	char *out = directory_format(dir);
+	assert_non_null(out);
+	if (directory_parse("formatted", out, strlen(out), &again, err) != 0)
+		fail_msg("formatted directory refused: %s\n%s", err, out);
+	assert_string_equal(again->agencies[0].name, odd_utf8);
+	free(out);
+	directory_free(&again);
+	directory_free(&dir);
+	free(quoted);
+	free(text);
+
+	static const char *const refused[] = {
+		"\"Nationale\\x01Politie\"", "\"Nationale\\nPolitie\"", "\"Nationale\\tPolitie\"",
+		"\"Nationale\\x7fPolitie\"", "\"Nationale\\x85Politie\"", "\"Nationale\\u2028Politie\"",
+		"\"\\uFEFFNationale Politie\"", "\"Nationale\\uFFFE\"",
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		char *name = tu_printf("name: %s", refused[i]);
+		text = directory_text(f, NULL);
+		tu_replace(&text, "name: Nationale Politie", name);
+		load_fails(f, text, "8:11: ", "control or invisible character");
+		free(text);
+		free(name);
+	}
+}
+
 int
 main(void)
 {
@@ -510,6 +554,7 @@ main(void)
 		T(test_missing_file),
 		cmocka_unit_test(test_agency_kinds),
 		T(test_previous_keys_and_format),
+		T(test_name_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
