@@ -77,6 +77,7 @@ struct inframe {
 	size_t len;			/* the command frame's size */
 	Keten__Wire__V1__Command *cmd;	/* unpacked, or NULL */
 	bool has_job;			/* a submission: its signature check */
+	bool urgent;			/* anything but a DeliverAck: see defer_acks() */
 	struct verify_job job;
 };
 
@@ -85,6 +86,8 @@ struct inring {
 	struct inframe *f;
 	size_t cap;
 	uint64_t head, tail;
+	uint64_t urgent;		/* frames in it with urgent set */
+	double since;			/* mono_s() when the oldest frame in it was taken */
 };
 
 /* A reply held back until the batch is committed. */
@@ -1728,18 +1731,57 @@ take_frames(struct broker *b, struct inring *r)
 			continue;
 		if (f->has_job)
 			verifier_push(b->verifier, &f->job);
+		f->urgent = f->cmd == NULL ||
+		    f->cmd->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK;
+		r->urgent += f->urgent;
+		if (r->tail == r->head)
+			r->since = mono_s();
 		r->tail++;
 	}
 }
 
 /*
+ * Whether to leave the ring's frames for the next round.  A batch of
+ * delivery acknowledgements only answers no one: the recipient committed
+ * its inbox before it acknowledged, and a DELIVERED record lost in a crash
+ * means the copy is sent again and the recipient drops the duplicate.  Its
+ * commit (two syncs) would only delay the submission that is usually on its
+ * way: at one message in flight the SubmitAck lets the sender send the next
+ * while the recipients acknowledge the last.  So such a batch waits up to
+ * ack_defer_ms for company, unless it is already large.
+ */
+static bool
+defer_acks(const struct broker *b, const struct inring *r, double now)
+{
+	return b->cfg->ack_defer_ms > 0 && r->tail > r->head && r->urgent == 0 &&
+	    r->tail - r->head < r->cap / 2 &&
+	    now - r->since < (double)b->cfg->ack_defer_ms / 1000.0;
+}
+
+/* Apply up to batch_max frames of the ring (counted in *n), in order. */
+static void
+apply_frames(struct broker *b, struct inring *r, MDB_txn *txn, uint64_t *n)
+{
+	for (; r->head < r->tail && *n < b->cfg->batch_max; r->head++, (*n)++) {
+		struct inframe *f = &r->f[r->head % r->cap];
+		if (f->has_job)
+			verifier_need(b->verifier, &f->job);
+		r->urgent -= f->urgent;
+		apply_frame(b, txn, f);
+	}
+	if (r->head < r->tail)
+		r->since = mono_s();	/* the rest waits from now */
+}
+
+/*
  * Apply up to batch_max frames of the ring in order (or none: the queries,
  * refusals and expiries that wait) in one write transaction, commit it, and
- * only then send what it answers and delivers.  -1 when no transaction can
- * be begun.
+ * only then send what it answers and delivers.  With `defer` the frames
+ * (delivery acknowledgements only) are applied only if something else makes
+ * a commit anyway.  -1 when no transaction can be begun.
  */
 static int
-apply_batch(struct broker *b, struct inring *r)
+apply_batch(struct broker *b, struct inring *r, bool defer)
 {
 	MDB_txn *txn = NULL;
 	check_storage(b);
@@ -1750,12 +1792,8 @@ apply_batch(struct broker *b, struct inring *r)
 	}
 	uint64_t n = 0;
 	double ta = mono_s();
-	for (; r->head < r->tail && n < b->cfg->batch_max; r->head++, n++) {
-		struct inframe *f = &r->f[r->head % r->cap];
-		if (f->has_job)
-			verifier_need(b->verifier, &f->job);
-		apply_frame(b, txn, f);
-	}
+	if (!defer)
+		apply_frames(b, r, txn, &n);
 	/* refused connections, rate-limited per key */
 	n += log_refusals(b, txn);
 	/* auditors' queries: on a signal, and once a second in case one was missed */
@@ -1767,6 +1805,8 @@ apply_batch(struct broker *b, struct inring *r)
 	struct expire_ctx xc = { b, txn };
 	if (queue_expire(b->queue, txn, now_ms(), 256, log_expired, &xc) == 0 && b->ledger_dirty)
 		n++;	/* something to commit */
+	if (defer && n > 0)
+		apply_frames(b, r, txn, &n);	/* a commit anyway: the acks go with it */
 	/* a signed checkpoint for the new size, in the same commit */
 	if (b->ledger_dirty && (rc = ledger_checkpoint(b->ledger, txn, b->keys)) != 0)
 		log_warnx("cannot write a checkpoint: %s", keten_strerror(rc));
@@ -1851,8 +1891,15 @@ run(struct broker *b)
 		/* frames beyond the ring wait in the socket; taken ones do not wait */
 		items[0].events = b->ring.tail - b->ring.head < b->ring.cap ? ZMQ_POLLIN : 0;
 		double tp = mono_s();
-		int prc = zmq_poll(items, nitems, b->ring.tail > b->ring.head ? 0 :
-		    metrics_timeout(b->metrics, (long)b->cfg->heartbeat_ms));
+		long timeout = metrics_timeout(b->metrics, (long)b->cfg->heartbeat_ms);
+		if (defer_acks(b, &b->ring, tp)) {	/* wait for company, not longer */
+			long left = (long)((b->ring.since - tp) * 1000.0) + (long)b->cfg->ack_defer_ms + 1;
+			if (timeout < 0 || left < timeout)
+				timeout = left;
+		} else if (b->ring.tail > b->ring.head) {
+			timeout = 0;
+		}
+		int prc = zmq_poll(items, nitems, timeout);
 		double tt = mono_s();
 		b->t_poll += tt - tp;
 		if (prc < 0) {
@@ -1863,10 +1910,15 @@ run(struct broker *b)
 		}
 		zap_serve(b->zap, b->dir, on_refused, b);
 		take_frames(b, &b->ring);
-		b->t_take += mono_s() - tt;
-		if (apply_batch(b, &b->ring) != 0)
-			break;
+		double tn = mono_s();
+		b->t_take += tn - tt;
+		if (apply_batch(b, &b->ring, defer_acks(b, &b->ring, tn)) != 0)
+			return;
 	}
+	/* asked to stop: what waits for company goes in now (acks it holds
+	 * spare the recipients redeliveries after the restart) */
+	if (b->ring.tail > b->ring.head && b->ring.urgent == 0)
+		apply_batch(b, &b->ring, false);
 }
 
 int

@@ -15,7 +15,7 @@ static const char *const broker_keys[] = {
 	"max_message_bytes",
 	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin",
 	"user", "seccomp", "max_submissions_per_s", "metrics_listen", "metrics_public",
-	"verify_threads", NULL
+	"verify_threads", "ack_defer_ms", NULL
 };
 
 static const char *const agent_keys[] = {
@@ -234,6 +234,7 @@ broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static 
 	c->batch_max = 1024;
 	c->window = 1000;
 	c->redeliver_ms = 10000;
+	c->ack_defer_ms = 5;
 	c->max_clock_skew_ms = 300000;
 	c->max_submissions_per_s = 20000;
 	c->seccomp = true;
@@ -260,6 +261,7 @@ broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static 
 	    (rc = ydoc_get_u64(doc, root, "max_submissions_per_s", false, 0, 10000000,
 	    &c->max_submissions_per_s, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "verify_threads", false, 0, 16, &c->verify_threads, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "ack_defer_ms", false, 0, 1000, &c->ack_defer_ms, err)) ||
 	    (rc = dup_setting(doc, root, "user", false, false, &c->user, err)) ||
 	    (rc = ydoc_get_bool(doc, root, "seccomp", false, &c->seccomp, err)) ||
 

@@ -29,6 +29,7 @@ struct broker_config {
 	uint64_t batch_max;	/* commands processed per commit at most */
 	uint64_t window;	/* deliveries in flight per recipient */
 	uint64_t redeliver_ms;	/* resend unacknowledged deliveries after this */
+	uint64_t ack_defer_ms;	/* hold a batch of delivery acks only this long for company */
 	uint64_t max_clock_skew_ms;	/* agents' clocks and created times within this */
 	char *origin;		/* the ledger's name in its checkpoints */
 	uint64_t max_submissions_per_s;	/* per agency; 0 = no limit */

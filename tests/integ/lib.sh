@@ -72,6 +72,8 @@ policy: policy.yaml
 heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
 redeliver_ms: 3000
 EOC
+	# KETEN_BROKER_CONF: more broker settings, one "key: value" per line (benches' A/B runs)
+	[ -z "${KETEN_BROKER_CONF:-}" ] || printf '%s\n' "$KETEN_BROKER_CONF" >>"$NET/broker.yaml"
 	# as root the daemons must become an unprivileged account (docs/security.md):
 	# they run as KETEN_USER (default nobody) in a network directory it may write
 	if [ -n "$KETEN_USER" ]; then

@@ -116,6 +116,7 @@ test_broker_minimal(void **state)
 	assert_int_equal(c->batch_max, 1024);
 	assert_int_equal(c->window, 1000);
 	assert_int_equal(c->redeliver_ms, 10000);
+	assert_int_equal(c->ack_defer_ms, 5);
 	broker_config_free(&c);
 	assert_null(c);
 	broker_config_free(&c);
@@ -132,7 +133,8 @@ test_broker_full(void **state)
 	    "heartbeat_ms: 600000\n"
 	    "batch_max: 1\n"
 	    "window: 100000\n"
-	    "redeliver_ms: 100\n", broker_min);
+	    "redeliver_ms: 100\n"
+	    "ack_defer_ms: 0\n", broker_min);
 	char *path, err[KETEN_ERRLEN];
 	struct broker_config *c = NULL;
 
@@ -147,6 +149,7 @@ test_broker_full(void **state)
 	assert_int_equal(c->batch_max, 1);
 	assert_int_equal(c->window, 100000);
 	assert_int_equal(c->redeliver_ms, 100);
+	assert_int_equal(c->ack_defer_ms, 0);
 	broker_config_free(&c);
 	free(path);
 	free(text);
@@ -249,6 +252,9 @@ test_broker_errors(void **state)
 	free(text);
 	text = tu_printf("%smap_size_mb: 0\n", broker_min);
 	load_fails(f, BROKER, text, "6:14: ", "\"map_size_mb\" must be between");
+	free(text);
+	text = tu_printf("%sack_defer_ms: 1001\n", broker_min);
+	load_fails(f, BROKER, text, "6:15: ", "\"ack_defer_ms\" must be between 0 and 1000");
 	free(text);
 
 	/* endpoints other than tcp:// and ipc:// */
