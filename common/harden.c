@@ -30,7 +30,14 @@ harden_drop_user(const char *user, const char *key_name, char err[static KETEN_E
 	if (pw->pw_uid == 0)
 		return keten_seterr(err, KETEN_EINVAL, "%s \"%s\" is root; name an unprivileged "
 		    "account", key_name, user);
-	if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+	/*
+	 * Only the account's primary group, none of its supplementary ones: the
+	 * daemon needs no more, and initgroups() would ask every group database
+	 * of nsswitch.conf, loading modules such as libnss_systemd (which talks
+	 * to systemd over a socket) into the daemon for good.
+	 */
+	gid_t gid = pw->pw_gid;
+	if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0)
 		return keten_seterr(err, KETEN_EPERM, "cannot become %s: %s", user, strerror(errno));
 	if (setuid(0) == 0 || geteuid() == 0 || getegid() == 0)
 		return keten_seterr(err, KETEN_EPERM, "dropped to %s but could become root again", user);

@@ -72,6 +72,11 @@ if [ "$(id -u)" = 0 ]; then
 		pid=$(cat "$NET/$p.pid")
 		uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
 		[ "$uid" = "$(id -u "$KETEN_USER")" ] || die "$p runs as uid $uid, not $KETEN_USER"
+		# only the account's primary group, and no group database asked beyond the files
+		# (initgroups would load e.g. libnss_systemd into the daemon)
+		groups=$(awk '/^Groups:/ { $1 = ""; print }' "/proc/$pid/status" | xargs)
+		[ "$groups" = "$(id -g "$KETEN_USER")" ] || die "$p has groups '$groups'"
+		! grep -q 'libnss_' "/proc/$pid/maps" || die "$p loaded an NSS module: $(grep -o '[^/]*libnss_[^ ]*' "/proc/$pid/maps" | sort -u)"
 		# the filter, on every thread (ZeroMQ, libmicrohttpd); sanitizer builds say they run
 		# without it (docs/security.md)
 		grep -q "seccomp: not installed in this sanitizer build" "$NET/$p.log" && continue
@@ -82,5 +87,5 @@ if [ "$(id -u)" = 0 ]; then
 		done
 	done
 	[ "$(stat -c %U "$NET/broker-data/data.mdb")" = "$KETEN_USER" ] || die "the ledger is not the account's"
-	echo "# as root: refused without user; with user: $KETEN_USER (uid $uid), seccomp filter on every thread"
+	echo "# as root: refused without user; with user: $KETEN_USER (uid $uid, groups $groups only), seccomp filter on every thread"
 fi
