@@ -65,6 +65,9 @@ CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_REPLAY  := $(patsubst %,$(BUILD)/tests/fuzz_%,$(FUZZ_TARGETS))
 FUZZ_SECONDS ?= 60
+# libFuzzer's -seed: 0 picks a new one each run (printed); CI fixes it, so a
+# run of CI does what the same run here did (docs/security.md, Fuzzing)
+FUZZ_SEED    ?= 0
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper
@@ -196,9 +199,9 @@ fuzz: deps-fuzz
 fuzz-run: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	$(Q)set -e; for t in $(FUZZ_TARGETS); do \
 	  work=$$(mktemp -d); echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
-	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  $(BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -print_final_stats=1 \
 	    -artifact_prefix=$(BUILD)/fuzz/ $$work tests/fuzz/corpus/$$t 2>&1 | \
-	    grep -E 'stat::number_of_executed_units|stat::peak_rss|DONE .*cov:|ERROR|SUMMARY' || true; \
+	    grep -E 'INFO: Seed:|stat::number_of_executed_units|stat::peak_rss|DONE .*cov:|ERROR|SUMMARY' || true; \
 	  test -z "$$(ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null)" || \
 	    { echo "fuzz_$$t found a failing input:"; ls $(BUILD)/fuzz/crash-* $(BUILD)/fuzz/leak-* $(BUILD)/fuzz/timeout-* 2>/dev/null; exit 1; }; \
 	  rm -rf $$work; done
