@@ -77,7 +77,7 @@ struct inframe {
 	size_t len;			/* the command frame's size */
 	Keten__Wire__V1__Command *cmd;	/* unpacked, or NULL */
 	bool has_job;			/* a submission: its signature check */
-	bool urgent;			/* anything but a DeliverAck: see defer_acks() */
+	bool urgent;			/* may not wait: see can_wait() */
 	struct verify_job job;
 };
 
@@ -1719,6 +1719,23 @@ ack_with_receipts(struct broker *b)
 }
 
 /* Take what the socket holds into the ring, and queue the submissions' checks. */
+/* A frame that may wait ack_defer_ms in the ring (defer_acks()). */
+static bool
+can_wait(const Keten__Wire__V1__Command *cmd)
+{
+	if (cmd == NULL)
+		return false;	/* answered with an error: at once */
+	switch (cmd->cmd_case) {
+	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK:
+	case KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT:
+	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_REQUEST:
+	case KETEN__WIRE__V1__COMMAND__CMD_COSIGNATURE:
+		return true;
+	default:
+		return false;	/* submissions, Hello, status queries, the unexpected */
+	}
+}
+
 static void
 take_frames(struct broker *b, struct inring *r)
 {
@@ -1731,8 +1748,7 @@ take_frames(struct broker *b, struct inring *r)
 			continue;
 		if (f->has_job)
 			verifier_push(b->verifier, &f->job);
-		f->urgent = f->cmd == NULL ||
-		    f->cmd->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_DELIVER_ACK;
+		f->urgent = !can_wait(f->cmd);
 		r->urgent += f->urgent;
 		if (r->tail == r->head)
 			r->since = mono_s();
@@ -1742,13 +1758,16 @@ take_frames(struct broker *b, struct inring *r)
 
 /*
  * Whether to leave the ring's frames for the next round.  A batch of
- * delivery acknowledgements only answers no one: the recipient committed
- * its inbox before it acknowledged, and a DELIVERED record lost in a crash
+ * delivery acknowledgements answers no one: the recipient committed its
+ * inbox before it acknowledged, and a DELIVERED record lost in a crash
  * means the copy is sent again and the recipient drops the duplicate.  Its
  * commit (two syncs) would only delay the submission that is usually on its
  * way: at one message in flight the SubmitAck lets the sender send the next
  * while the recipients acknowledge the last.  So such a batch waits up to
- * ack_defer_ms for company, unless it is already large.
+ * ack_defer_ms for company, unless it is already large.  The agents'
+ * housekeeping (heartbeats, witness requests and cosignatures, each every
+ * few seconds per agent) waits with it rather than end the wait: with a
+ * hundred agents one of them comes every few milliseconds.
  */
 static bool
 defer_acks(const struct broker *b, const struct inring *r, double now)
@@ -1917,8 +1936,12 @@ run(struct broker *b)
 	}
 	/* asked to stop: what waits for company goes in now (acks it holds
 	 * spare the recipients redeliveries after the restart) */
-	if (b->ring.tail > b->ring.head && b->ring.urgent == 0)
+	if (b->ring.tail > b->ring.head && b->ring.urgent == 0) {
+		unsigned long long n = (unsigned long long)(b->ring.tail - b->ring.head);
+		log_info("committing %llu frame%s that waited (delivery acknowledgements, "
+		    "housekeeping)", n, n == 1 ? "" : "s");
 		apply_batch(b, &b->ring, false);
+	}
 }
 
 int
