@@ -1718,7 +1718,6 @@ ack_with_receipts(struct broker *b)
 	b->nacks = 0;
 }
 
-/* Take what the socket holds into the ring, and queue the submissions' checks. */
 /* A frame that may wait ack_defer_ms in the ring (defer_acks()). */
 static bool
 can_wait(const Keten__Wire__V1__Command *cmd)
@@ -1736,6 +1735,7 @@ can_wait(const Keten__Wire__V1__Command *cmd)
 	}
 }
 
+/* Take what the socket holds into the ring, and queue the submissions' checks. */
 static void
 take_frames(struct broker *b, struct inring *r)
 {
@@ -1796,8 +1796,8 @@ apply_frames(struct broker *b, struct inring *r, MDB_txn *txn, uint64_t *n)
  * Apply up to batch_max frames of the ring in order (or none: the queries,
  * refusals and expiries that wait) in one write transaction, commit it, and
  * only then send what it answers and delivers.  With `defer` the frames
- * (delivery acknowledgements only) are applied only if something else makes
- * a commit anyway.  -1 when no transaction can be begun.
+ * (all of them can wait: defer_acks()) are applied only if something else
+ * makes a commit anyway.  -1 when no transaction can be begun.
  */
 static int
 apply_batch(struct broker *b, struct inring *r, bool defer)
