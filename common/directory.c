@@ -6,6 +6,7 @@
 
 #include "common/directory.h"
 #include "common/yamltree.h"
+#include "schemas/validate.h"
 
 static const char *const kinds[] = {
 	"police", "prosecution", "labour-inspectorate", "military-police",
@@ -41,31 +42,6 @@ directory_free(struct directory **dir)
 }
 
 /*
- * Decode one UTF-8 code point at s (libyaml has already checked the encoding;
- * a malformed byte decodes as itself, which the callers treat as unsafe).
- * Returns the number of bytes used.
- */
-static size_t
-utf8_next(const unsigned char *s, uint32_t *cp)
-{
-	size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
-
-	if (n == 0) {
-		*cp = 0xfffe;
-		return 1;
-	}
-	*cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*cp = 0xfffe;
-			return i;
-		}
-		*cp = *cp << 6 | (s[i] & 0x3f);
-	}
-	return n;
-}
-
-/*
  * A code point a display name may not hold: control characters (C0, DEL, C1),
  * the line and paragraph separators, the byte-order mark and non-characters.
  * They would garble logs and terminals, and YAML folds or refuses them, so a
@@ -75,22 +51,19 @@ static bool
 cp_unsafe(uint32_t cp)
 {
 	return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0x2028 || cp == 0x2029 ||
-	    cp == 0xfeff || cp == 0xfffe || cp == 0xffff || cp > 0x10ffff;
+	    cp == 0xfeff || cp == 0xfffe || cp == 0xffff;
 }
 
-/* The byte offset of the first unsafe code point in s, or -1. */
+/* The byte offset of the first unsafe or malformed code point in s, or -1. */
 static long
 text_unsafe_at(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s);
 	uint32_t cp;
 
-	for (size_t i = 0; p[i] != '\0'; ) {
-		size_t n = utf8_next(p + i, &cp);
-		if (cp_unsafe(cp))
+	for (size_t i = 0, n; i < len; i += n)
+		if ((n = utf8_decode(s + i, len - i, &cp)) == 0 || cp_unsafe(cp))
 			return (long)i;
-		i += n;
-	}
 	return -1;
 }
 
@@ -311,26 +284,29 @@ fmt_time(char out[static 32], int64_t ms)
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* s as a YAML double-quoted scalar that reads back byte for byte. */
+/*
+ * s as a YAML double-quoted scalar that reads back byte for byte (a name
+ * directory_parse accepted; a malformed byte, which it never accepts, is
+ * written as U+FFFD so the output stays YAML).
+ */
 static int
 yaml_quoted(FILE *f, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	size_t len = strlen(s);
 	uint32_t cp;
 
 	fputc('"', f);
-	for (size_t i = 0; p[i] != '\0'; ) {
-		size_t n = utf8_next(p + i, &cp);
-		if (cp_unsafe(cp) && cp <= 0xffff)
-			fprintf(f, "\\u%04X", (unsigned)cp);
-		else if (cp_unsafe(cp))
-			fprintf(f, "\\U%08X", (unsigned)cp);
-		else {
+	for (size_t i = 0, n; i < len; i += n) {
+		if ((n = utf8_decode(s + i, len - i, &cp)) == 0) {
+			fputs("\\uFFFD", f);
+			n = 1;
+		} else if (cp_unsafe(cp)) {
+			fprintf(f, "\\u%04X", (unsigned)cp);	/* all of them are below U+10000 */
+		} else {
 			if (cp == '"' || cp == '\\')
 				fputc('\\', f);
-			fwrite(p + i, 1, n, f);
+			fwrite(s + i, 1, n, f);
 		}
-		i += n;
 	}
 	return fputc('"', f);
 }
