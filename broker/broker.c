@@ -1937,10 +1937,12 @@ run(struct broker *b)
 	/* asked to stop: what waits for company goes in now (acks it holds
 	 * spare the recipients redeliveries after the restart) */
 	if (b->ring.tail > b->ring.head && b->ring.urgent == 0) {
-		unsigned long long n = (unsigned long long)(b->ring.tail - b->ring.head);
+		uint64_t end = b->ring.tail;	/* more than batch_max when batch_max is small */
+		unsigned long long n = (unsigned long long)(end - b->ring.head);
 		log_info("committing %llu frame%s that waited (delivery acknowledgements, "
 		    "housekeeping)", n, n == 1 ? "" : "s");
-		apply_batch(b, &b->ring, false);
+		while (b->ring.head < end && apply_batch(b, &b->ring, false) == 0)
+			;
 	}
 }
 
