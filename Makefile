@@ -48,7 +48,19 @@ PROTO_C  := $(patsubst schemas/%.proto,$(BUILD)/schemas/%.pb-c.c,$(PROTOS))
 PROTO_H  := $(PROTO_C:.c=.h)
 
 REGISTRY_C := $(BUILD)/schemas/registry.c
-COMMON_SRC := $(wildcard common/*.c) $(wildcard schemas/*.c) $(wildcard policy/*.c) $(PROTO_C) $(REGISTRY_C)
+# The layers, lowest first; each is a static library that may use only the
+# ones below it (tests/layers.sh checks the includes and the symbols):
+#   proto   generated protobuf-c code (schemas/*.proto) and the codec registry
+#   common  what broker, agent and CLI share: keys, envelope, log, config, ...
+#   schemas the descriptor-walking codec and field formats
+#   policy  the policy compiler and evaluator
+#   ledger  the only code that knows the ledger's on-disk format
+PROTO_SRC   := $(PROTO_C) $(REGISTRY_C)
+COMMON_SRC  := $(wildcard common/*.c)
+SCHEMAS_SRC := $(wildcard schemas/*.c)
+POLICY_SRC  := $(wildcard policy/*.c)
+LEDGER_SRC  := $(wildcard ledger/*.c)
+LAYERS      := ledger policy schemas common proto
 BROKER_SRC := $(wildcard broker/*.c)
 CLIENT_SRC := agent/keten_client.c
 AGENT_SRC  := $(filter-out $(CLIENT_SRC),$(wildcard agent/*.c))
@@ -56,7 +68,15 @@ CLI_SRC    := $(wildcard cli/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(patsubst $(BUILD)/%,%,$(1)))
 
-COMMON_OBJ := $(call obj,$(COMMON_SRC))
+PROTO_OBJ   := $(call obj,$(PROTO_SRC))
+COMMON_OBJ  := $(call obj,$(COMMON_SRC))
+SCHEMAS_OBJ := $(call obj,$(SCHEMAS_SRC))
+POLICY_OBJ  := $(call obj,$(POLICY_SRC))
+LEDGER_OBJ  := $(call obj,$(LEDGER_SRC))
+LAYER_OBJ   := $(PROTO_OBJ) $(COMMON_OBJ) $(SCHEMAS_OBJ) $(POLICY_OBJ) $(LEDGER_OBJ)
+# every layer, in link order (highest first): a call from a lower layer into a
+# higher one finds nothing left to resolve it and fails the link
+LIBS        := $(patsubst %,$(BUILD)/libketen-%.a,$(LAYERS))
 BROKER_OBJ := $(call obj,$(BROKER_SRC))
 AGENT_OBJ  := $(call obj,$(AGENT_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
@@ -103,7 +123,7 @@ $(REGISTRY_C): $(BUILD)/schemas/case.pb-c.h
 	  echo '\tNULL'; echo '};'; } >$@.tmp && mv $@.tmp $@
 
 # Generated headers must exist before any object is compiled.
-$(COMMON_OBJ) $(BROKER_OBJ) $(AGENT_OBJ) $(CLI_OBJ): | $(PROTO_H)
+$(LAYER_OBJ) $(BROKER_OBJ) $(AGENT_OBJ) $(CLI_OBJ): | $(PROTO_H)
 
 $(BUILD)/%.o: %.c
 	$(call say,CC,$<)
@@ -114,16 +134,21 @@ $(BUILD)/schemas/%.o: $(BUILD)/schemas/%.c
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
+$(BUILD)/libketen-proto.a: $(PROTO_OBJ)
 $(BUILD)/libketen-common.a: $(COMMON_OBJ)
+$(BUILD)/libketen-schemas.a: $(SCHEMAS_OBJ)
+$(BUILD)/libketen-policy.a: $(POLICY_OBJ)
+$(BUILD)/libketen-ledger.a: $(LEDGER_OBJ)
+$(LIBS):
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN)/keten-broker: $(BROKER_OBJ) $(BUILD)/libketen-common.a
+$(BIN)/keten-broker: $(BROKER_OBJ) $(LIBS)
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/keten-agent: $(AGENT_OBJ) $(BUILD)/libketen-common.a
+$(BIN)/keten-agent: $(AGENT_OBJ) $(LIBS)
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -139,7 +164,7 @@ $(BIN)/keten-client-example: $(BUILD)/examples/c/client_example.o $(BUILD)/libke
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/keten: $(CLI_OBJ) $(BUILD)/libketen-client.a $(BUILD)/libketen-common.a
+$(BIN)/keten: $(CLI_OBJ) $(BUILD)/libketen-client.a $(LIBS)
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -152,16 +177,16 @@ $(BUILD)/tests/test_metrics: EXTRA_OBJ := $(BUILD)/broker/metrics.o
 $(BUILD)/tests/test_verify: $(BUILD)/broker/verify.o
 $(BUILD)/tests/test_verify: EXTRA_OBJ := $(BUILD)/broker/verify.o
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libketen-common.a | $(PROTO_H)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBS) | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $< \
-	  $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS) $(shell pkg-config --libs cmocka)
+	  $(EXTRA_OBJ) $(LIBS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-$(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper: $(BUILD)/tests/%: tests/integ/%.c $(BUILD)/libketen-common.a | $(PROTO_H)
+$(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper: $(BUILD)/tests/%: tests/integ/%.c $(LIBS) | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libketen-common.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 # Fuzz targets: with gcc (make test) a plain main() replays the seed corpus;
 # `make fuzz` builds them with clang's libFuzzer and runs each FUZZ_SECONDS.
@@ -173,20 +198,20 @@ $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUIL
 $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: agent/rest.c
 
 # the generator of the seeds that need signatures (tests/fuzz/mkcorpus.sh)
-$(BUILD)/tests/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_WIRE_OBJ) $(BUILD)/libketen-common.a | $(PROTO_H)
+$(BUILD)/tests/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_WIRE_OBJ) $(LIBS) | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_WIRE_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(FUZZ_WIRE_OBJ) $(LIBS) $(LDLIBS)
 
-$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(BUILD)/libketen-common.a | $(PROTO_H)
+$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIBS) | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c $(EXTRA_OBJ) $(LIBS) $(LDLIBS)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libketen-common.a | $(PROTO_H)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIBS) | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(EXTRA_OBJ) $(LIBS) $(LDLIBS)
 
 deps-fuzz: deps
 	@dpkg-query -W -f='$${Status}' clang libclang-rt-14-dev 2>/dev/null | grep -c 'ok installed' | grep -q 2 || \
@@ -207,7 +232,8 @@ fuzz-run: $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	  rm -rf $$work; done
 
 unit: deps
-	$(Q)$(MAKE) --no-print-directory $(UNIT_BIN) $(FUZZ_REPLAY)
+	$(Q)$(MAKE) --no-print-directory $(UNIT_BIN) $(FUZZ_REPLAY) $(LIBS)
+	$(Q)tests/layers.sh $(BUILD)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
 	$(Q)set -e; for t in $(FUZZ_TARGETS); do $(BUILD)/tests/fuzz_$$t tests/fuzz/corpus/$$t; done
 	$(Q)$(MAKE) --no-print-directory $(BIN)/keten
@@ -257,10 +283,10 @@ $(BUILD)/bench/rabbit_bench: bench/rabbit_bench.c bench/bench.h
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lrabbitmq -lpthread
 
-$(BUILD)/bench/%_bench: bench/%_bench.c bench/bench.h $(BUILD)/libketen-common.a
+$(BUILD)/bench/%_bench: bench/%_bench.c bench/bench.h $(LIBS)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(BUILD)/libketen-common.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(LIBS) $(LDLIBS)
 
 # make bench: the component benchmarks, then one table (bench/broker_path.sh,
 # explained in bench/RESULTS.md): broker saturation against raw libzmq and

@@ -6,7 +6,7 @@
 
 #include "common/directory.h"
 #include "common/yamltree.h"
-#include "schemas/validate.h"
+#include "common/utf8.h"
 
 static const char *const kinds[] = {
 	"police", "prosecution", "labour-inspectorate", "military-police",

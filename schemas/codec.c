@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "schemas/codec.h"
 #include "schemas/validate.h"
 

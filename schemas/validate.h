@@ -2,8 +2,7 @@
  * Field formats of the case schemas, declared once in one table
  * (schemas/validate.c) keyed by proto field name: the same name means the
  * same thing in every message (kvk_number, postcode, birth_date, ...).
- * Used by the codec (and the UTF-8 helpers by the directory's name check);
- * not a public API of its own.
+ * Used by the codec; not a public API of its own.
  */
 #ifndef KETEN_SCHEMAS_VALIDATE_H
 #define KETEN_SCHEMAS_VALIDATE_H
@@ -44,14 +43,5 @@ int validate_string(const struct vrule *r, const char *s, size_t len, bool forei
     char *want, size_t wantlen);
 /* Check an integer value (V_BIRTH_YEAR); same contract. */
 int validate_int(const struct vrule *r, int64_t v, char *want, size_t wantlen);
-
-/*
- * The code point that s[0..len) starts with, in *cp: returns its length in
- * bytes (1-4), or 0 when s does not start with a well-formed UTF-8 sequence
- * (cut short, overlong, a surrogate, beyond U+10FFFF) or starts with NUL.
- */
-size_t utf8_decode(const char *s, size_t len, uint32_t *cp);
-/* True when s[0..len) is valid UTF-8 without NUL bytes. */
-bool utf8_valid(const char *s, size_t len);
 
 #endif

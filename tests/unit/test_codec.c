@@ -20,6 +20,7 @@
 
 #include "schemas/codec.h"
 #include "schemas/validate.h"
+#include "common/utf8.h"
 
 #define DATA_MESSAGES "tests/data/messages"
 #define DATA_BAD "tests/data/bad"
