@@ -196,6 +196,11 @@ FUZZ_WIRE_OBJ := $(call obj,broker/gate.c broker/queue.c broker/ledger.c agent/o
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: $(FUZZ_WIRE_OBJ)
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: EXTRA_OBJ := $(FUZZ_WIRE_OBJ)
 $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: agent/rest.c
+# fuzz_wire also runs the broker's dispatch of a frame (broker/dispatch.c)
+FUZZ_DISPATCH_OBJ := $(call obj,broker/dispatch.c broker/submit.c broker/events.c \
+  broker/session.c broker/verify.c broker/metrics.c broker/spool.c)
+$(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire: $(FUZZ_DISPATCH_OBJ)
+$(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire: EXTRA_OBJ := $(FUZZ_WIRE_OBJ) $(FUZZ_DISPATCH_OBJ)
 
 # the generator of the seeds that need signatures (tests/fuzz/mkcorpus.sh)
 $(BUILD)/tests/gen_seeds: tests/fuzz/gen_seeds.c $(FUZZ_WIRE_OBJ) $(LIBS) | $(PROTO_H)

@@ -104,7 +104,7 @@ verifier_new(unsigned nthreads, struct verifier **out)
 	v->nthreads = nthreads;
 	for (unsigned i = 0; i < nthreads; i++) {
 		if (pthread_create(&v->th[i], NULL, worker, v) != 0) {
-			verifier_free(v);
+			verifier_free(&v);
 			return KETEN_EIO;
 		}
 		v->started++;
@@ -114,10 +114,13 @@ verifier_new(unsigned nthreads, struct verifier **out)
 }
 
 void
-verifier_free(struct verifier *v)
+verifier_free(struct verifier **vp)
 {
-	if (v == NULL)
+	struct verifier *v;
+
+	if (vp == NULL || (v = *vp) == NULL)
 		return;
+	*vp = NULL;
 	pthread_mutex_lock(&v->mu);
 	v->stop = true;
 	pthread_cond_broadcast(&v->work);

@@ -51,8 +51,9 @@ struct verifier;
 
 /* nthreads workers (1..16); 0: one fewer than the online CPUs, 1 to 4. */
 int verifier_new(unsigned nthreads, struct verifier **out);
-/* Stops the workers; queued jobs not begun are left undone. */
-void verifier_free(struct verifier *v);
+/* Stops the workers; queued jobs not begun are left undone.  Accepts NULL
+ * (or a NULL *v) and NULLs *v. */
+void verifier_free(struct verifier **v);
 unsigned verifier_threads(const struct verifier *v);
 /*
  * Queue j for the workers.  j must stay where it is until verifier_need(j)

@@ -8,13 +8,19 @@
 #include "common/log.h"
 
 static char component[32] = "keten";
-static bool debug_on;
+static bool debug_on, silent;
 
 void
 log_init(const char *name, bool verbose)
 {
 	snprintf(component, sizeof(component), "%s", name);
 	debug_on = verbose;
+}
+
+void
+log_silence(bool on)
+{
+	silent = on;
 }
 
 static void vlog(const char *level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -30,6 +36,8 @@ vlog(const char *level, const char *fmt, va_list ap)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	vsnprintf(line, sizeof(line), fmt, ap);
+	if (silent)
+		return;
 	/* One write per line so lines of concurrent processes do not interleave. */
 	fprintf(stderr, "%s.%03ldZ %s %s: %s\n", when, ts.tv_nsec / 1000000, level,
 	    component, line);

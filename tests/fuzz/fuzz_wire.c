@@ -1,9 +1,10 @@
 /*
  * libFuzzer target: wire frames (keten.wire.v1.Command) as the broker
- * (broker/broker.c receive_one) and the agent (agent/agent.c handle_broker)
- * decode them, followed by the checks each applies to what it received,
- * with the fixed fuzz keys (tests/fuzz/fuzzkeys.h), the shipped policy and
- * an empty broker store:
+ * (broker/dispatch.c dispatch_frame, in a session of the sender's, in a
+ * write transaction that is then aborted) and the agent decode them,
+ * followed by the checks each applies to what it received, with the fixed
+ * fuzz keys (tests/fuzz/fuzzkeys.h), the shipped policy and an empty broker
+ * store:
  *   Submit: the broker's gate (broker/gate.c: header, signature, recipients,
  *     manifests, policy); Deliver: the recipient's inbound check
  *     (agent/outbound.c: signature, opening, decoding, manifest, policy);
@@ -20,6 +21,7 @@
 
 #include "agent/outbound.h"
 #include "agent/receipt.h"
+#include "broker/broker.h"
 #include "broker/gate.h"
 #include "broker/ledger.h"
 #include "broker/queue.h"
@@ -56,6 +58,34 @@ cleanup(void)
 	rmdir(tmp);
 }
 
+/* The broker's state as broker/main.c sets it up, over the store above. */
+static struct broker fb;
+
+static void
+setup_broker(void)
+{
+	static struct broker_config cfg;
+
+	cfg.max_message_bytes = 1 << 20;
+	cfg.max_clock_skew_ms = 300000;
+	cfg.window = 100;
+	cfg.batch_max = 256;
+	cfg.heartbeat_ms = 1000;
+	fb.cfg = &cfg;
+	fb.dir = dir;
+	fb.policy = pol;
+	fb.env = env;
+	fb.queue = queue;
+	fb.ledger = ledger;
+	fb.keys = &broker;
+	fb.storage_limit = UINT64_MAX / 2;	/* loop_check_storage's, for a map that is not full */
+	log_silence(true);
+	if (metrics_new(&fb.metrics) != 0 || (fb.peers = calloc(dir->n, sizeof(*fb.peers))) == NULL)
+		abort();
+	for (size_t i = 0; i < dir->n; i++)
+		fb.peers[i].agency = &dir->agencies[i];
+}
+
 static void
 setup(void)
 {
@@ -78,6 +108,7 @@ setup(void)
 		abort();
 	fuzzkeys("broker", &broker);
 	note = checkpoint_sign(FUZZ_ORIGIN, 6, zero, broker.sign_sk, broker.sign_pk);
+	setup_broker();
 }
 
 static const struct dir_agency *
@@ -192,6 +223,44 @@ agent_directory(const Keten__Wire__V1__DirectoryUpdate *u)
 	directory_free(&nd);
 }
 
+/*
+ * broker/dispatch.c on the frame as it came from `from`, on the connection of
+ * its session (except a Hello, which starts one), in a write transaction
+ * that is aborted, so every input meets the same empty store.
+ */
+static void
+broker_dispatch(const uint8_t *data, size_t size, const struct dir_agency *from)
+{
+	static const uint8_t rid[5] = { 0, 'f', 'u', 'z', 'z' };
+	struct inframe f;
+	MDB_txn *txn;
+
+	memset(&f, 0, sizeof(f));
+	memcpy(f.rid, rid, sizeof(rid));
+	f.rid_len = sizeof(rid);
+	snprintf(f.user, sizeof(f.user), "%s", from->id);
+	f.len = size;
+	if ((f.cmd = keten__wire__v1__command__unpack(NULL, size, data)) == NULL)
+		return;
+	if (f.cmd->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HELLO)
+		session_start(&fb, from, rid, sizeof(rid));
+	session_peer(&fb, from)->clock_off_ms = 0;	/* what an earlier input's heartbeat said */
+	if (mdb_txn_begin(env, NULL, 0, &txn) != 0)
+		abort();
+	dispatch_frame(&fb, txn, &f);
+	if (f.cmd != NULL)
+		abort();	/* dispatch_frame frees what it was given */
+	mdb_txn_abort(txn);
+	for (size_t i = 0; i < fb.nreplies; i++) {
+		if (fb.replies[i].len == 0)
+			abort();	/* every reply is a packed command */
+		free(fb.replies[i].frame);
+	}
+	fb.nreplies = 0;
+	fb.nacks = 0;
+	fb.ledger_dirty = false;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -204,6 +273,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((c = keten__wire__v1__command__unpack(NULL, size, data)) == NULL)
 		return 0;
 	wire_cmd_name(c->cmd_case);
+	broker_dispatch(data, size, agency_or_first(c->cmd_case ==
+	    KETEN__WIRE__V1__COMMAND__CMD_SUBMIT && c->submit->header ? c->submit->header->sender :
+	    c->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_HELLO ? c->hello->agency : NULL));
 	switch (c->cmd_case) {
 	case KETEN__WIRE__V1__COMMAND__CMD_HELLO:
 		agency_or_first(c->hello->agency);

@@ -195,7 +195,7 @@ test_verifier_threads(void **state)
 			verifier_need(v, &j[i]);
 			assert_job_matches(&j[i], &x[i], i % 7 == 3 ? ENV_BAD_SIGNATURE : 0);
 		}
-		verifier_free(v);
+		verifier_free(&v);
 		for (int i = 0; i < NJOBS; i++) {
 			verify_job_clear(&j[i]);
 			sub_free(&x[i]);
@@ -204,7 +204,7 @@ test_verifier_threads(void **state)
 	/* 0 threads asks for one fewer than the CPUs, at least one */
 	assert_int_equal(verifier_new(0, &v), 0);
 	assert_true(verifier_threads(v) >= 1 && verifier_threads(v) <= 4);
-	verifier_free(v);
+	verifier_free(&v);
 }
 
 /* Stopping with jobs queued and not begun: they are left undone, nothing breaks. */
@@ -222,7 +222,7 @@ test_verifier_free_with_queue(void **state)
 		job_for(&j[i], &x[i], x[i].sign_pk);
 		verifier_push(v, &j[i]);
 	}
-	verifier_free(v);
+	verifier_free(&v);
 	for (int i = 0; i < 64; i++) {
 		verify_job_clear(&j[i]);
 		sub_free(&x[i]);

@@ -1,0 +1,277 @@
+/*
+ * The directory and the policy at the broker: read and compiled at start and
+ * on SIGHUP, logged in the ledger when they change, signed and pushed to the
+ * agents (on Hello and to every session when they change).
+ */
+#include "broker/broker.h"
+#include "common/policysig.h"
+#include "common/yamltree.h"
+
+void
+distribute_log_policy(const struct policy *p, const char *what)
+{
+	char hash[2 * POLICY_HASHBYTES + 1];
+
+	policy_hash_hex(p, hash);
+	log_info("%s policy %s version %s (sha256 %.16s...), %zu rules", what, policy_name(p),
+	    policy_version(p), hash, policy_nrules(p));
+}
+
+/*
+ * Load and compile a policy file, keeping its source for distribution.
+ * 0, or an error in err.
+ */
+static int
+load_policy(struct broker *b, const char *path, struct policy **out, char **src, size_t *len,
+    char err[static KETEN_ERRLEN])
+{
+	int rc;
+
+	if ((rc = file_read(path, YDOC_MAX_BYTES, src, len, err)) != 0)
+		return rc;
+	if ((rc = policy_parse(path, *src, *len, b->dir, out, err)) != 0) {
+		free(*src);
+		*src = NULL;
+	}
+	return rc;
+}
+
+/* The signed PolicyUpdate agents receive on connect and on change. */
+static void
+make_policy_frame(struct broker *b, const char *src, size_t len)
+{
+	Keten__Wire__V1__PolicyUpdate u = KETEN__WIRE__V1__POLICY_UPDATE__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t sig[64];
+
+	u.name = (char *)policy_name(b->policy);
+	u.version = (char *)policy_version(b->policy);
+	u.hash = (ProtobufCBinaryData){ POLICY_HASHBYTES, (uint8_t *)policy_hash(b->policy) };
+	u.source = (ProtobufCBinaryData){ len, (uint8_t *)src };
+	u.activated_ms = now_ms();
+	policysig_sign(sig, policy_hash(b->policy), (const uint8_t *)src, len, u.version,
+	    u.activated_ms, b->keys->sign_sk);
+	u.signature = (ProtobufCBinaryData){ sizeof(sig), sig };
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE;
+	c.policy_update = &u;
+	free(b->policy_frame);
+	b->policy_frame = wire_pack(&c.base, &b->policy_frame_len);
+}
+
+/* The signed DirectoryUpdate agents receive on connect and on change. */
+static void
+make_dir_frame(struct broker *b, const char *src, size_t len)
+{
+	Keten__Wire__V1__DirectoryUpdate u = KETEN__WIRE__V1__DIRECTORY_UPDATE__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t sig[64];
+
+	u.version = b->dir->version;
+	u.source = (ProtobufCBinaryData){ len, (uint8_t *)src };
+	dirsig_sign(sig, (const uint8_t *)src, len, u.version, b->keys->sign_sk);
+	u.signature = (ProtobufCBinaryData){ sizeof(sig), sig };
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE;
+	c.directory_update = &u;
+	free(b->dir_frame);
+	b->dir_frame = wire_pack(&c.base, &b->dir_frame_len);
+}
+
+/*
+ * Adopt a new directory: peers keep their connection state by agency id;
+ * agencies no longer active lose it (their commands are refused, nothing is
+ * delivered to them).
+ */
+static int
+swap_directory(struct broker *b, struct directory *nd)
+{
+	struct peer *np = calloc(nd->n ? nd->n : 1, sizeof(*np));
+	int64_t now = now_ms();
+
+	if (np == NULL)
+		return -1;
+	for (size_t i = 0; i < nd->n; i++) {
+		const struct dir_agency *old = directory_find(b->dir, nd->agencies[i].id);
+		if (old != NULL)
+			np[i] = b->peers[old - b->dir->agencies];
+		np[i].agency = &nd->agencies[i];
+		if (np[i].connected && !dir_agency_active(&nd->agencies[i], now)) {
+			log_warnx("agency %s is %s: its session is cut off", nd->agencies[i].id,
+			    nd->agencies[i].revoked ? "revoked" : "outside its validity window");
+			np[i].connected = false;
+		}
+	}
+	free(b->peers);
+	b->peers = np;
+	directory_free(&b->dir);
+	b->dir = nd;
+	if (session_count_queued(b) != 0)
+		log_warnx("cannot count the delivery queue of new agencies; their queue_depth is low");
+	return 0;
+}
+
+/*
+ * The directory file for a reload: in *out when it holds a newer version
+ * than the active one, NULL when the same.  -1 (logged) when it cannot be
+ * read or is older: the active one stays.
+ */
+static int
+reload_directory(struct broker *b, struct directory **out, char **src, size_t *len)
+{
+	char err[KETEN_ERRLEN];
+
+	*out = NULL;
+	if (file_read(b->cfg->directory, YDOC_MAX_BYTES, src, len, err) != 0 ||
+	    directory_parse(b->cfg->directory, *src, *len, out, err) != 0) {
+		log_warnx("directory reload refused, keeping version %llu: %s",
+		    (unsigned long long)b->dir->version, err);
+		return -1;
+	}
+	if ((*out)->version < b->dir->version) {
+		log_warnx("directory reload refused: version %llu is older than the active %llu",
+		    (unsigned long long)(*out)->version, (unsigned long long)b->dir->version);
+		directory_free(out);
+		return -1;
+	}
+	if ((*out)->version == b->dir->version)
+		directory_free(out);	/* same version: keep what we have */
+	return 0;
+}
+
+/* Adopt the new directory nd (made from src) and log it. 0, or -1 (logged). */
+static int
+activate_directory(struct broker *b, struct directory *nd, const char *src, size_t len)
+{
+	char what[64];
+
+	if (swap_directory(b, nd) != 0) {
+		log_warnx("directory reload failed: out of memory");
+		return -1;
+	}
+	make_dir_frame(b, src, len);
+	log_info("activated directory version %llu (%zu agencies)",
+	    (unsigned long long)b->dir->version, b->dir->n);
+	snprintf(what, sizeof(what), "directory version %llu", (unsigned long long)b->dir->version);
+	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what);
+	return 0;
+}
+
+/* SIGHUP's shadow policy: a bad one leaves the old one. */
+static void
+reload_shadow(struct broker *b)
+{
+	struct policy *sh = NULL;
+	char err[KETEN_ERRLEN];
+
+	if (b->cfg->shadow_policy == NULL)
+		return;
+	if (policy_load(b->cfg->shadow_policy, b->dir, &sh, err) != 0) {
+		log_warnx("shadow policy reload refused, keeping the old one: %s", err);
+		return;
+	}
+	policy_free(&b->shadow);
+	b->shadow = sh;
+	distribute_log_policy(b->shadow, "shadow");
+}
+
+/* Every connected agent works from the new directory and policy from now on. */
+static void
+push_updates(struct broker *b, bool dir_changed)
+{
+	for (size_t i = 0; i < b->dir->n; i++) {
+		struct peer *pe = &b->peers[i];
+		if (!pe->connected)
+			continue;
+		if (dir_changed && b->dir_frame != NULL)
+			session_reply_frame(b, pe->rid, pe->rid_len, b->dir_frame, b->dir_frame_len);
+		session_reply_frame(b, pe->rid, pe->rid_len, b->policy_frame, b->policy_frame_len);
+	}
+	session_flush(b);
+}
+
+void
+distribute_reload(struct broker *b)
+{
+	struct policy *p = NULL;
+	struct directory *nd = NULL, *olddir = b->dir;
+	char err[KETEN_ERRLEN], *src = NULL, *dsrc = NULL;
+	size_t len = 0, dlen = 0;
+
+	/* the directory first: the policy compiles against it */
+	if (reload_directory(b, &nd, &dsrc, &dlen) != 0) {
+		free(dsrc);
+		return;
+	}
+	bool dir_changed = nd != NULL;
+	if (dir_changed)
+		b->dir = nd;		/* compile the policy against it; undone below */
+	int rc = load_policy(b, b->cfg->policy, &p, &src, &len, err);
+	b->dir = olddir;
+	if (rc != 0) {
+		directory_free(&nd);
+		free(dsrc);
+		log_warnx("policy reload refused, keeping version %s%s: %s", policy_version(b->policy),
+		    dir_changed ? " and the old directory" : "", err);
+		return;
+	}
+	if (dir_changed && activate_directory(b, nd, dsrc, dlen) != 0) {
+		directory_free(&nd);
+		policy_free(&p);
+		free(src);
+		free(dsrc);
+		return;
+	}
+	free(dsrc);
+	reload_shadow(b);
+	bool changed = memcmp(policy_hash(p), policy_hash(b->policy), POLICY_HASHBYTES) != 0;
+	policy_free(&b->policy);
+	b->policy = p;
+	distribute_log_policy(b->policy, "activated");
+	if (changed) {
+		char what[96];
+		snprintf(what, sizeof(what), "policy %s version %s", policy_name(p), policy_version(p));
+		events_broker(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what);
+	}
+	make_policy_frame(b, src, len);
+	free(src);
+	if ((changed || dir_changed) && b->policy_frame != NULL)
+		push_updates(b, dir_changed);
+}
+
+int
+distribute_load(struct broker *b)
+{
+	char err[KETEN_ERRLEN], *src = NULL, *dsrc = NULL;
+	size_t len = 0, dlen = 0;
+
+	if (file_read(b->cfg->directory, YDOC_MAX_BYTES, &dsrc, &dlen, err) != 0 ||
+	    directory_parse(b->cfg->directory, dsrc, dlen, &b->dir, err) != 0 ||
+	    load_policy(b, b->cfg->policy, &b->policy, &src, &len, err) != 0 ||
+	    (b->cfg->shadow_policy != NULL &&
+	    policy_load(b->cfg->shadow_policy, b->dir, &b->shadow, err) != 0)) {
+		log_warnx("%s", err);
+		free(src);
+		free(dsrc);
+		return -1;
+	}
+	make_policy_frame(b, src, len);
+	make_dir_frame(b, dsrc, dlen);
+	free(src);
+	free(dsrc);
+	return 0;
+}
+
+void
+distribute_announce(struct broker *b)
+{
+	char what[96];
+
+	distribute_log_policy(b->policy, "active");
+	if (b->shadow != NULL)
+		distribute_log_policy(b->shadow, "shadow");
+	snprintf(what, sizeof(what), "policy %s version %s at start", policy_name(b->policy),
+	    policy_version(b->policy));
+	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what);
+	snprintf(what, sizeof(what), "directory version %llu at start",
+	    (unsigned long long)b->dir->version);
+	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what);
+}

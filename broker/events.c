@@ -1,0 +1,281 @@
+/*
+ * The ledger entries the broker writes: decisions on submissions (accepted,
+ * rejected), deliveries' companions (expired, refused by the recipient),
+ * refused connections, auditors' queries and the broker's own events.  Like
+ * FSC logging: logged before acted on, and not acted on when not logged.
+ */
+#include "broker/broker.h"
+
+static void
+policy_hex(const struct policy *p, char out[static 2 * POLICY_HASHBYTES + 1])
+{
+	policy_hash_hex(p, out);
+}
+
+/*
+ * Append an entry in txn, which the caller aborts if this fails: a nested
+ * transaction of its own (events_entry) or one around more (a submission's
+ * queue and ledger writes, a delivery's).
+ */
+int
+events_append(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
+{
+	int rc;
+
+	e->time_ms = now_ms();
+	if ((rc = ledger_append(b->ledger, txn, e)) != 0)
+		return rc;
+	b->ledger_dirty = true;
+	return 0;
+}
+
+/* Append an entry; a failure aborts the batch (nothing acted on is unlogged). */
+int
+events_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
+{
+	MDB_txn *child = NULL;
+	int rc;
+
+	/* in a nested transaction: a full map fails this entry, not the batch */
+	if ((rc = mdb_txn_begin(b->env, txn, 0, &child)) != 0)
+		return db_err(rc);
+	if ((rc = events_append(b, child, e)) != 0) {
+		mdb_txn_abort(child);
+		return rc;
+	}
+	if ((rc = mdb_txn_commit(child)) != 0)
+		return db_err(rc);
+	return 0;
+}
+
+/* ZAP refused a connection: remember it for the ledger, at most once a minute per key. */
+void
+events_on_refused(void *arg, const char *key, const char *addr, const char *why)
+{
+	struct broker *b = arg;
+	struct refusal *r = NULL, *oldest = &b->refusals[0];
+	int64_t now = mono_ms();
+
+	for (size_t i = 0; i < REFUSALS_TRACKED && r == NULL; i++) {
+		struct refusal *x = &b->refusals[i];
+		if (x->logged_ms != 0 && strcmp(x->key, key) == 0 && strcmp(x->addr, addr) == 0)
+			r = x;
+		else if (x->logged_ms < oldest->logged_ms)
+			oldest = x;
+	}
+	if (r != NULL && now - r->logged_ms < 60000) {
+		r->since++;
+		return;
+	}
+	if (r == NULL) {
+		r = oldest;	/* a free slot (0) or the longest quiet one */
+		memset(r, 0, sizeof(*r));
+		snprintf(r->key, sizeof(r->key), "%s", key);
+		snprintf(r->addr, sizeof(r->addr), "%s", addr);
+	}
+	snprintf(r->why, sizeof(r->why), "%s", why);
+	r->logged_ms = now;
+	r->pending = true;
+}
+
+/* The refusals remembered since the last batch, as KEY_REFUSED entries in txn. */
+uint64_t
+events_refusals(struct broker *b, MDB_txn *txn)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < REFUSALS_TRACKED; i++) {
+		struct refusal *r = &b->refusals[i];
+		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+		char reason[400];
+		if (!r->pending)
+			continue;
+		r->pending = false;
+		if (strcmp(r->key, "-") == 0)
+			snprintf(reason, sizeof(reason), "connection from %s refused: %s", r->addr, r->why);
+		else
+			snprintf(reason, sizeof(reason), "transport key %s from %s %s", r->key, r->addr,
+			    r->why);
+		if (r->since > 0)
+			snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
+			    " (and %llu more times in the minute before)", (unsigned long long)r->since);
+		r->since = 0;
+		log_warnx("key-refused: %s", reason);
+		e.kind = KETEN__LEDGER__V1__KIND__KIND_KEY_REFUSED;
+		e.actor = "broker";
+		e.reason_code = "key-refused";
+		e.reason = reason;
+		if (events_entry(b, txn, &e) == 0)
+			n++;
+	}
+	return n;
+}
+
+/* events_entry for the audit spool */
+static int
+log_spooled(void *arg, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
+{
+	return events_entry(arg, txn, e);
+}
+
+/* A refused submission is logged as carefully as an accepted one. */
+void
+events_rejection(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const Keten__Wire__V1__Submit *s, const char *code, const char *reason)
+{
+	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+	const Keten__Envelope__V1__Header *h = s->header;
+	char hex[2 * POLICY_HASHBYTES + 1];
+
+	e.kind = KETEN__LEDGER__V1__KIND__KIND_REJECTED;
+	e.actor = (char *)from->id;
+	e.sender = (char *)from->id;
+	if (h != NULL) {
+		e.message_id = h->message_id;
+		e.case_pseudonym = h->case_pseudonym;
+		e.message_type = h->message_type;
+		e.purpose = h->purpose;
+		e.legal_basis = h->legal_basis;
+	}
+	policy_hex(b->policy, hex);
+	e.policy_version = hex;
+	e.reason_code = (char *)code;
+	e.reason = (char *)reason;
+	if (events_entry(b, txn, &e) != 0)
+		log_warnx("cannot log a rejection in the ledger");
+}
+
+const char *
+events_code_name(int code)
+{
+	switch (code) {
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED: return "malformed";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT: return "unknown-recipient";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED: return "not-allowed";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY: return "policy";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED: return "policy-changed";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_SIGNATURE: return "signature";
+	case KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK: return "clock";
+	default: return "error";
+	}
+}
+
+/* One ACCEPTED entry per copy, in the transaction that queues it. */
+int
+events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
+    const struct verify_job *pre, const struct gate_verdict *v, uint64_t *first_seq)
+{
+	const Keten__Envelope__V1__Header *h = s->header;
+	char hex[2 * POLICY_HASHBYTES + 1];
+	int rc;
+
+	*first_seq = ledger_size(b->ledger, txn);
+	policy_hex(b->policy, hex);
+	for (size_t i = 0; i < s->n_copies; i++) {
+		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+		const Keten__Wire__V1__Copy *c = s->copies[i];
+		char *rules[POLICY_MAX_GRANTING];
+		uint8_t cth[32];
+		for (size_t k = 0; k < v->dec[i].ngranting; k++)
+			rules[k] = (char *)policy_rule_id(b->policy, (size_t)v->dec[i].granting[k]);
+		if (pre != NULL && pre->done && pre->s == s)
+			memcpy(cth, pre->cth[i], sizeof(cth));
+		else
+			crypto_hash_sha256(cth, c->payload.data, c->payload.len);
+		e.kind = KETEN__LEDGER__V1__KIND__KIND_ACCEPTED;
+		e.actor = h->sender;
+		e.message_id = h->message_id;
+		e.case_pseudonym = h->case_pseudonym;
+		e.sender = h->sender;
+		e.recipient = c->recipient;
+		e.message_type = h->message_type;
+		e.purpose = h->purpose;
+		e.legal_basis = (char *)(v->dec[i].basis ? v->dec[i].basis : h->legal_basis);
+		e.n_rule_ids = v->dec[i].ngranting;
+		e.rule_ids = rules;
+		e.policy_version = hex;
+		e.n_field_paths = c->n_manifest;
+		e.field_paths = c->manifest;
+		e.ciphertext_hash = (ProtobufCBinaryData){ sizeof(cth), cth };
+		if ((rc = events_append(b, txn, &e)) != 0)	/* txn: the submission's own */
+			return rc;
+	}
+	return 0;
+}
+
+/* The broker's own events: policy and directory changes. */
+void
+events_broker(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason)
+{
+	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+	char hex[2 * POLICY_HASHBYTES + 1];
+	MDB_txn *txn;
+
+	if (mdb_txn_begin(b->env, NULL, 0, &txn) != 0)
+		return;
+	policy_hex(b->policy, hex);
+	e.kind = kind;
+	e.actor = "broker";
+	e.policy_version = hex;
+	e.reason = (char *)reason;
+	if (events_entry(b, txn, &e) != 0 || ledger_checkpoint(b->ledger, txn, b->keys) != 0 ||
+	    mdb_txn_commit(txn) != 0) {
+		log_warnx("cannot write a %s entry to the ledger", reason);
+		mdb_txn_abort(txn);
+	}
+	b->ledger_dirty = false;
+}
+
+void
+events_violation(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const Keten__Wire__V1__Error *err)
+{
+	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+
+	log_warnx("agency %s reports error %d: %.200s", from->id, err->code, err->reason);
+	e.kind = KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED;
+	e.actor = (char *)from->id;
+	e.recipient = (char *)from->id;
+	e.message_id = err->message_id;
+	e.reason = err->reason;
+	events_entry(b, txn, &e);
+}
+
+uint64_t
+events_spool(struct broker *b, MDB_txn *txn, bool force)
+{
+	return spool_collect(b->spool, b->ledger, txn, force, log_spooled, b);
+}
+
+struct expire_ctx {
+	struct broker *b;
+	MDB_txn *txn;
+};
+
+static void
+log_expired(void *arg, const char *recipient, const uint8_t id[static 16], int64_t expires)
+{
+	struct expire_ctx *x = arg;
+	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+
+	(void)expires;
+	e.kind = KETEN__LEDGER__V1__KIND__KIND_EXPIRED;
+	e.actor = "broker";
+	e.recipient = (char *)recipient;
+	e.message_id = (ProtobufCBinaryData){ 16, (uint8_t *)id };
+	e.reason = "the retention of the granting rule ended before delivery";
+	events_entry(x->b, x->txn, &e);
+	metrics_expired(x->b->metrics);
+	const struct dir_agency *a = directory_find(x->b->dir, recipient);
+	if (a != NULL)
+		session_peer(x->b, a)->queued_pending--;
+	log_info("a queued copy for %s expired undelivered: its retention ended", recipient);
+}
+
+int
+events_expire(struct broker *b, MDB_txn *txn)
+{
+	struct expire_ctx xc = { b, txn };
+
+	return queue_expire(b->queue, txn, now_ms(), 256, log_expired, &xc);
+}
