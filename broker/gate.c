@@ -61,31 +61,13 @@ reply_ok(void *arg, const struct policy_request *rq, const struct policy_rule_in
 	    rq->now_ms - (int64_t)r->reply_within_days * 86400000LL);
 }
 
-int
-gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
-    struct ledger *ledger, MDB_txn *txn,
-    const struct dir_agency *from, const Keten__Wire__V1__Submit *s, const struct verify_job *pre,
-    int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v)
+/* The envelope's signature by the sender's key (or the one it rotates out). */
+static int
+check_signature(const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
+    const struct verify_job *pre, int64_t now_ms, struct gate_verdict *v)
 {
-	const Keten__Envelope__V1__Header *h = s->header;
-	const struct codec_type *t;
-	struct queue_ledger ql = { q, ledger, txn };
-	struct policy_ledger pl = { reply_ok, queue_limit_ok, &ql };
-	char hash[2 * POLICY_HASHBYTES + 1];
-
-	v->code = 0;
-	v->reason[0] = '\0';
-	if (h == NULL || h->message_id.len != KETEN_UUIDBYTES)
-		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    "submit: header with a 16-byte message id required");
-	if (strcmp(h->sender, from->id) != 0)
-		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
-		    "submit: header names sender \"%.64s\" but this connection is authenticated as %s",
-		    h->sender, from->id);
-	if (s->n_copies == 0 || s->n_copies > GATE_MAX_COPIES)
-		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    "submit: need 1 to %d copies, got %zu", GATE_MAX_COPIES, s->n_copies);
 	int erc;
+
 	if (pre != NULL && pre->done && pre->s == s &&
 	    memcmp(pre->pk, from->sign_pk, sizeof(pre->pk)) == 0) {
 		/* checked beside the previous commit, with the keys the directory holds */
@@ -104,6 +86,16 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 		return refuse(v, erc == ENV_BAD_LENGTH ? KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED :
 		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_SIGNATURE, "submit: envelope signature of %s: %s",
 		    from->id, envelope_strerror(erc));
+	return 0;
+}
+
+/* The header's fields, each copy's shape; the message type in *t. */
+static int
+check_header(const Keten__Wire__V1__Submit *s, int64_t now_ms, int64_t max_skew_ms,
+    const struct codec_type **t, struct gate_verdict *v)
+{
+	const Keten__Envelope__V1__Header *h = s->header;
+
 	if (h->created_ms > now_ms + max_skew_ms)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK,
 		    "submit: created %lld s in the future by the broker's clock (allowed: %lld s); "
@@ -113,8 +105,8 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 		if (s->copies[i]->nonce.len != ENV_NONCEBYTES || s->copies[i]->payload.len < ENV_MACBYTES)
 			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 			    "submit: copy %zu is not a sealed copy (nonce or ciphertext too short)", i);
-	if ((t = codec_type_find(h->message_type)) == NULL ||
-	    strcmp(codec_type_name(t), h->message_type) != 0)
+	if ((*t = codec_type_find(h->message_type)) == NULL ||
+	    strcmp(codec_type_name(*t), h->message_type) != 0)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: unknown message type \"%.128s\"", h->message_type);
 	if (h->purpose[0] == '\0')
@@ -144,56 +136,112 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: need 1 to %d copies, one per header recipient (got %zu copies, %zu "
 		    "recipients)", GATE_MAX_COPIES, s->n_copies, h->n_recipients);
-	policy_hash_hex(p, hash);
-	bool stale = strcmp(h->policy_version, hash) != 0;
-	for (size_t i = 0; i < s->n_copies; i++) {
-		const Keten__Wire__V1__Copy *c = s->copies[i];
-		const struct dir_agency *r = directory_find(dir, c->recipient);
-		struct codec_pathset manifest;
-		struct policy_request rq;
+	return 0;
+}
 
-		if (strcmp(c->recipient, h->recipients[i]) != 0)
+/* Copy i: its recipient, its manifest's paths in *manifest. */
+static int
+check_recipient(const struct directory *dir, const Keten__Wire__V1__Submit *s, size_t i,
+    const struct codec_type *t, int64_t now_ms, struct codec_pathset *manifest,
+    struct gate_verdict *v)
+{
+	const Keten__Wire__V1__Copy *c = s->copies[i];
+	const struct dir_agency *r = directory_find(dir, c->recipient);
+
+	if (strcmp(c->recipient, s->header->recipients[i]) != 0)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: copy %zu is for \"%.64s\" but header recipient %zu is \"%.64s\"",
+		    i, c->recipient, i, s->header->recipients[i]);
+	if (r == NULL || !dir_agency_active(r, now_ms))
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT,
+		    "submit: recipient \"%.64s\" is %s", c->recipient, r == NULL ?
+		    "not in the directory" : "revoked or outside its validity window");
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(c->recipient, s->copies[j]->recipient) == 0)
 			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-			    "submit: copy %zu is for \"%.64s\" but header recipient %zu is \"%.64s\"",
-			    i, c->recipient, i, h->recipients[i]);
-		if (r == NULL || !dir_agency_active(r, now_ms))
-			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_UNKNOWN_RECIPIENT,
-			    "submit: recipient \"%.64s\" is %s", c->recipient, r == NULL ?
-			    "not in the directory" : "revoked or outside its validity window");
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(c->recipient, s->copies[j]->recipient) == 0)
-				return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-				    "submit: recipient \"%s\" listed twice", c->recipient);
-		codec_pathset_clear(&manifest);
-		for (size_t k = 0; k < c->n_manifest; k++) {
-			int pi = codec_type_path_index(t, c->manifest[k]);
-			if (pi < 0)
-				return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-				    "submit: copy for %s names unknown field path \"%.128s\"",
-				    c->recipient, c->manifest[k]);
-			codec_pathset_set(&manifest, (size_t)pi);
-		}
-		gate_request(h, c->recipient, t, now_ms, &rq);
-		policy_eval(p, &rq, &pl, &v->dec[i]);
-		int code = stale ? KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED :
-		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY;
-		if (!v->dec[i].permitted) {
-			int ri = v->dec[i].reason_rule;
-			return refuse(v, code, "policy %s: %s may not receive this %s for purpose %s: %s%s%s%s",
-			    policy_version(p), c->recipient, h->message_type, h->purpose,
-			    policy_reason_name(v->dec[i].reason), ri >= 0 ? " (rule " : "",
-			    ri >= 0 ? policy_rule_id(p, (size_t)ri) : "", ri >= 0 ? ")" : "");
-		}
-		for (size_t k = 0; k < codec_type_npaths(t); k++) {
-			if (!codec_pathset_has(&manifest, k) || codec_pathset_has(&v->dec[i].allowed, k))
-				continue;
-			int ri;
-			enum policy_reason why = policy_why_withheld(p, &rq, &pl, &v->dec[i], k, &ri);
-			return refuse(v, code, "policy %s: field %s may not go to %s: %s%s%s%s",
-			    policy_version(p), codec_type_path(t, k), c->recipient,
-			    policy_reason_name(why), ri >= 0 ? " (rule " : "",
-			    ri >= 0 ? policy_rule_id(p, (size_t)ri) : "", ri >= 0 ? ")" : "");
-		}
+			    "submit: recipient \"%s\" listed twice", c->recipient);
+	codec_pathset_clear(manifest);
+	for (size_t k = 0; k < c->n_manifest; k++) {
+		int pi = codec_type_path_index(t, c->manifest[k]);
+		if (pi < 0)
+			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+			    "submit: copy for %s names unknown field path \"%.128s\"",
+			    c->recipient, c->manifest[k]);
+		codec_pathset_set(manifest, (size_t)pi);
+	}
+	return 0;
+}
+
+/* Copy i under the policy: permitted, and every path of its manifest allowed. */
+static int
+check_policy(const struct policy *p, const struct policy_ledger *pl,
+    const Keten__Wire__V1__Submit *s, size_t i, const struct codec_type *t, int64_t now_ms,
+    const struct codec_pathset *manifest, int code, struct gate_verdict *v)
+{
+	const Keten__Envelope__V1__Header *h = s->header;
+	const Keten__Wire__V1__Copy *c = s->copies[i];
+	struct policy_request rq;
+
+	gate_request(h, c->recipient, t, now_ms, &rq);
+	policy_eval(p, &rq, pl, &v->dec[i]);
+	if (!v->dec[i].permitted) {
+		int ri = v->dec[i].reason_rule;
+		return refuse(v, code, "policy %s: %s may not receive this %s for purpose %s: %s%s%s%s",
+		    policy_version(p), c->recipient, h->message_type, h->purpose,
+		    policy_reason_name(v->dec[i].reason), ri >= 0 ? " (rule " : "",
+		    ri >= 0 ? policy_rule_id(p, (size_t)ri) : "", ri >= 0 ? ")" : "");
+	}
+	for (size_t k = 0; k < codec_type_npaths(t); k++) {
+		if (!codec_pathset_has(manifest, k) || codec_pathset_has(&v->dec[i].allowed, k))
+			continue;
+		int ri;
+		enum policy_reason why = policy_why_withheld(p, &rq, pl, &v->dec[i], k, &ri);
+		return refuse(v, code, "policy %s: field %s may not go to %s: %s%s%s%s",
+		    policy_version(p), codec_type_path(t, k), c->recipient,
+		    policy_reason_name(why), ri >= 0 ? " (rule " : "",
+		    ri >= 0 ? policy_rule_id(p, (size_t)ri) : "", ri >= 0 ? ")" : "");
+	}
+	return 0;
+}
+
+int
+gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
+    struct ledger *ledger, MDB_txn *txn,
+    const struct dir_agency *from, const Keten__Wire__V1__Submit *s, const struct verify_job *pre,
+    int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v)
+{
+	const Keten__Envelope__V1__Header *h = s->header;
+	const struct codec_type *t = NULL;
+	struct queue_ledger ql = { q, ledger, txn };
+	struct policy_ledger pl = { reply_ok, queue_limit_ok, &ql };
+	char hash[2 * POLICY_HASHBYTES + 1];
+	int rc;
+
+	v->code = 0;
+	v->reason[0] = '\0';
+	if (h == NULL || h->message_id.len != KETEN_UUIDBYTES)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: header with a 16-byte message id required");
+	if (strcmp(h->sender, from->id) != 0)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
+		    "submit: header names sender \"%.64s\" but this connection is authenticated as %s",
+		    h->sender, from->id);
+	if (s->n_copies == 0 || s->n_copies > GATE_MAX_COPIES)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: need 1 to %d copies, got %zu", GATE_MAX_COPIES, s->n_copies);
+	if ((rc = check_signature(from, s, pre, now_ms, v)) != 0 ||
+	    (rc = check_header(s, now_ms, max_skew_ms, &t, v)) != 0)
+		return rc;
+	policy_hash_hex(p, hash);
+	/* made under another policy: the sender refilters (DESIGN.md, Policy) */
+	int code = strcmp(h->policy_version, hash) != 0 ?
+	    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED :
+	    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY;
+	for (size_t i = 0; i < s->n_copies; i++) {
+		struct codec_pathset manifest;
+		if ((rc = check_recipient(dir, s, i, t, now_ms, &manifest, v)) != 0 ||
+		    (rc = check_policy(p, &pl, s, i, t, now_ms, &manifest, code, v)) != 0)
+			return rc;
 	}
 	return 0;
 }

@@ -72,7 +72,7 @@ static int
 start_workers(struct broker *b)
 {
 	char err[KETEN_ERRLEN];
-	int rc;
+	int rc = 0;
 
 	randombytes_buf(b->instance, sizeof(b->instance));
 	/* before ZeroMQ starts its threads, which inherit the filter */

@@ -155,6 +155,113 @@ parse_attr(const char *kv, json_t *attrs)
 	return 0;
 }
 
+/* The whole of file, in *data (the caller frees it); perror()s the failure. */
+static int
+read_input(const char *file, char **data, size_t *len)
+{
+	FILE *f = fopen(file, "rb");
+	char buf[65536];
+	size_t r;
+
+	if (f == NULL) {
+		perror(file);
+		return -1;
+	}
+	while ((r = fread(buf, 1, sizeof(buf), f)) > 0) {
+		char *nd = realloc(*data, *len + r);
+		if (nd == NULL) {
+			fclose(f);
+			free(*data);
+			*data = NULL;
+			return -1;
+		}
+		*data = nd;
+		memcpy(*data + *len, buf, r);
+		*len += r;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The request's fields other than the message; rcpts is taken over. */
+static void
+fill_request(json_t *req, const char *type, json_t *rcpts, const char *purpose,
+    const char *basis, const char *caseref, const char *handling, const char *reply_to,
+    json_t *attrs)
+{
+	json_object_set_new(req, "type", json_string(type));
+	json_object_set_new(req, "recipients", rcpts);
+	json_object_set_new(req, "purpose", json_string(purpose));
+	if (basis)
+		json_object_set_new(req, "legalBasis", json_string(basis));
+	if (caseref)
+		json_object_set_new(req, "caseReference", json_string(caseref));
+	if (handling)
+		json_object_set_new(req, "handling", json_string(handling));
+	if (reply_to)
+		json_object_set_new(req, "inReplyTo", json_string(reply_to));
+	if (json_object_size(attrs) > 0)
+		json_object_set(req, "attributes", attrs);
+}
+
+/* One message (--body or --file); the exit status. */
+static int
+send_one(struct keten_client *kc, json_t *req, const char *msg, size_t len, const char *where)
+{
+	json_t *one = with_message(req, msg, len, where), *out;
+	int status = EXIT_FAIL;
+
+	if (one != NULL) {
+		int st = cli_call(kc, "send", "POST", "/v1/messages", one, &out);
+		if (st >= 0 && st != 202 && cli_json && out != NULL)
+			cli_print_json(out);	/* the error object, as the API gave it */
+		status = st == 202 ? print_result(out, st, "") : cli_exit_code(st);
+		json_decref(out);
+		json_decref(one);
+	}
+	return status;
+}
+
+/*
+ * --lines: one message per line of stdin, in order, batched: what stdin
+ * holds now (up to SEND_BATCH lines) goes in one request, which the agent
+ * takes in one commit.  The exit status.
+ */
+static int
+send_lines(struct keten_client *kc, json_t *req)
+{
+	json_t *batch = json_array();
+	char *line = NULL, where[32];
+	size_t cap = 0;
+	ssize_t n;
+	unsigned long no = 0, first = 1;
+	int status = EXIT_OK;
+
+	while (status != EXIT_UNREACHABLE && (n = getline(&line, &cap, stdin)) >= 0) {
+		snprintf(where, sizeof(where), "input line %lu", ++no);
+		json_t *one = with_message(req, line, (size_t)n, where);
+		if (one == NULL) {
+			int rc = flush(kc, batch, first);	/* keep the order of output */
+			status = rc > EXIT_FAIL ? rc : EXIT_FAIL;
+			first = no + 1;
+			continue;
+		}
+		json_array_append_new(batch, one);
+		if (json_array_size(batch) == SEND_BATCH || !input_ready()) {
+			int rc = flush(kc, batch, first);
+			if (rc > status)
+				status = rc;
+			first = no + 1;
+		}
+	}
+	int rc = flush(kc, batch, first);
+	if (rc > status)
+		status = rc;
+	json_decref(batch);
+	free(line);
+	return status;
+}
+
 int
 cmd_send(int argc, char **argv)
 {
@@ -235,90 +342,18 @@ cmd_send(int argc, char **argv)
 
 	char *data = NULL;
 	size_t len = 0;
-	if (file != NULL) {
-		FILE *f = fopen(file, "rb");
-		if (f == NULL) {
-			perror(file);
-			return EXIT_FAIL;
-		}
-		char buf[65536];
-		size_t r;
-		while ((r = fread(buf, 1, sizeof(buf), f)) > 0) {
-			char *nd = realloc(data, len + r);
-			if (nd == NULL) {
-				fclose(f);
-				free(data);
-				return EXIT_FAIL;
-			}
-			data = nd;
-			memcpy(data + len, buf, r);
-			len += r;
-		}
-		fclose(f);
-	}
+	if (file != NULL && read_input(file, &data, &len) != 0)
+		return EXIT_FAIL;
 
 	struct keten_client *kc = cli_client_open(config);
 	if (kc == NULL) {
 		free(data);
 		return EXIT_UNREACHABLE;
 	}
-	json_object_set_new(req, "type", json_string(type));
-	json_object_set_new(req, "recipients", rcpts);
-	json_object_set_new(req, "purpose", json_string(purpose));
-	if (basis)
-		json_object_set_new(req, "legalBasis", json_string(basis));
-	if (caseref)
-		json_object_set_new(req, "caseReference", json_string(caseref));
-	if (handling)
-		json_object_set_new(req, "handling", json_string(handling));
-	if (reply_to)
-		json_object_set_new(req, "inReplyTo", json_string(reply_to));
-	if (json_object_size(attrs) > 0)
-		json_object_set(req, "attributes", attrs);
+	fill_request(req, type, rcpts, purpose, basis, caseref, handling, reply_to, attrs);
 
-	if (!lines) {
-		json_t *one = body ? with_message(req, body, strlen(body), "") :
-		    with_message(req, data, len, file), *out;
-		status = EXIT_FAIL;
-		if (one != NULL) {
-			int st = cli_call(kc, "send", "POST", "/v1/messages", one, &out);
-			if (st >= 0 && st != 202 && cli_json && out != NULL)
-				cli_print_json(out);	/* the error object, as the API gave it */
-			status = st == 202 ? print_result(out, st, "") : cli_exit_code(st);
-			json_decref(out);
-			json_decref(one);
-		}
-	} else {
-		/* in order, batched: what stdin holds now (up to SEND_BATCH lines) goes in
-		 * one request, which the agent takes in one commit */
-		json_t *batch = json_array();
-		char *line = NULL, where[32];
-		size_t cap = 0;
-		ssize_t n;
-		unsigned long no = 0, first = 1;
-		while (status != EXIT_UNREACHABLE && (n = getline(&line, &cap, stdin)) >= 0) {
-			snprintf(where, sizeof(where), "input line %lu", ++no);
-			json_t *one = with_message(req, line, (size_t)n, where);
-			if (one == NULL) {
-				int rc = flush(kc, batch, first);	/* keep the order of output */
-				status = rc > EXIT_FAIL ? rc : EXIT_FAIL;
-				first = no + 1;
-				continue;
-			}
-			json_array_append_new(batch, one);
-			if (json_array_size(batch) == SEND_BATCH || !input_ready()) {
-				int rc = flush(kc, batch, first);
-				if (rc > status)
-					status = rc;
-				first = no + 1;
-			}
-		}
-		int rc = flush(kc, batch, first);
-		if (rc > status)
-			status = rc;
-		json_decref(batch);
-		free(line);
-	}
+	status = lines ? send_lines(kc, req) : body ? send_one(kc, req, body, strlen(body), "") :
+	    send_one(kc, req, data, len, file);
 	keten_client_close(&kc);
 	json_decref(req);
 	json_decref(attrs);
