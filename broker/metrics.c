@@ -347,6 +347,8 @@ metrics_render_health(const struct metrics_state *st, char **out, size_t *len)
 
 /* ---- HTTP ---- */
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
