@@ -66,7 +66,8 @@ note_vkey_parse(const char *vkey, struct note_key *k, char err[static KETEN_ERRL
 	unsigned long id;
 	char *end;
 
-	if (p1 == NULL || p2 == NULL || strchr(p2 + 1, '+') != NULL)
+	/* the key's base64 may hold '+' itself: the first two separate */
+	if (p1 == NULL || p2 == NULL)
 		return keten_seterr(err, KETEN_EINVAL, "verifier key: want name+keyid+base64 key, "
 		    "three parts separated by '+'");
 	if ((size_t)(p1 - vkey) >= sizeof(name) || p2 - p1 - 1 != 8)
