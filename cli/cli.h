@@ -22,6 +22,9 @@ int cmd_directory(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_trust(int argc, char **argv);
+/* `keten policy|directory approve|approvals ...` (argv[0] is the verb): keten trust's for kind. */
+int cli_trust_kind(const char *kind, int argc, char **argv);
 
 struct keten_client;
 

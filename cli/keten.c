@@ -18,7 +18,8 @@ static const struct {
 	{ "ack", cmd_ack, "record that inbox messages were taken by the partner system" },
 	{ "schema", cmd_schema, "case message types: list, show, paths, validate" },
 	{ "audit", cmd_audit, "the audit ledger: verify, log" },
-	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff" },
+	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff, approve, approvals" },
+	{ "trust", cmd_trust, "the network root and approvals: keygen, show, approve, approvals" },
 };
 
 static int

@@ -1,9 +1,11 @@
 /* The network root of trust and approvals by threshold (common/trust.h). */
 #include <sodium.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/keys.h"
 #include "common/trust.h"
 #include "common/util.h"
 #include "common/yamltree.h"
@@ -503,4 +505,151 @@ trust_version_cmp(const char *a, const char *b)
 			return va < vb ? -1 : 1;
 	}
 	return *pa != '\0' ? 1 : *pb != '\0' ? -1 : 0;
+}
+
+static struct trust_signer *
+signer_alloc(void)
+{
+	struct trust_signer *s = sodium_malloc(sizeof(*s));
+
+	if (s != NULL)
+		memset(s, 0, sizeof(*s));
+	return s;
+}
+
+void
+trust_signer_free(struct trust_signer **s)
+{
+	if (s == NULL || *s == NULL)
+		return;
+	sodium_free(*s);	/* wipes */
+	*s = NULL;
+}
+
+static const char *const signer_keys[] = { "name", "signing_secret", NULL };
+
+/* An approver key file is a secret file: a regular file only its owner reads. */
+static int
+check_private(const struct stat *st, const char *path, char err[static KETEN_ERRLEN])
+{
+	if (!S_ISREG(st->st_mode))
+		return keten_seterr(err, KETEN_EPERM, "%s: not a regular file", path);
+	if (st->st_mode & 077)
+		return keten_seterr(err, KETEN_EPERM, "%s: secret file is accessible by group or "
+		    "others (mode %04o); run: chmod 600 %s", path, (unsigned)(st->st_mode & 07777),
+		    path);
+	return 0;
+}
+
+/* An agency's .secret file as a signer named by the agency id. */
+static int
+signer_from_agency(const char *path, struct trust_signer **out, char err[static KETEN_ERRLEN])
+{
+	struct keten_keys *k = NULL;
+	struct trust_signer *s;
+	int rc;
+
+	if ((rc = keys_load(path, &k, err)) != 0)
+		return rc;
+	if ((s = signer_alloc()) == NULL) {
+		keys_free(&k);
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	snprintf(s->name, sizeof(s->name), "%s", k->id);
+	memcpy(s->pk, k->sign_pk, 32);
+	memcpy(s->sk, k->sign_sk, 64);
+	keys_free(&k);
+	*out = s;
+	return 0;
+}
+
+int
+trust_signer_load(const char *path, struct trust_signer **out, char err[static KETEN_ERRLEN])
+{
+	struct ydoc *doc = NULL;
+	struct trust_signer *s = NULL;
+	const struct ynode *root;
+	const char *name, *seed64;
+	uint8_t seed[32];
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if ((rc = file_read_checked(path, 4096, check_private, &buf, &len, err)) != 0)
+		return rc;
+	rc = ydoc_parse(path, buf, len, &doc, err);
+	sodium_memzero(buf, len);
+	free(buf);
+	if (rc != 0)
+		return rc;
+	root = ydoc_root(doc);
+	if (root != NULL && root->kind == YNODE_MAP && ynode_get(root, "id") != NULL) {
+		ydoc_free(&doc);
+		return signer_from_agency(path, out, err);
+	}
+	if ((rc = ydoc_expect_map(doc, root, "approver key file", err)) ||
+	    (rc = ydoc_check_keys(doc, root, "approver key file", signer_keys, err)) ||
+	    (rc = ydoc_get_str(doc, root, "name", true, &name, err)) ||
+	    (rc = ydoc_get_str(doc, root, "signing_secret", true, &seed64, err)))
+		goto out;
+	if (!note_name_valid(name)) {
+		rc = ydoc_err(doc, ynode_get(root, "name"), err, "name: a key name without spaces "
+		    "or '+'");
+		goto out;
+	}
+	if (key_b64_decode(seed, sizeof(seed), seed64) != 0) {
+		rc = ydoc_err(doc, ynode_get(root, "signing_secret"), err, "signing_secret must be "
+		    "the base64 of a 32-byte Ed25519 seed");
+		goto out;
+	}
+	if ((s = signer_alloc()) == NULL) {
+		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	crypto_sign_ed25519_seed_keypair(s->pk, s->sk, seed);
+	*out = s;
+out:
+	sodium_memzero(seed, sizeof(seed));
+	ydoc_free(&doc);
+	return rc;
+}
+
+int
+trust_signer_create(const char *name, const char *path, struct trust_signer **out,
+    char err[static KETEN_ERRLEN])
+{
+	struct trust_signer *s;
+	struct stat st;
+	char seed64[64], *text = NULL;
+	int rc, n;
+
+	if (!note_name_valid(name))
+		return keten_seterr(err, KETEN_EINVAL, "\"%s\" is not a key name (no spaces, no "
+		    "'+')", name);
+	if (lstat(path, &st) == 0)
+		return keten_seterr(err, KETEN_EEXIST, "%s exists; refusing to overwrite a secret "
+		    "key", path);
+	if ((s = signer_alloc()) == NULL)
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	crypto_sign_ed25519_keypair(s->pk, s->sk);
+	key_b64_encode(seed64, sizeof(seed64), s->sk, 32);	/* sk is seed || pk */
+	n = asprintf(&text, "# keten approver key \"%s\": keep it offline and private (mode "
+	    "0600);\n# never on the broker's host (docs/trust.md)\nname: %s\n"
+	    "signing_secret: \"%s\"\n", name, name, seed64);
+	sodium_memzero(seed64, sizeof(seed64));
+	if (n < 0) {
+		trust_signer_free(&s);
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
+	rc = file_write_atomic(path, text, strlen(text), 0600, err);
+	sodium_memzero(text, strlen(text));
+	free(text);
+	if (rc != 0) {
+		trust_signer_free(&s);
+		return rc;
+	}
+	*out = s;
+	return 0;
 }

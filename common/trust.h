@@ -136,6 +136,30 @@ int trust_check_root(const struct trust_root *r, const struct trust_root *nr, co
     size_t len, const char *note, size_t nlen, char err[static KETEN_ERRLEN]);
 
 /*
+ * A key that approves: a privacy officer's, a board member's (an approver
+ * key file, `keten trust keygen`), or an agency's own signing key (its
+ * .secret file, for its own key rotation; key name: the agency id).  The
+ * secret is in sodium_malloc'd memory; free with trust_signer_free.
+ */
+struct trust_signer {
+	char name[NOTE_NAMEMAX];
+	uint8_t pk[32];
+	uint8_t sk[64];
+};
+
+/*
+ * Approver key file (YAML, mode 0600; keep it offline):
+ *   name: fg-politie
+ *   signing_secret: "<base64 32-byte Ed25519 seed>"
+ * trust_signer_load also takes an agency's .secret file (common/keys.h).
+ */
+int trust_signer_load(const char *path, struct trust_signer **out, char err[static KETEN_ERRLEN]);
+/* A fresh approver key named name, written to path (0600, never over a file). */
+int trust_signer_create(const char *name, const char *path, struct trust_signer **out,
+    char err[static KETEN_ERRLEN]);
+void trust_signer_free(struct trust_signer **s);
+
+/*
  * Order of policy versions: dot-separated numbers compared as numbers
  * ("2026.11.10" > "2026.11.9"), anything else as text.  <0, 0, >0.
  */
