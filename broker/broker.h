@@ -50,6 +50,7 @@
 #include "common/directory.h"
 #include "common/keys.h"
 #include "common/log.h"
+#include "common/trust.h"
 #include "common/util.h"
 #include "common/wire.h"
 
@@ -116,6 +117,11 @@ struct broker {
 	struct directory *dir;
 	struct policy *policy;		/* active */
 	struct policy *shadow;		/* candidate in shadow mode, or NULL */
+	struct trust_root *root;	/* the network root (common/trust.h) */
+	char *policy_approvals;		/* the active policy's approvals (a signed note) */
+	char *dir_approvals;		/* the active directory's */
+	char *dir_src;			/* the directory as read at start, until saved */
+	size_t dir_src_len;
 	uint8_t *policy_frame;		/* packed Command{policy_update} for agents */
 	size_t policy_frame_len;
 	uint8_t *dir_frame;		/* packed Command{directory_update} for agents */

@@ -1,7 +1,10 @@
 /*
  * The directory and the policy at the broker: read and compiled at start and
- * on SIGHUP, logged in the ledger when they change, signed and pushed to the
- * agents (on Hello and to every session when they change).
+ * on SIGHUP, activated only with the partners' approvals (common/trust.h,
+ * docs/trust.md), logged in the ledger when they change, and pushed to the
+ * agents with those approvals (on Hello and to every session when they
+ * change).  The agents check the approvals themselves: the broker's own
+ * check spares them a refusal, it is not what they rely on.
  */
 #include "broker/broker.h"
 #include "common/policysig.h"
@@ -17,19 +20,61 @@ distribute_log_policy(const struct policy *p, const char *what)
 	    policy_version(p), hash, policy_nrules(p));
 }
 
+/* FILE.approvals, or NULL when there is none. */
+static char *
+read_approvals(const char *file, size_t *len)
+{
+	char path[4096], err[KETEN_ERRLEN], *buf = NULL;
+
+	*len = 0;
+	snprintf(path, sizeof(path), "%s.approvals", file);
+	if (file_read(path, NOTE_MAX_BYTES, &buf, len, err) != 0)
+		return NULL;
+	return buf;
+}
+
 /*
- * Load and compile a policy file, keeping its source for distribution.
- * 0, or an error in err.
+ * The policy p (from path, src) approved by the policy threshold of the
+ * root and not older than the active one; its approvals in *approvals.
+ */
+static int
+check_policy(struct broker *b, const char *path, const struct policy *p, const char *src,
+    size_t len, char **approvals, char err[static KETEN_ERRLEN])
+{
+	size_t alen;
+	int rc;
+
+	if (b->policy != NULL && trust_version_cmp(policy_version(p), policy_version(b->policy)) < 0)
+		return keten_seterr(err, KETEN_EPERM, "%s: version %s is older than the active %s",
+		    path, policy_version(p), policy_version(b->policy));
+	*approvals = read_approvals(path, &alen);
+	if ((rc = trust_check_policy(b->root, policy_name(p), policy_version(p), src, len,
+	    *approvals, alen, err)) != 0) {
+		char why[KETEN_ERRLEN];
+		snprintf(why, sizeof(why), "%s", err);
+		keten_seterr(err, rc, "%s: not approved: %s", path, why);
+		free(*approvals);
+		*approvals = NULL;
+	}
+	return rc;
+}
+
+/*
+ * Load and compile a policy file, keeping its source for distribution and
+ * its approvals.  0, or an error in err.
  */
 static int
 load_policy(struct broker *b, const char *path, struct policy **out, char **src, size_t *len,
-    char err[static KETEN_ERRLEN])
+    char **approvals, char err[static KETEN_ERRLEN])
 {
 	int rc;
 
 	if ((rc = file_read(path, YDOC_MAX_BYTES, src, len, err)) != 0)
 		return rc;
-	if ((rc = policy_parse(path, *src, *len, b->dir, out, err)) != 0) {
+	if ((rc = policy_parse(path, *src, *len, b->dir, out, err)) == 0 &&
+	    (rc = check_policy(b, path, *out, *src, *len, approvals, err)) != 0)
+		policy_free(out);
+	if (rc != 0) {
 		free(*src);
 		*src = NULL;
 	}
@@ -52,6 +97,7 @@ make_policy_frame(struct broker *b, const char *src, size_t len)
 	policysig_sign(sig, policy_hash(b->policy), (const uint8_t *)src, len, u.version,
 	    u.activated_ms, b->keys->sign_sk);
 	u.signature = (ProtobufCBinaryData){ sizeof(sig), sig };
+	u.approvals = b->policy_approvals ? b->policy_approvals : "";
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE;
 	c.policy_update = &u;
 	free(b->policy_frame);
@@ -70,6 +116,7 @@ make_dir_frame(struct broker *b, const char *src, size_t len)
 	u.source = (ProtobufCBinaryData){ len, (uint8_t *)src };
 	dirsig_sign(sig, (const uint8_t *)src, len, u.version, b->keys->sign_sk);
 	u.signature = (ProtobufCBinaryData){ sizeof(sig), sig };
+	u.approvals = b->dir_approvals ? b->dir_approvals : "";
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE;
 	c.directory_update = &u;
 	free(b->dir_frame);
@@ -110,12 +157,72 @@ swap_directory(struct broker *b, struct directory *nd)
 }
 
 /*
+ * nd (from src) approved as the successor of od (NULL: the first one) by
+ * the root's rules; its approvals in *approvals.
+ */
+static int
+check_directory(struct broker *b, const struct directory *od, const struct directory *nd,
+    const char *src, size_t len, char **approvals, char err[static KETEN_ERRLEN])
+{
+	size_t alen;
+	int rc;
+
+	*approvals = read_approvals(b->cfg->directory, &alen);
+	if ((rc = trust_check_directory(b->root, od, nd, src, len, *approvals, alen, err)) != 0) {
+		free(*approvals);
+		*approvals = NULL;
+	}
+	return rc;
+}
+
+/* Where the broker keeps the directory it last activated, to judge the next by. */
+static void
+active_path(struct broker *b, char *path, size_t len, const char *suffix)
+{
+	snprintf(path, len, "%s/directory.active.yaml%s", b->cfg->data_dir, suffix);
+}
+
+/* The directory last activated here (NULL: none yet). */
+static struct directory *
+load_active(struct broker *b, char **src, size_t *len)
+{
+	char path[4096], err[KETEN_ERRLEN];
+	struct directory *d = NULL;
+
+	active_path(b, path, sizeof(path), "");
+	if (file_read(path, YDOC_MAX_BYTES, src, len, err) != 0)
+		return NULL;
+	if (directory_parse(path, *src, *len, &d, err) != 0) {
+		log_warnx("%s (ignored: the directory is judged as the first one)", err);
+		free(*src);
+		*src = NULL;
+	}
+	return d;
+}
+
+/* Keep the active directory and its approvals for the next start. */
+static void
+save_active(struct broker *b, const char *src, size_t len)
+{
+	char path[4096], err[KETEN_ERRLEN];
+
+	active_path(b, path, sizeof(path), ".approvals");
+	if (b->dir_approvals != NULL &&
+	    file_write_atomic(path, b->dir_approvals, strlen(b->dir_approvals), 0600, err) != 0)
+		log_warnx("%s", err);
+	active_path(b, path, sizeof(path), "");
+	if (file_write_atomic(path, src, len, 0600, err) != 0)
+		log_warnx("%s", err);
+}
+
+/*
  * The directory file for a reload: in *out when it holds a newer version
  * than the active one, NULL when the same.  -1 (logged) when it cannot be
  * read or is older: the active one stays.
  */
 static int
-reload_directory(struct broker *b, struct directory **out, char **src, size_t *len)
+reload_directory(struct broker *b, struct directory **out, char **src, size_t *len,
+    char **approvals)
 {
 	char err[KETEN_ERRLEN];
 
@@ -132,14 +239,23 @@ reload_directory(struct broker *b, struct directory **out, char **src, size_t *l
 		directory_free(out);
 		return -1;
 	}
-	if ((*out)->version == b->dir->version)
+	if ((*out)->version == b->dir->version) {
 		directory_free(out);	/* same version: keep what we have */
+		return 0;
+	}
+	if (check_directory(b, b->dir, *out, *src, *len, approvals, err) != 0) {
+		log_warnx("directory reload refused, keeping version %llu: %s",
+		    (unsigned long long)b->dir->version, err);
+		directory_free(out);
+		return -1;
+	}
 	return 0;
 }
 
-/* Adopt the new directory nd (made from src) and log it. 0, or -1 (logged). */
+/* Adopt the new directory nd (made from src; its approvals taken over) and log it. 0, or -1 (logged). */
 static int
-activate_directory(struct broker *b, struct directory *nd, const char *src, size_t len)
+activate_directory(struct broker *b, struct directory *nd, const char *src, size_t len,
+    char *approvals)
 {
 	char what[64];
 
@@ -147,6 +263,9 @@ activate_directory(struct broker *b, struct directory *nd, const char *src, size
 		log_warnx("directory reload failed: out of memory");
 		return -1;
 	}
+	free(b->dir_approvals);
+	b->dir_approvals = approvals;
+	save_active(b, src, len);
 	make_dir_frame(b, src, len);
 	log_info("activated directory version %llu (%zu agencies)",
 	    (unsigned long long)b->dir->version, b->dir->n);
@@ -193,31 +312,34 @@ distribute_reload(struct broker *b)
 {
 	struct policy *p = NULL;
 	struct directory *nd = NULL, *olddir = b->dir;
-	char err[KETEN_ERRLEN], *src = NULL, *dsrc = NULL;
+	char err[KETEN_ERRLEN], *src = NULL, *dsrc = NULL, *papp = NULL, *dapp = NULL;
 	size_t len = 0, dlen = 0;
 
 	/* the directory first: the policy compiles against it */
-	if (reload_directory(b, &nd, &dsrc, &dlen) != 0) {
+	if (reload_directory(b, &nd, &dsrc, &dlen, &dapp) != 0) {
 		free(dsrc);
 		return;
 	}
 	bool dir_changed = nd != NULL;
 	if (dir_changed)
 		b->dir = nd;		/* compile the policy against it; undone below */
-	int rc = load_policy(b, b->cfg->policy, &p, &src, &len, err);
+	int rc = load_policy(b, b->cfg->policy, &p, &src, &len, &papp, err);
 	b->dir = olddir;
 	if (rc != 0) {
 		directory_free(&nd);
 		free(dsrc);
+		free(dapp);
 		log_warnx("policy reload refused, keeping version %s%s: %s", policy_version(b->policy),
 		    dir_changed ? " and the old directory" : "", err);
 		return;
 	}
-	if (dir_changed && activate_directory(b, nd, dsrc, dlen) != 0) {
+	if (dir_changed && activate_directory(b, nd, dsrc, dlen, dapp) != 0) {
 		directory_free(&nd);
 		policy_free(&p);
 		free(src);
 		free(dsrc);
+		free(dapp);
+		free(papp);
 		return;
 	}
 	free(dsrc);
@@ -225,6 +347,8 @@ distribute_reload(struct broker *b)
 	bool changed = memcmp(policy_hash(p), policy_hash(b->policy), POLICY_HASHBYTES) != 0;
 	policy_free(&b->policy);
 	b->policy = p;
+	free(b->policy_approvals);
+	b->policy_approvals = papp;
 	distribute_log_policy(b->policy, "activated");
 	if (changed) {
 		char what[96];
@@ -240,30 +364,54 @@ distribute_reload(struct broker *b)
 int
 distribute_load(struct broker *b)
 {
-	char err[KETEN_ERRLEN], *src = NULL, *dsrc = NULL;
-	size_t len = 0, dlen = 0;
+	char err[KETEN_ERRLEN], *src = NULL, *dsrc = NULL, *asrc = NULL;
+	size_t len = 0, dlen = 0, alen = 0;
+	struct directory *od = NULL;
+	int rc = -1;
 
-	if (file_read(b->cfg->directory, YDOC_MAX_BYTES, &dsrc, &dlen, err) != 0 ||
-	    directory_parse(b->cfg->directory, dsrc, dlen, &b->dir, err) != 0 ||
-	    load_policy(b, b->cfg->policy, &b->policy, &src, &len, err) != 0 ||
-	    (b->cfg->shadow_policy != NULL &&
-	    policy_load(b->cfg->shadow_policy, b->dir, &b->shadow, err) != 0)) {
-		log_warnx("%s", err);
-		free(src);
-		free(dsrc);
-		return -1;
+	if (trust_root_load(b->cfg->root, &b->root, err) != 0 ||
+	    file_read(b->cfg->directory, YDOC_MAX_BYTES, &dsrc, &dlen, err) != 0 ||
+	    directory_parse(b->cfg->directory, dsrc, dlen, &b->dir, err) != 0)
+		goto out;
+	/* judged against the directory active before, as on SIGHUP */
+	od = load_active(b, &asrc, &alen);
+	if (od != NULL && od->version == b->dir->version && alen == dlen &&
+	    memcmp(asrc, dsrc, dlen) == 0) {
+		directory_free(&od);	/* what was active: judged when it was activated */
+		b->dir_approvals = read_approvals(b->cfg->directory, &alen);
+	} else if (check_directory(b, od, b->dir, dsrc, dlen, &b->dir_approvals, err) != 0) {
+		char why[KETEN_ERRLEN];
+		snprintf(why, sizeof(why), "%s", err);
+		keten_seterr(err, KETEN_EPERM, "%s: directory version %llu not activated: %s",
+		    b->cfg->directory, (unsigned long long)b->dir->version, why);
+		goto out;
 	}
+	if (load_policy(b, b->cfg->policy, &b->policy, &src, &len, &b->policy_approvals, err) != 0 ||
+	    (b->cfg->shadow_policy != NULL &&
+	    policy_load(b->cfg->shadow_policy, b->dir, &b->shadow, err) != 0))
+		goto out;
 	make_policy_frame(b, src, len);
 	make_dir_frame(b, dsrc, dlen);
+	rc = 0;
+out:
+	if (rc != 0)
+		log_warnx("%s", err);
+	directory_free(&od);
 	free(src);
-	free(dsrc);
-	return 0;
+	free(asrc);
+	b->dir_src = dsrc;	/* saved as the active one once the store is open */
+	b->dir_src_len = dlen;
+	return rc;
 }
 
 void
 distribute_announce(struct broker *b)
 {
 	char what[96];
+
+	save_active(b, b->dir_src, b->dir_src_len);
+	free(b->dir_src);
+	b->dir_src = NULL;
 
 	distribute_log_policy(b->policy, "active");
 	if (b->shadow != NULL)

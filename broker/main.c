@@ -182,6 +182,10 @@ teardown(struct broker *b)
 	free(b->dir_frame);
 	free(b->acks);
 	keys_free(&b->keys);
+	trust_root_free(&b->root);
+	free(b->policy_approvals);
+	free(b->dir_approvals);
+	free(b->dir_src);
 	policy_free(&b->policy);
 	policy_free(&b->shadow);
 	directory_free(&b->dir);

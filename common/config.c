@@ -11,7 +11,7 @@
 #include "common/yamltree.h"
 
 static const char *const broker_keys[] = {
-	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "map_size_mb",
+	"listen", "data_dir", "keys", "directory", "policy", "shadow_policy", "root", "map_size_mb",
 	"max_message_bytes",
 	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin",
 	"user", "seccomp", "max_submissions_per_s", "metrics_listen", "metrics_public",
@@ -19,7 +19,7 @@ static const char *const broker_keys[] = {
 };
 
 static const char *const agent_keys[] = {
-	"agency", "broker", "broker_key", "keys", "data_dir", "policy", "directory",
+	"agency", "broker", "broker_key", "keys", "data_dir", "policy", "directory", "root",
 	"broker_signing_key", "policy_updates", "network_key", "previous_keys",
 	"map_size_mb",
 	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms",
@@ -139,6 +139,7 @@ broker_config_free(struct broker_config **cfg)
 	free(c->directory);
 	free(c->policy);
 	free(c->shadow_policy);
+	free(c->root);
 	free(c->origin);
 	free(c->user);
 	free(c->metrics_listen);
@@ -248,6 +249,7 @@ broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static 
 	    (rc = dup_setting(doc, root, "directory", true, true, &c->directory, err)) ||
 	    (rc = dup_setting(doc, root, "policy", true, true, &c->policy, err)) ||
 	    (rc = dup_setting(doc, root, "shadow_policy", false, true, &c->shadow_policy, err)) ||
+	    (rc = dup_setting(doc, root, "root", true, true, &c->root, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "map_size_mb", false, 1, 1 << 24, &c->map_size_mb, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_message_bytes", false, 1024, 64 << 20,
 	    &c->max_message_bytes, err)) ||
@@ -303,6 +305,7 @@ agent_config_free(struct agent_config **cfg)
 	free(c->policy);
 	free(c->directory);
 	free(c->broker_signing_key);
+	free(c->root);
 	free(c->network_key);
 	free(c->previous_keys);
 	free(c->api_listen);
@@ -349,6 +352,7 @@ agent_config_doc(struct ydoc *doc, struct agent_config **out, char err[static KE
 	    (rc = dup_setting(doc, root, "data_dir", true, true, &c->data_dir, err)) ||
 	    (rc = dup_setting(doc, root, "policy", true, true, &c->policy, err)) ||
 	    (rc = dup_setting(doc, root, "directory", true, true, &c->directory, err)) ||
+	    (rc = dup_setting(doc, root, "root", true, true, &c->root, err)) ||
 	    (rc = dup_setting(doc, root, "broker_signing_key", false, false, &c->broker_signing_key,
 	    err)) ||
 	    (rc = ydoc_get_bool(doc, root, "policy_updates", false, &c->policy_updates, err)) ||

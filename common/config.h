@@ -22,6 +22,7 @@ struct broker_config {
 	char *keys;		/* broker secret key file (0600) */
 	char *directory;	/* agency directory file */
 	char *policy;		/* sharing policy (YAML), reloaded on SIGHUP */
+	char *root;		/* the network root of trust (common/trust.h) */
 	char *shadow_policy;	/* optional candidate policy, evaluated but not enforced */
 	uint64_t map_size_mb;	/* LMDB map size */
 	uint64_t max_message_bytes;
@@ -51,6 +52,7 @@ struct agent_config {
 	char *data_dir;		/* LMDB environment and the API's Unix socket api.sock */
 	char *policy;		/* sharing policy (YAML) the agent filters by */
 	char *directory;	/* agency directory the policy compiles against */
+	char *root;		/* the network root of trust, pinned (common/trust.h) */
 	char *broker_signing_key;	/* broker's Ed25519 public key (base64): checks policy updates */
 	bool policy_updates;	/* take the broker's policy (default); false pins `policy` */
 	char *network_key;	/* file (0600) with the key for case pseudonyms, or NULL */
