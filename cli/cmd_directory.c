@@ -19,11 +19,18 @@ usage(FILE *f)
 	    "       keten directory rotate --file DIRECTORY.yaml --public ID.public.yaml\n"
 	    "                              [--overlap-days N]   (default 7)\n"
 	    "       keten directory revoke --file DIRECTORY.yaml ID\n"
+	    "       keten directory approve   --key KEYFILE --root ROOT DIRECTORY.yaml\n"
+	    "       keten directory approvals --root ROOT [--active OLD.yaml] DIRECTORY.yaml\n"
 	    "  add, rotate and revoke validate the result, raise the version, keep the\n"
-	    "  previous file as DIRECTORY.yaml.vN and replace the file atomically.  Send\n"
-	    "  the broker SIGHUP to activate: it signs the new directory and sends it to\n"
-	    "  every agent.  rotate keeps the agency's current keys valid as `previous`\n"
-	    "  for the overlap, so agents that have not switched yet keep working.\n");
+	    "  previous file as DIRECTORY.yaml.vN and replace the file atomically.  The\n"
+	    "  new version needs approvals (docs/trust.md): members by board members of\n"
+	    "  the root's directory threshold; an agency's own key rotation by that\n"
+	    "  agency's current key (--key its .secret file).  approve adds one to\n"
+	    "  DIRECTORY.yaml.approvals; approvals says who approved and who has not.\n"
+	    "  Then send the broker SIGHUP: it sends the new directory and its\n"
+	    "  approvals to every agent, which check them.  rotate keeps the agency's\n"
+	    "  current keys valid as `previous` for the overlap, so agents that have\n"
+	    "  not switched yet keep working.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -147,6 +154,8 @@ cmd_directory(int argc, char **argv)
 	verb = argv[1];
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
 		return usage(stdout);
+	if (strcmp(verb, "approve") == 0 || strcmp(verb, "approvals") == 0)
+		return cli_trust_kind("directory", argc - 1, argv + 1);
 	optind = 2;
 	while ((ch = getopt_long(argc, argv, "f:p:k:n:o:h", opts, NULL)) != -1) {
 		switch (ch) {

@@ -404,6 +404,8 @@ usage(FILE *f)
 	    "                            [--limit-reached] [MESSAGE.json]\n"
 	    "       keten policy test FILE DIR\n"
 	    "       keten policy diff OLD NEW\n"
+	    "       keten policy approve --key KEYFILE --root ROOT FILE\n"
+	    "       keten policy approvals --root ROOT [--active OLD] FILE\n"
 	    "  every command takes --directory FILE (the agency directory the policy is\n"
 	    "  compiled against; default " DEFAULT_DIRECTORY ") and --format text|json.\n"
 	    "  lint      compile, then warn about shadowed and unreachable rules, fields\n"
@@ -415,6 +417,10 @@ usage(FILE *f)
 	    "            rule no test exercises\n"
 	    "  diff      fields each sender -> recipient pair gains or loses, rules added,\n"
 	    "            removed or changed\n"
+	    "  approve   a privacy officer's approval of FILE (its exact bytes), added to\n"
+	    "            FILE.approvals (docs/trust.md); KEYFILE stays with the officer\n"
+	    "  approvals who approved FILE, whose approval is missing, whether the broker and\n"
+	    "            the agents will activate it, and (--active) the diff against OLD\n"
 	    "  See docs/policy.md.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
@@ -3031,6 +3037,8 @@ cmd_policy(int argc, char **argv)
 		return cmd_test(argc, argv);
 	if (strcmp(argv[1], "diff") == 0)
 		return cmd_diff(argc, argv);
+	if (strcmp(argv[1], "approve") == 0 || strcmp(argv[1], "approvals") == 0)
+		return cli_trust_kind("policy", argc - 1, argv + 1);
 	fprintf(stderr, "keten policy: unknown subcommand \"%s\"\n", argv[1]);
 	return usage(stderr);
 }

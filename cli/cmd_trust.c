@@ -287,13 +287,20 @@ trust_approve(int argc, char **argv, const char *kind)
 	free(buf);
 	buf = NULL;
 	if (file_read(a.approvals, NOTE_MAX_BYTES, &buf, &blen, err) == 0) {
-		if (note_parse(buf, blen, &have, err) != 0 || note_merge(have, mine, &out, err) != 0) {
+		if (note_parse(buf, blen, &have, err) != 0) {
 			fprintf(stderr, "keten trust approve: %s: %s\n", a.approvals, err);
 			goto out;
 		}
-	} else if ((out = note_format(mine)) == NULL) {
-		goto out;
+		if (have->textlen != mine->textlen || memcmp(have->text, mine->text,
+		    mine->textlen) != 0) {
+			printf("%s held approvals of another version or content of %s: replaced\n",
+			    a.approvals, a.file);
+			note_free(&have);
+		}
 	}
+	if (have != NULL ? note_merge(have, mine, &out, err) != 0 :
+	    (out = note_format(mine)) == NULL)
+		goto out;
 	if (file_write_atomic(a.approvals, out, strlen(out), 0644, err) != 0) {
 		fprintf(stderr, "keten trust approve: %s\n", err);
 		goto out;

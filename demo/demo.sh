@@ -68,6 +68,7 @@ sed -i 's/^\(  - id: politie\)$/\1\n    name: Nationale Politie (AVIM)/;
         s/^\(  - id: nla\)$/\1\n    name: Nederlandse Arbeidsinspectie/;
         s/^\(  - id: gemeente-amsterdam\)$/\1\n    name: Gemeente Amsterdam (zorgcoördinatie)/' \
 	"$NET/directory.yaml"
+approve_directory "$NET/directory.yaml"	# the names are part of what the board approves
 # the key for case pseudonyms: agents and auditors hold it, the broker does not
 printf 'network_key: "%s"\n' "$(head -c 32 /dev/urandom | base64)" >"$NET/keys/network.key"
 chmod 600 "$NET/keys/network.key"

@@ -63,12 +63,16 @@ net_create() {
 		sed -n '2,$p' "$NET/keys/$a.public.yaml" >>"$NET/directory.yaml"
 	done
 	cp "${KETEN_POLICY:-$KETEN_ROOT/policy/stm.yaml}" "$NET/policy.yaml"
+	root_ceremony
+	approve_directory "$NET/directory.yaml"
+	approve_policy "$NET/policy.yaml"
 	config_write "$NET/broker.yaml" <<EOC
 listen: ipc://$NET/broker.sock
 data_dir: broker$NET_DATA_SUFFIX
 keys: keys/broker.secret
 directory: directory.yaml
 policy: policy.yaml
+root: root.yaml
 heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
 redeliver_ms: 3000
 EOC
@@ -95,6 +99,58 @@ EOC
 	done
 }
 
+# root_ceremony: the network root of trust (docs/trust.md) in NET/root.yaml,
+# with approver keys in NET/officers: the privacy officers of politie, nla
+# and om approve policies (2 agencies needed), three board members
+# directory changes (2; recovery 3) and new roots (2).
+ROOT_OFFICERS="politie nla om"
+ROOT_BOARD="stuurgroep minjenv nctv"
+root_ceremony() {
+	local o
+	mkdir -m 700 "$NET/officers"
+	{
+		echo "# the network root of this test network (synthetic keys)"
+		echo "network: test.keten.example"
+		echo "version: 1"
+		echo "thresholds: { policy: 2, directory: 2, recovery: 3, root: 2 }"
+		echo "keys:"
+		for o in $ROOT_OFFICERS; do
+			"$KETEN" trust keygen --name "fg-$o" --out "$NET/officers/fg-$o.key" >/dev/null
+			echo "  - { vkey: \"$("$KETEN" trust vkey "$NET/officers/fg-$o.key")\", agency: $o, roles: [policy] }"
+		done
+		for o in $ROOT_BOARD; do
+			"$KETEN" trust keygen --name "board-$o" --out "$NET/officers/board-$o.key" >/dev/null
+			echo "  - { vkey: \"$("$KETEN" trust vkey "$NET/officers/board-$o.key")\", agency: $o, roles: [directory, root] }"
+		done
+	} >"$NET/root.yaml"
+}
+
+# approve_policy FILE [OFFICER...]: approvals of FILE by the privacy officers
+# of the agencies named (default politie and nla) in FILE.approvals.
+approve_policy() {
+	local f=$1 o
+	shift
+	for o in ${*:-politie nla}; do
+		"$KETEN" policy approve --key "$NET/officers/fg-$o.key" --root "$NET/root.yaml" "$f" \
+			>/dev/null || return 1
+	done
+}
+
+# approve_directory FILE [MEMBER...]: approvals of FILE by board members
+# (default stuurgroep and minjenv); approve_directory_as FILE KEYFILE: by an
+# agency's own key (its key rotation).
+approve_directory() {
+	local f=$1 o
+	shift
+	for o in ${*:-stuurgroep minjenv}; do
+		"$KETEN" directory approve --key "$NET/officers/board-$o.key" --root "$NET/root.yaml" "$f" \
+			>/dev/null || return 1
+	done
+}
+approve_directory_as() {
+	"$KETEN" directory approve --key "$2" --root "$NET/root.yaml" "$1" >/dev/null
+}
+
 # config_write FILE: stdin to the configuration file FILE, mode 0640.  The
 # daemons and the keten CLI refuse a configuration file others can read, write
 # or execute, or its group can write (docs/security.md).  Only configuration
@@ -116,6 +172,7 @@ keys: ${2:-keys/$1.secret}
 data_dir: $1$NET_DATA_SUFFIX
 policy: ${3:-policy.yaml}
 directory: directory.yaml
+root: root.yaml
 heartbeat_ms: ${KETEN_HEARTBEAT_MS:-500}
 resend_ms: 3000
 EOC

@@ -20,6 +20,8 @@ mkdir -m 700 "$NET/newkeys"
 	--overlap-days 7 >/dev/null || die "rotate failed"
 grep -q "^version: 2" "$NET/directory.yaml" || die "version not raised"
 [ -f "$NET/directory.yaml.v1" ] || die "previous directory not kept"
+# politie's own key change: approved by politie's current (old) key alone
+approve_directory_as "$NET/directory.yaml" "$NET/keys/politie.secret" || die "approve failed"
 kill -HUP "$(cat "$NET/broker.pid")"
 for i in $(seq 50); do grep -q "directory version 2 activated from the broker" "$NET/om.log" && break; sleep 0.1; done
 grep -q "activated directory version 2" "$NET/broker.log" || die "broker did not activate v2"
@@ -40,6 +42,7 @@ echo "# rotation: old and new keys of politie both worked during the overlap; v2
 
 # 2. revoking om cuts it off at once
 "$KETEN" directory revoke --file "$NET/directory.yaml" om >/dev/null || die "revoke failed"
+approve_directory "$NET/directory.yaml" || die "approve failed"
 kill -HUP "$(cat "$NET/broker.pid")"
 for i in $(seq 50); do grep -q "agency om is revoked: its session is cut off" "$NET/broker.log" && break; sleep 0.1; done
 grep -q "agency om is revoked: its session is cut off" "$NET/broker.log" || die "om's session not cut off"

@@ -102,6 +102,7 @@ for i in $(seq 50); do grep -q "policy reload refused" "$NET/broker.log" && brea
 grep -q "policy reload refused, keeping version 2026.11.1: .*policy.yaml:[0-9]*:[0-9]*: " "$NET/broker.log" ||
 	die "broken policy not refused with its position"
 sed 's/^version: .*/version: "2026.11.2"/' "$NET/policy.good" >"$NET/policy.yaml"
+approve_policy "$NET/policy.yaml" || die "approving 2026.11.2 failed"
 kill -HUP "$(cat "$NET/broker.pid")"
 for i in $(seq 50); do grep -q "activated policy stm version 2026.11.2" "$NET/broker.log" && break; sleep 0.1; done
 grep -q "activated policy stm version 2026.11.2" "$NET/broker.log" || die "new policy not activated"
@@ -121,6 +122,7 @@ id=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type C
 # the new policy no longer gives the municipality the victim's nationality
 sed -e 's/^version: .*/version: "2026.11.3"/' -e '0,/      - persons\[possible_victim\]\.nationality/{//d}' \
 	"$NET/policy.good" >"$NET/policy.yaml"
+approve_policy "$NET/policy.yaml" || die "approving the new version failed"
 broker_start
 wait_inbox gemeente-amsterdam 4 30 || die "the queued message did not arrive"
 grep -q "message $id refiltered under policy 2026.11.3" "$NET/politie.log" || die "not refiltered"
@@ -133,6 +135,7 @@ echo "# a message queued under 2026.11.2 was refiltered under 2026.11.3 on recon
 # 7. a volume limit, counted by the broker in the same transaction as the queue
 sed -e 's/^version: .*/version: "2026.11.4"/' -e 's/limit: { count: 200, per: week }/limit: { count: 2, per: week }/' \
 	"$NET/policy.good" >"$NET/policy.yaml"
+approve_policy "$NET/policy.yaml" || die "approving the new version failed"
 grep -q "count: 2, per: week" "$NET/policy.yaml" || die "limit not edited"
 kill -HUP "$(cat "$NET/broker.pid")"
 for i in $(seq 50); do grep -q "policy stm version 2026.11.4 activated from the broker" "$NET/gemeente-amsterdam.log" && break; sleep 0.1; done
