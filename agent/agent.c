@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "common/merkle.h"
 #include "common/policysig.h"
+#include "common/trust.h"
 #include "common/util.h"
 #include "common/wire.h"
 #include "common/yamltree.h"
@@ -65,6 +66,10 @@ struct agent {
 	struct outbound_keys okeys;	/* directory, our keys, network key */
 	uint8_t *network_key;		/* sodium_malloc'd, or NULL */
 	bool update_refused;	/* the broker's last policy could not be adopted */
+	struct trust_root *root;	/* the network root we were provisioned with */
+	uint64_t trust_alarms;	/* updates from the broker refused as not approved,
+				 * older than ours, or otherwise not what the partners
+				 * approved (docs/trust.md) */
 	/* witness: the newest checkpoint we verified (size 0: none yet) */
 	uint64_t witness_size;
 	uint8_t witness_root[32];
@@ -540,6 +545,9 @@ handle_metrics(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 	COUNTER("keten_agent_received_total", "Messages received into the inbox.", a->received);
 	COUNTER("keten_agent_duplicates_total", "Deliveries already in the inbox.", a->dups);
 	COUNTER("keten_agent_refused_total", "Deliveries refused by this agent's checks.", a->refused);
+	COUNTER("keten_agent_trust_alarms_total", "Policy or directory updates from the broker "
+	    "refused: not approved by the partners, or older than ours (docs/trust.md).",
+	    a->trust_alarms);
 	COUNTER("keten_agent_api_errors_total", "Requests answered with an error.", a->api_errors);
 	GAUGE("keten_agent_inbox_depth", "Inbox messages the partner system has not acknowledged.",
 	    store_inbox_unacked(a->store, txn));
@@ -811,12 +819,97 @@ collect_ref(void *arg, uint64_t ref, const void *frame, size_t len)
 	return 0;
 }
 
-/* The broker's policy: check, compile, adopt, and refilter what waits. */
+/*
+ * An update from the broker that the partners did not approve, or that goes
+ * back: refused, counted, logged as an alarm and reported for the ledger.
+ * The broker is not trusted with what may be shared (docs/trust.md).
+ */
+static void trust_alarm(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+trust_alarm(struct agent *a, const char *fmt, ...)
+{
+	Keten__Wire__V1__Error e = KETEN__WIRE__V1__ERROR__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	char what[KETEN_ERRLEN + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	a->trust_alarms++;
+	log_warnx("ALARM %s", what);
+	e.code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED;
+	e.reason = what;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ERROR;
+	c.error = &e;
+	defer(a, true, NULL, 0, &c.base);
+}
+
+/* Keep what was adopted across restarts: a restart must not roll it back. */
+static void
+keep_adopted(struct agent *a, MDB_txn *txn, const char *what, const void *src, size_t len,
+    const char *approvals)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "%s_src", what);
+	if (store_meta_put(a->store, txn, name, src, len) != 0)
+		log_warnx("cannot keep the adopted %s: a restart starts from the configured file", what);
+	snprintf(name, sizeof(name), "%s_approvals", what);
+	store_meta_put(a->store, txn, name, approvals, strlen(approvals));
+}
+
+/*
+ * The broker's policy u, compiled in *out, is what the partners approved:
+ * not older than ours, the version and name it says, approved by the policy
+ * threshold of our root.  0, or -1 after an alarm.
+ */
+static int
+policy_approved(struct agent *a, const Keten__Wire__V1__PolicyUpdate *u, struct policy **out)
+{
+	char err[KETEN_ERRLEN], name[128];
+	int cmp = trust_version_cmp(u->version, policy_version(a->policy));
+
+	if (cmp < 0) {
+		trust_alarm(a, "policy update %.64s refused: older than ours (%s): a rollback",
+		    u->version, policy_version(a->policy));
+		return -1;
+	}
+	if (trust_check_policy(a->root, u->name, u->version, u->source.data, u->source.len,
+	    u->approvals, strlen(u->approvals), err) != 0) {
+		trust_alarm(a, "policy update %.64s refused, keeping %s: %s", u->version,
+		    policy_version(a->policy), err);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "broker policy %.64s", u->version);
+	if (policy_parse(name, u->source.data, u->source.len, a->dir, out, err) != 0) {
+		log_warnx("policy update %.64s refused, keeping %s: %s", u->version,
+		    policy_version(a->policy), err);
+		return -1;
+	}
+	if (strcmp(policy_name(*out), u->name) != 0 || strcmp(policy_version(*out), u->version) != 0 ||
+	    (cmp == 0 && memcmp(policy_hash(*out), policy_hash(a->policy), POLICY_HASHBYTES) != 0)) {
+		trust_alarm(a, "policy update %.64s refused: %s", u->version, cmp == 0 ?
+		    "the same version as ours with other content" :
+		    "the file names another policy or version than the update");
+		policy_free(out);
+		return -1;
+	}
+	if (memcmp(policy_hash(*out), u->hash.data, POLICY_HASHBYTES) != 0) {
+		log_warnx("policy update %.64s refused: it compiles differently here (is our directory "
+		    "%s the broker's?)", u->version, a->cfg->directory);
+		policy_free(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* The broker's policy: check its approvals, compile, adopt, and refilter what waits. */
 static void
 handle_policy_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__PolicyUpdate *u)
 {
 	struct policy *p = NULL;
-	char err[KETEN_ERRLEN], name[128];
 
 	if (!a->cfg->policy_updates) {
 		log_debug("policy update %.64s ignored (policy_updates: false)", u->version);
@@ -829,29 +922,7 @@ handle_policy_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Polic
 	}
 	if (memcmp(u->hash.data, policy_hash(a->policy), POLICY_HASHBYTES) == 0)
 		return;		/* the one we have */
-	if (a->have_broker_sign_pk) {
-		if (policysig_verify(u->signature.data, u->signature.len, u->hash.data, u->hash.len,
-		    u->source.data, u->source.len, u->version, u->activated_ms, a->broker_sign_pk) != 0) {
-			log_warnx("policy update %.64s refused: bad signature (is broker_signing_key "
-			    "right?)", u->version);
-			a->update_refused = true;
-			return;
-		}
-	} else if (!a->warned_unsigned) {
-		log_warnx("policy updates are not signature-checked: set broker_signing_key");
-		a->warned_unsigned = true;
-	}
-	snprintf(name, sizeof(name), "broker policy %.64s", u->version);
-	if (policy_parse(name, u->source.data, u->source.len, a->dir, &p, err) != 0) {
-		log_warnx("policy update %.64s refused, keeping %s: %s", u->version,
-		    policy_version(a->policy), err);
-		a->update_refused = true;
-		return;
-	}
-	if (memcmp(policy_hash(p), u->hash.data, POLICY_HASHBYTES) != 0) {
-		log_warnx("policy update %.64s refused: it compiles differently here (is our directory "
-		    "%s the broker's?)", u->version, a->cfg->directory);
-		policy_free(&p);
+	if (policy_approved(a, u, &p) != 0) {
 		a->update_refused = true;
 		return;
 	}
@@ -868,7 +939,9 @@ handle_policy_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Polic
 	policy_free(&a->policy);
 	a->policy = p;
 	a->update_refused = false;
-	log_info("policy %s version %s activated from the broker", policy_name(p), policy_version(p));
+	keep_adopted(a, txn, "policy", u->source.data, u->source.len, u->approvals);
+	log_info("policy %s version %s activated from the broker, approved by the partners",
+	    policy_name(p), policy_version(p));
 
 	/* what waits in the outbox was filtered by the old policy */
 	struct stale_scan sc = { 0 };
@@ -883,9 +956,13 @@ handle_policy_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Polic
 	}
 }
 
-/* The broker's directory: check, refuse anything older, adopt, recompile the policy. */
+/*
+ * The broker's directory: newer than ours, approved by the root's rules
+ * against ours (an agency's keys by that agency), our policy compiling
+ * against it; then adopted.
+ */
 static void
-handle_directory_update(struct agent *a, const Keten__Wire__V1__DirectoryUpdate *u)
+handle_directory_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__DirectoryUpdate *u)
 {
 	struct directory *nd = NULL;
 	struct policy *p = NULL;
@@ -894,15 +971,9 @@ handle_directory_update(struct agent *a, const Keten__Wire__V1__DirectoryUpdate 
 	if (u->version == a->dir->version)
 		return;		/* the one we have */
 	if (u->version < a->dir->version) {
-		log_warnx("directory version %llu from the broker refused: older than ours (%llu)",
-		    (unsigned long long)u->version, (unsigned long long)a->dir->version);
-		return;
-	}
-	if (!a->have_broker_sign_pk ||
-	    dirsig_verify(u->signature.data, u->signature.len, u->source.data, u->source.len,
-	    u->version, a->broker_sign_pk) != 0) {
-		log_warnx("directory version %llu refused: %s", (unsigned long long)u->version,
-		    a->have_broker_sign_pk ? "bad signature" : "no broker_signing_key to check it with");
+		trust_alarm(a, "directory version %llu from the broker refused: older than ours "
+		    "(%llu): a rollback", (unsigned long long)u->version,
+		    (unsigned long long)a->dir->version);
 		return;
 	}
 	snprintf(name, sizeof(name), "broker directory v%llu", (unsigned long long)u->version);
@@ -910,6 +981,13 @@ handle_directory_update(struct agent *a, const Keten__Wire__V1__DirectoryUpdate 
 	    nd->version != u->version) {
 		log_warnx("directory version %llu refused: %s", (unsigned long long)u->version,
 		    nd ? "its version field differs" : err);
+		directory_free(&nd);
+		return;
+	}
+	if (trust_check_directory(a->root, a->dir, nd, u->source.data, u->source.len, u->approvals,
+	    strlen(u->approvals), err) != 0) {
+		trust_alarm(a, "directory version %llu from the broker refused, keeping %llu: %s",
+		    (unsigned long long)u->version, (unsigned long long)a->dir->version, err);
 		directory_free(&nd);
 		return;
 	}
@@ -924,8 +1002,9 @@ handle_directory_update(struct agent *a, const Keten__Wire__V1__DirectoryUpdate 
 	directory_free(&a->dir);
 	a->dir = nd;
 	a->okeys.dir = nd;
-	log_info("directory version %llu activated from the broker (%zu agencies)",
-	    (unsigned long long)nd->version, nd->n);
+	keep_adopted(a, txn, "directory", u->source.data, u->source.len, u->approvals);
+	log_info("directory version %llu activated from the broker (%zu agencies), approved by "
+	    "the partners", (unsigned long long)nd->version, nd->n);
 }
 
 static void
@@ -1034,7 +1113,7 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 		handle_policy_update(a, txn, c->policy_update);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE:
-		handle_directory_update(a, c->directory_update);
+		handle_directory_update(a, txn, c->directory_update);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE:
 		handle_witness_challenge(a, txn, c->witness_challenge);
@@ -1344,6 +1423,67 @@ timers(struct agent *a)
 	}
 }
 
+/*
+ * What was adopted from the broker before a restart, when newer than the
+ * configured files: a restart does not roll the agent back to versions a
+ * broker could then serve again.  (They were checked when adopted; the
+ * store is this agency's own.)
+ */
+static int
+restore_adopted(struct agent *a)
+{
+	char err[KETEN_ERRLEN], *dsrc = NULL, *psrc = NULL;
+	struct directory *nd = NULL;
+	struct policy *np = NULL;
+	MDB_txn *rt;
+	int rc = 0;
+
+	if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &rt) != 0)
+		return 0;
+	dsrc = store_meta_get(a->store, rt, "directory_src");
+	psrc = a->cfg->policy_updates ? store_meta_get(a->store, rt, "policy_src") : NULL;
+	mdb_txn_abort(rt);
+	if (dsrc != NULL && directory_parse("adopted directory", dsrc, strlen(dsrc), &nd, err) == 0 &&
+	    nd->version > a->dir->version) {
+		log_info("directory version %llu, adopted before the restart, is newer than %s "
+		    "(version %llu): kept", (unsigned long long)nd->version, a->cfg->directory,
+		    (unsigned long long)a->dir->version);
+		directory_free(&a->dir);
+		a->dir = nd;
+		nd = NULL;
+	}
+	const char *src = a->policy_src;
+	size_t len = a->policy_src_len;
+	if (psrc != NULL && policy_parse("adopted policy", psrc, strlen(psrc), a->dir, &np, err) == 0 &&
+	    trust_version_cmp(policy_version(np), policy_version(a->policy)) > 0) {
+		log_info("policy version %s, adopted before the restart, is newer than %s (%s): kept",
+		    policy_version(np), a->cfg->policy, policy_version(a->policy));
+		src = psrc;
+		len = strlen(psrc);
+	}
+	policy_free(&np);
+	/* the policy compiles against the directory now active */
+	if (policy_parse(src == psrc ? "adopted policy" : a->cfg->policy, src, len, a->dir, &np,
+	    err) != 0) {
+		log_warnx("%s", err);
+		rc = -1;
+	} else {
+		policy_free(&a->policy);
+		a->policy = np;
+		if (src == psrc) {
+			free(a->policy_src);
+			a->policy_src = psrc;
+			a->policy_src_len = len;
+			psrc = NULL;
+		}
+	}
+	a->okeys.dir = a->dir;
+	directory_free(&nd);
+	free(dsrc);
+	free(psrc);
+	return rc;
+}
+
 static int
 setup(struct agent *a, bool check_only)
 {
@@ -1356,6 +1496,10 @@ setup(struct agent *a, bool check_only)
 	if (strcmp(a->keys->id, a->cfg->agency) != 0) {
 		log_warnx("%s: keys belong to \"%s\", but the configuration says agency \"%s\"",
 		    a->cfg->keys, a->keys->id, a->cfg->agency);
+		return -1;
+	}
+	if (trust_root_load(a->cfg->root, &a->root, err) != 0) {
+		log_warnx("%s", err);
 		return -1;
 	}
 	key_z85_decode(a->broker_pk, a->cfg->broker_key);
@@ -1426,6 +1570,8 @@ setup(struct agent *a, bool check_only)
 		return -1;
 	}
 	randombytes_buf(a->instance, sizeof(a->instance));
+	if (restore_adopted(a) != 0)
+		return -1;
 	{	/* the newest checkpoint we witnessed survives restarts */
 		MDB_txn *rt;
 		if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &rt) == 0) {
@@ -1587,8 +1733,15 @@ main(int argc, char **argv)
 	if (setup(&a, check) != 0)
 		fatal("%s: configuration not usable", config);
 	if (check) {
+		char hex[65];
+		sodium_bin2hex(hex, sizeof(hex), a.root->sha256, 32);
 		printf("%s: configuration OK (agency %s, broker %s, policy %s version %s)\n", config,
 		    a.cfg->agency, a.cfg->broker, policy_name(a.policy), policy_version(a.policy));
+		printf("root of trust: %s, network %s version %llu (sha256 %s), %zu keys; approvals "
+		    "needed: policy %u, directory %u, recovery %u, root %u agencies\n", a.cfg->root,
+		    a.root->network, (unsigned long long)a.root->version, hex, a.root->nkeys,
+		    a.root->policy, a.root->directory, a.root->recovery, a.root->root);
+		trust_root_free(&a.root);
 		policy_free(&a.policy);
 		free(a.policy_src);
 		directory_free(&a.dir);
@@ -1626,6 +1779,7 @@ main(int argc, char **argv)
 	keys_free(&a.prev_keys);
 	if (a.network_key != NULL)
 		sodium_free(a.network_key);
+	trust_root_free(&a.root);
 	policy_free(&a.policy);
 	free(a.policy_src);
 	directory_free(&a.dir);
