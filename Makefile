@@ -90,7 +90,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_SEED    ?= 0
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper
+INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper $(BUILD)/tests/keten-broker-evil
 
 PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten $(BIN)/keten-client-example
 
@@ -187,6 +187,15 @@ $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper: $(BUILD)/tests/%: tests/inte
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+# The evil broker of the adversary tests (tests/adversary/evil.c): the
+# broker's objects with its approval checks wrapped away.
+$(BUILD)/tests/keten-broker-evil: tests/adversary/evil.c $(BROKER_OBJ) $(LIBS) | $(PROTO_H)
+	$(call say,LD,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=trust_check_policy -Wl,--wrap=trust_check_directory \
+	  -Wl,--wrap=trust_version_cmp \
+	  -o $@ $< $(BROKER_OBJ) $(LIBS) $(LDLIBS)
 
 # Fuzz targets: with gcc (make test) a plain main() replays the seed corpus;
 # `make fuzz` builds them with clang's libFuzzer and runs each FUZZ_SECONDS.

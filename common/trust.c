@@ -237,11 +237,19 @@ parse_approval(const struct trust_root *r, const struct trust_subject *s, const 
 		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
 	}
 	if (strlen(want) != (*n)->textlen || memcmp(want, (*n)->text, (*n)->textlen) != 0) {
+		const char *v = strstr((*n)->text, "\nversion "), *h = strstr((*n)->text, "\nsha256 ");
+		int vl = v ? (int)strcspn(v + 9, "\n") : 0;
+		bool same_version = v && (size_t)vl == strlen(s->version) &&
+		    strncmp(v + 9, s->version, (size_t)vl) == 0;
+		bool named = strcmp(s->kind, s->name) != 0;
+		keten_seterr(err, KETEN_EINVAL, "%s%s%s version %s is not approved: the approvals "
+		    "with it are of %s%.*s%s", s->kind, named ? " " : "", named ? s->name : "",
+		    s->version, same_version ?
+		    "other content (sha256 " : v ? "version " : "something else", same_version && h ?
+		    16 : vl, same_version && h ? h + 8 : v ? v + 9 : "", same_version ? "...)" : "");
 		free(want);
 		note_free(n);
-		return keten_seterr(err, KETEN_EINVAL, "the approvals are of something else than %s "
-		    "%s version %s with this content in network %s", s->kind, s->name, s->version,
-		    r->network);
+		return KETEN_EINVAL;
 	}
 	free(want);
 	return 0;

@@ -180,10 +180,11 @@ EOC
 }
 
 # broker_start / agent_start AGENCY: start in the background, log to NET/*.log,
-# pid in NET/*.pid.  Waits until the process is up.
+# pid in NET/*.pid.  Waits until the process is up.  KETEN_BROKER_BIN runs
+# another broker binary (the adversary tests' evil broker).
 broker_start() {
 	rm -f "$NET/broker.sock"	# left by a killed broker: wait for the new one's
-	"$KETEN_BIN/keten-broker" --config "$NET/broker.yaml" ${KETEN_VERBOSE:-} \
+	"${KETEN_BROKER_BIN:-$KETEN_BIN/keten-broker}" --config "$NET/broker.yaml" ${KETEN_VERBOSE:-} \
 		>>"$NET/broker.log" 2>&1 &
 	echo $! >"$NET/broker.pid"
 	wait_for_file "$NET/broker.sock" || { cat "$NET/broker.log"; return 1; }

@@ -1,0 +1,47 @@
+/*
+ * The evil broker (tests/integ/t_evilbroker.sh): keten-broker's own objects
+ * linked with -Wl,--wrap for the approval checks, so that it activates and
+ * distributes whatever its host puts in its files.  It is what an attacker
+ * who holds the broker's host (root, its keys, its files, its code) runs:
+ * the agents, not the broker, must refuse what the partners did not approve.
+ * Never built into a product binary (Makefile: $(BUILD)/tests/keten-broker-evil).
+ */
+#include "common/log.h"
+#include "common/trust.h"
+
+int __wrap_trust_check_policy(const struct trust_root *r, const char *name,
+    const char *version, const void *src, size_t len, const char *note, size_t nlen,
+    char err[static KETEN_ERRLEN]);
+int __wrap_trust_version_cmp(const char *a, const char *b);
+int __wrap_trust_check_directory(const struct trust_root *r, const struct directory *od,
+    const struct directory *nd, const void *src, size_t len, const char *note, size_t nlen,
+    char err[static KETEN_ERRLEN]);
+
+int
+__wrap_trust_check_policy(const struct trust_root *r, const char *name, const char *version,
+    const void *src, size_t len, const char *note, size_t nlen, char err[static KETEN_ERRLEN])
+{
+	(void)r, (void)src, (void)len, (void)note, (void)nlen, (void)err;
+	log_warnx("EVIL: policy %s version %s activated without looking at approvals", name,
+	    version);
+	return 0;
+}
+
+int
+__wrap_trust_check_directory(const struct trust_root *r, const struct directory *od,
+    const struct directory *nd, const void *src, size_t len, const char *note, size_t nlen,
+    char err[static KETEN_ERRLEN])
+{
+	(void)r, (void)od, (void)src, (void)len, (void)note, (void)nlen, (void)err;
+	log_warnx("EVIL: directory version %llu activated without looking at approvals",
+	    (unsigned long long)nd->version);
+	return 0;
+}
+
+/* An older policy version is taken too (a rollback). */
+int
+__wrap_trust_version_cmp(const char *a, const char *b)
+{
+	(void)a, (void)b;
+	return 0;
+}
