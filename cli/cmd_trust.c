@@ -27,9 +27,11 @@ usage(FILE *f)
 	    "  approve --key FILE --root ROOT KIND FILE [--approvals OUT]\n"
 	    "                                    sign KIND (policy, directory, root) FILE; the\n"
 	    "                                    approval is merged into OUT (FILE.approvals)\n"
-	    "  approvals --root ROOT KIND FILE [--approvals IN] [--active OLD]\n"
+	    "  approvals --root ROOT KIND FILE [--approvals IN] [--active OLD] [--directory D]\n"
 	    "                                    who approved FILE and who has not; exit 0 when\n"
-	    "                                    it has enough to be activated, 1 when not\n"
+	    "                                    it has enough to be activated, 1 when not;\n"
+	    "                                    --active: the version it replaces (a policy:\n"
+	    "                                    also keten policy diff, against directory D)\n"
 	    "Approver keys never go near the broker: keep them offline (docs/trust.md).\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
@@ -113,6 +115,19 @@ identify(const char *kind, const char *path, const char *buf, size_t len,
 	id->s.version = id->version;
 	trust_subject_hash(&id->s, buf, len);
 	return 0;
+}
+
+/* "policy stm version 2026.12.1", "directory version 3" */
+static const char *
+label(const struct subject_id *id)
+{
+	static char buf[3 * NOTE_NAMEMAX];
+
+	if (strcmp(id->kind, id->name) == 0)
+		snprintf(buf, sizeof(buf), "%s version %s", id->kind, id->version);
+	else
+		snprintf(buf, sizeof(buf), "%s %s version %s", id->kind, id->name, id->version);
+	return buf;
 }
 
 static struct trust_root *
@@ -220,7 +235,7 @@ trust_show(int argc, char **argv)
 
 /* Parse KIND FILE and the options approve and approvals share. */
 struct trust_args {
-	const char *key, *root, *approvals, *active, *kind, *file;
+	const char *key, *root, *approvals, *active, *kind, *file, *directory;
 	char defpath[4096];
 };
 
@@ -232,14 +247,16 @@ parse_args(int argc, char **argv, const char *kind, struct trust_args *a)
 		{ "root", required_argument, NULL, 'r' },
 		{ "approvals", required_argument, NULL, 'a' },
 		{ "active", required_argument, NULL, 'A' },
+		{ "directory", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
 	memset(a, 0, sizeof(*a));
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "k:r:a:A:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "k:r:a:A:d:", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'd': a->directory = optarg; break;
 		case 'k': a->key = optarg; break;
 		case 'r': a->root = optarg; break;
 		case 'a': a->approvals = optarg; break;
@@ -305,8 +322,8 @@ trust_approve(int argc, char **argv, const char *kind)
 		fprintf(stderr, "keten trust approve: %s\n", err);
 		goto out;
 	}
-	printf("%s approved %s %s version %s (sha256 of %s); approvals in %s\n", s->name, id.kind,
-	    id.name, id.version, a.file, a.approvals);
+	printf("%s approved %s (the exact bytes of %s); approvals in %s\n", s->name, label(&id),
+	    a.file, a.approvals);
 	status = EXIT_OK;
 out:
 	note_free(&mine);
@@ -324,15 +341,44 @@ out:
 static void
 print_tally(const char *what, const struct trust_tally *t, unsigned threshold)
 {
-	printf("  %s: %zu of %u needed:", what, t->napproved, threshold);
+	printf("  %s (%u agencies for the threshold): %s", what, threshold,
+	    t->napproved ? "" : "none");
 	for (size_t i = 0; i < t->napproved; i++)
-		printf(" %s", t->approved[i]);
+		printf("%s%s", i ? ", " : "", t->approved[i]);
 	if (t->nmissing > 0) {
 		printf("; not yet:");
 		for (size_t i = 0; i < t->nmissing; i++)
 			printf(" %s", t->missing[i]);
 	}
 	printf("\n");
+}
+
+/* The agencies of the active directory whose own key signed the note. */
+static void
+print_own(const char *active, const char *note, size_t nlen)
+{
+	struct directory *od = NULL;
+	struct note *n = NULL;
+	char err[KETEN_ERRLEN];
+	bool any = false;
+
+	if (active == NULL || directory_load(active, &od, err) != 0 ||
+	    note_parse(note, nlen, &n, err) != 0) {
+		directory_free(&od);
+		return;
+	}
+	printf("  signed by agencies' own keys (each for its own key change):");
+	for (size_t i = 0; i < od->n; i++) {
+		struct note_key k;
+		if (note_key_init(&k, od->agencies[i].id, od->agencies[i].sign_pk) == 0 &&
+		    note_verify(n, &k, 1, NULL, err) == 1) {
+			printf(" %s", od->agencies[i].id);
+			any = true;
+		}
+	}
+	printf("%s\n", any ? "" : " none");
+	note_free(&n);
+	directory_free(&od);
 }
 
 /* The verdict the broker and every agent reach (trust_check_*), printed. */
@@ -358,7 +404,10 @@ verdict(const struct trust_args *a, const struct trust_root *r, const char *src,
 			rc = trust_check_root(r, nr, src, len, note, nlen, err);
 		trust_root_free(&nr);
 	}
-	if (rc == 0)
+	if (rc == 0 && strcmp(a->kind, "root") == 0)
+		printf("enough approvals: a valid successor of %s; install it as the root of the "
+		    "broker and every agent (docs/trust.md)\n", a->root);
+	else if (rc == 0)
 		printf("enough approvals: the broker and every agent will activate it\n");
 	else
 		printf("not activated: %s\n", err);
@@ -384,8 +433,7 @@ trust_approvals(int argc, char **argv, const char *kind)
 	    identify(a.kind, a.file, src, len, r, &id) != 0)
 		goto out;
 	sodium_bin2hex(hex, sizeof(hex), id.s.sha256, 32);
-	printf("%s %s version %s (sha256 %s) in network %s\n", id.kind, id.name, id.version, hex,
-	    r->network);
+	printf("%s (file sha256 %s) in network %s\n", label(&id), hex, r->network);
 	if (file_read(a.approvals, NOTE_MAX_BYTES, &note, &nlen, err) != 0) {
 		printf("  no approvals: %s\n", err);
 	} else if (trust_tally(r, strcmp(a.kind, "policy") == 0 ? TRUST_POLICY :
@@ -393,17 +441,25 @@ trust_approvals(int argc, char **argv, const char *kind)
 	    err) != 0) {
 		printf("  approvals in %s refused: %s\n", a.approvals, err);
 	} else {
-		print_tally(strcmp(a.kind, "policy") == 0 ? "privacy officers" : strcmp(a.kind,
-		    "root") == 0 ? "root keys" : "directory keys", t, strcmp(a.kind, "policy") == 0 ?
+		print_tally(strcmp(a.kind, "policy") == 0 ? "approved by privacy officers of" :
+		    strcmp(a.kind, "root") == 0 ? "approved by root keys of" :
+		    "approved by board members of", t, strcmp(a.kind, "policy") == 0 ?
 		    r->policy : strcmp(a.kind, "root") == 0 ? r->root : r->directory);
+		if (strcmp(a.kind, "directory") == 0)
+			print_own(a.active, note, nlen);
 	}
 	status = verdict(&a, r, src, len, &id, note, nlen);
 	if (strcmp(a.kind, "policy") == 0 && a.active != NULL) {
-		char *dargv[] = { "policy", "diff", (char *)a.active, (char *)a.file, NULL };
+		char *dargv[] = { "policy", "diff", "--directory", (char *)a.directory,
+		    (char *)a.active, (char *)a.file, NULL };
 		printf("\nwhat changes against the active version %s (keten policy diff):\n",
 		    a.active);
 		fflush(stdout);
-		cmd_policy(4, dargv);
+		if (a.directory == NULL)
+			cmd_policy(4, (char *[]){ "policy", "diff", (char *)a.active, (char *)a.file,
+			    NULL });
+		else
+			cmd_policy(6, dargv);
 	}
 out:
 	trust_root_free(&r);
