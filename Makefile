@@ -273,9 +273,10 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory integ
 
+# (the demo also plays a compromised broker: the evil broker of the adversary tests)
 demo: deps
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)KETEN_BIN=$(BIN) ./demo/demo.sh
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/keten-broker-evil
+	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/tests ./demo/demo.sh
 
 $(BUILD)/bench/zmq_baseline: bench/zmq_baseline.c
 	$(call say,CC,$<)

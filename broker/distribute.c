@@ -52,7 +52,7 @@ check_policy(struct broker *b, const char *path, const struct policy *p, const c
 	    *approvals, alen, err)) != 0) {
 		char why[KETEN_ERRLEN];
 		snprintf(why, sizeof(why), "%s", err);
-		keten_seterr(err, rc, "%s: not approved: %s", path, why);
+		keten_seterr(err, rc, "%s: %s", path, why);
 		free(*approvals);
 		*approvals = NULL;
 	}

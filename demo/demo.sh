@@ -18,6 +18,7 @@ trap - EXIT
 trap 'net_stop 2>/dev/null || true' EXIT
 
 AGENTS="politie om nla gemeente-amsterdam"
+KETEN_TESTBIN=${KETEN_TESTBIN:-build/tests}
 NLA_CASE=NLA-2026-0412			# each agency pseudonymises its own case reference
 POLICE_CASE=PL-AVIM-2026-1188
 MUNI_CASE=AMS-ZC-2026-0077
@@ -175,7 +176,57 @@ echo "what the municipality received (keten inbox):"
 "$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" --all |
 	awk -F'\t' -v id="$resp2" "$FMT"'$2 == id { gsub(/,"/, ", \"", $6); print wrap("   " $6, 100, 1) }'
 
-say "5. the auditor: the processing report of the case, and the ledger verified"
+say "5. the sharing rules change: approved by the partners' privacy officers, not by the broker"
+# (docs/trust.md) every agent was given the network root: who approves what
+echo "the network root ($DEMO_DIR/root.yaml): policies need privacy officers of 2 agencies"
+sed 's/^version: .*/version: "2026.11.2"/' "$NET/policy.yaml" >"$NET/policy.new"
+cp "$NET/policy.yaml" "$NET/policy.approved"
+cp "$NET/policy.yaml.approvals" "$NET/policy.approved.approvals"
+cp "$NET/policy.new" "$NET/policy.yaml"
+hup_broker() { kill -HUP "$(cat "$NET/broker.pid")"; }
+# wait_log FILE PATTERN: up to 10 s
+wait_log() { for _ in $(seq 100); do grep -q -- "$2" "$1" && return 0; sleep 0.1; done; return 1; }
+hup_broker
+wait_log "$NET/broker.log" "policy reload refused, keeping version 2026.11.1" || die "not refused"
+echo "version 2026.11.2 installed at the broker without approvals: the broker refuses it"
+grep -h "policy reload refused, keeping version 2026.11.1" "$NET/broker.log" | tail -n 1 |
+	sed 's/.*refused, keeping/   refused, keeping/; s#'"$NET/"'##' | awk "$FMT"'{ print wrap($0, 100, 4) }'
+for o in politie nla; do
+	echo "\$ keten policy approve --key officers/fg-$o.key --root root.yaml policy.yaml   (the officer of $o)"
+	"$KETEN" policy approve --key "$NET/officers/fg-$o.key" --root "$NET/root.yaml" "$NET/policy.yaml" |
+		sed 's#'"$NET/"'##g; s/^/   /'
+done
+hup_broker
+for a in $AGENTS; do
+	wait_log "$NET/$a.log" "version 2026.11.2 activated from the broker, approved by the partners" ||
+		die "$a did not activate 2026.11.2"
+done
+echo "with both approvals the broker activated it, and each agent checked the approvals itself:"
+grep -h "2026.11.2 activated from the broker" "$NET/nla.log" | sed 's/^[^ ]* INFO /   /'
+
+echo
+echo "an attacker who holds the broker's host deletes the forbid rule no-suspects-to-care and"
+echo "runs a broker that skips the approval check (tests/adversary/evil.c):"
+sed -e '/^  - forbid: no-suspects-to-care/,/^$/d' -e 's/^version: .*/version: "2026.11.3"/' \
+	"$NET/policy.new" >"$NET/policy.yaml"
+proc_stop broker
+KETEN_BROKER_BIN=$KETEN_TESTBIN/keten-broker-evil broker_start
+for a in $AGENTS; do
+	wait_log "$NET/$a.log" "ALARM policy update 2026.11.3 refused" || die "$a adopted the attacker's policy"
+done
+echo "every agent refused it (each logs an ALARM and counts it in /metrics):"
+for a in $AGENTS; do
+	grep -h "ALARM policy update 2026.11.3" "$NET/$a.log" | tail -n 1 | sed 's/^[^ ]* WARN agent /   /' |
+		awk "$FMT"'{ print wrap($0, 100, 4) }'
+done
+proc_stop broker
+cp "$NET/policy.new" "$NET/policy.yaml"
+"$KETEN" policy approve --key "$NET/officers/fg-politie.key" --root "$NET/root.yaml" "$NET/policy.yaml" >/dev/null
+"$KETEN" policy approve --key "$NET/officers/fg-nla.key" --root "$NET/root.yaml" "$NET/policy.yaml" >/dev/null
+KETEN_VERBOSE=-v broker_start
+echo "the honest broker is back, with the approved version 2026.11.2"
+
+say "6. the auditor: the processing report of the case, and the ledger verified"
 # wait until every agent, a witness of the ledger, has cosigned a checkpoint
 # that holds all of the above (they do so every few heartbeats): the last
 # reply's receipt names the checkpoint of its entry, its delivery is the next
@@ -210,7 +261,7 @@ echo "\$ keten audit verify --ledger $DEMO_DIR/broker --key keys/broker.public.y
 echo "Each agency's agent is a witness: it checked that the ledger only grew and cosigned the broker's"
 echo "checkpoint; the newest entries (the auditor's own queries) are cosigned in the next rounds."
 
-say "6. stop everything"
+say "7. stop everything"
 net_stop
 [ -z "${STOP_FAILED:-}" ] || { echo "a process did not stop cleanly; see $DEMO_DIR/*.log" >&2; exit 1; }
 rm -f "$NET"/*.sock "$NET"/*/api.sock

@@ -89,7 +89,18 @@ echo "# request delivered, its reply delivered, the unsolicited response refused
 m=$(msg om referral politie CaseReferral)
 has "the referral" "$m" PL-AVIM-2026-1188
 has "the referral" "$m" '"familyName":"Verzonnen"'
-[ "$(grep -c 'listening on' "$NET/broker.log")" -eq 2 ] || die "the broker did not restart once"
+# started, killed and restarted (step 4), then the compromised broker and the honest one again (step 5)
+[ "$(grep -c 'listening on' "$NET/broker.log")" -eq 4 ] || die "the broker did not restart as the demo says"
+[ "$(grep -c 'EVIL' "$NET/broker.log")" -ge 1 ] || die "the compromised broker did not run"
+for a in politie om nla gemeente-amsterdam; do
+	grep -q "policy stm version 2026.11.2 activated from the broker, approved by the partners" "$NET/$a.log" ||
+		die "$a did not activate the approved policy"
+	grep -q "ALARM policy update 2026.11.3 refused" "$NET/$a.log" || die "$a did not refuse the unapproved one"
+	grep -q "2026.11.3 activated" "$NET/$a.log" && die "$a activated the unapproved policy"
+done
+grep -q "policy reload refused, keeping version 2026.11.1: .*policy.yaml: policy stm version 2026.11.2 is not approved" \
+	"$NET/broker.log" || die "the honest broker did not refuse the unapproved version: $(grep "reload refused" "$NET/broker.log")"
+echo "# policy change: refused by the broker until two privacy officers approved it; the compromised broker's wider policy refused by every agent"
 grep -q 'companies\[0\].kvkNumber: expected a KvK number of 8 digits, got "9912345"' "$NET/demo.txt" ||
 	die "no schema error with its JSON path"
 msg politie request-manager gemeente-amsterdam InformationRequest >/dev/null
