@@ -979,31 +979,25 @@ int
 rest_read_token(const char *path, uint8_t hash[static 32], char err[static KETEN_ERRLEN])
 {
 	char *buf = NULL;
-	size_t len = 0;
-	int fd, rc;
+	size_t len = 0, size;
+	int rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return keten_seterr(err, KETEN_EIO, "%s: %s", path, strerror(errno));
-	rc = file_check_private(fd, path, err);
-	close(fd);
-	if (rc != 0)
+	if ((rc = secret_file_read(path, 4096, &buf, &len, err)) != 0)
 		return rc;
-	if ((rc = file_read(path, 4096, &buf, &len, err)) != 0)
-		return rc;
+	size = len;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
 		buf[--len] = '\0';
 	bool ok = len >= 32 && len <= TOKEN_MAX;
 	for (size_t i = 0; ok && i < len; i++)
 		ok = buf[i] > 0x20 && buf[i] < 0x7f;
 	if (!ok) {
-		free(buf);
+		secret_file_free(&buf, size);
 		return keten_seterr(err, KETEN_EINVAL, "%s: the API token must be one line of 32 to %d "
 		    "printable characters without spaces (e.g. head -c 32 /dev/urandom | base64)",
 		    path, TOKEN_MAX);
 	}
 	crypto_generichash(hash, 32, (const uint8_t *)buf, len, NULL, 0);
-	sodium_memzero(buf, len);
-	free(buf);
+	secret_file_free(&buf, size);
 	return 0;
 }
 

@@ -102,16 +102,16 @@ keys_load(const char *path, struct keten_keys **out, char err[static KETEN_ERRLE
 	const char *id = NULL, *tx = NULL, *sg = NULL, *en = NULL;
 	char z85[KETEN_Z85_KEYLEN + 1];
 	uint8_t chk[32];
-	int fd, rc;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return keten_seterr(err, errno == ENOENT ? KETEN_ENOTFOUND : KETEN_EIO,
-		    "%s: %s", path, strerror(errno));
-	rc = file_check_private(fd, path, err);
-	close(fd);
-	if (rc != 0)
+	/* judged and read through one descriptor: nothing swaps it in between */
+	if ((rc = secret_file_read(path, 64 << 10, &buf, &len, err)) != 0)
 		return rc;
-	if ((rc = ydoc_load(path, &doc, err)) != 0)
+	rc = ydoc_parse(path, buf, len, &doc, err);
+	secret_file_free(&buf, len);
+	if (rc != 0)
 		return rc;
 	root = ydoc_root(doc);
 	if ((rc = ydoc_expect_map(doc, root, "secret key file", err)) ||

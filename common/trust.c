@@ -536,19 +536,6 @@ trust_signer_free(struct trust_signer **s)
 
 static const char *const signer_keys[] = { "name", "signing_secret", NULL };
 
-/* An approver key file is a secret file: a regular file only its owner reads. */
-static int
-check_private(const struct stat *st, const char *path, char err[static KETEN_ERRLEN])
-{
-	if (!S_ISREG(st->st_mode))
-		return keten_seterr(err, KETEN_EPERM, "%s: not a regular file", path);
-	if (st->st_mode & 077)
-		return keten_seterr(err, KETEN_EPERM, "%s: secret file is accessible by group or "
-		    "others (mode %04o); run: chmod 600 %s", path, (unsigned)(st->st_mode & 07777),
-		    path);
-	return 0;
-}
-
 /* An agency's .secret file as a signer named by the agency id. */
 static int
 signer_from_agency(const char *path, struct trust_signer **out, char err[static KETEN_ERRLEN])
@@ -583,11 +570,10 @@ trust_signer_load(const char *path, struct trust_signer **out, char err[static K
 	size_t len = 0;
 	int rc;
 
-	if ((rc = file_read_checked(path, 4096, check_private, &buf, &len, err)) != 0)
+	if ((rc = secret_file_read(path, 4096, &buf, &len, err)) != 0)
 		return rc;
 	rc = ydoc_parse(path, buf, len, &doc, err);
-	sodium_memzero(buf, len);
-	free(buf);
+	secret_file_free(&buf, len);
 	if (rc != 0)
 		return rc;
 	root = ydoc_root(doc);

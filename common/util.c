@@ -144,22 +144,6 @@ agency_id_valid(const char *s)
 }
 
 int
-file_check_private(int fd, const char *path, char err[static KETEN_ERRLEN])
-{
-	struct stat st;
-
-	if (fstat(fd, &st) == -1)
-		return keten_seterr(err, KETEN_EIO, "%s: %s", path, strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return keten_seterr(err, KETEN_EPERM, "%s: not a regular file", path);
-	if (st.st_mode & 077)
-		return keten_seterr(err, KETEN_EPERM,
-		    "%s: secret file is accessible by group or others (mode %04o); "
-		    "run: chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
-	return 0;
-}
-
-int
 file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
     char err[static KETEN_ERRLEN])
 {
@@ -259,19 +243,26 @@ file_read(const char *path, size_t max, char **out, size_t *lenp, char err[stati
 	return file_read_checked(path, max, NULL, out, lenp, err);
 }
 
-int
-file_read_checked(const char *path, size_t max,
+/*
+ * The reader of file_read_checked and secret_file_read: open path (with
+ * extra open flags), judge the opened descriptor (a regular file, then
+ * check), and read through it at most max bytes into malloc'd or
+ * sodium_malloc'd (secret) memory.
+ */
+static int
+read_checked(const char *path, int flags, size_t max,
     int (*check)(const struct stat *st, const char *path, char err[static KETEN_ERRLEN]),
-    char **out, size_t *lenp, char err[static KETEN_ERRLEN])
+    bool secret, char **out, size_t *lenp, char err[static KETEN_ERRLEN])
 {
 	struct stat st;
 	char *buf;
 	size_t len = 0;
 	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return keten_seterr(err, errno == ENOENT ? KETEN_ENOTFOUND : KETEN_EIO, "%s: %s", path,
-		    strerror(errno));
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | flags)) == -1)
+		return keten_seterr(err, errno == ENOENT ? KETEN_ENOTFOUND : errno == ELOOP ?
+		    KETEN_EPERM : KETEN_EIO, "%s: %s", path, errno == ELOOP && secret ?
+		    "a symbolic link; a secret file must be the file itself" : strerror(errno));
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return keten_seterr(err, KETEN_EIO, "%s: not a regular file", path);
@@ -284,7 +275,8 @@ file_read_checked(const char *path, size_t max,
 		close(fd);
 		return keten_seterr(err, KETEN_ETOOBIG, "%s: file larger than %zu bytes", path, max);
 	}
-	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+	buf = secret ? sodium_malloc((size_t)st.st_size + 1) : malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
 		close(fd);
 		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
 	}
@@ -301,4 +293,46 @@ file_read_checked(const char *path, size_t max,
 	*out = buf;
 	*lenp = len;
 	return 0;
+}
+
+int
+file_read_checked(const char *path, size_t max,
+    int (*check)(const struct stat *st, const char *path, char err[static KETEN_ERRLEN]),
+    char **out, size_t *lenp, char err[static KETEN_ERRLEN])
+{
+	return read_checked(path, 0, max, check, false, out, lenp, err);
+}
+
+/* A secret file: only its owner may read or write it, and its owner is root or us. */
+static int
+check_secret(const struct stat *st, const char *path, char err[static KETEN_ERRLEN])
+{
+	if (st->st_mode & 077)
+		return keten_seterr(err, KETEN_EPERM,
+		    "%s: secret file is accessible by group or others (mode %04o); "
+		    "run: chmod 600 %s", path, (unsigned)(st->st_mode & 07777), path);
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return keten_seterr(err, KETEN_EPERM, "%s: secret file is owned by uid %u; it must "
+		    "belong to root or to the account that reads it (uid %u)", path,
+		    (unsigned)st->st_uid, (unsigned)geteuid());
+	return 0;
+}
+
+int
+secret_file_read(const char *path, size_t max, char **out, size_t *len,
+    char err[static KETEN_ERRLEN])
+{
+	if (sodium_init() < 0)	/* sodium_malloc needs it; callers need not know */
+		return keten_seterr(err, KETEN_ENOMEM, "libsodium initialisation failed");
+	return read_checked(path, O_NOFOLLOW, max, check_secret, true, out, len, err);
+}
+
+void
+secret_file_free(char **buf, size_t len)
+{
+	(void)len;	/* sodium_free wipes the whole allocation */
+	if (buf == NULL || *buf == NULL)
+		return;
+	sodium_free(*buf);
+	*buf = NULL;
 }

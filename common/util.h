@@ -33,12 +33,6 @@ uint64_t be64_get(const uint8_t in[static 8]);
 bool agency_id_valid(const char *s);
 
 /*
- * Refuse a secret file that group or others can read or write.  `fd` is the
- * open file, `path` names it in the error.  0, KETEN_EPERM or KETEN_EIO.
- */
-int file_check_private(int fd, const char *path, char err[static KETEN_ERRLEN]);
-
-/*
  * Write `len` bytes to `path` atomically: temporary file in the same
  * directory with `mode`, fsync, rename, fsync of the directory.
  */
@@ -62,6 +56,19 @@ struct stat;
 int file_read_checked(const char *path, size_t max,
     int (*check)(const struct stat *st, const char *path, char err[static KETEN_ERRLEN]),
     char **out, size_t *len, char err[static KETEN_ERRLEN]);
+
+/*
+ * Read a secret file (a key, a token) through one descriptor, so that what
+ * is judged is what is read: opened without following a symbolic link,
+ * then on that descriptor: a regular file, no access for group or others,
+ * owned by root or by the account that reads it; at most max bytes, into
+ * sodium_malloc'd memory (NUL-terminated; *len excludes the NUL).  KETEN_EPERM
+ * names what is wrong with the file; else as file_read.  Free the buffer
+ * with secret_file_free, which wipes it.
+ */
+int secret_file_read(const char *path, size_t max, char **out, size_t *len,
+    char err[static KETEN_ERRLEN]);
+void secret_file_free(char **buf, size_t len);
 
 /* mkdir -p with mode for the last component; 0 or KETEN_EIO. */
 int dir_ensure(const char *path, unsigned mode, char err[static KETEN_ERRLEN]);

@@ -36,13 +36,14 @@ teardown(void **state)
 	return 0;
 }
 
-/* Minimal broker file: five required keys on lines 1..5. */
+/* Minimal broker file: six required keys on lines 1..6. */
 static const char broker_min[] =
     "listen: tcp://127.0.0.1:7400\n"		/* 1 */
     "data_dir: data\n"				/* 2 */
     "keys: keys/broker.secret\n"		/* 3 */
     "directory: /etc/keten/directory.yaml\n"	/* 4 */
-    "policy: policy/stm.yaml\n";			/* 5 */
+    "policy: policy/stm.yaml\n"			/* 5 */
+    "root: /etc/keten/root.yaml\n";		/* 6 */
 
 /* Minimal agent file: lines 1..7 (broker_key filled in from the fixture). */
 static char *
@@ -55,7 +56,8 @@ agent_min(const struct fixture *f)
 	    "keys: politie.secret\n"			/* 4 */
 	    "data_dir: state\n"				/* 5 */
 	    "policy: stm.yaml\n"			/* 6 */
-	    "directory: /etc/keten/directory.yaml\n",	/* 7 */
+	    "directory: /etc/keten/directory.yaml\n"	/* 7 */
+	    "root: /etc/keten/root.yaml\n",		/* 8 */
 	    f->broker_key);
 }
 
@@ -218,11 +220,12 @@ test_broker_errors(void **state)
 
 	/* a misspelt key: named with its line */
 	text = tu_printf("%sheartbeat: 500\n", broker_min);
-	load_fails(f, BROKER, text, "6:1: ", "unknown key \"heartbeat\" in broker configuration");
+	load_fails(f, BROKER, text, "7:1: ", "unknown key \"heartbeat\" in broker configuration");
 	free(text);
 
 	/* each required key missing in turn */
-	static const char *const required[] = { "listen", "data_dir", "keys", "directory", "policy" };
+	static const char *const required[] = { "listen", "data_dir", "keys", "directory", "policy",
+		"root" };
 	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		char *line_start, *msg;
 		text = strdup(broker_min);
@@ -236,25 +239,25 @@ test_broker_errors(void **state)
 	}
 
 	text = tu_printf("%swindow: ten\n", broker_min);
-	load_fails(f, BROKER, text, "6:9: ", "\"window\" must be a whole number, found \"ten\"");
+	load_fails(f, BROKER, text, "7:9: ", "\"window\" must be a whole number, found \"ten\"");
 	free(text);
 	text = tu_printf("%swindow: -1\n", broker_min);
-	load_fails(f, BROKER, text, "6:9: ", "\"window\" must be a whole number");
+	load_fails(f, BROKER, text, "7:9: ", "\"window\" must be a whole number");
 	free(text);
 	text = tu_printf("%swindow: 100001\n", broker_min);
-	load_fails(f, BROKER, text, "6:9: ", "\"window\" must be between 1 and 100000");
+	load_fails(f, BROKER, text, "7:9: ", "\"window\" must be between 1 and 100000");
 	free(text);
 	text = tu_printf("%sheartbeat_ms: 99\n", broker_min);
-	load_fails(f, BROKER, text, "6:15: ", "must be between 100 and 600000, found 99");
+	load_fails(f, BROKER, text, "7:15: ", "must be between 100 and 600000, found 99");
 	free(text);
 	text = tu_printf("%smax_message_bytes: 1023\n", broker_min);
-	load_fails(f, BROKER, text, "6:20: ", "\"max_message_bytes\" must be between");
+	load_fails(f, BROKER, text, "7:20: ", "\"max_message_bytes\" must be between");
 	free(text);
 	text = tu_printf("%smap_size_mb: 0\n", broker_min);
-	load_fails(f, BROKER, text, "6:14: ", "\"map_size_mb\" must be between");
+	load_fails(f, BROKER, text, "7:14: ", "\"map_size_mb\" must be between");
 	free(text);
 	text = tu_printf("%sack_defer_ms: 1001\n", broker_min);
-	load_fails(f, BROKER, text, "6:15: ", "\"ack_defer_ms\" must be between 0 and 1000");
+	load_fails(f, BROKER, text, "7:15: ", "\"ack_defer_ms\" must be between 0 and 1000");
 	free(text);
 
 	/* endpoints other than tcp:// and ipc:// */
@@ -379,7 +382,7 @@ test_agent_errors(void **state)
 	char *min = agent_min(f), *text, *bad, err[KETEN_ERRLEN];
 
 	text = tu_printf("%sbrokerkey: x\n", min);
-	load_fails(f, AGENT, text, "8:1: ", "unknown key \"brokerkey\" in agent configuration");
+	load_fails(f, AGENT, text, "9:1: ", "unknown key \"brokerkey\" in agent configuration");
 	free(text);
 
 	text = strdup(min);
@@ -393,13 +396,13 @@ test_agent_errors(void **state)
 	free(text);
 
 	text = tu_printf("%sresend_ms: soon\n", min);
-	load_fails(f, AGENT, text, "8:12: ", "\"resend_ms\" must be a whole number");
+	load_fails(f, AGENT, text, "9:12: ", "\"resend_ms\" must be a whole number");
 	free(text);
 	text = tu_printf("%sresend_ms: 3600001\n", min);
-	load_fails(f, AGENT, text, "8:12: ", "must be between 100 and 3600000");
+	load_fails(f, AGENT, text, "9:12: ", "must be between 100 and 3600000");
 	free(text);
 	text = tu_printf("%sbatch_max: 99999999999999999999999\n", min);
-	load_fails(f, AGENT, text, "8:12: ", "\"batch_max\" must be a whole number");
+	load_fails(f, AGENT, text, "9:12: ", "\"batch_max\" must be a whole number");
 	free(text);
 
 	text = strdup(min);
@@ -408,16 +411,16 @@ test_agent_errors(void **state)
 	free(text);
 	/* the REST API: ADDRESS:PORT, loopback unless api_public, a token file */
 	text = tu_printf("%sapi_listen: localhost\n", min);
-	load_fails(f, AGENT, text, "8:13: ", "\"api_listen\" must be HOST:PORT with a numeric address");
+	load_fails(f, AGENT, text, "9:13: ", "\"api_listen\" must be HOST:PORT with a numeric address");
 	free(text);
 	text = tu_printf("%sapi_listen: 127.0.0.1:99999\napi_token: t\n", min);
-	load_fails(f, AGENT, text, "8:13: ", "a port 1-65535");
+	load_fails(f, AGENT, text, "9:13: ", "a port 1-65535");
 	free(text);
 	text = tu_printf("%sapi_listen: 127.0.0.1:8470\n", min);
-	load_fails(f, AGENT, text, "8:13: ", "api_listen needs api_token");
+	load_fails(f, AGENT, text, "9:13: ", "api_listen needs api_token");
 	free(text);
 	text = tu_printf("%sapi_listen: 192.0.2.10:8470\napi_token: t\n", min);
-	load_fails(f, AGENT, text, "8:13: ", "192.0.2.10:8470 is not a loopback address: other "
+	load_fails(f, AGENT, text, "9:13: ", "192.0.2.10:8470 is not a loopback address: other "
 	    "machines could reach it; listen on 127.0.0.1 or [::1], or set api_public: true");
 	free(text);
 	text = tu_printf("%sapi_listen: 192.0.2.10:8470\napi_token: t\napi_public: true\n", min);
@@ -494,7 +497,7 @@ test_broker_metrics(void **state)
 	free(text);
 
 	text = tu_printf("%smetrics_listen: 0.0.0.0:9464\n", broker_min);
-	load_fails(f, BROKER, text, "6:17: ", "0.0.0.0:9464 is not a loopback address");
+	load_fails(f, BROKER, text, "7:17: ", "0.0.0.0:9464 is not a loopback address");
 	free(text);
 	text = tu_printf("%smetrics_listen: 192.0.2.7:9464\nmetrics_public: true\n", broker_min);
 	path = tu_write(f->dir, "broker.yaml", text, 0640);
@@ -505,13 +508,13 @@ test_broker_metrics(void **state)
 	free(path);
 	free(text);
 	text = tu_printf("%smetrics_listen: 9464\n", broker_min);
-	load_fails(f, BROKER, text, "6:17: ", "must be HOST:PORT with a numeric address");
+	load_fails(f, BROKER, text, "7:17: ", "must be HOST:PORT with a numeric address");
 	free(text);
 	text = tu_printf("%smetrics_listen: 127.0.0.1:65536\n", broker_min);
-	load_fails(f, BROKER, text, "6:17: ", "must be HOST:PORT");
+	load_fails(f, BROKER, text, "7:17: ", "must be HOST:PORT");
 	free(text);
 	text = tu_printf("%smetrics_listen: 127.0.0.1:9464\nmetrics_public: yes\n", broker_min);
-	load_fails(f, BROKER, text, "7:17: ", "must be true or false");
+	load_fails(f, BROKER, text, "8:17: ", "must be true or false");
 	free(text);
 }
 

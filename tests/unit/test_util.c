@@ -2,6 +2,9 @@
 #include "tests/unit/testutil.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sodium.h>
 
 #include "common/util.h"
@@ -198,34 +201,98 @@ test_file_write_atomic(void **state)
 }
 
 static void
-test_file_check_private(void **state)
+test_secret_file_read(void **state)
 {
-	char dir[TU_DIRLEN], err[KETEN_ERRLEN];
-	char *path;
-	int fd;
+	char dir[TU_DIRLEN], err[KETEN_ERRLEN], link[TU_DIRLEN + 16];
+	char *path, *buf = NULL;
+	size_t len = 0;
 
 	tu_tmpdir(dir);
-	path = tu_write(dir, "s.secret", "x", 0600);
-	fd = open(path, O_RDONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(file_check_private(fd, path, err), 0);
-	assert_int_equal(fchmod(fd, 0400), 0);
-	assert_int_equal(file_check_private(fd, path, err), 0);
+	path = tu_write(dir, "s.secret", "GOOD", 0600);
+	assert_int_equal(secret_file_read(path, 64, &buf, &len, err), 0);
+	assert_int_equal(len, 4);
+	assert_string_equal(buf, "GOOD");
+	secret_file_free(&buf, len);
+	assert_null(buf);
+	assert_int_equal(chmod(path, 0400), 0);
+	assert_int_equal(secret_file_read(path, 64, &buf, &len, err), 0);
+	secret_file_free(&buf, len);
 	static const mode_t bad[] = { 0640, 0604, 0620, 0602, 0610, 0601, 0666 };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(fchmod(fd, bad[i]), 0);
+		assert_int_equal(chmod(path, bad[i]), 0);
 		err[0] = '\0';
-		assert_int_equal(file_check_private(fd, path, err), KETEN_EPERM);
+		assert_int_equal(secret_file_read(path, 64, &buf, &len, err), KETEN_EPERM);
+		assert_null(buf);
 		assert_contains(err, path);
 		assert_contains(err, "chmod 600");
 	}
-	close(fd);
+	assert_int_equal(chmod(path, 0600), 0);
+	/* larger than allowed */
+	assert_int_equal(secret_file_read(path, 3, &buf, &len, err), KETEN_ETOOBIG);
+	/* a symbolic link to a good secret file is not the file itself */
+	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(secret_file_read(link, 64, &buf, &len, err), KETEN_EPERM);
+	assert_contains(err, "symbolic link");
+	/* a directory */
+	assert_int_equal(secret_file_read(dir, 64, &buf, &len, err), KETEN_EIO);
+	/* owned by someone else than root or us */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 12345, 12345), 0);
+		assert_int_equal(secret_file_read(path, 64, &buf, &len, err), KETEN_EPERM);
+		assert_contains(err, "owned by uid 12345");
+	}
+	free(path);
+	tu_rmtree(dir);
+}
 
-	fd = open(dir, O_RDONLY | O_DIRECTORY);
-	assert_true(fd >= 0);
-	assert_int_equal(file_check_private(fd, dir, err), KETEN_EPERM);
-	assert_contains(err, "not a regular file");
-	close(fd);
+/*
+ * The file is judged and read through one descriptor: while another process
+ * swaps a good secret file and a world-readable one under the path, every
+ * read either refuses or returns the good file, never the bad one.  (A
+ * check of the path followed by a read of the path, as before, returned the
+ * bad file's content in some rounds.)
+ */
+static void
+test_secret_file_swap(void **state)
+{
+	char dir[TU_DIRLEN], err[KETEN_ERRLEN], tmp[TU_DIRLEN + 16];
+	char *good, *bad, *path, *buf = NULL;
+	size_t len = 0;
+	int ok = 0, refused = 0;
+	pid_t pid;
+
+	tu_tmpdir(dir);
+	good = tu_write(dir, "good", "GOOD", 0600);
+	bad = tu_write(dir, "bad", "BAD!", 0644);
+	path = tu_write(dir, "key", "GOOD", 0600);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	if ((pid = fork()) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);	/* not past a failed assertion of ours */
+		for (unsigned i = 0; i < 10000000; i++) {
+			unlink(tmp);
+			if (link(i % 2 ? bad : good, tmp) == 0)
+				rename(tmp, path);
+		}
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	for (int i = 0; i < 20000; i++) {
+		int rc = secret_file_read(path, 64, &buf, &len, err);
+		if (rc == 0) {
+			assert_string_equal(buf, "GOOD");
+			secret_file_free(&buf, len);
+			ok++;
+		} else {
+			refused++;
+		}
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	assert_true(ok > 0);	/* both files were seen */
+	assert_true(refused > 0);
+	free(good);
+	free(bad);
 	free(path);
 	tu_rmtree(dir);
 }
@@ -302,7 +369,8 @@ main(void)
 		cmocka_unit_test(test_agency_id_valid),
 		cmocka_unit_test(test_be64),
 		cmocka_unit_test(test_file_write_atomic),
-		cmocka_unit_test(test_file_check_private),
+		cmocka_unit_test(test_secret_file_read),
+		cmocka_unit_test(test_secret_file_swap),
 		cmocka_unit_test(test_path_resolve),
 		cmocka_unit_test(test_dir_ensure),
 		cmocka_unit_test(test_dir_ensure_trailing_slash),

@@ -1,0 +1,149 @@
+/*
+ * The agent's loop: timers (Hello, heartbeats, witness requests, resends,
+ * status requests that waited too long), then what the broker and the
+ * control socket hold, applied in one LMDB transaction and committed before
+ * anything it answers or acknowledges leaves (loop_defer).
+ */
+#include "agent/agent.h"
+
+void
+loop_defer(struct agent *a, bool to_broker, const uint8_t *rid, size_t rid_len,
+    const ProtobufCMessage *msg)
+{
+	if (a->npend == a->cappend) {
+		size_t cap = a->cappend ? 2 * a->cappend : 256;
+		struct pending *np = realloc(a->pend, cap * sizeof(*np));
+		if (np == NULL)
+			return;		/* the peer times out and asks again */
+		a->pend = np;
+		a->cappend = cap;
+	}
+	struct pending *p = &a->pend[a->npend];
+	if ((p->frame = wire_pack(msg, &p->len)) == NULL)
+		return;
+	p->to_broker = to_broker;
+	if (rid != NULL)
+		memcpy(p->rid, rid, rid_len);
+	p->rid_len = rid_len;
+	a->npend++;
+}
+
+static void
+send_pending(struct agent *a)
+{
+	for (size_t i = 0; i < a->npend; i++) {
+		struct pending *p = &a->pend[i];
+		if (p->to_broker) {
+			if (zmq_send(a->dealer, p->frame, p->len, ZMQ_DONTWAIT) < 0)
+				log_debug("ack to broker not sent: %s (it redelivers)",
+				    zmq_strerror(errno));
+		} else if (zmq_send(a->control, p->rid, p->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(a->control, p->frame, p->len, ZMQ_DONTWAIT) < 0) {
+			log_debug("control reply not sent: %s", zmq_strerror(errno));
+		}
+		free(p->frame);
+	}
+	a->npend = 0;
+}
+
+static void
+timers(struct agent *a)
+{
+	int64_t now = mono_ms(), hb = (int64_t)a->cfg->heartbeat_ms;
+	MDB_txn *rt;
+
+	/* status requests the broker did not answer in time: answer without it */
+	for (size_t i = 0; i < DELIVERY_QUERIES; i++)
+		if (a->dq[i].used && now >= a->dq[i].deadline_ms) {
+			if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &rt) == 0) {
+				control_delivery_answered(a, rt, NULL, now);
+				mdb_txn_abort(rt);
+			}
+			break;
+		}
+
+	if (a->ready && now - a->last_rx_ms > 3 * hb) {
+		log_warnx("no word from the broker for %lld ms; reconnecting",
+		    (long long)(now - a->last_rx_ms));
+		a->ready = false;
+		a->next_hello_ms = 0;
+	}
+	if (!a->ready && now >= a->next_hello_ms) {
+		/* not connected yet (ZMQ_IMMEDIATE): try again soon.  A Hello that left
+		 * waits three heartbeats for its answer: a slow broker answers every
+		 * Hello queued, and each answer starts a session (and a resend of the
+		 * outbox), so one per heartbeat made several sessions after a stall. */
+		a->next_hello_ms = now + (link_hello(a) == 0 ? 3 * hb : 50);
+	}
+	if (now >= a->next_hb_ms) {
+		link_heartbeat(a);
+		a->next_hb_ms = now + hb;
+	}
+	if (a->ready && a->have_broker_sign_pk && now >= a->next_witness_ms) {
+		link_witness_request(a);
+		a->next_witness_ms = now + 4 * hb;
+	}
+	if (a->ready && a->inflight > 0 && now - a->progress_ms > (int64_t)a->cfg->resend_ms) {
+		log_info("%llu submissions unacknowledged for %llu ms; resending",
+		    (unsigned long long)a->inflight, (unsigned long long)a->cfg->resend_ms);
+		a->cursor = 0;
+		a->inflight = 0;
+		a->progress_ms = now;
+	}
+}
+
+void
+loop_run(struct agent *a)
+{
+	zmq_pollitem_t items[2] = {
+		{ a->dealer, 0, ZMQ_POLLIN, 0 },
+		{ a->control, 0, ZMQ_POLLIN, 0 },
+	};
+	long tick = (long)(a->cfg->heartbeat_ms / 4);
+
+	a->last_rx_ms = mono_ms();
+	while (!agent_stopping) {
+		timers(a);
+		if (zmq_poll(items, 2, tick > 0 ? tick : 1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warnx("poll: %s", zmq_strerror(errno));
+			break;
+		}
+		MDB_txn *txn;
+		int rc = mdb_txn_begin(a->env, NULL, 0, &txn);
+		if (rc != 0) {
+			log_warnx("cannot begin a transaction: %s", mdb_strerror(rc));
+			break;
+		}
+		uint64_t n = 0;
+		bool got;
+		do {
+			got = false;
+			if (link_receive(a, txn)) {
+				got = true;
+				n++;
+			}
+			if (control_receive(a, txn)) {
+				got = true;
+				n++;
+			}
+		} while (got && n < a->cfg->batch_max);
+		if (n > 0) {
+			if ((rc = mdb_txn_commit(txn)) != 0) {
+				log_warnx("commit failed: %s; nothing of this batch is acknowledged",
+				    mdb_strerror(rc));
+				for (size_t i = 0; i < a->npend; i++)
+					free(a->pend[i].frame);
+				a->npend = 0;
+			} else {
+				a->commits++;
+				a->committed += n;
+			}
+		} else {
+			mdb_txn_abort(txn);
+		}
+		send_pending(a);
+		link_pump(a);
+	}
+}
