@@ -200,7 +200,8 @@ $(BUILD)/tests/keten-broker-evil: tests/adversary/evil.c $(BROKER_OBJ) $(LIBS) |
 # Fuzz targets: with gcc (make test) a plain main() replays the seed corpus;
 # `make fuzz` builds them with clang's libFuzzer and runs each FUZZ_SECONDS.
 # A target that reaches into the broker or the agent links their modules.
-FUZZ_WIRE_OBJ := $(call obj,broker/gate.c broker/queue.c broker/ledger.c agent/outbound.c agent/receipt.c)
+FUZZ_WIRE_OBJ := $(call obj,broker/gate.c broker/queue.c broker/ledger.c agent/outbound.c agent/inbound.c \
+  agent/receipt.c)
 # (fuzz_rest includes agent/rest.c and runs the agent's outbound_prepare)
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: $(FUZZ_WIRE_OBJ)
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: EXTRA_OBJ := $(FUZZ_WIRE_OBJ)

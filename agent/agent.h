@@ -35,6 +35,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "agent/inbound.h"
 #include "agent/outbound.h"
 #include "agent/receipt.h"
 #include "agent/rest.h"

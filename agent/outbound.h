@@ -3,8 +3,9 @@
  * decode and validate the case message, derive the header attributes,
  * evaluate the policy for each recipient, filter each recipient's copy to
  * its allowed fields, and build the header, the copies with their field
- * manifests, and the report of what was withheld for whom and why.
- * (Sealing and signing join here with issue [4/7].)
+ * manifests (each copy sealed for its recipient, the envelope signed), and
+ * the report of what was withheld for whom and why.  The check of what
+ * arrives is agent/inbound.h.
  */
 #ifndef KETEN_AGENT_OUTBOUND_H
 #define KETEN_AGENT_OUTBOUND_H
@@ -60,16 +61,5 @@ int outbound_prepare(const struct policy *p, const char *self, const struct poli
     const struct outbound_keys *k, const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes,
     const uint8_t *reuse_id, struct outbound **out, char err[static KETEN_ERRLEN]);
 void outbound_free(struct outbound **ob);
-
-/*
- * The receiving agent's check of a delivery addressed to `self`: the
- * sender's signature over the envelope holds (its key from the directory),
- * the copy is for self and opens with our key, decodes and validates, holds
- * exactly the fields of its manifest, and the policy allows self those
- * fields.  On success d->copy->payload is replaced by the opened content.
- * 0, or KETEN_EINVAL / KETEN_ECRYPTO with the reason in err.
- */
-int inbound_check(const struct policy *p, const char *self, const struct outbound_keys *k,
-    Keten__Wire__V1__Deliver *d, int64_t now_ms, char err[static KETEN_ERRLEN]);
 
 #endif

@@ -22,29 +22,6 @@ refuse(struct gate_verdict *v, int code, const char *fmt, ...)
 	return code;
 }
 
-void
-gate_request(const Keten__Envelope__V1__Header *h, const char *recipient,
-    const struct codec_type *t, int64_t now_ms, struct policy_request *rq)
-{
-	const Keten__Envelope__V1__Attributes *a = h->attributes;
-
-	memset(rq, 0, sizeof(*rq));
-	rq->sender = h->sender;
-	rq->recipient = recipient;
-	rq->type = t;
-	rq->purpose = h->purpose;
-	rq->basis = h->legal_basis;
-	if (a != NULL) {
-		rq->forms = (const int *)a->exploitation_forms;
-		rq->nforms = a->n_exploitation_forms;
-		rq->minor = a->minor;
-		rq->region = a->region;
-	}
-	rq->handling = (int)h->handling;
-	rq->in_reply_to = h->in_reply_to.len == KETEN_UUIDBYTES ? h->in_reply_to.data : NULL;
-	rq->now_ms = now_ms;
-}
-
 /*
  * reply_to: rq->in_reply_to names an ACCEPTED ledger entry of the rule's
  * request type that rq->recipient sent to rq->sender within the window.
@@ -182,7 +159,7 @@ check_policy(const struct policy *p, const struct policy_ledger *pl,
 	const Keten__Wire__V1__Copy *c = s->copies[i];
 	struct policy_request rq;
 
-	gate_request(h, c->recipient, t, now_ms, &rq);
+	policy_request_from_header(h, c->recipient, t, now_ms, &rq);
 	policy_eval(p, &rq, pl, &v->dec[i]);
 	if (!v->dec[i].permitted) {
 		int ri = v->dec[i].reason_rule;

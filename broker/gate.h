@@ -40,8 +40,4 @@ int gate_check(const struct directory *dir, const struct policy *p, struct queue
     struct ledger *ledger, MDB_txn *txn, const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
     const struct verify_job *pre, int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v);
 
-/* Fill a policy request from a header (pointers into h; forms into buf). */
-void gate_request(const Keten__Envelope__V1__Header *h, const char *recipient,
-    const struct codec_type *t, int64_t now_ms, struct policy_request *rq);
-
 #endif

@@ -157,7 +157,7 @@ count_limits(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 
 	for (size_t i = 0; i < s->n_copies && rc == 0; i++) {
 		struct policy_request rq;
-		gate_request(s->header, s->copies[i]->recipient,
+		policy_request_from_header(s->header, s->copies[i]->recipient,
 		    codec_type_find(s->header->message_type), now, &rq);
 		for (size_t k = 0; k < v->dec[i].ngranting && rc == 0; k++) {
 			const struct policy_rule_info *ri =

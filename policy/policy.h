@@ -24,6 +24,7 @@
 #include "common/directory.h"
 #include "common/err.h"
 #include "schemas/codec.h"
+#include "schemas/envelope.pb-c.h"
 
 #define POLICY_HASHBYTES 32
 #define POLICY_MAX_RULES 10000
@@ -72,6 +73,14 @@ struct policy_request {
 	const uint8_t *in_reply_to;	/* 16 bytes or NULL */
 	int64_t now_ms;
 };
+
+/*
+ * The request an envelope header makes for one recipient of type t
+ * (broker and recipient judge the same request).  rq points into h, which
+ * must outlive it.
+ */
+void policy_request_from_header(const Keten__Envelope__V1__Header *h, const char *recipient,
+    const struct codec_type *t, int64_t now_ms, struct policy_request *rq);
 
 /*
  * Ledger-bound conditions.  Each returns 1 (holds), 0 (does not hold) or a

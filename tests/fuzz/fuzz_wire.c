@@ -7,7 +7,7 @@
  * store:
  *   Submit: the broker's gate (broker/gate.c: header, signature, recipients,
  *     manifests, policy); Deliver: the recipient's inbound check
- *     (agent/outbound.c: signature, opening, decoding, manifest, policy);
+ *     (agent/inbound.c: signature, opening, decoding, manifest, policy);
  *   SubmitAck: every receipt (agent/receipt.c); WitnessChallenge: the
  *     checkpoint and consistency proof; PolicyUpdate / DirectoryUpdate: the
  *     signature, then the compile; Cosignature: the witness line.
@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/inbound.h"
 #include "agent/outbound.h"
 #include "agent/receipt.h"
 #include "broker/broker.h"
