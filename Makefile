@@ -139,9 +139,17 @@ $(BUILD)/libketen-common.a: $(COMMON_OBJ)
 $(BUILD)/libketen-schemas.a: $(SCHEMAS_OBJ)
 $(BUILD)/libketen-policy.a: $(POLICY_OBJ)
 $(BUILD)/libketen-ledger.a: $(LEDGER_OBJ)
+# an archive is made anew when its list of members changes (a module moved to
+# another layer), not only when a member is newer
+$(LIBS): $(BUILD)/libketen-%.a: $(BUILD)/libketen-%.members
+$(BUILD)/libketen-%.members: FORCE
+	@mkdir -p $(BUILD); \
+	  printf '%s\n' $(call obj,$($(shell echo $* | tr a-z A-Z)_SRC)) | cmp -s - $@ || \
+	  printf '%s\n' $(call obj,$($(shell echo $* | tr a-z A-Z)_SRC)) >$@
 $(LIBS):
 	$(call say,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $(filter %.o,$^)
+.PHONY: FORCE
 
 $(BIN)/keten-broker: $(BROKER_OBJ) $(LIBS)
 	$(call say,LD,$@)
@@ -169,9 +177,7 @@ $(BIN)/keten: $(CLI_OBJ) $(BUILD)/libketen-client.a $(LIBS)
 	$(Q)mkdir -p $(BIN)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# the broker's ledger and metrics are modules of their own: their unit tests link them
-$(BUILD)/tests/test_ledger: $(BUILD)/broker/ledger.o
-$(BUILD)/tests/test_ledger: EXTRA_OBJ := $(BUILD)/broker/ledger.o
+# the broker's metrics and verifier are modules of their own: their unit tests link them
 $(BUILD)/tests/test_metrics: $(BUILD)/broker/metrics.o
 $(BUILD)/tests/test_metrics: EXTRA_OBJ := $(BUILD)/broker/metrics.o
 $(BUILD)/tests/test_verify: $(BUILD)/broker/verify.o
@@ -200,7 +206,7 @@ $(BUILD)/tests/keten-broker-evil: tests/adversary/evil.c $(BROKER_OBJ) $(LIBS) |
 # Fuzz targets: with gcc (make test) a plain main() replays the seed corpus;
 # `make fuzz` builds them with clang's libFuzzer and runs each FUZZ_SECONDS.
 # A target that reaches into the broker or the agent links their modules.
-FUZZ_WIRE_OBJ := $(call obj,broker/gate.c broker/queue.c broker/ledger.c agent/outbound.c agent/inbound.c \
+FUZZ_WIRE_OBJ := $(call obj,broker/gate.c broker/queue.c agent/outbound.c agent/inbound.c \
   agent/receipt.c)
 # (fuzz_rest includes agent/rest.c and runs the agent's outbound_prepare)
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: $(FUZZ_WIRE_OBJ)
@@ -284,9 +290,7 @@ $(BUILD)/bench/zmq_baseline: bench/zmq_baseline.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lpthread
 
-# each benchmark links the common library; the ledger's also the broker's ledger
-$(BUILD)/bench/ledger_bench: $(BUILD)/broker/ledger.o
-$(BUILD)/bench/ledger_bench: EXTRA_OBJ := $(BUILD)/broker/ledger.o
+# each benchmark links the layers' libraries (the ledger's writer is in libketen-ledger)
 
 $(BUILD)/bench/api_bench: bench/api_bench.c bench/bench.h $(BUILD)/libketen-client.a
 	$(call say,CC,$<)

@@ -40,7 +40,7 @@
 #include "agent/receipt.h"
 #include "agent/rest.h"
 #include "agent/store.h"
-#include "common/checkpoint.h"
+#include "ledger/checkpoint.h"
 #include "common/config.h"
 #include "common/db.h"
 #include "common/directory.h"

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "agent/receipt.h"
-#include "common/checkpoint.h"
-#include "common/merkle.h"
+#include "ledger/checkpoint.h"
+#include "ledger/merkle.h"
 #include "schemas/ledger.pb-c.h"
 
 static void

@@ -7,7 +7,7 @@
  * extends what it verified before.
  */
 #include "agent/agent.h"
-#include "common/merkle.h"
+#include "ledger/merkle.h"
 
 static void trust_alarm(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

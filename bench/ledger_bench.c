@@ -18,11 +18,11 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
-#include "broker/ledger.h"
+#include "ledger/ledger.h"
 #include "common/db.h"
 #include "common/keys.h"
-#include "common/ledgerindex.h"
-#include "common/merkle.h"
+#include "ledger/ledgerindex.h"
+#include "ledger/merkle.h"
 #include "common/util.h"
 
 static void

@@ -38,13 +38,13 @@
 #include <zmq.h>
 
 #include "broker/gate.h"
-#include "broker/ledger.h"
+#include "ledger/ledger.h"
 #include "broker/metrics.h"
 #include "broker/queue.h"
 #include "broker/spool.h"
 #include "broker/verify.h"
 #include "broker/zap.h"
-#include "common/checkpoint.h"
+#include "ledger/checkpoint.h"
 #include "common/config.h"
 #include "common/db.h"
 #include "common/directory.h"

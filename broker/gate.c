@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "broker/gate.h"
-#include "broker/ledger.h"
+#include "ledger/ledger.h"
 #include "common/util.h"
 
 static int

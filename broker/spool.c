@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "broker/spool.h"
-#include "common/auditspool.h"
+#include "ledger/auditspool.h"
 #include "common/log.h"
 #include "common/util.h"
 

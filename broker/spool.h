@@ -1,5 +1,5 @@
 /*
- * The broker's side of the auditors' query log (common/auditspool.h): watch
+ * The broker's side of the auditors' query log (ledger/auditspool.h): watch
  * DATA_DIR/audit-spool, turn each record into an AUDIT_QUERY ledger entry in
  * the batch transaction, and remove the record only after that commit.
  */
@@ -8,7 +8,7 @@
 
 #include <lmdb.h>
 
-#include "broker/ledger.h"
+#include "ledger/ledger.h"
 #include "common/err.h"
 
 struct spool;

@@ -1,7 +1,6 @@
 /* keten audit: what an auditor does with the broker's ledger. */
 #include <getopt.h>
 #include <jansson.h>
-#include <lmdb.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,16 +9,14 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "common/auditspool.h"
-#include "common/checkpoint.h"
-#include "common/db.h"
+#include "ledger/auditspool.h"
+#include "ledger/checkpoint.h"
 #include "common/directory.h"
 #include "common/envelope.h"
 #include "common/keys.h"
-#include "common/ledgerjson.h"
-#include "common/ledgerindex.h"
-#include "common/merkle.h"
-#include "common/proof.h"
+#include "ledger/ledgerjson.h"
+#include "ledger/proof.h"
+#include "ledger/reader.h"
 #include "common/util.h"
 #include "common/yamltree.h"
 #include "schemas/ledger.pb-c.h"
@@ -88,184 +85,63 @@ read_key(const char *arg, uint8_t pk[static 32])
 /* Cosignatures by the agencies (witnesses): how many, and per witness the newest size. */
 static const struct directory *witness_dir;	/* --directory: check cosignatures too */
 
-static int
-witnesses(MDB_txn *txn, MDB_dbi cps)
-{
-	uint64_t bad = 0;
+struct witness_tally {
 	struct { char who[64]; uint64_t newest; } w[64];
-	size_t nw = 0;
-	MDB_dbi cos;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t n = 0;
+	size_t nw;
+	uint64_t n, bad;
+};
 
-	(void)cps;
-	if (mdb_dbi_open(txn, "cosignatures", 0, &cos) != 0 || mdb_cursor_open(txn, cos, &cur) != 0)
-		return 0;	/* an older ledger without witnesses */
-	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
-		char who[64];
-		size_t i;
-		if (k.mv_size <= 8 || k.mv_size - 8 >= sizeof(who))
-			continue;
-		snprintf(who, sizeof(who), "%.*s", (int)(k.mv_size - 8), (char *)k.mv_data + 8);
-		for (i = 0; i < nw && strcmp(w[i].who, who) != 0; i++)
-			;
-		if (i == nw && nw < 64) {
-			snprintf(w[nw].who, sizeof(w[nw].who), "%s", who);
-			w[nw++].newest = 0;
-		}
-		if (i < nw && be64_get(k.mv_data) > w[i].newest)
-			w[i].newest = be64_get(k.mv_data);
-		n++;
-		if (witness_dir != NULL) {
-			const struct dir_agency *a = directory_find(witness_dir, who);
-			uint8_t ck[8];
-			MDB_val ckv = { 8, ck }, cv;
-			char *line = strndup(v.mv_data, v.mv_size), *note = NULL;
-			memcpy(ck, k.mv_data, 8);
-			if (mdb_get(txn, cps, &ckv, &cv) == 0)
-				note = strndup(cv.mv_data, cv.mv_size);
-			if (a == NULL || note == NULL || line == NULL ||
-			    (checkpoint_cosig_verify(note, line, who, a->sign_pk) != 0 &&
-			    !(a->has_previous && checkpoint_cosig_verify(note, line, who, a->prev_sign_pk) == 0))) {
-				printf("FAIL the cosignature of %s on checkpoint %llu does not verify\n", who,
-				    (unsigned long long)be64_get(k.mv_data));
-				bad++;
-			}
-			free(line);
-			free(note);
-		}
-	}
-	mdb_cursor_close(cur);
-	printf("cosignatures: %llu; newest cosigned size per witness:", (unsigned long long)n);
-	for (size_t i = 0; i < nw; i++)
-		printf(" %s=%llu", w[i].who, (unsigned long long)w[i].newest);
-	printf("%s%s\n", nw ? "" : " none", witness_dir && !bad ? " (all verified)" : "");
-	return bad ? -1 : 0;
-}
-
-/*
- * Which entry was altered?  The stored leaf hashes (which the check itself
- * never trusts) were written when each entry was appended: the first entry
- * whose bytes no longer hash to its leaf is the one.
- */
 static void
-name_bad_entry(MDB_txn *txn, MDB_dbi entries, uint64_t upto)
+witness_one(void *arg, uint64_t size, const char *who, const char *line, const char *note)
 {
-	MDB_dbi tree;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	uint64_t expect = 0;
+	struct witness_tally *t = arg;
+	size_t i;
 
-	if (mdb_dbi_open(txn, "ledger_tree", 0, &tree) != 0 || mdb_cursor_open(txn, entries, &cur) != 0) {
-		printf("\n");
-		return;
+	for (i = 0; i < t->nw && strcmp(t->w[i].who, who) != 0; i++)
+		;
+	if (i == t->nw && t->nw < 64) {
+		snprintf(t->w[t->nw].who, sizeof(t->w[t->nw].who), "%s", who);
+		t->w[t->nw++].newest = 0;
 	}
-	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0 && expect < upto;
-	    op = MDB_NEXT, expect++) {
-		merkle_hash leaf, logged;
-		uint64_t seq = k.mv_size == 8 ? be64_get(k.mv_data) : UINT64_MAX;
-		if (seq != expect) {
-			printf("; entry %llu is missing\n", (unsigned long long)expect);
-			mdb_cursor_close(cur);
-			return;
-		}
-		merkle_leaf_hash(leaf, v.mv_data, v.mv_size);
-		if (ltree_get(txn, tree, 0, seq, logged) == 0 && sodium_memcmp(leaf, logged, 32) != 0) {
-			printf("; entry %llu is not what was logged\n", (unsigned long long)seq);
-			mdb_cursor_close(cur);
-			return;
+	if (i < t->nw && size > t->w[i].newest)
+		t->w[i].newest = size;
+	t->n++;
+	if (witness_dir != NULL) {
+		const struct dir_agency *a = directory_find(witness_dir, who);
+		if (a == NULL || note == NULL || line == NULL ||
+		    (checkpoint_cosig_verify(note, line, who, a->sign_pk) != 0 &&
+		    !(a->has_previous && checkpoint_cosig_verify(note, line, who, a->prev_sign_pk) == 0))) {
+			printf("FAIL the cosignature of %s on checkpoint %llu does not verify\n", who,
+			    (unsigned long long)size);
+			t->bad++;
 		}
 	}
-	mdb_cursor_close(cur);
-	printf("\n");
 }
 
 static int
-verify(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, const char *origin, const uint8_t pk[static 32])
+witnesses(struct ledger_reader *r)
 {
-	struct merkle_frontier f = { .size = 0 };
-	MDB_cursor *ec = NULL, *cc = NULL;
-	MDB_val k, v, ck, cv;
-	int erc, crc;
-	uint64_t checked = 0, last_size = 0;
-	char err[KETEN_ERRLEN];
-	int rc = EXIT_FAIL;
+	struct witness_tally t = { .nw = 0 };
 
-	mdb_cursor_open(txn, entries, &ec);
-	mdb_cursor_open(txn, cps, &cc);
-	crc = mdb_cursor_get(cc, &ck, &cv, MDB_FIRST);
-	for (erc = mdb_cursor_get(ec, &k, &v, MDB_FIRST); ; erc = mdb_cursor_get(ec, &k, &v, MDB_NEXT)) {
-		/* every checkpoint whose size we have reached */
-		while (crc == 0 && ck.mv_size == 8 && be64_get(ck.mv_data) == f.size) {
-			uint64_t size;
-			merkle_hash root, mine;
-			char *note = strndup(cv.mv_data, cv.mv_size);
-			if (note == NULL || checkpoint_verify(note, origin, pk, &size, root, err) != 0) {
-				printf("FAIL checkpoint %llu: %s\n", (unsigned long long)f.size,
-				    note ? err : "out of memory");
-				free(note);
-				goto fail;
-			}
-			free(note);
-			merkle_frontier_root(&f, mine);
-			if (size != f.size || sodium_memcmp(root, mine, 32) != 0) {
-				printf("FAIL checkpoint %llu: its root is not the hash of the entries "
-				    "0..%llu as stored: the ledger was altered", (unsigned long long)size,
-				    (unsigned long long)f.size - 1);
-				name_bad_entry(txn, entries, f.size);
-				goto fail;
-			}
-			checked++;
-			last_size = size;
-			crc = mdb_cursor_get(cc, &ck, &cv, MDB_NEXT);
-		}
-		if (erc != 0)
-			break;
-		if (k.mv_size != 8 || be64_get(k.mv_data) != f.size) {
-			printf("FAIL entry %llu: missing (the next stored key is %llu)\n",
-			    (unsigned long long)f.size, k.mv_size == 8 ?
-			    (unsigned long long)be64_get(k.mv_data) : 0ULL);
-			goto fail;
-		}
-		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size, v.mv_data);
-		if (e == NULL || e->seq != f.size) {
-			printf("FAIL entry %llu: not a ledger entry, or its seq is wrong\n",
-			    (unsigned long long)f.size);
-			if (e)
-				keten__ledger__v1__entry__free_unpacked(e, NULL);
-			goto fail;
-		}
-		keten__ledger__v1__entry__free_unpacked(e, NULL);
-		merkle_hash leaf;
-		merkle_leaf_hash(leaf, v.mv_data, v.mv_size);	/* rehash, never trust stored hashes */
-		merkle_frontier_append(&f, leaf);
-	}
-	if (crc == 0) {
-		printf("FAIL a checkpoint of size %llu is beyond the %llu entries stored: entries were "
-		    "removed\n", ck.mv_size == 8 ? (unsigned long long)be64_get(ck.mv_data) : 0ULL,
-		    (unsigned long long)f.size);
-		goto fail;
-	}
-	if (last_size != f.size) {
-		printf("FAIL %llu entries after the newest checkpoint (%llu)\n",
-		    (unsigned long long)(f.size - last_size), (unsigned long long)last_size);
-		goto fail;
-	}
-	merkle_hash root;
-	char hex[65];
-	merkle_frontier_root(&f, root);
-	sodium_bin2hex(hex, sizeof(hex), root, 32);
-	printf("ledger OK: %llu entries rehashed, %llu signed checkpoints verified; newest: size %llu, "
-	    "root %s\n", (unsigned long long)f.size, (unsigned long long)checked,
-	    (unsigned long long)last_size, hex);
-	if (witnesses(txn, cps) != 0)
-		goto fail;
-	rc = EXIT_OK;
-fail:
-	mdb_cursor_close(ec);
-	mdb_cursor_close(cc);
-	return rc;
+	if (ledger_reader_cosignatures(r, witness_one, &t) != 0)
+		return 0;	/* an older ledger without witnesses */
+	printf("cosignatures: %llu; newest cosigned size per witness:", (unsigned long long)t.n);
+	for (size_t i = 0; i < t.nw; i++)
+		printf(" %s=%llu", t.w[i].who, (unsigned long long)t.w[i].newest);
+	printf("%s%s\n", t.nw ? "" : " none", witness_dir && !t.bad ? " (all verified)" : "");
+	return t.bad ? -1 : 0;
+}
+
+static int
+verify(struct ledger_reader *r, const char *origin, const uint8_t pk[static 32])
+{
+	char msg[LEDGER_MSGLEN];
+	int rc = ledger_reader_verify(r, origin, pk, msg);
+
+	fputs(msg, stdout);
+	if (rc != 0 || witnesses(r) != 0)
+		return EXIT_FAIL;
+	return EXIT_OK;
 }
 
 struct query {
@@ -309,190 +185,122 @@ matches(const struct query *q, const Keten__Ledger__V1__Entry *e)
 	return true;
 }
 
+static void
+print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	printf("%s\n", s ? s : "{}");
+	free(s);
+	json_decref(j);
+}
+
+static struct ledger_query
+index_query(const struct query *q)
+{
+	return (struct ledger_query){ q->has_msg ? q->msgid : NULL, q->has_case ? q->pseudo : NULL,
+	    q->rule, q->recipient, q->sender, q->since, q->until };
+}
+
+struct shown {
+	const struct query *q;
+	uint64_t shown, limit, queries;
+};
+
+static int
+query_one(void *arg, const Keten__Ledger__V1__Entry *e)
+{
+	struct shown *s = arg;
+
+	if (matches(s->q, e)) {
+		print_json(ledger_entry_json(e));
+		s->shown++;
+	}
+	return s->shown >= s->limit;
+}
+
 /* Walk the most selective index the query names; filter by the rest. */
 static int
-query(MDB_txn *txn, MDB_dbi entries, const struct query *q, uint64_t limit)
+query(struct ledger_reader *r, const struct query *q, uint64_t limit)
 {
-	MDB_dbi idx;
-	MDB_cursor *cur;
-	uint8_t key[LIDX_MAXKEY], t[8];
-	size_t plen;
-	uint64_t shown = 0, looked = 0;
+	struct ledger_query lq = index_query(q);
+	struct shown s = { q, 0, limit, 0 };
+	uint64_t looked = 0;
+	int rc = limit == 0 ? 0 : ledger_reader_query(r, &lq, query_one, &s, &looked);
 
-	if (mdb_dbi_open(txn, "ledger_index", 0, &idx) != 0) {
+	if (rc == KETEN_ENOTFOUND) {
 		fprintf(stderr, "keten audit: this ledger has no indexes\n");
 		return EXIT_FAIL;
 	}
-	if (q->has_msg)
-		plen = lidx_prefix(key, LIDX_MESSAGE, q->msgid, 16, 0);
-	else if (q->has_case)
-		plen = lidx_prefix(key, LIDX_CASE, q->pseudo, 32, 0);
-	else if (q->rule)
-		plen = lidx_prefix(key, LIDX_RULE, q->rule, strlen(q->rule), 1);
-	else if (q->recipient)
-		plen = lidx_prefix(key, LIDX_RECIPIENT, q->recipient, strlen(q->recipient), 1);
-	else if (q->sender)
-		plen = lidx_prefix(key, LIDX_SENDER, q->sender, strlen(q->sender), 1);
-	else {
-		be64_put(t, (uint64_t)q->since);
-		lidx_prefix(key, LIDX_TIME, t, 8, 0);
-		plen = 1;	/* the time index is ordered: start at `since` */
-	}
-	if (plen == 0)
+	if (rc != 0)
 		return EXIT_USAGE;
-	MDB_val k = { q->has_msg || q->has_case || q->rule || q->recipient || q->sender ? plen : 9,
-	    key }, v;
-	mdb_cursor_open(txn, idx, &cur);
-	for (int op = MDB_SET_RANGE; shown < limit && mdb_cursor_get(cur, &k, &v, op) == 0;
-	    op = MDB_NEXT) {
-		if (k.mv_size < plen + 8 || memcmp(k.mv_data, key, plen) != 0)
-			break;
-		uint8_t sk[8];
-		memcpy(sk, (uint8_t *)k.mv_data + k.mv_size - 8, 8);
-		MDB_val ek = { 8, sk }, ev;
-		looked++;
-		if (mdb_get(txn, entries, &ek, &ev) != 0)
-			continue;
-		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, ev.mv_size, ev.mv_data);
-		if (e == NULL)
-			continue;
-		if (plen == 1 && q->until && e->time_ms >= q->until) {
-			keten__ledger__v1__entry__free_unpacked(e, NULL);
-			break;
-		}
-		if (matches(q, e)) {
-			json_t *j = ledger_entry_json(e);
-			char *s = json_dumps(j, JSON_COMPACT);
-			printf("%s\n", s ? s : "{}");
-			free(s);
-			json_decref(j);
-			shown++;
-		}
-		keten__ledger__v1__entry__free_unpacked(e, NULL);
-	}
-	mdb_cursor_close(cur);
-	fprintf(stderr, "%llu entries (%llu read through the index)\n", (unsigned long long)shown,
+	fprintf(stderr, "%llu entries (%llu read through the index)\n", (unsigned long long)s.shown,
 	    (unsigned long long)looked);
 	return EXIT_OK;
 }
 
+static int
+report_one(void *arg, const Keten__Ledger__V1__Entry *e)
+{
+	struct shown *s = arg;
+	char when[32], id[KETEN_UUIDSTRLEN] = "-";
+	time_t t = (time_t)(e->time_ms / 1000);
+	struct tm tm;
+
+	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY) {
+		s->queries++;	/* counted, listed by query --kind AUDIT_QUERY */
+		return 0;
+	}
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
+	if (e->message_id.len == 16)
+		uuid_format(id, e->message_id.data);
+	const char *type = strrchr(e->message_type, '.') ? strrchr(e->message_type, '.') + 1 :
+	    e->message_type;
+	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED) {
+		printf("\n%s  #%llu  %s -> %s  %s  message %s\n", when, (unsigned long long)e->seq,
+		    e->sender, e->recipient, type, id);
+		printf("  purpose %s, legal basis %s, rule%s", e->purpose, e->legal_basis,
+		    e->n_rule_ids == 1 ? "" : "s");
+		for (size_t i = 0; i < e->n_rule_ids; i++)
+			printf("%s %s", i ? "," : "", e->rule_ids[i]);
+		printf("\n  fields received (%zu):", e->n_field_paths);
+		for (size_t i = 0; i < e->n_field_paths; i++)
+			printf("%s %s", i ? "," : "", e->field_paths[i]);
+		printf("\n  every other field of the message was withheld from %s\n", e->recipient);
+	} else if (e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED) {
+		printf("\n%s  #%llu  %s: %s refused (%s): %s\n", when, (unsigned long long)e->seq,
+		    e->sender, type, e->reason_code, e->reason);
+	} else {
+		printf("\n%s  #%llu  %s\n", when, (unsigned long long)e->seq, e->reason);
+	}
+	s->shown++;
+	return 0;
+}
+
 /* The processing overview of one case, in time order (via the case index). */
 static int
-report(MDB_txn *txn, MDB_dbi entries, const struct query *q)
+report(struct ledger_reader *r, const struct query *q)
 {
-	MDB_dbi idx;
-	MDB_cursor *cur;
-	uint8_t key[LIDX_MAXKEY];
-	size_t plen = lidx_prefix(key, LIDX_CASE, q->pseudo, 32, 0);
-	uint64_t n = 0, nq = 0;
+	struct ledger_query lq = { .case_pseudonym = q->pseudo };
+	struct shown s = { q, 0, UINT64_MAX, 0 };
+	uint64_t looked;
 	char hex[65];
 
-	if (!q->has_case || mdb_dbi_open(txn, "ledger_index", 0, &idx) != 0)
+	if (!q->has_case)
 		return EXIT_USAGE;
 	sodium_bin2hex(hex, sizeof(hex), q->pseudo, 32);
 	printf("processing overview of case %.16s...\n", hex);
-	MDB_val k = { plen, key }, v;
-	mdb_cursor_open(txn, idx, &cur);
-	for (int op = MDB_SET_RANGE; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
-		if (k.mv_size < plen + 8 || memcmp(k.mv_data, key, plen) != 0)
-			break;
-		uint8_t sk[8];
-		memcpy(sk, (uint8_t *)k.mv_data + k.mv_size - 8, 8);
-		MDB_val ek = { 8, sk }, ev;
-		if (mdb_get(txn, entries, &ek, &ev) != 0)
-			continue;
-		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, ev.mv_size, ev.mv_data);
-		if (e == NULL)
-			continue;
-		char when[32], id[KETEN_UUIDSTRLEN] = "-";
-		time_t t = (time_t)(e->time_ms / 1000);
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
-		if (e->message_id.len == 16)
-			uuid_format(id, e->message_id.data);
-		const char *type = strrchr(e->message_type, '.') ? strrchr(e->message_type, '.') + 1 :
-		    e->message_type;
-		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY) {
-			nq++;	/* counted, listed by query --kind AUDIT_QUERY */
-			keten__ledger__v1__entry__free_unpacked(e, NULL);
-			continue;
-		}
-		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED) {
-			printf("\n%s  #%llu  %s -> %s  %s  message %s\n", when, (unsigned long long)e->seq,
-			    e->sender, e->recipient, type, id);
-			printf("  purpose %s, legal basis %s, rule%s", e->purpose, e->legal_basis,
-			    e->n_rule_ids == 1 ? "" : "s");
-			for (size_t i = 0; i < e->n_rule_ids; i++)
-				printf("%s %s", i ? "," : "", e->rule_ids[i]);
-			printf("\n  fields received (%zu):", e->n_field_paths);
-			for (size_t i = 0; i < e->n_field_paths; i++)
-				printf("%s %s", i ? "," : "", e->field_paths[i]);
-			printf("\n  every other field of the message was withheld from %s\n", e->recipient);
-		} else if (e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED) {
-			printf("\n%s  #%llu  %s: %s refused (%s): %s\n", when, (unsigned long long)e->seq,
-			    e->sender, type, e->reason_code, e->reason);
-		} else {
-			printf("\n%s  #%llu  %s\n", when, (unsigned long long)e->seq, e->reason);
-		}
-		n++;
-		keten__ledger__v1__entry__free_unpacked(e, NULL);
-	}
-	mdb_cursor_close(cur);
-	printf("\n%llu ledger entries for this case\n", (unsigned long long)n);
+	if (ledger_reader_query(r, &lq, report_one, &s, &looked) == KETEN_ENOTFOUND)
+		return EXIT_USAGE;
+	printf("\n%llu ledger entries for this case\n", (unsigned long long)s.shown);
 	printf("%llu auditors' queries of this case logged (keten audit query --case %s "
-	    "--kind AUDIT_QUERY lists them)\n", (unsigned long long)nq, hex);
+	    "--kind AUDIT_QUERY lists them)\n", (unsigned long long)s.queries, hex);
 	return EXIT_OK;
 }
 
-/* Perfect-subtree hashes from the broker's stored tree, for proofs. */
-struct tree_read {
-	MDB_txn *txn;
-	MDB_dbi tree;
-};
-
-static int
-tree_get(void *arg, unsigned level, uint64_t index, merkle_hash out)
-{
-	struct tree_read *t = arg;
-
-	return ltree_get(t->txn, t->tree, level, index, out);
-}
-
-static int
-tree_put(void *arg, unsigned level, uint64_t index, const merkle_hash h)
-{
-	(void)arg, (void)level, (void)index, (void)h;
-	return -1;	/* read-only */
-}
-
-static char *
-note_at(MDB_txn *txn, MDB_dbi cps, uint64_t size)
-{
-	uint8_t key[8];
-	MDB_val k = { 8, key }, v;
-
-	be64_put(key, size);
-	if (mdb_get(txn, cps, &k, &v) != 0)
-		return NULL;
-	return strndup(v.mv_data, v.mv_size);
-}
-
-static void
-print_hashes(const char *label, const merkle_hash *h, size_t n)
-{
-	char hex[65];
-
-	printf("%s", label);
-	for (size_t i = 0; i < n; i++) {
-		sodium_bin2hex(hex, sizeof(hex), h[i], 32);
-		printf("%s%s", i ? "," : " ", hex);
-	}
-	printf("\n");
-}
-
 /*
- * A self-contained proof, text:
+ * A self-contained proof, text (ledger/proof.h, docs/auditor.md):
  *   keten-proof v1
  *   inclusion <seq> <size>      |  consistency <old> <new>
  *   entry <base64>              (inclusion only: the exact logged bytes)
@@ -501,56 +309,14 @@ print_hashes(const char *label, const merkle_hash *h, size_t n)
  *   (consistency: two checkpoints, old then new)
  */
 static int
-prove(MDB_txn *txn, MDB_dbi entries, MDB_dbi cps, uint64_t seq, uint64_t size, uint64_t old,
-    bool consistency)
+prove(struct ledger_reader *r, uint64_t seq, uint64_t size, uint64_t old, bool consistency)
 {
-	struct tree_read tr = { txn, 0 };
-	struct merkle_store st = { tree_get, tree_put, &tr };
-	merkle_hash proof[MERKLE_MAX_PROOF];
-	size_t n;
-	char *a = NULL, *b = NULL;
+	char err[KETEN_ERRLEN];
 
-	if (mdb_dbi_open(txn, "ledger_tree", 0, &tr.tree) != 0)
+	if (ledger_reader_prove(r, seq, size, old, consistency, stdout, err) != 0) {
+		fprintf(stderr, "keten audit prove: %s\n", err);
 		return EXIT_FAIL;
-	if (!consistency) {
-		uint8_t key[8];
-		MDB_val k = { 8, key }, v;
-		be64_put(key, seq);
-		if (seq >= size || mdb_get(txn, entries, &k, &v) != 0 ||
-		    (b = note_at(txn, cps, size)) == NULL ||
-		    merkle_inclusion_proof(&st, seq, size, proof, &n) != 0) {
-			fprintf(stderr, "keten audit prove: no entry %llu in a checkpoint of size %llu\n",
-			    (unsigned long long)seq, (unsigned long long)size);
-			free(b);
-			return EXIT_FAIL;
-		}
-		size_t b64len = sodium_base64_ENCODED_LEN(v.mv_size, sodium_base64_VARIANT_ORIGINAL);
-		char *e64 = malloc(b64len);
-		if (e64 == NULL)
-			return EXIT_FAIL;
-		sodium_bin2base64(e64, b64len, v.mv_data, v.mv_size, sodium_base64_VARIANT_ORIGINAL);
-		printf("keten-proof v1\ninclusion %llu %llu\nentry %s\n", (unsigned long long)seq,
-		    (unsigned long long)size, e64);
-		free(e64);
-	} else {
-		if (old == 0 || old > size || (a = note_at(txn, cps, old)) == NULL ||
-		    (b = note_at(txn, cps, size)) == NULL ||
-		    merkle_consistency_proof(&st, old, size, proof, &n) != 0) {
-			fprintf(stderr, "keten audit prove: no checkpoints %llu and %llu to prove between\n",
-			    (unsigned long long)old, (unsigned long long)size);
-			free(a);
-			free(b);
-			return EXIT_FAIL;
-		}
-		printf("keten-proof v1\nconsistency %llu %llu\n", (unsigned long long)old,
-		    (unsigned long long)size);
 	}
-	print_hashes("proof", (const merkle_hash *)proof, n);
-	if (a != NULL)
-		printf("checkpoint %llu\n%s.\n", (unsigned long long)old, a);
-	printf("checkpoint %llu\n%s.\n", (unsigned long long)size, b);
-	free(a);
-	free(b);
 	return EXIT_OK;
 }
 
@@ -585,62 +351,93 @@ check_proof(const char *path, const uint8_t pk[static 32])
 	return rc;
 }
 
+struct stats {
+	struct row { char key[160]; uint64_t accepted, rejected; } *rows;
+	size_t n, cap;
+};
+
+static void
+stats_count(struct stats *st, const char key[static 160], bool acc)
+{
+	size_t i;
+
+	for (i = 0; i < st->n && strcmp(st->rows[i].key, key) != 0; i++)
+		;
+	if (i == st->n) {
+		if (st->n == st->cap) {
+			size_t cap = st->cap ? 2 * st->cap : 64;
+			struct row *nr = realloc(st->rows, cap * sizeof(*nr));
+			if (nr == NULL)
+				return;
+			st->rows = nr;
+			st->cap = cap;
+		}
+		memcpy(st->rows[st->n].key, key, sizeof(st->rows[st->n].key));
+		st->rows[st->n].accepted = st->rows[st->n].rejected = 0;
+		st->n++;
+	}
+	if (acc)
+		st->rows[i].accepted++;
+	else
+		st->rows[i].rejected++;
+}
+
+static int
+stats_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
+{
+	char keys[POLICY_KEYS][160];
+	size_t nk = 0;
+
+	(void)seq;
+	if (e == NULL)
+		return 0;
+	bool acc = e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED;
+	bool rej = e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED;
+	if (acc || rej) {
+		snprintf(keys[nk++], 160, "pair  %s -> %s", e->sender,
+		    e->recipient[0] ? e->recipient : "(refused)");
+		for (size_t i = 0; i < e->n_rule_ids && nk < POLICY_KEYS; i++)
+			snprintf(keys[nk++], 160, "rule  %s", e->rule_ids[i]);
+		if (rej && e->reason_code[0] && nk < POLICY_KEYS)
+			snprintf(keys[nk++], 160, "reason %s", e->reason_code);
+	}
+	for (size_t j = 0; j < nk; j++)
+		stats_count(arg, keys[j], acc);
+	return 0;
+}
+
 /* Accepted and rejected per rule and per sender -> recipient pair (one pass). */
 static int
-stats(MDB_txn *txn, MDB_dbi entries)
+stats(struct ledger_reader *r)
 {
-	struct row { char key[160]; uint64_t accepted, rejected; } *rows = NULL;
-	size_t n = 0, cap = 0;
-	MDB_cursor *cur;
-	MDB_val k, v;
+	struct stats st = { NULL, 0, 0 };
 
-	mdb_cursor_open(txn, entries, &cur);
-	for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
-		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size, v.mv_data);
-		if (e == NULL)
-			continue;
-		bool acc = e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED;
-		bool rej = e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED;
-		char keys[POLICY_KEYS][160];
-		size_t nk = 0;
-		if (acc || rej) {
-			snprintf(keys[nk++], 160, "pair  %s -> %s", e->sender,
-			    e->recipient[0] ? e->recipient : "(refused)");
-			for (size_t i = 0; i < e->n_rule_ids && nk < POLICY_KEYS; i++)
-				snprintf(keys[nk++], 160, "rule  %s", e->rule_ids[i]);
-			if (rej && e->reason_code[0] && nk < POLICY_KEYS)
-				snprintf(keys[nk++], 160, "reason %s", e->reason_code);
-		}
-		for (size_t j = 0; j < nk; j++) {
-			size_t i;
-			for (i = 0; i < n && strcmp(rows[i].key, keys[j]) != 0; i++)
-				;
-			if (i == n) {
-				if (n == cap) {
-					cap = cap ? 2 * cap : 64;
-					struct row *nr = realloc(rows, cap * sizeof(*nr));
-					if (nr == NULL)
-						break;
-					rows = nr;
-				}
-				memcpy(rows[n].key, keys[j], sizeof(rows[n].key));
-				rows[n].accepted = rows[n].rejected = 0;
-				n++;
-			}
-			if (acc)
-				rows[i].accepted++;
-			else
-				rows[i].rejected++;
-		}
-		keten__ledger__v1__entry__free_unpacked(e, NULL);
-	}
-	mdb_cursor_close(cur);
+	ledger_reader_walk(r, 0, stats_one, &st);
 	printf("%-60s %10s %10s\n", "", "accepted", "rejected");
-	for (size_t i = 0; i < n; i++)
-		printf("%-60s %10llu %10llu\n", rows[i].key, (unsigned long long)rows[i].accepted,
-		    (unsigned long long)rows[i].rejected);
-	free(rows);
+	for (size_t i = 0; i < st.n; i++)
+		printf("%-60s %10llu %10llu\n", st.rows[i].key, (unsigned long long)st.rows[i].accepted,
+		    (unsigned long long)st.rows[i].rejected);
+	free(st.rows);
 	return EXIT_OK;
+}
+
+struct log_walk {
+	uint64_t limit;
+	bool logboek;
+};
+
+static int
+log_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
+{
+	struct log_walk *w = arg;
+
+	(void)seq;
+	if (w->limit == 0)
+		return 1;
+	w->limit--;
+	if (e != NULL)
+		print_json(w->logboek ? ledger_entry_logboek_json(e) : ledger_entry_json(e));
+	return w->limit == 0;
 }
 
 static int
@@ -748,9 +545,7 @@ cmd_audit(int argc, char **argv)
 	bool pcons = false;
 	uint8_t pk[32];
 	char err[KETEN_ERRLEN];
-	MDB_env *env = NULL;
-	MDB_txn *txn = NULL;
-	MDB_dbi entries, cps;
+	struct ledger_reader *r = NULL;
 	int ch, rc = EXIT_FAIL;
 
 	if (argc < 2)
@@ -856,69 +651,37 @@ cmd_audit(int argc, char **argv)
 	}
 	if (log_query(data, verb, &q, argc, argv) != 0)
 		return EXIT_FAIL;
-	if (db_env_open_readonly(data, &env, err) != 0) {
+	if (ledger_reader_open(data, &r, err) != 0) {
 		fprintf(stderr, "keten audit: %s\n", err);
-		return EXIT_FAIL;
-	}
-	if (mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) != 0 ||
-	    mdb_dbi_open(txn, "ledger", 0, &entries) != 0 ||
-	    mdb_dbi_open(txn, "checkpoints", 0, &cps) != 0) {
-		fprintf(stderr, "keten audit: %s holds no ledger\n", data);
 		goto out;
 	}
 	if (strcmp(verb, "verify") == 0) {
-		rc = verify(txn, entries, cps, origin, pk);
+		rc = verify(r, origin, pk);
 	} else if (strcmp(verb, "query") == 0) {
-		rc = query(txn, entries, &q, limit);
+		rc = query(r, &q, limit);
 	} else if (strcmp(verb, "report") == 0) {
-		rc = report(txn, entries, &q);
+		rc = report(r, &q);
 	} else if (strcmp(verb, "prove") == 0) {
-		MDB_val mk = { 11, "ledger_size" }, mv;
-		MDB_dbi meta;
-		uint64_t lsize = 0;
-		if (mdb_dbi_open(txn, "meta", 0, &meta) == 0 && mdb_get(txn, meta, &mk, &mv) == 0 &&
-		    mv.mv_size == 8)
-			lsize = be64_get(mv.mv_data);
+		uint64_t lsize = ledger_reader_size(r);
 		if (psize == 0)
 			psize = lsize;
 		if ((!pcons && pseq == UINT64_MAX) || psize > lsize) {
 			rc = usage(stderr);
 			goto out;
 		}
-		rc = prove(txn, entries, cps, pseq, psize, pold, pcons);
+		rc = prove(r, pseq, psize, pold, pcons);
 	} else if (strcmp(verb, "stats") == 0) {
-		rc = stats(txn, entries);
+		rc = stats(r);
 	} else if (strcmp(verb, "log") == 0 || (strcmp(verb, "export") == 0 && format != NULL &&
 	    strcmp(format, "logboek") == 0)) {
-		bool logboek = strcmp(verb, "export") == 0;
-		MDB_cursor *cur;
-		MDB_val k, v;
-		uint8_t start[8];
-		be64_put(start, has_after ? after + 1 : 0);
-		k = (MDB_val){ 8, start };
-		mdb_cursor_open(txn, entries, &cur);
-		for (int op = MDB_SET_RANGE; limit > 0 && mdb_cursor_get(cur, &k, &v, op) == 0;
-		    op = MDB_NEXT, limit--) {
-			Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size,
-			    v.mv_data);
-			if (e == NULL)
-				continue;
-			json_t *j = logboek ? ledger_entry_logboek_json(e) : ledger_entry_json(e);
-			char *s = json_dumps(j, JSON_COMPACT);
-			printf("%s\n", s ? s : "{}");
-			free(s);
-			json_decref(j);
-			keten__ledger__v1__entry__free_unpacked(e, NULL);
-		}
-		mdb_cursor_close(cur);
+		struct log_walk w = { limit, strcmp(verb, "export") == 0 };
+		ledger_reader_walk(r, has_after ? after + 1 : 0, log_one, &w);
 		rc = EXIT_OK;
 	} else {
 		rc = usage(stderr);
 	}
 out:
-	if (txn)
-		mdb_txn_abort(txn);
-	mdb_env_close(env);
+	ledger_reader_free(&r);
 	directory_free((struct directory **)&witness_dir);
 	return rc;
 }

@@ -1,13 +1,13 @@
 /*
  * libFuzzer target: the audit-spool record the broker reads from auditors
- * (common/auditspool.c).  A record that parses must format back to a record
+ * (ledger/auditspool.c).  A record that parses must format back to a record
  * that parses to the same query.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/auditspool.h"
+#include "ledger/auditspool.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: ledger checkpoints (common/checkpoint.c), a C2SP signed
+ * libFuzzer target: ledger checkpoints (ledger/checkpoint.c), a C2SP signed
  * note as agents receive it in receipts and witness challenges and auditors
  * read it, with the fixed fuzz keys of the broker (tests/fuzz/fuzzkeys.h).
  * The input is the note; every "— NAME ..." line after the blank line is
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/checkpoint.h"
+#include "ledger/checkpoint.h"
 #include "tests/fuzz/fuzzkeys.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,14 +1,14 @@
 /*
  * libFuzzer target: ledger entries (keten.ledger.v1.Entry) as `keten audit`
  * reads them from the broker's ledger, and as agents read them in receipts:
- * protobuf unpack, then both JSON renderings (common/ledgerjson.c), which
+ * protobuf unpack, then both JSON renderings (ledger/ledgerjson.c), which
  * must always give an object that serialises.
  */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "common/ledgerjson.h"
+#include "ledger/ledgerjson.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

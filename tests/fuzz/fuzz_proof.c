@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the proof files `keten audit check-proof` reads
- * (common/proof.c), verified with the fixed fuzz key of the broker
+ * (ledger/proof.c), verified with the fixed fuzz key of the broker
  * (tests/fuzz/fuzzkeys.h).
  */
 #include <stdint.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/proof.h"
+#include "ledger/proof.h"
 #include "tests/fuzz/fuzzkeys.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "agent/outbound.h"
-#include "common/checkpoint.h"
-#include "common/merkle.h"
+#include "ledger/checkpoint.h"
+#include "ledger/merkle.h"
 #include "common/policysig.h"
 #include "common/util.h"
 #include "common/wire.h"

@@ -1,9 +1,9 @@
-/* Unit tests of common/auditspool.c: the record format `keten audit` hands the broker. */
+/* Unit tests of ledger/auditspool.c: the record format `keten audit` hands the broker. */
 #include "tests/unit/testutil.h"
 
 #include <sys/file.h>
 
-#include "common/auditspool.h"
+#include "ledger/auditspool.h"
 
 static void
 sample(struct audit_query *q)

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "broker/ledger.h"
+#include "ledger/ledger.h"
 #include "common/db.h"
 
 static void

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "common/merkle.h"
+#include "ledger/merkle.h"
 
 /* In-memory store: per level an array of hashes. */
 struct mem {

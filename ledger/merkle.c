@@ -3,7 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "common/merkle.h"
+#include "ledger/merkle.h"
 
 void
 merkle_leaf_hash(merkle_hash out, const void *entry, size_t len)

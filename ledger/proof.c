@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/checkpoint.h"
-#include "common/proof.h"
+#include "ledger/checkpoint.h"
+#include "ledger/proof.h"
 
 void
 proof_free(struct proof **pp)

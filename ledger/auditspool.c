@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/auditspool.h"
+#include "ledger/auditspool.h"
 #include "common/util.h"
 
 #define MAGIC "keten-audit-query/v1"

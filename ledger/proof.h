@@ -18,7 +18,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
-#include "common/merkle.h"
+#include "ledger/merkle.h"
 
 struct proof {
 	bool inclusion;			/* else a consistency proof */

@@ -2,11 +2,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/ledger.h"
-#include "common/checkpoint.h"
+#include "ledger/ledger.h"
+#include "ledger/checkpoint.h"
 #include "common/db.h"
-#include "common/ledgerindex.h"
-#include "common/merkle.h"
+#include "ledger/ledgerindex.h"
+#include "ledger/merkle.h"
 #include "common/util.h"
 
 struct ledger {

@@ -11,7 +11,7 @@
  *   ledger_index: kind(1) || value || seq(be64) -> "" (secondary indexes, so a query
  *                 costs in proportion to its answer): 'c' case pseudonym, 'm' message
  *                 id, 's' sender, 'r' recipient, 'u' rule id, 't' time (be64 ms)
- *                 (the value of text kinds is NUL-terminated; see common/ledgerindex.h)
+ *                 (the value of text kinds is NUL-terminated; see ledger/ledgerindex.h)
  *   meta:        "ledger_size"            -> be64
  */
 #ifndef KETEN_BROKER_LEDGER_H

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/ledgerjson.h"
+#include "ledger/ledgerjson.h"
 #include "common/util.h"
 
 json_t *

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/checkpoint.h"
+#include "ledger/checkpoint.h"
 
 static void
 key_id(uint8_t out[4], const char *origin, const uint8_t pk[static 32])
