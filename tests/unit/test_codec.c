@@ -1,5 +1,5 @@
 /*
- * Unit tests of the generic case-message codec (schemas/codec.c): the
+ * Unit tests of the generic case-message codec (schemas/codec_types.c, codec_json.c, codec_paths.c): the
  * message corpus in tests/data/messages round-trips JSON -> protobuf -> JSON,
  * every input in tests/data/bad is refused with exactly the error line of its
  * .err file, path sets and the field filter keep their properties over

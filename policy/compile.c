@@ -1,4 +1,4 @@
-/* Policy compiler and evaluator (see policy.h and docs/policy.md). */
+/* The policy compiler: YAML (docs/policy.md) to rules, errors at file:line:col, the canonical form and its hash. */
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,100 +9,7 @@
 #include "policy/policy.h"
 #include "schemas/case.pb-c.h"
 #include "schemas/envelope.pb-c.h"
-
-#define MAX_TYPES 64
-
-struct rule {
-	char *id;
-	bool forbid;
-	unsigned line, col;
-	uint8_t *from, *to;		/* per agency: 1 if the rule applies */
-	uint64_t types;			/* bit per codec type index */
-	int purpose;			/* purpose index; -1 = any (forbid only) */
-	int basis;			/* basis index; -1 = none (forbid) */
-	bool whole;			/* forbid without fields: the whole message */
-	struct codec_pathset *fields;	/* per codec type index */
-	/* when */
-	uint64_t forms;			/* bit per ExploitationForm value; 0 = no condition */
-	int minor;			/* -1 no condition, else 0/1 */
-	char **regions;
-	size_t nregions;
-	uint32_t handling;		/* bit per HandlingLabel value; 0 = no condition */
-	uint32_t retention_days;
-	struct policy_rule_info info;
-};
-
-/* The index maps (sender class, recipient class, type) to the rules that may
- * apply, in rule order.  Agencies that every rule names alike (as senders, or
- * as recipients) share a class, so its size follows the number of distinct
- * roles in the policy rather than the square of the directory's size. */
-struct bucket {
-	uint64_t key;			/* (sc << 40 | rc << 16 | t) + 1; 0 = empty slot */
-	uint32_t off, cnt;
-};
-
-struct policy {
-	char *name, *version;
-	uint8_t hash[POLICY_HASHBYTES];
-	size_t nag;
-	char **agencies;		/* directory order */
-	uint32_t *by_name;		/* agency indices sorted by id */
-	size_t npurposes, nbases;
-	char **purposes, **purpose_desc, **bases, **citations;
-	size_t nrules;
-	struct rule *rules;
-	size_t ntypes;
-	uint32_t *sclass, *rclass;	/* per agency: its sender and recipient class */
-	struct bucket *buckets;
-	size_t nbuckets;		/* power of two */
-	uint32_t *idx;
-};
-
-const char *
-policy_reason_name(enum policy_reason r)
-{
-	switch (r) {
-	case POLICY_OK: return "ok";
-	case POLICY_NO_RULE: return "no-rule";
-	case POLICY_PURPOSE_NOT_GRANTED: return "purpose-not-granted";
-	case POLICY_CONDITION_FALSE: return "condition-false";
-	case POLICY_FORBIDDEN: return "forbidden";
-	case POLICY_REPLY_REQUIRED: return "reply-required";
-	case POLICY_LIMIT_REACHED: return "limit-reached";
-	case POLICY_NOT_GRANTED: return "not-granted";
-	case POLICY_ERROR: return "error";
-	}
-	return "error";
-}
-
-/* Internal: the purpose matched but the named legal basis did not.  Reported
- * as POLICY_PURPOSE_NOT_GRANTED, but closer than a purpose mismatch. */
-#define BASIS_MISMATCH ((enum policy_reason)100)
-
-static const char *const tlp[] = { "UNSPECIFIED", "CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED" };
-
-int
-policy_handling_parse(const char *s)
-{
-	if (strncmp(s, "HANDLING_LABEL_", 15) == 0)
-		s += 15;
-	if (strncmp(s, "TLP:", 4) == 0 || strncmp(s, "TLP_", 4) == 0)
-		s += 4;
-	for (int i = 1; i < 6; i++)
-		if (strcmp(s, tlp[i]) == 0)
-			return i;
-	if (strcmp(s, "AMBER_STRICT") == 0)
-		return 4;
-	return -1;
-}
-
-const char *
-policy_handling_name(int label)
-{
-	return label >= 0 && label < 6 ? tlp[label] : "UNKNOWN";
-}
-
-/* ---- compilation ---- */
+#include "policy/policy_int.h"
 
 struct compiler {
 	struct policy *p;
@@ -148,8 +55,8 @@ canon_add(struct compiler *c, const char *fmt, ...)
 	}
 }
 
-static int
-agency_index(const struct policy *p, const char *id)
+int
+policy_agency_index(const struct policy *p, const char *id)
 {
 	size_t lo = 0, hi = p->nag;
 
@@ -174,8 +81,8 @@ by_name_cmp(const void *a, const void *b, void *arg)
 	return strcmp(p->agencies[*(const uint32_t *)a], p->agencies[*(const uint32_t *)b]);
 }
 
-static int
-index_of(char **list, size_t n, const char *s)
+int
+policy_index_of(char **list, size_t n, const char *s)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(list[i], s) == 0)
@@ -233,7 +140,7 @@ add_agency_ref(struct compiler *c, const struct ynode *v, void *arg)
 				as->set[k] = 1;
 		return 0;
 	}
-	if ((i = agency_index(c->p, s)) >= 0) {
+	if ((i = policy_agency_index(c->p, s)) >= 0) {
 		as->set[i] = 1;
 		return 0;
 	}
@@ -434,7 +341,7 @@ compile_rule(struct compiler *c, const struct ynode *m, struct rule *r)
 	if ((rc = ydoc_get_str(c->doc, m, "purpose", !f, &purpose, c->err)) != 0)
 		return rc;
 	if (purpose != NULL && !(f && strcmp(purpose, "*") == 0) &&
-	    (r->purpose = index_of(c->p->purposes, c->p->npurposes, purpose)) < 0)
+	    (r->purpose = policy_index_of(c->p->purposes, c->p->npurposes, purpose)) < 0)
 		return ydoc_err(c->doc, ynode_get(m, "purpose"), c->err, "unknown purpose \"%s\" in rule "
 		    "%s (declare it under purposes)", purpose, r->id);
 	if (f && ynode_get(m, "basis") != NULL)
@@ -442,7 +349,7 @@ compile_rule(struct compiler *c, const struct ynode *m, struct rule *r)
 	if (!f) {
 		if ((rc = ydoc_get_str(c->doc, m, "basis", true, &basis, c->err)) != 0)
 			return rc;
-		if ((r->basis = index_of(c->p->bases, c->p->nbases, basis)) < 0)
+		if ((r->basis = policy_index_of(c->p->bases, c->p->nbases, basis)) < 0)
 			return ydoc_err(c->doc, ynode_get(m, "basis"), c->err, "unknown legal basis \"%s\" "
 			    "in rule %s (declare it under bases)", basis, r->id);
 	}
@@ -543,184 +450,6 @@ canon_rule(struct compiler *c, const struct rule *r)
 				canon_add(c, " %s", codec_type_path(ct, k));
 		canon_add(c, "\n");
 	}
-}
-
-static uint64_t
-bucket_key(size_t s, size_t r, size_t t)
-{
-	return ((uint64_t)s << 40 | (uint64_t)r << 16 | t) + 1;
-}
-
-static size_t
-bucket_slot(const struct policy *p, uint64_t key)
-{
-	uint64_t h = key * 0x9E3779B97F4A7C15ull;
-
-	return (size_t)(h >> 32) & (p->nbuckets - 1);
-}
-
-struct entry {
-	uint64_t key;
-	uint32_t rule;
-};
-
-static int
-entry_cmp(const void *a, const void *b)
-{
-	const struct entry *x = a, *y = b;
-
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->rule < y->rule ? -1 : x->rule > y->rule;
-}
-
-struct classer {
-	const struct policy *p;
-	const uint64_t *h;
-	bool to;
-};
-
-static bool
-named(const struct rule *r, size_t a, bool to)
-{
-	return (to ? r->to : r->from)[a] != 0;
-}
-
-static bool
-same_class(const struct classer *k, uint32_t a, uint32_t b)
-{
-	if (k->h[a] != k->h[b])
-		return false;
-	for (size_t ri = 0; ri < k->p->nrules; ri++)
-		if (named(&k->p->rules[ri], a, k->to) != named(&k->p->rules[ri], b, k->to))
-			return false;
-	return true;
-}
-
-/* Order agencies by the rules that name them (hash first, then every rule). */
-static int
-class_cmp(const void *x, const void *y, void *arg)
-{
-	const struct classer *k = arg;
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-
-	if (k->h[a] != k->h[b])
-		return k->h[a] < k->h[b] ? -1 : 1;
-	for (size_t ri = 0; ri < k->p->nrules; ri++) {
-		bool na = named(&k->p->rules[ri], a, k->to), nb = named(&k->p->rules[ri], b, k->to);
-		if (na != nb)
-			return na ? 1 : -1;
-	}
-	return a < b ? -1 : a > b;
-}
-
-/* Class of each agency as sender (to false) or recipient (to true): agencies
- * named by exactly the same rules share one.  Writes the class per agency to
- * cls (nag entries) and one member of each class to rep; returns the number
- * of classes, or -1 when out of memory. */
-static long
-agency_classes(const struct policy *p, bool to, uint32_t *cls, uint32_t *rep)
-{
-	uint64_t *h = malloc((p->nag ? p->nag : 1) * sizeof(*h));
-	uint32_t *order = malloc((p->nag ? p->nag : 1) * sizeof(*order));
-	struct classer k = { p, h, to };
-	long n = 0;
-
-	if (h == NULL || order == NULL) {
-		free(h);
-		free(order);
-		return -1;
-	}
-	for (size_t a = 0; a < p->nag; a++) {
-		uint64_t x = 0xcbf29ce484222325ull;
-		for (size_t ri = 0; ri < p->nrules; ri++)
-			if (named(&p->rules[ri], a, to))
-				x = (x ^ ri) * 0x100000001b3ull;
-		h[a] = x;
-		order[a] = (uint32_t)a;
-	}
-	qsort_r(order, p->nag, sizeof(*order), class_cmp, &k);
-	for (size_t i = 0; i < p->nag; i++) {
-		if (i == 0 || !same_class(&k, order[i - 1], order[i]))
-			rep[n++] = order[i];
-		cls[order[i]] = (uint32_t)(n - 1);
-	}
-	free(h);
-	free(order);
-	return n;
-}
-
-static int
-build_index(struct policy *p, char err[static KETEN_ERRLEN])
-{
-	struct entry *e = NULL;
-	size_t n = 0, cap = 0, m = p->nag ? p->nag : 1;
-	uint32_t *srep = malloc(m * sizeof(*srep)), *rrep = malloc(m * sizeof(*rrep));
-	long nsc = -1, nrc = -1;
-
-	p->sclass = malloc(m * sizeof(*p->sclass));
-	p->rclass = malloc(m * sizeof(*p->rclass));
-	if (srep != NULL && rrep != NULL && p->sclass != NULL && p->rclass != NULL &&
-	    (nsc = agency_classes(p, false, p->sclass, srep)) >= 0)
-		nrc = agency_classes(p, true, p->rclass, rrep);
-	if (nrc < 0)
-		goto nomem;
-	for (size_t ri = 0; ri < p->nrules; ri++) {
-		const struct rule *r = &p->rules[ri];
-		for (size_t sc = 0; sc < (size_t)nsc; sc++) {
-			if (!r->from[srep[sc]])
-				continue;
-			for (size_t rc = 0; rc < (size_t)nrc; rc++) {
-				if (!r->to[rrep[rc]])
-					continue;
-				for (size_t t = 0; t < p->ntypes; t++) {
-					if (!(r->types >> t & 1))
-						continue;
-					if (n == cap) {
-						cap = cap ? 2 * cap : 1024;
-						struct entry *ne = realloc(e, cap * sizeof(*e));
-						if (ne == NULL)
-							goto nomem;
-						e = ne;
-					}
-					e[n++] = (struct entry){ bucket_key(sc, rc, t), (uint32_t)ri };
-				}
-			}
-		}
-	}
-	free(srep);
-	free(rrep);
-	srep = rrep = NULL;
-	qsort(e, n, sizeof(*e), entry_cmp);
-	size_t groups = 0;
-	for (size_t i = 0; i < n; i++)
-		if (i == 0 || e[i].key != e[i - 1].key)
-			groups++;
-	p->nbuckets = 16;
-	while (p->nbuckets < 2 * groups)
-		p->nbuckets *= 2;
-	if ((p->buckets = calloc(p->nbuckets, sizeof(*p->buckets))) == NULL ||
-	    (p->idx = malloc((n ? n : 1) * sizeof(*p->idx))) == NULL)
-		goto nomem;
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j < n && e[j].key == e[i].key) {
-			p->idx[j] = e[j].rule;
-			j++;
-		}
-		size_t slot = bucket_slot(p, e[i].key);
-		while (p->buckets[slot].key != 0)
-			slot = (slot + 1) & (p->nbuckets - 1);
-		p->buckets[slot] = (struct bucket){ e[i].key, (uint32_t)i, (uint32_t)(j - i) };
-		i = j;
-	}
-	free(e);
-	return 0;
-nomem:
-	free(e);
-	free(srep);
-	free(rrep);
-	return keten_seterr(err, KETEN_ENOMEM, "out of memory");
 }
 
 static const char *const top_keys[] = {
@@ -864,7 +593,7 @@ compile(struct ydoc *doc, const struct directory *dir, struct policy **out,
 				rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
 				goto fail;
 			}
-			if (agency_index(p, k->str) >= 0) {
+			if (policy_agency_index(p, k->str) >= 0) {
 				free(tmp);
 				rc = ydoc_err(doc, k, err, "group \"%s\" has the name of an agency", k->str);
 				goto fail;
@@ -914,7 +643,7 @@ compile(struct ydoc *doc, const struct directory *dir, struct policy **out,
 			}
 		canon_rule(&c, r);
 	}
-	if ((rc = build_index(p, err)) != 0)
+	if ((rc = policy_build_index(p, err)) != 0)
 		goto fail;
 	if (c.canon == NULL) {
 		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
@@ -974,280 +703,4 @@ policy_free(struct policy **pp)
 	free(p->version);
 	free(p);
 	*pp = NULL;
-}
-
-/* ---- evaluation ---- */
-
-static const struct bucket *
-find_bucket(const struct policy *p, int s, int r, size_t t)
-{
-	uint64_t key = bucket_key(p->sclass[s], p->rclass[r], t);
-	size_t slot = bucket_slot(p, key);
-
-	while (p->buckets[slot].key != 0) {
-		if (p->buckets[slot].key == key)
-			return &p->buckets[slot];
-		slot = (slot + 1) & (p->nbuckets - 1);
-	}
-	return NULL;
-}
-
-static bool
-when_holds(const struct rule *r, const struct policy_request *rq)
-{
-	if (r->forms) {
-		bool any = false;
-		for (size_t i = 0; i < rq->nforms && !any; i++)
-			any = rq->forms[i] > 0 && rq->forms[i] < 64 && (r->forms >> rq->forms[i] & 1);
-		if (!any)
-			return false;
-	}
-	if (r->minor >= 0 && (int)rq->minor != r->minor)
-		return false;
-	if (r->nregions) {
-		bool any = false;
-		for (size_t i = 0; i < r->nregions && !any; i++)
-			any = rq->region != NULL && strcmp(rq->region, r->regions[i]) == 0;
-		if (!any)
-			return false;
-	}
-	if (r->handling && (rq->handling < 0 || rq->handling > 31 || !(r->handling >> rq->handling & 1)))
-		return false;
-	return true;
-}
-
-/* Does permit or forbid rule r apply to this request?  POLICY_OK or why not. */
-static enum policy_reason
-rule_applies(const struct policy *p, const struct rule *r, const struct policy_request *rq,
-    int purpose, const struct policy_ledger *ledger)
-{
-	if (r->purpose >= 0 && r->purpose != purpose)
-		return POLICY_PURPOSE_NOT_GRANTED;
-	if (!r->forbid && rq->basis != NULL && rq->basis[0] != '\0' &&
-	    strcmp(p->bases[r->basis], rq->basis) != 0)
-		return BASIS_MISMATCH;
-	if (!when_holds(r, rq))
-		return POLICY_CONDITION_FALSE;
-	if (r->info.reply_to_type != NULL) {
-		int ok = ledger && ledger->reply_ok ? ledger->reply_ok(ledger->arg, rq, &r->info) : 0;
-		if (ok < 0)
-			return POLICY_ERROR;
-		if (ok == 0)
-			return POLICY_REPLY_REQUIRED;
-	}
-	if (r->info.limit_count > 0) {
-		int ok = ledger && ledger->limit_ok ? ledger->limit_ok(ledger->arg, rq, &r->info) : 0;
-		if (ok < 0)
-			return POLICY_ERROR;
-		if (ok == 0)
-			return POLICY_LIMIT_REACHED;
-	}
-	return POLICY_OK;
-}
-
-/* How close a failed rule came: the reason to report is the closest one. */
-static int
-closeness(enum policy_reason r)
-{
-	switch ((int)r) {
-	case POLICY_ERROR: return 7;
-	case POLICY_LIMIT_REACHED: return 6;
-	case POLICY_REPLY_REQUIRED: return 5;
-	case POLICY_CONDITION_FALSE: return 4;
-	case BASIS_MISMATCH: return 3;
-	case POLICY_PURPOSE_NOT_GRANTED: return 2;
-	default: return 1;
-	}
-}
-
-static void
-deny(struct policy_decision *d, enum policy_reason why, int rule)
-{
-	d->permitted = false;
-	d->reason = why;
-	d->reason_rule = rule;
-	codec_pathset_clear(&d->allowed);
-	d->ngranting = 0;
-	d->retention_days = 0;
-	d->basis = NULL;
-}
-
-void
-policy_eval(const struct policy *p, const struct policy_request *rq,
-    const struct policy_ledger *ledger, struct policy_decision *d)
-{
-	const struct bucket *b;
-	int s, r, purpose, forbids[POLICY_MAX_GRANTING];
-	size_t nforbids = 0;
-	enum policy_reason best = POLICY_NO_RULE;
-	int best_rule = -1;
-
-	memset(d, 0, sizeof(*d));
-	d->reason = POLICY_NO_RULE;
-	d->reason_rule = -1;
-	if (p == NULL || rq == NULL || rq->type == NULL || rq->sender == NULL ||
-	    rq->recipient == NULL || rq->purpose == NULL) {
-		deny(d, POLICY_ERROR, -1);
-		return;
-	}
-	s = agency_index(p, rq->sender);
-	r = agency_index(p, rq->recipient);
-	if (s < 0 || r < 0 || (b = find_bucket(p, s, r, codec_type_index(rq->type))) == NULL)
-		return;
-	purpose = index_of(p->purposes, p->npurposes, rq->purpose);
-	size_t t = codec_type_index(rq->type);
-	for (uint32_t k = 0; k < b->cnt; k++) {
-		const struct rule *ru = &p->rules[p->idx[b->off + k]];
-		int ri = (int)p->idx[b->off + k];
-		enum policy_reason why = rule_applies(p, ru, rq, purpose, ledger);
-		if (why == POLICY_ERROR) {
-			deny(d, POLICY_ERROR, ri);
-			return;
-		}
-		if (ru->forbid) {
-			if (why != POLICY_OK)
-				continue;
-			if (ru->whole) {
-				deny(d, POLICY_FORBIDDEN, ri);
-				return;
-			}
-			for (size_t w = 0; w < CODEC_MAX_PATHS / 64; w++)
-				d->forbidden.w[w] |= ru->fields[t].w[w];
-			if (nforbids < POLICY_MAX_GRANTING)
-				forbids[nforbids++] = ri;
-			continue;
-		}
-		if (why != POLICY_OK) {
-			if (closeness(why) > closeness(best)) {
-				best = why;
-				best_rule = ri;
-			}
-			continue;
-		}
-		for (size_t w = 0; w < CODEC_MAX_PATHS / 64; w++)
-			d->allowed.w[w] |= ru->fields[t].w[w];
-		if (d->ngranting < POLICY_MAX_GRANTING)
-			d->granting[d->ngranting++] = ri;
-		if (ru->retention_days && (!d->retention_days || ru->retention_days < d->retention_days))
-			d->retention_days = ru->retention_days;
-		if (d->basis == NULL)
-			d->basis = p->bases[ru->basis];
-	}
-	bool any_granted = !codec_pathset_empty(&d->allowed);
-	for (size_t w = 0; w < CODEC_MAX_PATHS / 64; w++) {
-		d->forbidden.w[w] &= d->allowed.w[w];
-		d->allowed.w[w] &= ~d->forbidden.w[w];
-	}
-	if (!codec_pathset_empty(&d->allowed)) {
-		d->permitted = true;
-		d->reason = POLICY_OK;
-		return;
-	}
-	if (any_granted) {
-		/* name the first forbid that removed something that was granted */
-		int forbid_rule = -1;
-		for (size_t k = 0; k < nforbids && forbid_rule < 0; k++)
-			for (size_t w = 0; w < CODEC_MAX_PATHS / 64 && forbid_rule < 0; w++)
-				if (p->rules[forbids[k]].fields[t].w[w] & d->forbidden.w[w])
-					forbid_rule = forbids[k];
-		struct codec_pathset keep = d->forbidden;
-		deny(d, POLICY_FORBIDDEN, forbid_rule);
-		d->forbidden = keep;
-		return;
-	}
-	deny(d, best == BASIS_MISMATCH ? POLICY_PURPOSE_NOT_GRANTED : best, best_rule);
-}
-
-enum policy_reason
-policy_why_withheld(const struct policy *p, const struct policy_request *rq,
-    const struct policy_ledger *ledger, const struct policy_decision *d, size_t path, int *rule)
-{
-	const struct bucket *b;
-	int s, r;
-	enum policy_reason best = POLICY_NOT_GRANTED;
-
-	*rule = -1;
-	if (d->reason == POLICY_FORBIDDEN && d->reason_rule >= 0 &&
-	    p->rules[d->reason_rule].whole) {
-		*rule = d->reason_rule;
-		return POLICY_FORBIDDEN;
-	}
-	s = agency_index(p, rq->sender);
-	r = agency_index(p, rq->recipient);
-	if (s < 0 || r < 0 || (b = find_bucket(p, s, r, codec_type_index(rq->type))) == NULL)
-		return POLICY_NOT_GRANTED;
-	size_t t = codec_type_index(rq->type);
-	int purpose = index_of(p->purposes, p->npurposes, rq->purpose);
-	for (uint32_t k = 0; k < b->cnt; k++) {
-		int ri = (int)p->idx[b->off + k];
-		const struct rule *ru = &p->rules[ri];
-		if (!ru->whole && !codec_pathset_has(&ru->fields[t], path))
-			continue;
-		enum policy_reason why = rule_applies(p, ru, rq, purpose, ledger);
-		if (ru->forbid) {
-			/* a hard limit that applies is the reason to report, granted or not */
-			if (why == POLICY_OK) {
-				*rule = ri;
-				return POLICY_FORBIDDEN;
-			}
-			continue;
-		}
-		if (why != POLICY_OK && (*rule < 0 || closeness(why) > closeness(best))) {
-			best = why;
-			*rule = ri;
-		}
-	}
-	return best == BASIS_MISMATCH ? POLICY_PURPOSE_NOT_GRANTED : best;
-}
-
-/* ---- accessors ---- */
-
-const char *policy_name(const struct policy *p) { return p->name; }
-const char *policy_version(const struct policy *p) { return p->version; }
-const uint8_t *policy_hash(const struct policy *p) { return p->hash; }
-size_t policy_nrules(const struct policy *p) { return p->nrules; }
-const char *policy_rule_id(const struct policy *p, size_t i) { return p->rules[i].id; }
-bool policy_rule_is_forbid(const struct policy *p, size_t i) { return p->rules[i].forbid; }
-unsigned policy_rule_line(const struct policy *p, size_t i) { return p->rules[i].line; }
-const struct policy_rule_info *policy_rule_info(const struct policy *p, size_t i) { return &p->rules[i].info; }
-size_t policy_nagencies(const struct policy *p) { return p->nag; }
-const char *policy_agency(const struct policy *p, size_t i) { return p->agencies[i]; }
-size_t policy_npurposes(const struct policy *p) { return p->npurposes; }
-const char *policy_purpose(const struct policy *p, size_t i) { return p->purposes[i]; }
-
-const char *
-policy_rule_basis(const struct policy *p, size_t i)
-{
-	return p->rules[i].basis >= 0 ? p->bases[p->rules[i].basis] : NULL;
-}
-
-const char *
-policy_rule_purpose(const struct policy *p, size_t i)
-{
-	return p->rules[i].purpose >= 0 ? p->purposes[p->rules[i].purpose] : NULL;
-}
-
-const char *
-policy_basis_citation(const struct policy *p, const char *basis)
-{
-	int i = index_of(p->bases, p->nbases, basis);
-
-	return i >= 0 ? p->citations[i] : NULL;
-}
-
-bool
-policy_rule_covers(const struct policy *p, size_t i, const struct codec_type *t, size_t path)
-{
-	const struct rule *r = &p->rules[i];
-	size_t ti = codec_type_index(t);
-
-	if (!(r->types >> ti & 1))
-		return false;
-	return r->whole || codec_pathset_has(&r->fields[ti], path);
-}
-
-void
-policy_hash_hex(const struct policy *p, char out[static 2 * POLICY_HASHBYTES + 1])
-{
-	sodium_bin2hex(out, 2 * POLICY_HASHBYTES + 1, p->hash, POLICY_HASHBYTES);
 }
