@@ -34,12 +34,12 @@
 
 /* Why an envelope does not check out (envelope_strerror). */
 enum env_error {
-	ENV_OK = 0,
-	ENV_BAD_LENGTH = -1,		/* a key, nonce or signature of the wrong size */
-	ENV_BAD_KEY = -2,		/* a public key with no usable shared secret */
-	ENV_BAD_SIGNATURE = -3,		/* the signature does not verify */
-	ENV_CANNOT_OPEN = -4,		/* authentication failed: not for us, or altered */
-	ENV_NOT_LISTED = -5,		/* our copy's digest is not in the signed list */
+	ENV_OK = 0,			/* the range of these codes: common/err.h */
+	ENV_BAD_LENGTH = -101,		/* a key, nonce or signature of the wrong size */
+	ENV_BAD_KEY = -102,		/* a public key with no usable shared secret */
+	ENV_BAD_SIGNATURE = -103,	/* the signature does not verify */
+	ENV_CANNOT_OPEN = -104,		/* authentication failed: not for us, or altered */
+	ENV_NOT_LISTED = -105,		/* our copy's digest is not in the signed list */
 };
 const char *envelope_strerror(int e);
 

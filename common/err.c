@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "common/envelope.h"
 #include "common/err.h"
 
 const char *
@@ -12,7 +13,7 @@ keten_strerror(int code)
 	case KETEN_EINVAL: return "invalid input";
 	case KETEN_ENOMEM: return "out of memory";
 	case KETEN_EIO: return "input/output error";
-	case KETEN_EPERM: return "insecure file permissions";
+	case KETEN_EPERM: return "not permitted";
 	case KETEN_ENOTFOUND: return "not found";
 	case KETEN_EDB: return "database error";
 	case KETEN_EZMQ: return "messaging error";
@@ -21,6 +22,8 @@ keten_strerror(int code)
 	case KETEN_EEXIST: return "already exists";
 	case KETEN_EFULL: return "storage full";
 	}
+	if (code <= KETEN_ERR_ENV_FIRST && code >= KETEN_ERR_ENV_LAST)
+		return envelope_strerror(code);
 	return "unknown error";
 }
 
