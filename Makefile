@@ -183,6 +183,12 @@ $(BUILD)/tests/test_metrics: EXTRA_OBJ := $(BUILD)/broker/metrics.o
 $(BUILD)/tests/test_verify: $(BUILD)/broker/verify.o
 $(BUILD)/tests/test_verify: EXTRA_OBJ := $(BUILD)/broker/verify.o
 
+# the message path's modules, for their unit tests (tests/unit/msgutil.h)
+$(BUILD)/tests/test_gate: $(call obj,broker/gate.c broker/queue.c agent/outbound.c)
+$(BUILD)/tests/test_gate: EXTRA_OBJ := $(call obj,broker/gate.c broker/queue.c agent/outbound.c)
+$(BUILD)/tests/test_inbound: $(call obj,agent/outbound.c agent/inbound.c)
+$(BUILD)/tests/test_inbound: EXTRA_OBJ := $(call obj,agent/outbound.c agent/inbound.c)
+
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBS) | $(PROTO_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)

@@ -1,0 +1,82 @@
+/*
+ * A real submission for unit tests of the message path (test_gate.c,
+ * test_inbound.c): made by the agent's own outbound_prepare from a case
+ * message of demo/messages, with the fixed fuzz keys and the example
+ * directory (tests/fuzz/fuzzkeys.h), under the shipped policy.  Run from the
+ * repository root.
+ */
+#ifndef KETEN_TESTS_MSGUTIL_H
+#define KETEN_TESTS_MSGUTIL_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "agent/outbound.h"
+#include "policy/policy.h"
+#include "schemas/codec.h"
+#include "tests/fuzz/fuzzkeys.h"
+
+static struct directory *mu_dir;
+static struct policy *mu_policy;
+static uint8_t mu_netkey[32] = { 1, 2, 3 };
+
+static int
+mu_yes(void *arg, const struct policy_request *r, const struct policy_rule_info *i)
+{
+	(void)arg, (void)r, (void)i;
+	return 1;
+}
+
+/* The example directory with the fuzz keys, and policy/stm.yaml compiled against it. */
+static int
+mu_setup(void)
+{
+	char err[KETEN_ERRLEN];
+
+	if (sodium_init() < 0 || codec_init() != 0 || (mu_dir = fuzz_directory()) == NULL ||
+	    policy_load("policy/stm.yaml", mu_dir, &mu_policy, err) != 0) {
+		fprintf(stderr, "run from the repository root: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+mu_teardown(void)
+{
+	policy_free(&mu_policy);
+	directory_free(&mu_dir);
+}
+
+/* from -> to (and to2, or NULL): the file (JSON) of `type` for `purpose`, filtered and sealed. */
+static struct outbound *
+mu_prepare(const char *from, const char *to, const char *to2, const char *type,
+    const char *purpose, const char *file)
+{
+	static struct keten_keys k;
+	Keten__Local__V1__LocalSubmit ls = KETEN__LOCAL__V1__LOCAL_SUBMIT__INIT;
+	struct policy_ledger pl = { mu_yes, mu_yes, NULL };
+	struct outbound_keys ok = { mu_dir, &k, mu_netkey, NULL };
+	char *rc[2] = { (char *)to, (char *)to2 }, err[KETEN_ERRLEN], *json = malloc(1 << 20);
+	struct outbound *ob = NULL;
+	FILE *f = fopen(file, "rb");
+	size_t len;
+
+	if (f == NULL || json == NULL)
+		return NULL;
+	len = fread(json, 1, (1 << 20) - 1, f);
+	fclose(f);
+	fuzzkeys(from, &k);
+	ls.recipients = rc;
+	ls.n_recipients = to2 ? 2 : 1;
+	ls.message_type = (char *)type;
+	ls.payload = (ProtobufCBinaryData){ len, (uint8_t *)json };
+	ls.purpose = (char *)purpose;
+	ls.case_reference = "ZAAK-2026-0042";
+	if (outbound_prepare(mu_policy, from, &pl, &ok, &ls, 1 << 20, NULL, &ob, err) != 0)
+		fprintf(stderr, "outbound_prepare: %s\n", err);
+	free(json);
+	return ob;
+}
+
+#endif
