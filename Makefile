@@ -214,10 +214,10 @@ $(BUILD)/tests/keten-broker-evil: tests/adversary/evil.c $(BROKER_OBJ) $(LIBS) |
 # A target that reaches into the broker or the agent links their modules.
 FUZZ_WIRE_OBJ := $(call obj,broker/gate.c broker/queue.c agent/outbound.c agent/inbound.c \
   agent/receipt.c)
-# (fuzz_rest includes agent/rest.c and runs the agent's outbound_prepare)
+# (fuzz_rest includes agent/rest.c and rest_api.c and runs the agent's outbound_prepare)
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: $(FUZZ_WIRE_OBJ)
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: EXTRA_OBJ := $(FUZZ_WIRE_OBJ)
-$(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: agent/rest.c
+$(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: agent/rest.c agent/rest_api.c
 # fuzz_wire also runs the broker's dispatch of a frame (broker/dispatch.c)
 FUZZ_DISPATCH_OBJ := $(call obj,broker/dispatch.c broker/submit.c broker/events.c \
   broker/session.c broker/verify.c broker/metrics.c broker/spool.c)

@@ -1,6 +1,6 @@
 /*
  * libFuzzer target: the JSON body of the agent's POST /v1/messages
- * (agent/rest.c post_message and build_submit), through to what the agent
+ * (agent/rest_api.c rest_post_message and build_submit), through to what the agent
  * does with each submission it is handed (agent/outbound.c outbound_prepare:
  * the case message decoded and filtered under the shipped policy, sealed
  * and signed with the fixed fuzz keys of "nla").  rest.c is included, not
@@ -8,6 +8,7 @@
  * root (the policy and directory files).
  */
 #include "agent/rest.c"
+#include "agent/rest_api.c"
 
 #include "agent/outbound.h"
 #include "tests/fuzz/fuzzkeys.h"

@@ -30,7 +30,7 @@ STATE = os.path.join(NET, "api_test.state")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # The routes agent/rest.c's route() serves: (method, path template).  Cross-
-# checked against rest.c's source and schemas/openapi.yaml below.
+# checked against the source of rest.c and rest_api.c and schemas/openapi.yaml below.
 ROUTES = [
     ("GET", "/healthz"),
     ("GET", "/metrics"),
@@ -692,7 +692,8 @@ def check_openapi(sig_sent, sig_received, observed_before):
     text = open(os.path.join(ROOT, "schemas/openapi.yaml")).read()
     ops, props = parse_openapi(text)
     check(len(ops) >= 1, "no operations parsed from schemas/openapi.yaml")
-    src = open(os.path.join(ROOT, "agent/rest.c")).read()
+    # the server (routes) and the endpoints (fields, parameters) are two files
+    src = "".join(open(os.path.join(ROOT, f)).read() for f in ("agent/rest.c", "agent/rest_api.c"))
     exact, prefixes, tails, methods, query, members = rest_c_routes(src)
 
     # the test's route list is rest.c's
