@@ -120,6 +120,8 @@ struct broker {
 	struct trust_root *root;	/* the network root (common/trust.h) */
 	char *policy_approvals;		/* the active policy's approvals (a signed note) */
 	char *dir_approvals;		/* the active directory's */
+	/* for the ledger: the hash and the approvers of what was last checked */
+	char policy_record[384], dir_record[384];
 	char *dir_src;			/* the directory as read at start, until saved */
 	size_t dir_src_len;
 	uint8_t *policy_frame;		/* packed Command{policy_update} for agents */

@@ -49,7 +49,16 @@ check_policy(struct broker *b, const char *path, const struct policy *p, const c
 		    path, policy_version(p), policy_version(b->policy));
 	*approvals = read_approvals(path, &alen);
 	if ((rc = trust_check_policy(b->root, policy_name(p), policy_version(p), src, len,
-	    *approvals, alen, err)) != 0) {
+	    *approvals, alen, err)) == 0) {
+		struct trust_subject s = { "policy", policy_name(p), policy_version(p), { 0 } };
+		char hex[65], who[300];
+		trust_subject_hash(&s, src, len);
+		trust_describe(b->root, TRUST_POLICY, &s, NULL, *approvals, alen, who, sizeof(who));
+		sodium_bin2hex(hex, sizeof(hex), s.sha256, 32);
+		snprintf(b->policy_record, sizeof(b->policy_record), "(file sha256 %.16s..., %s)",
+		    hex, who);
+	}
+	if (rc != 0) {
 		char why[KETEN_ERRLEN];
 		snprintf(why, sizeof(why), "%s", err);
 		keten_seterr(err, rc, "%s: %s", path, why);
@@ -156,6 +165,22 @@ swap_directory(struct broker *b, struct directory *nd)
 	return 0;
 }
 
+/* For the ledger: the directory's hash and who approved it. */
+static void
+record_directory(struct broker *b, const struct directory *od, const struct directory *nd,
+    const char *src, size_t len, const char *approvals)
+{
+	char version[24], hex[65], who[300];
+	struct trust_subject s = { "directory", "directory", version, { 0 } };
+
+	snprintf(version, sizeof(version), "%llu", (unsigned long long)nd->version);
+	trust_subject_hash(&s, src, len);
+	trust_describe(b->root, TRUST_DIRECTORY, &s, od, approvals,
+	    approvals ? strlen(approvals) : 0, who, sizeof(who));
+	sodium_bin2hex(hex, sizeof(hex), s.sha256, 32);
+	snprintf(b->dir_record, sizeof(b->dir_record), "(file sha256 %.16s..., %s)", hex, who);
+}
+
 /*
  * nd (from src) approved as the successor of od (NULL: the first one) by
  * the root's rules; its approvals in *approvals.
@@ -168,7 +193,9 @@ check_directory(struct broker *b, const struct directory *od, const struct direc
 	int rc;
 
 	*approvals = read_approvals(b->cfg->directory, &alen);
-	if ((rc = trust_check_directory(b->root, od, nd, src, len, *approvals, alen, err)) != 0) {
+	if ((rc = trust_check_directory(b->root, od, nd, src, len, *approvals, alen, err)) == 0)
+		record_directory(b, od, nd, src, len, *approvals);
+	if (rc != 0) {
 		free(*approvals);
 		*approvals = NULL;
 	}
@@ -257,7 +284,7 @@ static int
 activate_directory(struct broker *b, struct directory *nd, const char *src, size_t len,
     char *approvals)
 {
-	char what[64];
+	char what[512];
 
 	if (swap_directory(b, nd) != 0) {
 		log_warnx("directory reload failed: out of memory");
@@ -269,7 +296,8 @@ activate_directory(struct broker *b, struct directory *nd, const char *src, size
 	make_dir_frame(b, src, len);
 	log_info("activated directory version %llu (%zu agencies)",
 	    (unsigned long long)b->dir->version, b->dir->n);
-	snprintf(what, sizeof(what), "directory version %llu", (unsigned long long)b->dir->version);
+	snprintf(what, sizeof(what), "directory version %llu %s", (unsigned long long)b->dir->version,
+	    b->dir_record);
 	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what);
 	return 0;
 }
@@ -351,8 +379,9 @@ distribute_reload(struct broker *b)
 	b->policy_approvals = papp;
 	distribute_log_policy(b->policy, "activated");
 	if (changed) {
-		char what[96];
-		snprintf(what, sizeof(what), "policy %s version %s", policy_name(p), policy_version(p));
+		char what[512];
+		snprintf(what, sizeof(what), "policy %s version %s %s", policy_name(p),
+		    policy_version(p), b->policy_record);
 		events_broker(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what);
 	}
 	make_policy_frame(b, src, len);
@@ -379,6 +408,7 @@ distribute_load(struct broker *b)
 	    memcmp(asrc, dsrc, dlen) == 0) {
 		directory_free(&od);	/* what was active: judged when it was activated */
 		b->dir_approvals = read_approvals(b->cfg->directory, &alen);
+		record_directory(b, NULL, b->dir, dsrc, dlen, b->dir_approvals);
 	} else if (check_directory(b, od, b->dir, dsrc, dlen, &b->dir_approvals, err) != 0) {
 		char why[KETEN_ERRLEN];
 		snprintf(why, sizeof(why), "%s", err);
@@ -407,7 +437,7 @@ out:
 void
 distribute_announce(struct broker *b)
 {
-	char what[96];
+	char what[512];
 
 	save_active(b, b->dir_src, b->dir_src_len);
 	free(b->dir_src);
@@ -416,10 +446,10 @@ distribute_announce(struct broker *b)
 	distribute_log_policy(b->policy, "active");
 	if (b->shadow != NULL)
 		distribute_log_policy(b->shadow, "shadow");
-	snprintf(what, sizeof(what), "policy %s version %s at start", policy_name(b->policy),
-	    policy_version(b->policy));
+	snprintf(what, sizeof(what), "policy %s version %s at start %s", policy_name(b->policy),
+	    policy_version(b->policy), b->policy_record);
 	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what);
-	snprintf(what, sizeof(what), "directory version %llu at start",
-	    (unsigned long long)b->dir->version);
+	snprintf(what, sizeof(what), "directory version %llu at start %s",
+	    (unsigned long long)b->dir->version, b->dir_record);
 	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what);
 }

@@ -32,6 +32,9 @@ agencies_with(const struct trust_root *r, unsigned role)
 	return n;
 }
 
+static bool signed_by_agency(const struct dir_agency *old, const char *note, size_t nlen);
+static void list_names(char list[][KETEN_IDMAX], size_t n, char *buf, size_t len);
+
 static int
 parse_roles(const struct ydoc *doc, const struct ynode *seq, unsigned *roles,
     char err[static KETEN_ERRLEN])
@@ -327,6 +330,29 @@ judge(const struct trust_tally *t, unsigned threshold, const char *what,
 	list_names((char (*)[KETEN_IDMAX])t->missing, t->nmissing, no, sizeof(no));
 	return keten_seterr(err, KETEN_EPERM, "%s needs approvals of %u agencies, has %zu "
 	    "(approved: %s; not yet: %s)", what, threshold, t->napproved, yes, no);
+}
+
+void
+trust_describe(const struct trust_root *r, unsigned role, const struct trust_subject *s,
+    const struct directory *od, const char *note, size_t len, char *buf, size_t buflen)
+{
+	struct trust_tally *t = malloc(sizeof(*t));
+	char err[KETEN_ERRLEN], names[256];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (t != NULL && trust_tally(r, role, s, note, len, t, err) == 0 && t->napproved > 0) {
+		list_names(t->approved, t->napproved, names, sizeof(names));
+		off = (size_t)snprintf(buf, buflen, "approved by %s", names);
+	}
+	free(t);
+	for (size_t i = 0; od != NULL && i < od->n && off < buflen; i++)
+		if (signed_by_agency(&od->agencies[i], note, len))
+			off += (size_t)snprintf(buf + off, buflen - off, "%s%s", off == 0 ?
+			    "approved by its own key: " : strstr(buf, "own key") ? ", " :
+			    "; own key: ", od->agencies[i].id);
+	if (off == 0)
+		snprintf(buf, buflen, "no valid approvals");
 }
 
 int

@@ -108,6 +108,15 @@ int trust_tally(const struct trust_root *r, unsigned role, const struct trust_su
     const char *note, size_t len, struct trust_tally *t, char err[static KETEN_ERRLEN]);
 
 /*
+ * Who approved s in note, for the record: "approved by politie and nla"
+ * (agencies with a key of `role`), and, for a directory with od (the one
+ * before it), the agencies whose own key in od signed ("; own key: politie").
+ * Into buf; "no valid approvals" when none.
+ */
+void trust_describe(const struct trust_root *r, unsigned role, const struct trust_subject *s,
+    const struct directory *od, const char *note, size_t len, char *buf, size_t buflen);
+
+/*
  * Whether note approves policy `name` version `version` (the file src) by
  * the policy threshold of r.  0, or KETEN_EPERM with err naming who
  * approved and whose approval is missing, or another KETEN_E*.
