@@ -81,6 +81,11 @@ struct agent {
 	uint8_t *network_key;		/* sodium_malloc'd, or NULL */
 	bool update_refused;	/* the broker's last policy could not be adopted */
 	struct trust_root *root;	/* the network root we were provisioned with */
+	/* what we work from, signed into every header (docs/trust.md): kept by sync_view */
+	Keten__Envelope__V1__View view;
+	uint8_t view_dir_sha[32], view_root[32];
+	char view_policy[160];
+	uint64_t views_behind;	/* messages from a partner working from a newer version */
 	uint64_t trust_alarms;	/* updates from the broker refused as not approved,
 				 * older than ours, or otherwise not what the partners
 				 * approved (docs/trust.md) */
@@ -176,6 +181,10 @@ void sync_directory_update(struct agent *a, MDB_txn *txn,
 /* The broker's newest checkpoint: verified against what we witnessed, then cosigned. */
 void sync_witness_challenge(struct agent *a, MDB_txn *txn,
     const Keten__Wire__V1__WitnessChallenge *w);
+/* Refresh a->view from the directory, policy and witness we have now. */
+void sync_view(struct agent *a);
+/* An alarm (docs/trust.md): logged, counted, reported for the ledger. */
+void sync_alarm(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* At start: what was adopted before a restart, when newer than the configured files. */
 int sync_restore(struct agent *a);
 

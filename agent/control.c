@@ -433,6 +433,8 @@ handle_metrics(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 	COUNTER("keten_agent_trust_alarms_total", "Policy or directory updates from the broker "
 	    "refused: not approved by the partners, or older than ours (docs/trust.md).",
 	    a->trust_alarms);
+	COUNTER("keten_agent_views_behind_total", "Messages from partners that work from a newer "
+	    "directory or policy than this agent (docs/trust.md).", a->views_behind);
 	COUNTER("keten_agent_api_errors_total", "Requests answered with an error.", a->api_errors);
 	GAUGE("keten_agent_inbox_depth", "Inbox messages the partner system has not acknowledged.",
 	    store_inbox_unacked(a->store, txn));

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent/inbound.h"
+#include "common/trust.h"
 #include "common/util.h"
 #include "schemas/codec.h"
 
@@ -140,4 +141,60 @@ inbound_check(const struct policy *p, const char *self, const struct outbound_ke
 	    (rc = check_fields(t, d->copy, &manifest, err)) != 0)
 		return rc;
 	return check_policy(p, self, d->header, t, &manifest, now_ms, err);
+}
+
+/* "stm 2026.11.2" -> name length and the version's start; 0 when not NAME VERSION. */
+static size_t
+policy_split(const char *s, const char **version)
+{
+	const char *sp = strchr(s, ' ');
+
+	if (sp == NULL)
+		return 0;
+	*version = sp + 1;
+	return (size_t)(sp - s);
+}
+
+static bool
+bytes_equal(const ProtobufCBinaryData *a, const ProtobufCBinaryData *b)
+{
+	return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+int
+inbound_view_check(const Keten__Envelope__V1__View *ours, const char *our_policy_hash,
+    const Keten__Envelope__V1__View *theirs, const char *their_policy_hash, const char *sender,
+    char why[static KETEN_ERRLEN])
+{
+	const char *ov = NULL, *tv = NULL;
+	size_t on, tn;
+
+	if (theirs == NULL || ours == NULL)
+		return 0;
+	if (theirs->directory_version == ours->directory_version &&
+	    !bytes_equal(&theirs->directory_sha256, &ours->directory_sha256))
+		return keten_seterr(why, 1, "SPLIT VIEW: %s works from another directory version "
+		    "%llu than ours: the broker showed us different directories", sender,
+		    (unsigned long long)ours->directory_version);
+	on = policy_split(ours->policy, &ov);
+	tn = policy_split(theirs->policy, &tv);
+	if (on > 0 && on == tn && strncmp(ours->policy, theirs->policy, on) == 0 &&
+	    strcmp(ov, tv) == 0 && strcmp(our_policy_hash, their_policy_hash) != 0)
+		return keten_seterr(why, 1, "SPLIT VIEW: %s works from policy %s with other content "
+		    "than ours: the broker showed us different policies", sender, ours->policy);
+	if (theirs->witnessed_size != 0 && theirs->witnessed_size == ours->witnessed_size &&
+	    !bytes_equal(&theirs->witnessed_root, &ours->witnessed_root))
+		return keten_seterr(why, 1, "SPLIT VIEW: %s witnessed another ledger of %llu entries "
+		    "than we did: the broker forked its ledger", sender,
+		    (unsigned long long)ours->witnessed_size);
+	if (theirs->directory_version > ours->directory_version)
+		return keten_seterr(why, 2, "%s works from directory version %llu, we from %llu: the "
+		    "broker has not given it to us (yet)", sender,
+		    (unsigned long long)theirs->directory_version,
+		    (unsigned long long)ours->directory_version);
+	if (on > 0 && on == tn && strncmp(ours->policy, theirs->policy, on) == 0 &&
+	    trust_version_cmp(tv, ov) > 0)
+		return keten_seterr(why, 2, "%s works from policy %s, we from %s: the broker has not "
+		    "given it to us (yet)", sender, theirs->policy, ours->policy);
+	return 0;
 }

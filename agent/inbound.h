@@ -20,4 +20,18 @@
 int inbound_check(const struct policy *p, const char *self, const struct outbound_keys *k,
     Keten__Wire__V1__Deliver *d, int64_t now_ms, char err[static KETEN_ERRLEN]);
 
+/*
+ * Compare the sender's view (signed in the header; NULL from an older
+ * sender) with ours.  0: consistent.  1: a fork, which only a broker that
+ * shows agencies different directories, policies or ledgers produces: the
+ * same directory version with other content, the same policy version
+ * under another hash (their_policy_hash, the header's policy_version), or
+ * the same ledger size with another root.  2: the sender works from a newer
+ * directory or policy than ours (the broker has not given it to us, or not
+ * yet).  What was found, for a person, in why.
+ */
+int inbound_view_check(const Keten__Envelope__V1__View *ours, const char *our_policy_hash,
+    const Keten__Envelope__V1__View *theirs, const char *their_policy_hash, const char *sender,
+    char why[static KETEN_ERRLEN]);
+
 #endif

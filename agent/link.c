@@ -102,6 +102,27 @@ on_submit_ack(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *a
 }
 
 /*
+ * The sender's view against ours (agent/inbound.h): a fork is an alarm; a
+ * sender ahead of us is a warning (the broker has not sent us its version,
+ * or not yet), counted for /metrics.
+ */
+static void
+compare_views(struct agent *a, const Keten__Envelope__V1__Header *h)
+{
+	char why[KETEN_ERRLEN], hash[2 * POLICY_HASHBYTES + 1];
+	int rc;
+
+	policy_hash_hex(a->policy, hash);
+	rc = inbound_view_check(&a->view, hash, h->view, h->policy_version, h->sender, why);
+	if (rc == 1) {
+		sync_alarm(a, "%s", why);
+	} else if (rc == 2) {
+		a->views_behind++;
+		log_warnx("%s", why);
+	}
+}
+
+/*
  * A copy for us: checked, stored in the inbox in a nested transaction, and
  * acknowledged once the batch is committed.  A copy refused for good is
  * acknowledged too, so it leaves the broker's queue; one not stored is not,
@@ -121,6 +142,7 @@ on_deliver(struct agent *a, MDB_txn *txn, Keten__Wire__V1__Deliver *d)
 		return;
 	}
 	if (delivery_valid(a, d)) {
+		compare_views(a, d->header);
 		if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {
 			if ((rc = store_inbox_put(a->store, child, d, &dup)) == 0)
 				rc = db_err(mdb_txn_commit(child));
@@ -145,6 +167,7 @@ on_deliver(struct agent *a, MDB_txn *txn, Keten__Wire__V1__Deliver *d)
 	out.deliver_ack = &ack;
 	loop_defer(a, true, NULL, 0, &out.base);
 }
+
 
 /* Start again: a new session (Hello now, or after `after_ms`) that resends the outbox in order. */
 static void

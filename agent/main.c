@@ -105,7 +105,13 @@ load_rules(struct agent *a)
 {
 	char err[KETEN_ERRLEN];
 
-	if (directory_load(a->cfg->directory, &a->dir, err) != 0 ||
+	char *dsrc = NULL;
+	size_t dlen = 0;
+	int rc = file_read(a->cfg->directory, YDOC_MAX_BYTES, &dsrc, &dlen, err);
+	if (rc == 0 && (rc = directory_parse(a->cfg->directory, dsrc, dlen, &a->dir, err)) == 0)
+		crypto_hash_sha256(a->view_dir_sha, (const uint8_t *)dsrc, dlen);
+	free(dsrc);
+	if (rc != 0 ||
 	    file_read(a->cfg->policy, YDOC_MAX_BYTES, &a->policy_src, &a->policy_src_len, err) != 0 ||
 	    policy_parse(a->cfg->policy, a->policy_src, a->policy_src_len, a->dir, &a->policy,
 	    err) != 0) {
@@ -212,7 +218,8 @@ setup(struct agent *a, bool check_only)
 
 	if (load_keys(a) != 0 || load_network_key(a) != 0 || load_rules(a) != 0)
 		return -1;
-	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key, a->prev_keys };
+	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key, a->prev_keys, NULL };
+	sync_view(a);
 	if (check_only)
 		return 0;
 	if (a->cfg->api_listen != NULL && rest_read_token(a->cfg->api_token, a->api_token_hash, err) != 0) {
@@ -224,7 +231,10 @@ setup(struct agent *a, bool check_only)
 		log_warnx("%s: %s", a->cfg->path, err);
 		return -1;
 	}
-	return open_store(a) != 0 || open_sockets(a) != 0 ? -1 : 0;
+	if (open_store(a) != 0)
+		return -1;
+	sync_view(a);	/* what the store kept: adopted versions, the witnessed checkpoint */
+	return open_sockets(a);
 }
 
 /*

@@ -165,6 +165,7 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 	policy_hash_hex(p, ob->policy_hash);
 	h->policy_version = ob->policy_hash;
 	h->created_ms = now_ms();
+	h->view = k->view;
 	if (ls->case_reference[0] != '\0') {
 		if (k->network_key == NULL) {
 			rc = keten_seterr(err, KETEN_EINVAL, "a case reference needs the network key "

@@ -47,6 +47,9 @@ struct outbound_keys {
 	const struct keten_keys *keys;		/* our signing key */
 	const uint8_t *network_key;		/* 32 bytes for case pseudonyms, or NULL */
 	const struct keten_keys *previous;	/* keys being rotated out, or NULL */
+	/* what we work from, signed into every header (docs/trust.md), or NULL;
+	 * it must outlive the outbound made with it */
+	Keten__Envelope__V1__View *view;
 };
 
 /*

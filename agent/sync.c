@@ -9,8 +9,6 @@
 #include "agent/agent.h"
 #include "ledger/merkle.h"
 
-static void trust_alarm(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
 /*
  * Filter outbox entry `ref` again under the current policy (DESIGN.md: an
  * envelope made under an older policy is refiltered and resent).  Keeps the
@@ -92,8 +90,8 @@ collect_ref(void *arg, uint64_t ref, const void *frame, size_t len)
 	return 0;
 }
 
-static void
-trust_alarm(struct agent *a, const char *fmt, ...)
+void
+sync_alarm(struct agent *a, const char *fmt, ...)
 {
 	Keten__Wire__V1__Error e = KETEN__WIRE__V1__ERROR__INIT;
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
@@ -138,13 +136,13 @@ policy_approved(struct agent *a, const Keten__Wire__V1__PolicyUpdate *u, struct 
 	int cmp = trust_version_cmp(u->version, policy_version(a->policy));
 
 	if (cmp < 0) {
-		trust_alarm(a, "policy update %.64s refused: older than ours (%s): a rollback",
+		sync_alarm(a, "policy update %.64s refused: older than ours (%s): a rollback",
 		    u->version, policy_version(a->policy));
 		return -1;
 	}
 	if (trust_check_policy(a->root, u->name, u->version, u->source.data, u->source.len,
 	    u->approvals, strlen(u->approvals), err) != 0) {
-		trust_alarm(a, "policy update %.64s refused, keeping %s: %s", u->version,
+		sync_alarm(a, "policy update %.64s refused, keeping %s: %s", u->version,
 		    policy_version(a->policy), err);
 		return -1;
 	}
@@ -156,7 +154,7 @@ policy_approved(struct agent *a, const Keten__Wire__V1__PolicyUpdate *u, struct 
 	}
 	if (strcmp(policy_name(*out), u->name) != 0 || strcmp(policy_version(*out), u->version) != 0 ||
 	    (cmp == 0 && memcmp(policy_hash(*out), policy_hash(a->policy), POLICY_HASHBYTES) != 0)) {
-		trust_alarm(a, "policy update %.64s refused: %s", u->version, cmp == 0 ?
+		sync_alarm(a, "policy update %.64s refused: %s", u->version, cmp == 0 ?
 		    "the same version as ours with other content" :
 		    "the file names another policy or version than the update");
 		policy_free(out);
@@ -206,6 +204,7 @@ sync_policy_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__PolicyU
 	a->policy = p;
 	a->update_refused = false;
 	keep_adopted(a, txn, "policy", u->source.data, u->source.len, u->approvals);
+	sync_view(a);
 	log_info("policy %s version %s activated from the broker, approved by the partners",
 	    policy_name(p), policy_version(p));
 
@@ -237,7 +236,7 @@ sync_directory_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Dire
 	if (u->version == a->dir->version)
 		return;		/* the one we have */
 	if (u->version < a->dir->version) {
-		trust_alarm(a, "directory version %llu from the broker refused: older than ours "
+		sync_alarm(a, "directory version %llu from the broker refused: older than ours "
 		    "(%llu): a rollback", (unsigned long long)u->version,
 		    (unsigned long long)a->dir->version);
 		return;
@@ -252,7 +251,7 @@ sync_directory_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Dire
 	}
 	if (trust_check_directory(a->root, a->dir, nd, u->source.data, u->source.len, u->approvals,
 	    strlen(u->approvals), err) != 0) {
-		trust_alarm(a, "directory version %llu from the broker refused, keeping %llu: %s",
+		sync_alarm(a, "directory version %llu from the broker refused, keeping %llu: %s",
 		    (unsigned long long)u->version, (unsigned long long)a->dir->version, err);
 		directory_free(&nd);
 		return;
@@ -269,6 +268,8 @@ sync_directory_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Dire
 	a->dir = nd;
 	a->okeys.dir = nd;
 	keep_adopted(a, txn, "directory", u->source.data, u->source.len, u->approvals);
+	crypto_hash_sha256(a->view_dir_sha, u->source.data, u->source.len);
+	sync_view(a);
 	log_info("directory version %llu activated from the broker (%zu agencies), approved by "
 	    "the partners", (unsigned long long)nd->version, nd->n);
 }
@@ -344,6 +345,7 @@ sync_witness_challenge(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Wit
 		return;
 	a->witness_size = size;
 	memcpy(a->witness_root, root, 32);
+	sync_view(a);
 	char *line = checkpoint_cosign(w->checkpoint, a->cfg->agency, (uint64_t)(now_ms() / 1000),
 	    a->keys->sign_sk, a->keys->sign_pk);
 	if (line != NULL) {
@@ -387,6 +389,7 @@ sync_restore(struct agent *a)
 		directory_free(&a->dir);
 		a->dir = nd;
 		nd = NULL;
+		crypto_hash_sha256(a->view_dir_sha, (const uint8_t *)dsrc, strlen(dsrc));
 	}
 	const char *src = a->policy_src;
 	size_t len = a->policy_src_len;
@@ -418,4 +421,21 @@ sync_restore(struct agent *a)
 	free(dsrc);
 	free(psrc);
 	return rc;
+}
+
+void
+sync_view(struct agent *a)
+{
+	Keten__Envelope__V1__View *v = &a->view;
+
+	keten__envelope__v1__view__init(v);
+	v->directory_version = a->dir->version;
+	v->directory_sha256 = (ProtobufCBinaryData){ 32, a->view_dir_sha };
+	snprintf(a->view_policy, sizeof(a->view_policy), "%s %s", policy_name(a->policy),
+	    policy_version(a->policy));
+	v->policy = a->view_policy;
+	v->witnessed_size = a->witness_size;
+	memcpy(a->view_root, a->witness_root, 32);
+	v->witnessed_root = (ProtobufCBinaryData){ a->witness_size ? 32 : 0, a->view_root };
+	a->okeys.view = v;
 }

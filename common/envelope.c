@@ -72,6 +72,15 @@ envelope_header_digest(uint8_t out[static ENV_DIGESTBYTES], const Keten__Envelop
 	put(&st, h->in_reply_to.data, h->in_reply_to.len);
 	put_str(&st, h->policy_version);
 	put_u64(&st, (uint64_t)h->created_ms);
+	if (h->view != NULL) {	/* absent in envelopes made before it: their digest stays */
+		static const char vlabel[] = "keten-view-v1";
+		put(&st, vlabel, sizeof(vlabel) - 1);
+		put_u64(&st, h->view->directory_version);
+		put(&st, h->view->directory_sha256.data, h->view->directory_sha256.len);
+		put_str(&st, h->view->policy);
+		put_u64(&st, h->view->witnessed_size);
+		put(&st, h->view->witnessed_root.data, h->view->witnessed_root.len);
+	}
 	crypto_hash_sha256_final(&st, out);
 }
 

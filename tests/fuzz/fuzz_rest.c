@@ -32,7 +32,7 @@ agent_submit(const Keten__Local__V1__LocalSubmit *ls0)
 {
 	static const uint8_t netkey[32] = { 1, 2, 3 };
 	Keten__Local__V1__LocalRequest lr = KETEN__LOCAL__V1__LOCAL_REQUEST__INIT, *req;
-	struct outbound_keys k = { fdir, &nla, netkey, NULL };
+	struct outbound_keys k = { fdir, &nla, netkey, NULL, NULL };
 	struct policy_ledger pl = { yes, yes, NULL };
 	struct outbound *ob = NULL;
 	char err[KETEN_ERRLEN];

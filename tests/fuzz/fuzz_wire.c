@@ -146,7 +146,7 @@ agent_deliver(Keten__Wire__V1__Deliver *d)
 	if (d->header == NULL || d->header->message_id.len != 16)
 		return;
 	fuzzkeys(d->copy && agency_id_valid(d->copy->recipient) ? d->copy->recipient : "om", &self);
-	struct outbound_keys k = { dir, &self, NULL, NULL };
+	struct outbound_keys k = { dir, &self, NULL, NULL, NULL };
 	if (inbound_check(pol, self.id, &k, d, FUZZ_NOW_MS, err) != 0 &&
 	    memchr(err, '\0', sizeof(err)) == NULL)
 		abort();

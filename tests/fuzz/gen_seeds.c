@@ -127,7 +127,7 @@ prepare(const struct policy *p, struct directory *dir, const char *from, const c
 	static uint8_t netkey[32] = { 1, 2, 3 };
 	Keten__Local__V1__LocalSubmit ls = KETEN__LOCAL__V1__LOCAL_SUBMIT__INIT;
 	struct policy_ledger pl = { yes, yes, NULL };
-	struct outbound_keys ok = { dir, &k, netkey, NULL };
+	struct outbound_keys ok = { dir, &k, netkey, NULL, NULL };
 	char *rc[2] = { (char *)to1, (char *)to2 }, err[KETEN_ERRLEN];
 	struct outbound *ob = NULL;
 	size_t len;

@@ -123,3 +123,17 @@ sleep 1
 [ "$(grep -c "ALARM policy update 2026.11.1 refused" "$NET/nla.log")" -ge 2 ] ||
 	die "after the restart the rollback was not refused again"
 echo "# 4. an older approved policy after a newer one: refused as a rollback, also after nla restarted"
+
+# 5. the sender's view in every envelope: om is kept on the old policy (here
+# pinned; a broker withholding the update does the same) and sees that nla
+# works from a newer one; nobody saw a split view in anything above
+agent_config om | sed 's/^data_dir: .*/data_dir: om-pinned/' | config_write "$NET/om.yaml"
+echo "policy_updates: false" >>"$NET/om.yaml"
+agent_start om
+"$KETEN" send --config "$NET/nla.yaml" --to om --type CaseSignal --purpose investigation \
+	--body "$signal" >/dev/null || die "nla could not send to om"
+wait_inbox om 1 30 || die "nothing reached om"
+wait_log "$NET/om.log" "nla works from policy stm 2026.12.12, we from stm 2026.11.1" ||
+	die "om did not see that nla works from a newer policy: $(grep -i 'works from' "$NET/om.log")"
+grep -q "SPLIT VIEW" "$NET"/*.log && die "a split view reported where there was none: $(grep -h 'SPLIT VIEW' "$NET"/*.log)"
+echo "# 5. each envelope carries the sender's view: om, kept on an older policy, saw that nla works from a newer one; no false split view"

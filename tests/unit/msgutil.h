@@ -56,7 +56,7 @@ mu_prepare(const char *from, const char *to, const char *to2, const char *type,
 	static struct keten_keys k;
 	Keten__Local__V1__LocalSubmit ls = KETEN__LOCAL__V1__LOCAL_SUBMIT__INIT;
 	struct policy_ledger pl = { mu_yes, mu_yes, NULL };
-	struct outbound_keys ok = { mu_dir, &k, mu_netkey, NULL };
+	struct outbound_keys ok = { mu_dir, &k, mu_netkey, NULL, NULL };
 	char *rc[2] = { (char *)to, (char *)to2 }, err[KETEN_ERRLEN], *json = malloc(1 << 20);
 	struct outbound *ob = NULL;
 	FILE *f = fopen(file, "rb");

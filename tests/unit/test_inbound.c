@@ -56,7 +56,7 @@ check_as(const char *self, const char *to, void (*tamper)(Keten__Wire__V1__Deliv
 
 	assert_non_null(ob);
 	fuzzkeys(self, &k);
-	struct outbound_keys ok = { mu_dir, &k, mu_netkey, NULL };
+	struct outbound_keys ok = { mu_dir, &k, mu_netkey, NULL, NULL };
 	deliver_of(ob, i, &d, digs, dig);
 	if (tamper != NULL)
 		tamper(&d);
@@ -119,6 +119,61 @@ test_inbound(void **state)
 	    KETEN_ECRYPTO);
 }
 
+static Keten__Envelope__V1__View
+view(uint64_t dv, uint8_t dsha, const char *policy, uint64_t size, uint8_t root)
+{
+	static uint8_t shas[8][32], roots[8][32];
+	static int n;
+	Keten__Envelope__V1__View v = KETEN__ENVELOPE__V1__VIEW__INIT;
+	int i = n++ % 8;
+
+	memset(shas[i], dsha, 32);
+	memset(roots[i], root, 32);
+	v.directory_version = dv;
+	v.directory_sha256 = (ProtobufCBinaryData){ 32, shas[i] };
+	v.policy = (char *)policy;
+	v.witnessed_size = size;
+	v.witnessed_root = (ProtobufCBinaryData){ size ? 32 : 0, roots[i] };
+	return v;
+}
+
+/* The sender's view against ours: forks, a sender ahead, and agreement. */
+static void
+test_view(void **state)
+{
+	Keten__Envelope__V1__View ours = view(3, 0xaa, "stm 2026.11.2", 40, 0x11), theirs;
+	char why[KETEN_ERRLEN];
+
+	(void)state;
+	theirs = view(3, 0xaa, "stm 2026.11.2", 40, 0x11);
+	assert_int_equal(inbound_view_check(&ours, "h1", &theirs, "h1", "nla", why), 0);
+	assert_int_equal(inbound_view_check(&ours, "h1", NULL, "h1", "nla", why), 0);
+	/* different sizes witnessed: not comparable here, no verdict */
+	theirs = view(3, 0xaa, "stm 2026.11.2", 41, 0x22);
+	assert_int_equal(inbound_view_check(&ours, "h1", &theirs, "h1", "nla", why), 0);
+	/* the same directory version with other content */
+	theirs = view(3, 0xbb, "stm 2026.11.2", 40, 0x11);
+	assert_int_equal(inbound_view_check(&ours, "h1", &theirs, "h1", "nla", why), 1);
+	assert_non_null(strstr(why, "SPLIT VIEW: nla works from another directory version 3"));
+	/* the same policy version under another hash */
+	theirs = view(3, 0xaa, "stm 2026.11.2", 40, 0x11);
+	assert_int_equal(inbound_view_check(&ours, "h1", &theirs, "h2", "nla", why), 1);
+	assert_non_null(strstr(why, "policy stm 2026.11.2 with other content"));
+	/* the same ledger size, another root */
+	theirs = view(3, 0xaa, "stm 2026.11.2", 40, 0x33);
+	assert_int_equal(inbound_view_check(&ours, "h1", &theirs, "h1", "nla", why), 1);
+	assert_non_null(strstr(why, "forked its ledger"));
+	/* the sender ahead: a newer directory, a newer policy */
+	theirs = view(4, 0xcc, "stm 2026.11.2", 40, 0x11);
+	assert_int_equal(inbound_view_check(&ours, "h1", &theirs, "h1", "nla", why), 2);
+	assert_non_null(strstr(why, "directory version 4, we from 3"));
+	theirs = view(3, 0xaa, "stm 2026.11.10", 40, 0x11);
+	assert_int_equal(inbound_view_check(&ours, "h1", &theirs, "h9", "nla", why), 2);
+	/* the sender behind us: nothing to say (we are ahead) */
+	theirs = view(2, 0xdd, "stm 2026.11.1", 12, 0x44);
+	assert_int_equal(inbound_view_check(&ours, "h1", &theirs, "h0", "nla", why), 0);
+}
+
 static int
 setup(void **state)
 {
@@ -139,6 +194,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_inbound),
+		cmocka_unit_test(test_view),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
