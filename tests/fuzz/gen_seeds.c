@@ -19,6 +19,7 @@
 #include "schemas/codec.h"
 #include "schemas/ledger.pb-c.h"
 #include "tests/fuzz/fuzzkeys.h"
+#include "tests/unit/msgutil.h"
 
 static void
 die(const char *what)
@@ -99,13 +100,6 @@ tput(void *arg, unsigned level, uint64_t index, const merkle_hash h)
 
 static const struct merkle_store store = { tget, tput, NULL };
 
-static int
-yes(void *arg, const struct policy_request *r, const struct policy_rule_info *i)
-{
-	(void)arg, (void)r, (void)i;
-	return 1;
-}
-
 static char *
 hexes(const merkle_hash *h, size_t n)
 {
@@ -119,50 +113,18 @@ hexes(const merkle_hash *h, size_t n)
 	return s;
 }
 
+/* A submission of the seeds, by the agent's own code (tests/unit/msgutil.h). */
 static struct outbound *
 prepare(const struct policy *p, struct directory *dir, const char *from, const char *to1,
     const char *to2, const char *type, const char *purpose, const char *file)
 {
-	static struct keten_keys k;
-	static uint8_t netkey[32] = { 1, 2, 3 };
-	Keten__Local__V1__LocalSubmit ls = KETEN__LOCAL__V1__LOCAL_SUBMIT__INIT;
-	struct policy_ledger pl = { yes, yes, NULL };
-	struct outbound_keys ok = { dir, &k, netkey, NULL, NULL };
-	char *rc[2] = { (char *)to1, (char *)to2 }, err[KETEN_ERRLEN];
-	struct outbound *ob = NULL;
-	size_t len;
-	char *json = slurp(file, &len);
+	struct outbound *ob;
 
-	fuzzkeys(from, &k);
-	ls.recipients = rc;
-	ls.n_recipients = to2 ? 2 : 1;
-	ls.message_type = (char *)type;
-	ls.payload = (ProtobufCBinaryData){ len, (uint8_t *)json };
-	ls.purpose = (char *)purpose;
-	ls.case_reference = "ZAAK-2026-0042";
-	if (outbound_prepare(p, from, &pl, &ok, &ls, 1 << 20, NULL, &ob, err) != 0)
-		die(err);
-	return ob;	/* json is referenced by nothing after prepare */
-}
-
-static void
-deliver_of(const struct outbound *ob, size_t i, Keten__Wire__V1__Deliver *d,
-    ProtobufCBinaryData digs[ENV_MAX_COPIES], uint8_t (*dig)[ENV_DIGESTBYTES])
-{
-	keten__wire__v1__deliver__init(d);
-	for (size_t j = 0; j < ob->submit.n_copies; j++) {
-		envelope_copy_digest(dig[j], ob->submit.copies[j]);
-		digs[j] = (ProtobufCBinaryData){ ENV_DIGESTBYTES, dig[j] };
-	}
-	d->seq = 7 + i;
-	d->header = ob->submit.header;
-	d->copy = ob->submit.copies[i];
-	d->accepted_ms = ob->submit.header->created_ms + 5;
-	d->ephemeral_key = ob->submit.ephemeral_key;
-	d->signature = ob->submit.signature;
-	d->copy_digests = digs;
-	d->n_copy_digests = ob->submit.n_copies;
-	d->copy_index = (uint32_t)i;
+	mu_policy = (struct policy *)p;
+	mu_dir = dir;
+	if ((ob = mu_prepare(from, to1, to2, type, purpose, file)) == NULL)
+		die("outbound_prepare");
+	return ob;
 }
 
 int
@@ -201,7 +163,7 @@ main(void)
 		c.submit = &ob[s]->submit;
 		put_cmd(name, &c);
 		for (size_t i = 0; i < ob[s]->submit.n_copies; i++) {
-			deliver_of(ob[s], i, &d, digs, dig);
+			mu_deliver_of(ob[s], i, &d, digs, dig);
 			snprintf(name, sizeof(name), "deliver%zu-%s", s, d.copy->recipient);
 			put_msg("envelope", name, 1, &d.base);
 			c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVER;

@@ -20,7 +20,7 @@ static struct directory *mu_dir;
 static struct policy *mu_policy;
 static uint8_t mu_netkey[32] = { 1, 2, 3 };
 
-static int
+static int __attribute__((unused))
 mu_yes(void *arg, const struct policy_request *r, const struct policy_rule_info *i)
 {
 	(void)arg, (void)r, (void)i;
@@ -28,7 +28,7 @@ mu_yes(void *arg, const struct policy_request *r, const struct policy_rule_info 
 }
 
 /* The example directory with the fuzz keys, and policy/stm.yaml compiled against it. */
-static int
+static int __attribute__((unused))
 mu_setup(void)
 {
 	char err[KETEN_ERRLEN];
@@ -41,15 +41,19 @@ mu_setup(void)
 	return 0;
 }
 
-static void
+static void __attribute__((unused))
 mu_teardown(void)
 {
 	policy_free(&mu_policy);
 	directory_free(&mu_dir);
 }
 
-/* from -> to (and to2, or NULL): the file (JSON) of `type` for `purpose`, filtered and sealed. */
-static struct outbound *
+/*
+ * from -> to (and to2, or NULL): the file (JSON) of `type` for `purpose`,
+ * filtered under mu_policy and sealed to the keys of mu_dir.  NULL (said
+ * why) when the policy lets no recipient have it.
+ */
+static struct outbound * __attribute__((unused))
 mu_prepare(const char *from, const char *to, const char *to2, const char *type,
     const char *purpose, const char *file)
 {
@@ -77,6 +81,27 @@ mu_prepare(const char *from, const char *to, const char *to2, const char *type,
 		fprintf(stderr, "outbound_prepare: %s\n", err);
 	free(json);
 	return ob;
+}
+
+/* Copy i of ob as the broker delivers it; digs and dig are the caller's storage. */
+static void __attribute__((unused))
+mu_deliver_of(const struct outbound *ob, size_t i, Keten__Wire__V1__Deliver *d,
+    ProtobufCBinaryData digs[ENV_MAX_COPIES], uint8_t (*dig)[ENV_DIGESTBYTES])
+{
+	keten__wire__v1__deliver__init(d);
+	for (size_t j = 0; j < ob->submit.n_copies; j++) {
+		envelope_copy_digest(dig[j], ob->submit.copies[j]);
+		digs[j] = (ProtobufCBinaryData){ ENV_DIGESTBYTES, dig[j] };
+	}
+	d->seq = 7 + i;
+	d->header = ob->submit.header;
+	d->copy = ob->submit.copies[i];
+	d->accepted_ms = ob->submit.header->created_ms + 5;
+	d->ephemeral_key = ob->submit.ephemeral_key;
+	d->signature = ob->submit.signature;
+	d->copy_digests = digs;
+	d->n_copy_digests = ob->submit.n_copies;
+	d->copy_index = (uint32_t)i;
 }
 
 #endif

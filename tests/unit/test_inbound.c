@@ -16,26 +16,6 @@
 #include "agent/inbound.h"
 #include "tests/unit/msgutil.h"
 
-/* Copy i of ob as the broker delivers it. */
-static void
-deliver_of(const struct outbound *ob, size_t i, Keten__Wire__V1__Deliver *d,
-    ProtobufCBinaryData digs[ENV_MAX_COPIES], uint8_t (*dig)[ENV_DIGESTBYTES])
-{
-	keten__wire__v1__deliver__init(d);
-	for (size_t j = 0; j < ob->submit.n_copies; j++) {
-		envelope_copy_digest(dig[j], ob->submit.copies[j]);
-		digs[j] = (ProtobufCBinaryData){ ENV_DIGESTBYTES, dig[j] };
-	}
-	d->seq = 7;
-	d->header = ob->submit.header;
-	d->copy = ob->submit.copies[i];
-	d->ephemeral_key = ob->submit.ephemeral_key;
-	d->signature = ob->submit.signature;
-	d->copy_digests = digs;
-	d->n_copy_digests = ob->submit.n_copies;
-	d->copy_index = (uint32_t)i;
-}
-
 /*
  * inbound_check, as agency `self`, of the copy of nla's signal made for
  * `to` (for victim-care to the municipality, for investigation to others).
@@ -57,7 +37,7 @@ check_as(const char *self, const char *to, void (*tamper)(Keten__Wire__V1__Deliv
 	assert_non_null(ob);
 	fuzzkeys(self, &k);
 	struct outbound_keys ok = { mu_dir, &k, mu_netkey, NULL, NULL };
-	deliver_of(ob, i, &d, digs, dig);
+	mu_deliver_of(ob, i, &d, digs, dig);
 	if (tamper != NULL)
 		tamper(&d);
 	rc = inbound_check(mu_policy, self, &ok, &d, d.header->created_ms + 10, err);
