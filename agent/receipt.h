@@ -16,6 +16,17 @@
 int receipt_verify(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 32],
     const char *self, const uint8_t message_id[static 16], char err[static KETEN_ERRLEN]);
 
+/*
+ * 0 when r proves the broker logged the activation of `what` (the start of
+ * the entry's reason: "policy stm version 2026.11.2", "directory version 3")
+ * as an entry of kind (keten.ledger.v1.Kind), with policy_version
+ * policy_hash when that is not NULL; the proving checkpoint's size and root
+ * in *size, root.  r NULL: no proof, refused.  Else err.
+ */
+int receipt_verify_activation(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 32],
+    int kind, const char *what, const char *policy_hash, uint64_t *size,
+    uint8_t root[static 32], char err[static KETEN_ERRLEN]);
+
 /* One line for people: "ledger entry #12 (to om) in checkpoint 40 of keten.local/ledger". */
 void receipt_describe(const Keten__Wire__V1__Receipt *r, char *out, size_t len);
 

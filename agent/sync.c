@@ -7,6 +7,7 @@
  * extends what it verified before.
  */
 #include "agent/agent.h"
+#include "schemas/ledger.pb-c.h"
 #include "ledger/merkle.h"
 
 /*
@@ -125,6 +126,32 @@ keep_adopted(struct agent *a, MDB_txn *txn, const char *what, const void *src, s
 }
 
 /*
+ * Key transparency: what an update activates is in the broker's ledger.
+ * The receipt proves the entry in a signed checkpoint; a checkpoint of the
+ * size we witnessed with another root is a forked ledger.
+ */
+static int
+activation_proven(struct agent *a, const Keten__Wire__V1__Receipt *r, int kind, const char *what,
+    const char *hash, char err[static KETEN_ERRLEN])
+{
+	uint64_t size;
+	uint8_t root[32];
+	int rc;
+
+	if (!a->have_broker_sign_pk)
+		return keten_seterr(err, KETEN_EINVAL, "no broker_signing_key to check that its "
+		    "activation is in the ledger");
+	if ((rc = receipt_verify_activation(r, a->broker_sign_pk, kind, what, hash, &size, root,
+	    err)) != 0)
+		return rc;
+	if (size == a->witness_size && size > 0 && sodium_memcmp(root, a->witness_root, 32) != 0)
+		return keten_seterr(err, KETEN_EINVAL, "its proof is in a ledger of %llu entries "
+		    "other than the one we witnessed: the broker forked its ledger",
+		    (unsigned long long)size);
+	return 0;
+}
+
+/*
  * The broker's policy u, compiled in *out, is what the partners approved:
  * not older than ours, the version and name it says, approved by the policy
  * threshold of our root.  0, or -1 after an alarm.
@@ -163,6 +190,15 @@ policy_approved(struct agent *a, const Keten__Wire__V1__PolicyUpdate *u, struct 
 	if (memcmp(policy_hash(*out), u->hash.data, POLICY_HASHBYTES) != 0) {
 		log_warnx("policy update %.64s refused: it compiles differently here (is our directory "
 		    "%s the broker's?)", u->version, a->cfg->directory);
+		policy_free(out);
+		return -1;
+	}
+	char hex[2 * POLICY_HASHBYTES + 1], what[160];
+	policy_hash_hex(*out, hex);
+	snprintf(what, sizeof(what), "policy %s version %s", u->name, u->version);
+	if (activation_proven(a, u->activation, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what,
+	    hex, err) != 0) {
+		sync_alarm(a, "policy update %.64s refused: %s", u->version, err);
 		policy_free(out);
 		return -1;
 	}
@@ -253,6 +289,15 @@ sync_directory_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Dire
 	    strlen(u->approvals), err) != 0) {
 		sync_alarm(a, "directory version %llu from the broker refused, keeping %llu: %s",
 		    (unsigned long long)u->version, (unsigned long long)a->dir->version, err);
+		directory_free(&nd);
+		return;
+	}
+	char what[64];
+	snprintf(what, sizeof(what), "directory version %llu", (unsigned long long)u->version);
+	if (activation_proven(a, u->activation, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what,
+	    NULL, err) != 0) {
+		sync_alarm(a, "directory version %llu from the broker refused: %s",
+		    (unsigned long long)u->version, err);
 		directory_free(&nd);
 		return;
 	}

@@ -122,8 +122,11 @@ struct broker {
 	char *dir_approvals;		/* the active directory's */
 	/* for the ledger: the hash and the approvers of what was last checked */
 	char policy_record[384], dir_record[384];
-	char *dir_src;			/* the directory as read at start, until saved */
-	size_t dir_src_len;
+	char *dir_src, *policy_src;	/* the active files, as distributed */
+	size_t dir_src_len, policy_src_len;
+	/* proofs that the activations are in the ledger, sent with the updates */
+	Keten__Wire__V1__Receipt dir_act, policy_act;
+	bool has_dir_act, has_policy_act;
 	uint8_t *policy_frame;		/* packed Command{policy_update} for agents */
 	size_t policy_frame_len;
 	uint8_t *dir_frame;		/* packed Command{directory_update} for agents */
@@ -229,8 +232,13 @@ int events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submi
 /* An agent's report of a copy it refused (VIOLATION_REPORTED). */
 void events_violation(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
     const Keten__Wire__V1__Error *err);
-/* The broker's own events (policy, directory) in a commit of their own. */
-void events_broker(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason);
+/*
+ * The broker's own events (policy, directory) in a commit of their own, with
+ * a checkpoint of the new size; the entry's seq in *seq (when not NULL).
+ * 0 or a KETEN_E* (logged).
+ */
+int events_broker(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason,
+    uint64_t *seq);
 /* The ledger's and the metrics' name of a wire error code. */
 const char *events_code_name(int code);
 

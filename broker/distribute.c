@@ -90,6 +90,39 @@ load_policy(struct broker *b, const char *path, struct policy **out, char **src,
 	return rc;
 }
 
+/*
+ * The receipt of ledger entry seq (an activation) into *r: the proof agents
+ * ask for before they adopt what it activated (key transparency).
+ */
+static void
+prove_activation(struct broker *b, uint64_t seq, Keten__Wire__V1__Receipt *r, bool *has)
+{
+	MDB_txn *txn;
+
+	if (*has)
+		ledger_receipt_clear(r);
+	*has = false;
+	if (mdb_txn_begin(b->env, NULL, MDB_RDONLY, &txn) != 0)
+		return;
+	if (ledger_receipt(b->ledger, txn, seq, r) == 0)
+		*has = true;
+	else
+		log_warnx("no receipt for ledger entry %llu: agents will not adopt what it "
+		    "activated", (unsigned long long)seq);
+	mdb_txn_abort(txn);
+}
+
+/* Log an activation in the ledger and keep the proof that it is there. */
+static void
+log_activation(struct broker *b, Keten__Ledger__V1__Kind kind, const char *what,
+    Keten__Wire__V1__Receipt *r, bool *has)
+{
+	uint64_t seq;
+
+	if (events_broker(b, kind, what, &seq) == 0)
+		prove_activation(b, seq, r, has);
+}
+
 /* The signed PolicyUpdate agents receive on connect and on change. */
 static void
 make_policy_frame(struct broker *b, const char *src, size_t len)
@@ -107,6 +140,7 @@ make_policy_frame(struct broker *b, const char *src, size_t len)
 	    u.activated_ms, b->keys->sign_sk);
 	u.signature = (ProtobufCBinaryData){ sizeof(sig), sig };
 	u.approvals = b->policy_approvals ? b->policy_approvals : "";
+	u.activation = b->has_policy_act ? &b->policy_act : NULL;
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE;
 	c.policy_update = &u;
 	free(b->policy_frame);
@@ -126,6 +160,7 @@ make_dir_frame(struct broker *b, const char *src, size_t len)
 	dirsig_sign(sig, (const uint8_t *)src, len, u.version, b->keys->sign_sk);
 	u.signature = (ProtobufCBinaryData){ sizeof(sig), sig };
 	u.approvals = b->dir_approvals ? b->dir_approvals : "";
+	u.activation = b->has_dir_act ? &b->dir_act : NULL;
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE;
 	c.directory_update = &u;
 	free(b->dir_frame);
@@ -293,12 +328,13 @@ activate_directory(struct broker *b, struct directory *nd, const char *src, size
 	free(b->dir_approvals);
 	b->dir_approvals = approvals;
 	save_active(b, src, len);
-	make_dir_frame(b, src, len);
 	log_info("activated directory version %llu (%zu agencies)",
 	    (unsigned long long)b->dir->version, b->dir->n);
 	snprintf(what, sizeof(what), "directory version %llu %s", (unsigned long long)b->dir->version,
 	    b->dir_record);
-	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what);
+	log_activation(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what, &b->dir_act,
+	    &b->has_dir_act);
+	make_dir_frame(b, src, len);
 	return 0;
 }
 
@@ -370,7 +406,13 @@ distribute_reload(struct broker *b)
 		free(papp);
 		return;
 	}
-	free(dsrc);
+	if (dir_changed) {	/* the active file, kept for the frames */
+		free(b->dir_src);
+		b->dir_src = dsrc;
+		b->dir_src_len = dlen;
+	} else {
+		free(dsrc);
+	}
 	reload_shadow(b);
 	bool changed = memcmp(policy_hash(p), policy_hash(b->policy), POLICY_HASHBYTES) != 0;
 	policy_free(&b->policy);
@@ -382,10 +424,13 @@ distribute_reload(struct broker *b)
 		char what[512];
 		snprintf(what, sizeof(what), "policy %s version %s %s", policy_name(p),
 		    policy_version(p), b->policy_record);
-		events_broker(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what);
+		log_activation(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what,
+		    &b->policy_act, &b->has_policy_act);
 	}
 	make_policy_frame(b, src, len);
-	free(src);
+	free(b->policy_src);
+	b->policy_src = src;
+	b->policy_src_len = len;
 	if ((changed || dir_changed) && b->policy_frame != NULL)
 		push_updates(b, dir_changed);
 }
@@ -427,8 +472,9 @@ out:
 	if (rc != 0)
 		log_warnx("%s", err);
 	directory_free(&od);
-	free(src);
 	free(asrc);
+	b->policy_src = src;	/* the active files, kept for the frames */
+	b->policy_src_len = len;
 	b->dir_src = dsrc;	/* saved as the active one once the store is open */
 	b->dir_src_len = dlen;
 	return rc;
@@ -440,16 +486,19 @@ distribute_announce(struct broker *b)
 	char what[512];
 
 	save_active(b, b->dir_src, b->dir_src_len);
-	free(b->dir_src);
-	b->dir_src = NULL;
 
 	distribute_log_policy(b->policy, "active");
 	if (b->shadow != NULL)
 		distribute_log_policy(b->shadow, "shadow");
 	snprintf(what, sizeof(what), "policy %s version %s at start %s", policy_name(b->policy),
 	    policy_version(b->policy), b->policy_record);
-	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what);
+	log_activation(b, KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED, what, &b->policy_act,
+	    &b->has_policy_act);
 	snprintf(what, sizeof(what), "directory version %llu at start %s",
 	    (unsigned long long)b->dir->version, b->dir_record);
-	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what);
+	log_activation(b, KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED, what, &b->dir_act,
+	    &b->has_dir_act);
+	/* the frames agents receive, now with the proofs */
+	make_policy_frame(b, b->policy_src, b->policy_src_len);
+	make_dir_frame(b, b->dir_src, b->dir_src_len);
 }

@@ -204,26 +204,36 @@ events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s
 }
 
 /* The broker's own events: policy and directory changes. */
-void
-events_broker(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason)
+int
+events_broker(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason, uint64_t *seq)
 {
 	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
 	char hex[2 * POLICY_HASHBYTES + 1];
 	MDB_txn *txn;
+	int rc;
 
-	if (mdb_txn_begin(b->env, NULL, 0, &txn) != 0)
-		return;
+	if (mdb_txn_begin(b->env, NULL, 0, &txn) != 0) {
+		log_warnx("cannot write a %s entry to the ledger", reason);
+		return KETEN_EDB;
+	}
 	policy_hex(b->policy, hex);
 	e.kind = kind;
 	e.actor = "broker";
 	e.policy_version = hex;
 	e.reason = (char *)reason;
-	if (events_entry(b, txn, &e) != 0 || ledger_checkpoint(b->ledger, txn, b->keys) != 0 ||
-	    mdb_txn_commit(txn) != 0) {
-		log_warnx("cannot write a %s entry to the ledger", reason);
+	if ((rc = events_entry(b, txn, &e)) != 0 ||
+	    (rc = ledger_checkpoint(b->ledger, txn, b->keys)) != 0)
 		mdb_txn_abort(txn);
-	}
+	else
+		rc = db_err(mdb_txn_commit(txn));	/* frees txn, also when it fails */
 	b->ledger_dirty = false;
+	if (rc != 0) {
+		log_warnx("cannot write a %s entry to the ledger", reason);
+		return rc;
+	}
+	if (seq != NULL)
+		*seq = e.seq;
+	return 0;
 }
 
 void

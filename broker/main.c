@@ -186,6 +186,11 @@ teardown(struct broker *b)
 	free(b->policy_approvals);
 	free(b->dir_approvals);
 	free(b->dir_src);
+	free(b->policy_src);
+	if (b->has_policy_act)
+		ledger_receipt_clear(&b->policy_act);
+	if (b->has_dir_act)
+		ledger_receipt_clear(&b->dir_act);
 	policy_free(&b->policy);
 	policy_free(&b->shadow);
 	directory_free(&b->dir);

@@ -6,13 +6,18 @@
  * the agents, not the broker, must refuse what the partners did not approve.
  * Never built into a product binary (Makefile: $(BUILD)/tests/keten-broker-evil).
  */
+#include <stdlib.h>
+
 #include "common/log.h"
 #include "common/trust.h"
+#include "ledger/ledger.h"
 
 int __wrap_trust_check_policy(const struct trust_root *r, const char *name,
     const char *version, const void *src, size_t len, const char *note, size_t nlen,
     char err[static KETEN_ERRLEN]);
 int __wrap_trust_version_cmp(const char *a, const char *b);
+int __real_ledger_receipt(struct ledger *l, MDB_txn *txn, uint64_t seq, Keten__Wire__V1__Receipt *r);
+int __wrap_ledger_receipt(struct ledger *l, MDB_txn *txn, uint64_t seq, Keten__Wire__V1__Receipt *r);
 int __wrap_trust_check_directory(const struct trust_root *r, const struct directory *od,
     const struct directory *nd, const void *src, size_t len, const char *note, size_t nlen,
     char err[static KETEN_ERRLEN]);
@@ -44,4 +49,19 @@ __wrap_trust_version_cmp(const char *a, const char *b)
 {
 	(void)a, (void)b;
 	return 0;
+}
+
+/*
+ * KETEN_EVIL_UNLOGGED set: the broker gives no proof that what it
+ * distributes is in its ledger (no receipts at all), as a broker that
+ * activates without logging would.
+ */
+int
+__wrap_ledger_receipt(struct ledger *l, MDB_txn *txn, uint64_t seq, Keten__Wire__V1__Receipt *r)
+{
+	if (getenv("KETEN_EVIL_UNLOGGED") != NULL) {
+		keten__wire__v1__receipt__init(r);
+		return KETEN_EDB;
+	}
+	return __real_ledger_receipt(l, txn, seq, r);
 }

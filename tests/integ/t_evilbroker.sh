@@ -137,3 +137,21 @@ wait_log "$NET/om.log" "nla works from policy stm 2026.12.12, we from stm 2026.1
 	die "om did not see that nla works from a newer policy: $(grep -i 'works from' "$NET/om.log")"
 grep -q "SPLIT VIEW" "$NET"/*.log && die "a split view reported where there was none: $(grep -h 'SPLIT VIEW' "$NET"/*.log)"
 echo "# 5. each envelope carries the sender's view: om, kept on an older policy, saw that nla works from a newer one; no false split view"
+
+# 6. key transparency: a broker that distributes an approved policy without
+# logging its activation (no receipt: the evil broker with KETEN_EVIL_UNLOGGED)
+# is refused: agents adopt only what the ledger proves activated
+proc_stop broker
+sed 's/^version: .*/version: "2026.12.13"/' "$NET/policy.approved" >"$NET/policy.yaml"
+rm -f "$NET/policy.yaml.approvals"
+approve_policy "$NET/policy.yaml" politie om
+KETEN_EVIL_UNLOGGED=1 KETEN_BROKER_BIN=$KETEN_TESTBIN/keten-broker-evil broker_start
+wait_log "$NET/nla.log" "ALARM policy update 2026.12.13 refused: no proof that its activation is in the ledger" ||
+	die "a policy without proof of its activation was not refused: $(grep 2026.12.13 "$NET/nla.log")"
+grep -q "2026.12.13 activated" "$NET/nla.log" && die "nla adopted a policy whose activation is not in the ledger"
+# the same broker with its ledger's proofs: adopted
+proc_stop broker
+KETEN_BROKER_BIN=$KETEN_TESTBIN/keten-broker-evil broker_start
+wait_log "$NET/nla.log" "policy stm version 2026.12.13 activated from the broker, approved by the partners" ||
+	die "the approved, logged policy was not adopted: $(grep 2026.12.13 "$NET/nla.log")"
+echo "# 6. an approved policy whose activation the broker did not prove in its ledger: refused; with the proof: adopted"
