@@ -188,6 +188,8 @@ $(BUILD)/tests/test_gate: $(call obj,broker/gate.c broker/queue.c agent/outbound
 $(BUILD)/tests/test_gate: EXTRA_OBJ := $(call obj,broker/gate.c broker/queue.c agent/outbound.c)
 $(BUILD)/tests/test_queue: $(call obj,broker/queue.c agent/outbound.c)
 $(BUILD)/tests/test_queue: EXTRA_OBJ := $(call obj,broker/queue.c agent/outbound.c)
+$(BUILD)/tests/test_zap: $(call obj,broker/zap.c)
+$(BUILD)/tests/test_zap: EXTRA_OBJ := $(call obj,broker/zap.c)
 $(BUILD)/tests/test_receipt: $(call obj,agent/receipt.c)
 $(BUILD)/tests/test_receipt: EXTRA_OBJ := $(call obj,agent/receipt.c)
 $(BUILD)/tests/test_inbound: $(call obj,agent/outbound.c agent/inbound.c)
