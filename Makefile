@@ -212,7 +212,7 @@ $(BUILD)/tests/keten-broker-evil: tests/adversary/evil.c $(BROKER_OBJ) $(LIBS) |
 	$(call say,LD,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=trust_check_policy -Wl,--wrap=trust_check_directory \
-	  -Wl,--wrap=trust_version_cmp -Wl,--wrap=ledger_receipt \
+	  -Wl,--wrap=trust_version_cmp -Wl,--wrap=ledger_receipt -Wl,--wrap=trust_check_root \
 	  -o $@ $< $(BROKER_OBJ) $(LIBS) $(LDLIBS)
 
 # Fuzz targets: with gcc (make test) a plain main() replays the seed corpus;

@@ -181,6 +181,8 @@ void sync_directory_update(struct agent *a, MDB_txn *txn,
 /* The broker's newest checkpoint: verified against what we witnessed, then cosigned. */
 void sync_witness_challenge(struct agent *a, MDB_txn *txn,
     const Keten__Wire__V1__WitnessChallenge *w);
+/* The broker's root chain: the next version after ours, if both roots approve it. */
+void sync_root_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__RootUpdate *u);
 /* Refresh a->view from the directory, policy and witness we have now. */
 void sync_view(struct agent *a);
 /* An alarm (docs/trust.md): logged, counted, reported for the ledger. */

@@ -254,6 +254,9 @@ handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 	case KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE:
 		sync_directory_update(a, txn, c->directory_update);
 		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_ROOT_UPDATE:
+		sync_root_update(a, txn, c->root_update);
+		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE:
 		sync_witness_challenge(a, txn, c->witness_challenge);
 		break;

@@ -423,9 +423,22 @@ sync_restore(struct agent *a)
 
 	if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &rt) != 0)
 		return 0;
+	char *rsrc = store_meta_get(a->store, rt, "root_src");
 	dsrc = store_meta_get(a->store, rt, "directory_src");
 	psrc = a->cfg->policy_updates ? store_meta_get(a->store, rt, "policy_src") : NULL;
 	mdb_txn_abort(rt);
+	struct trust_root *nroot = NULL;
+	if (rsrc != NULL && trust_root_parse("adopted root", rsrc, strlen(rsrc), &nroot, err) == 0 &&
+	    nroot->version > a->root->version) {
+		log_info("root version %llu, adopted before the restart, is newer than %s (version "
+		    "%llu): kept", (unsigned long long)nroot->version, a->cfg->root,
+		    (unsigned long long)a->root->version);
+		trust_root_free(&a->root);
+		a->root = nroot;
+		nroot = NULL;
+	}
+	trust_root_free(&nroot);
+	free(rsrc);
 	if (dsrc != NULL && directory_parse("adopted directory", dsrc, strlen(dsrc), &nd, err) == 0 &&
 	    nd->version > a->dir->version) {
 		log_info("directory version %llu, adopted before the restart, is newer than %s "
@@ -483,4 +496,35 @@ sync_view(struct agent *a)
 	memcpy(a->view_root, a->witness_root, 32);
 	v->witnessed_root = (ProtobufCBinaryData){ a->witness_size ? 32 : 0, a->view_root };
 	a->okeys.view = v;
+}
+
+void
+sync_root_update(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__RootUpdate *u)
+{
+	struct trust_root *nr = NULL;
+	char err[KETEN_ERRLEN];
+
+	if (trust_root_parse("broker root", u->source.data, u->source.len, &nr, err) != 0) {
+		log_warnx("root update refused: %s", err);
+		return;
+	}
+	if (nr->version == a->root->version && memcmp(nr->sha256, a->root->sha256, 32) != 0)
+		sync_alarm(a, "root version %llu from the broker differs from ours: the broker "
+		    "shows agencies different roots", (unsigned long long)nr->version);
+	if (nr->version != a->root->version + 1) {
+		trust_root_free(&nr);	/* the chain up to ours, or one after the next */
+		return;
+	}
+	if (trust_check_root(a->root, nr, u->source.data, u->source.len, u->approvals,
+	    strlen(u->approvals), err) != 0) {
+		sync_alarm(a, "root version %llu from the broker refused, keeping version %llu: %s",
+		    (unsigned long long)nr->version, (unsigned long long)a->root->version, err);
+		trust_root_free(&nr);
+		return;
+	}
+	keep_adopted(a, txn, "root", u->source.data, u->source.len, u->approvals);
+	log_info("root %s version %llu activated from the broker, approved by the old root's "
+	    "keys and its own", nr->network, (unsigned long long)nr->version);
+	trust_root_free(&a->root);
+	a->root = nr;
 }

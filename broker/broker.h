@@ -118,6 +118,9 @@ struct broker {
 	struct policy *policy;		/* active */
 	struct policy *shadow;		/* candidate in shadow mode, or NULL */
 	struct trust_root *root;	/* the network root (common/trust.h) */
+	/* the chain of roots after version 1, as RootUpdate frames sent on Hello */
+	struct { uint8_t *frame; size_t len; } roots[64];
+	size_t nroots;
 	char *policy_approvals;		/* the active policy's approvals (a signed note) */
 	char *dir_approvals;		/* the active directory's */
 	/* for the ledger: the hash and the approvers of what was last checked */

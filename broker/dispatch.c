@@ -157,6 +157,8 @@ handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid
 	c.hello = &me;
 	session_reply(b, rid, rid_len, &c);
 	/* the agent works from our directory and filters by what we enforce */
+	for (size_t i = 0; i < b->nroots; i++)	/* the roots first: they judge the rest */
+		session_reply_frame(b, rid, rid_len, b->roots[i].frame, b->roots[i].len);
 	if (b->dir_frame != NULL)
 		session_reply_frame(b, rid, rid_len, b->dir_frame, b->dir_frame_len);
 	if (b->policy_frame != NULL)

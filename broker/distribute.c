@@ -356,6 +356,120 @@ reload_shadow(struct broker *b)
 	distribute_log_policy(b->shadow, "shadow");
 }
 
+/* Where the broker keeps a root it activated after version 1: data_dir/root.N.yaml[.approvals]. */
+static void
+root_path(struct broker *b, uint64_t version, const char *suffix, char *path, size_t len)
+{
+	snprintf(path, len, "%s/root.%llu.yaml%s", b->cfg->data_dir, (unsigned long long)version,
+	    suffix);
+}
+
+/* A RootUpdate of src and its approvals, appended to the chain sent on Hello. */
+static int
+add_root_frame(struct broker *b, const char *src, size_t len, const char *approvals)
+{
+	Keten__Wire__V1__RootUpdate u = KETEN__WIRE__V1__ROOT_UPDATE__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+
+	if (b->nroots == sizeof(b->roots) / sizeof(b->roots[0]))
+		return -1;
+	u.source = (ProtobufCBinaryData){ len, (uint8_t *)src };
+	u.approvals = (char *)(approvals ? approvals : "");
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ROOT_UPDATE;
+	c.root_update = &u;
+	if ((b->roots[b->nroots].frame = wire_pack(&c.base, &b->roots[b->nroots].len)) == NULL)
+		return -1;
+	b->nroots++;
+	return 0;
+}
+
+/* At start: the roots after version 1 the broker activated before, up to its own. */
+static void
+load_root_chain(struct broker *b)
+{
+	char path[4096], err[KETEN_ERRLEN], *src = NULL, *app = NULL;
+	size_t len, alen;
+
+	for (uint64_t v = 2; v <= b->root->version; v++) {
+		root_path(b, v, "", path, sizeof(path));
+		if (file_read(path, TRUST_MAX_BYTES, &src, &len, err) != 0) {
+			log_warnx("%s: not kept here, so agents given an older root cannot follow this "
+			    "broker's to version %llu; give them the new root file", path,
+			    (unsigned long long)b->root->version);
+			return;
+		}
+		root_path(b, v, ".approvals", path, sizeof(path));
+		if (file_read(path, NOTE_MAX_BYTES, &app, &alen, err) != 0)
+			app = NULL;
+		add_root_frame(b, src, len, app);
+		free(src);
+		free(app);
+		src = app = NULL;
+	}
+}
+
+/*
+ * SIGHUP's root: the next version, approved by the root threshold of the
+ * active root and of its own, kept in data_dir, logged, and sent to the
+ * agents (each checks the same itself).  0, or -1 (logged): the active
+ * root stays.
+ */
+static void
+reload_root(struct broker *b)
+{
+	char err[KETEN_ERRLEN], path[4096], what[512], hex[65], who[300], *src = NULL, *app = NULL;
+	struct trust_root *nr = NULL;
+	size_t len = 0, alen = 0;
+
+	if (file_read(b->cfg->root, TRUST_MAX_BYTES, &src, &len, err) != 0 ||
+	    trust_root_parse(b->cfg->root, src, len, &nr, err) != 0) {
+		log_warnx("root reload refused, keeping version %llu: %s",
+		    (unsigned long long)b->root->version, err);
+		goto out;
+	}
+	if (nr->version == b->root->version) {
+		if (memcmp(nr->sha256, b->root->sha256, 32) != 0)
+			log_warnx("root reload refused: version %llu with other content than the "
+			    "active one", (unsigned long long)nr->version);
+		goto out;	/* the one we have */
+	}
+	app = read_approvals(b->cfg->root, &alen);
+	if (trust_check_root(b->root, nr, src, len, app, alen, err) != 0) {
+		log_warnx("root reload refused, keeping version %llu: %s",
+		    (unsigned long long)b->root->version, err);
+		goto out;
+	}
+	root_path(b, nr->version, "", path, sizeof(path));
+	if (file_write_atomic(path, src, len, 0600, err) != 0)
+		log_warnx("%s", err);
+	root_path(b, nr->version, ".approvals", path, sizeof(path));
+	if (app != NULL && file_write_atomic(path, app, alen, 0600, err) != 0)
+		log_warnx("%s", err);
+	char version[24];
+	struct trust_subject s = { "root", b->root->network, version, { 0 } };
+	snprintf(version, sizeof(version), "%llu", (unsigned long long)nr->version);
+	trust_subject_hash(&s, src, len);
+	trust_describe(b->root, TRUST_ROOT, &s, NULL, app, alen, who, sizeof(who));
+	sodium_bin2hex(hex, sizeof(hex), s.sha256, 32);
+	snprintf(what, sizeof(what), "root %s version %llu (file sha256 %.16s..., %s)", nr->network,
+	    (unsigned long long)nr->version, hex, who);
+	events_broker(b, KETEN__LEDGER__V1__KIND__KIND_ROOT_CHANGED, what, NULL);
+	log_info("activated %s", what);
+	if (add_root_frame(b, src, len, app) == 0)
+		for (size_t i = 0; i < b->dir->n; i++)
+			if (b->peers[i].connected)
+				session_reply_frame(b, b->peers[i].rid, b->peers[i].rid_len,
+				    b->roots[b->nroots - 1].frame, b->roots[b->nroots - 1].len);
+	session_flush(b);
+	trust_root_free(&b->root);
+	b->root = nr;
+	nr = NULL;
+out:
+	trust_root_free(&nr);
+	free(src);
+	free(app);
+}
+
 /* Every connected agent works from the new directory and policy from now on. */
 static void
 push_updates(struct broker *b, bool dir_changed)
@@ -379,7 +493,8 @@ distribute_reload(struct broker *b)
 	char err[KETEN_ERRLEN], *src = NULL, *dsrc = NULL, *papp = NULL, *dapp = NULL;
 	size_t len = 0, dlen = 0;
 
-	/* the directory first: the policy compiles against it */
+	/* the root first: it judges the rest; then the directory: the policy compiles against it */
+	reload_root(b);
 	if (reload_directory(b, &nd, &dsrc, &dlen, &dapp) != 0) {
 		free(dsrc);
 		return;
@@ -485,6 +600,7 @@ distribute_announce(struct broker *b)
 {
 	char what[512];
 
+	load_root_chain(b);
 	save_active(b, b->dir_src, b->dir_src_len);
 
 	distribute_log_policy(b->policy, "active");

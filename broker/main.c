@@ -183,6 +183,8 @@ teardown(struct broker *b)
 	free(b->acks);
 	keys_free(&b->keys);
 	trust_root_free(&b->root);
+	for (size_t i = 0; i < b->nroots; i++)
+		free(b->roots[i].frame);
 	free(b->policy_approvals);
 	free(b->dir_approvals);
 	free(b->dir_src);

@@ -405,8 +405,8 @@ verdict(const struct trust_args *a, const struct trust_root *r, const char *src,
 		trust_root_free(&nr);
 	}
 	if (rc == 0 && strcmp(a->kind, "root") == 0)
-		printf("enough approvals: a valid successor of %s; install it as the root of the "
-		    "broker and every agent (docs/trust.md)\n", a->root);
+		printf("enough approvals: a valid successor of %s; the broker and every agent will "
+		    "take it as their next root\n", a->root);
 	else if (rc == 0)
 		printf("enough approvals: the broker and every agent will activate it\n");
 	else

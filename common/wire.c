@@ -56,6 +56,9 @@ wire_cmd_name(int c)
 	case KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT: return "heartbeat";
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_QUERY: return "delivery-query";
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_STATUS: return "delivery-status";
+	case KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE: return "policy-update";
+	case KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE: return "directory-update";
+	case KETEN__WIRE__V1__COMMAND__CMD_ROOT_UPDATE: return "root-update";
 	}
 	return "unknown";
 }

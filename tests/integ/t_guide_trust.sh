@@ -19,7 +19,8 @@ grep -q "a change of nla's keys not signed by nla's own signing key needs approv
 	die "the recovery refusal does not say why"
 [ "$(grep -c "enough approvals: the broker and every agent will activate it" "$dir/out.txt")" -eq 4 ] ||
 	die "expected 4 approved files (policy, directory, rotation, recovery)"
-grep -q "enough approvals: a valid successor of root.yaml" "$dir/out.txt" || die "the new root was not approved"
+grep -q "enough approvals: a valid successor of root.yaml; the broker and every agent will take it" "$dir/out.txt" ||
+	die "the new root was not approved"
 grep -q "signed by agencies' own keys (each for its own key change): politie" "$dir/out.txt" ||
 	die "politie's own approval of its rotation not shown"
 rm -rf "$dir"
