@@ -46,7 +46,12 @@ walk_copy(const Keten__Ledger__V1__Entry *e, void *arg)
 		w->stp[i] = &w->st[i];
 		w->n++;
 	}
-	/* a later entry says more: accepted, then delivered (or expired, refused) */
+	/* a later entry says more: accepted, then delivered (or expired, refused);
+	 * but a recipient that refused a copy acknowledges it too, so that it
+	 * leaves the queue: its DELIVERED does not undo the refusal */
+	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_DELIVERED && w->st[i].state != NULL &&
+	    strcmp(w->st[i].state, "refused") == 0)
+		return false;
 	w->st[i].state = (char *)state;
 	w->st[i].time_ms = e->time_ms;
 	snprintf(w->reason[i], sizeof(w->reason[i]), "%s", e->reason);

@@ -49,10 +49,18 @@ agent_config politie attacker/politie.secret | sed 's/^data_dir: .*/data_dir: ev
 "$KETEN_BIN/keten-agent" --config "$NET/evil.yaml" >>"$NET/evil.log" 2>&1 &
 echo $! >"$NET/evil.pid"
 wait_for_file "$NET/evil-data/api.sock" || die "the attacker's agent did not start"
-"$KETEN" send --config "$NET/nla.yaml" --to politie --type CaseSignal --purpose investigation \
-	--body "$signal" >/dev/null || die "nla could not send"
+sid=$("$KETEN" send --config "$NET/nla.yaml" --to politie --type CaseSignal --purpose investigation \
+	--body "$signal") || die "nla could not send"
 # ... sealed to the real politie's key, which nla still holds: it cannot open it
 wait_log "$NET/evil.log" "refused" || die "the attacker's agent did not even get the copy"
+# and nla is told so: refused, not delivered (the refusing agent acknowledges too)
+for i in $(seq 50); do
+	st=$("$KETEN" status --config "$NET/nla.yaml" "$sid" 2>&1) || true
+	echo "$st" | grep -q "refused" && break
+	sleep 0.1
+done
+echo "$st" | grep -q "refused" || die "nla's status does not say refused: $st"
+echo "$st" | grep -q "delivered" && die "nla's status says delivered: $st"
 n=$("$KETEN" inbox --config "$NET/evil.yaml" --all 2>/dev/null | wc -l)
 [ "$n" -eq 0 ] || die "the attacker read nla's signal: $n messages in its inbox"
 proc_stop evil
