@@ -194,7 +194,9 @@ rejected(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Error *e)
 		control_note_rtt(a, e->ref);
 		if (a->inflight)
 			a->inflight--;
-		log_warnx("message %s rejected by the broker: %.300s", ids, e->reason);
+		char safe[LOG_SAFE_LEN(300)];
+		log_warnx("message %s rejected by the broker: %s", ids,
+		    log_safe(e->reason, 300, safe, sizeof(safe)));
 	}
 }
 
@@ -205,12 +207,14 @@ on_error(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Error *e)
 	    e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_RATE_LIMITED;
 	bool changed = e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_POLICY_CHANGED &&
 	    e->ref != 0;
+	char safe[LOG_SAFE_LEN(300)];	/* the broker's words, for our log */
 
 	if (retry && e->ref != 0) {
 		/* the broker is full: it refuses the rest of this session; come back
 		 * later with a new one and resend the outbox in order */
 		if (a->ready)
-			log_warnx("broker error %d: %.300s; retrying in %llu ms", e->code, e->reason,
+			log_warnx("broker error %d: %s; retrying in %llu ms", e->code,
+			    log_safe(e->reason, 300, safe, sizeof(safe)),
 			    (unsigned long long)a->cfg->resend_ms);
 		restart_session(a, (int64_t)a->cfg->resend_ms);
 	} else if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NO_SESSION) {
@@ -233,7 +237,7 @@ on_error(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Error *e)
 	} else if (e->ref != 0 && e->message_id.len == 16 && !retry) {
 		rejected(a, txn, e);
 	} else {
-		log_warnx("broker error %d: %.300s", e->code, e->reason);
+		log_warnx("broker error %d: %s", e->code, log_safe(e->reason, 300, safe, sizeof(safe)));
 	}
 }
 

@@ -145,8 +145,9 @@ handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid
 		return;
 	}
 	if (strcmp(h->agency, from->id) != 0) {
-		log_warnx("agency %s says hello as \"%.64s\"; check its configuration",
-		    from->id, h->agency);
+		char safe[LOG_SAFE_LEN(64)];
+		log_warnx("agency %s says hello as \"%s\"; check its configuration",
+		    from->id, log_safe(h->agency, 64, safe, sizeof(safe)));
 		session_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_PROTOCOL, NULL,
 		    0, "hello: this connection is authenticated as %s, not %.64s", from->id,
 		    h->agency);

@@ -241,8 +241,10 @@ events_violation(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
     const Keten__Wire__V1__Error *err)
 {
 	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+	char safe[LOG_SAFE_LEN(200)];
 
-	log_warnx("agency %s reports error %d: %.200s", from->id, err->code, err->reason);
+	log_warnx("agency %s reports error %d: %s", from->id, err->code,
+	    log_safe(err->reason, 200, safe, sizeof(safe)));
 	e.kind = KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED;
 	e.actor = (char *)from->id;
 	e.recipient = (char *)from->id;

@@ -85,3 +85,25 @@ fatal(const char *fmt, ...)
 	va_end(ap);
 	exit(1);
 }
+
+const char *
+log_safe(const char *s, size_t max, char *buf, size_t buflen)
+{
+	size_t o = 0, i;
+
+	if (buflen == 0)
+		return "";
+	for (i = 0; s != NULL && s[i] != '\0' && i < max && o + 5 < buflen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			o += (size_t)snprintf(buf + o, buflen - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	if (s != NULL && s[i] != '\0' && o + 4 <= buflen) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o < buflen ? o : buflen - 1] = '\0';
+	return buf;
+}

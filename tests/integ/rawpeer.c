@@ -230,6 +230,22 @@ main(int argc, char **argv)
 	send_bytes(junk, sizeof(junk), 0);
 	expect_error("random bytes", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
 
+	/* an Error whose reason would forge a line of the broker's log */
+	{
+		Keten__Wire__V1__Error fe = KETEN__WIRE__V1__ERROR__INIT;
+		Keten__Wire__V1__Command fc = KETEN__WIRE__V1__COMMAND__INIT;
+		size_t flen;
+		fe.code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED;
+		fe.reason = "x\n2026-12-04T00:00:00.000Z INFO broker: checkpoint 999 cosigned by om";
+		fc.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ERROR;
+		fc.error = &fe;
+		uint8_t *fb = wire_pack(&fc.base, &flen);
+		if (fb != NULL)
+			send_bytes(fb, flen, 0);
+		free(fb);
+		printf("ok   an error report with a forged log line sent\n");
+	}
+
 	/* a valid Submit, truncated */
 	Keten__Wire__V1__Submit s = KETEN__WIRE__V1__SUBMIT__INIT;
 	Keten__Wire__V1__Command sc = KETEN__WIRE__V1__COMMAND__INIT;

@@ -19,6 +19,12 @@ seq -f '{"reference":"after-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.y
 wait_inbox om 200 60 || die "messages lost around the bad frames"
 check_inbox om politie "$NET/sent.ids"
 kill -0 "$(cat "$NET/broker.pid")" || die "broker died"
+# a peer's words cannot write a line of their own into the broker's log
+grep -q '^2026-12-04T00:00:00.000Z INFO broker: checkpoint 999' "$NET/broker.log" &&
+	die "a forged line reached the broker's log"
+grep -q 'agency nla reports error 1: x\\x0a2026-12-04T00:00:00.000Z INFO broker: checkpoint 999 cosigned by om' \
+	"$NET/broker.log" || die "the forged reason was not logged escaped: $(grep 'reports error 1: x' "$NET/broker.log")"
+echo "# a reason with a newline and a fake log line was logged on one line, escaped"
 [ "$(inbox_count om)" -eq 200 ] || die "om stored something besides the 200 valid messages"
 # the recipient refused the content the broker could not judge, and said so
 grep -q 'agent om: delivery .* from nla refused: payload is not a valid protobuf keten.case.v1.CaseSignal' \
