@@ -51,12 +51,31 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/trust.h"
+#include "common/utf8.h"
 #include "common/util.h"
 #include "common/wire.h"
 
 #define REFUSALS_TRACKED 256	/* keys whose refusals are rate-limited */
 #define RID_MAX 256
+#define REPORT_REASON_MAX 1024	/* bytes of an agent's report kept in the ledger */
 #define STORAGE_HIGH_WATER 80	/* % of the map above which submissions are refused */
+
+/*
+ * A ledger budget (docs/security.md, "Bounds"): at most `limit` entries a
+ * period; what goes over is counted and recorded as one entry when the
+ * period in which it started has passed (budget_due).
+ */
+struct budget {
+	int64_t start_ms;	/* the current period began (monotonic) */
+	uint64_t used;		/* entries taken in it */
+	uint64_t over;		/* refused since the last budget_due, and when the first was */
+	int64_t over_ms;
+};
+
+/* Take one entry of bg's (limit a period_ms); false when it is spent. */
+bool budget_take(struct budget *bg, uint64_t limit, int64_t period_ms, int64_t now);
+/* What went over, once its period has passed (then reset); else 0. */
+uint64_t budget_due(struct budget *bg, int64_t period_ms, int64_t now);
 
 /* An agency's live connection and its delivery window. */
 struct peer {
@@ -80,6 +99,7 @@ struct peer {
 	 * added at its commit and dropped when the commit fails */
 	uint64_t queued;
 	int64_t queued_pending;
+	struct budget reports;	/* its VIOLATION_REPORTED entries (budget_reports) */
 };
 
 /* A frame taken from the router, waiting for its batch to be verified and applied. */
@@ -172,6 +192,7 @@ struct broker {
 		uint64_t since;		/* refusals not logged since */
 		bool pending;		/* to log in the next batch */
 	} refusals[REFUSALS_TRACKED];
+	struct budget refusal_budget;	/* new KEY_REFUSED entries, all keys (budget_refusals) */
 	struct metrics *metrics;	/* counters; HTTP only with metrics_listen */
 	/* statistics, logged at shutdown */
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
@@ -220,7 +241,11 @@ int events_append(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e);
 int events_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e);
 /* ZAP's callback for a refused connection: remembered, logged at most once a minute. */
 void events_on_refused(void *arg, const char *key, const char *addr, const char *why);
-/* The refusals remembered since the last batch, as KEY_REFUSED entries; how many. */
+/*
+ * The refusals remembered since the last batch, as KEY_REFUSED entries, and
+ * the counts of what went over the ledger budgets whose period has passed,
+ * one entry each; how many entries.
+ */
 uint64_t events_refusals(struct broker *b, MDB_txn *txn);
 /* The auditors' spooled queries (force: look at the whole spool); how many. */
 uint64_t events_spool(struct broker *b, MDB_txn *txn, bool force);
@@ -265,6 +290,8 @@ bool session_current(struct broker *b, const struct dir_agency *a, const uint8_t
     size_t rid_len);
 void session_note_clock(struct broker *b, const struct dir_agency *a, int64_t their_ms);
 bool session_rate_ok(struct broker *b, struct peer *pe);
+/* "3600 s ahead of", "more than a year behind": an agent's clock offset in words. */
+const char *session_clock_words(int64_t off_ms, char *buf, size_t len);
 /* Send queued copies to connected agencies with room in their window. */
 void session_pump(struct broker *b);
 int session_count_queued(struct broker *b);

@@ -322,6 +322,10 @@ handle_command(struct broker *b, MDB_txn *txn, const struct dir_agency *from, st
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK:
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER:
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_STATUS:
+	case KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE:
+	case KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE:
+	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE:
+	case KETEN__WIRE__V1__COMMAND__CMD_ROOT_UPDATE:
 		session_error(b, rid, ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED,
 		    NULL, 0, "%s is sent by the broker, not to it", wire_cmd_name(cmd->cmd_case));
 		break;

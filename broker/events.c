@@ -48,7 +48,45 @@ events_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 	return 0;
 }
 
-/* ZAP refused a connection: remember it for the ledger, at most once a minute per key. */
+bool
+budget_take(struct budget *bg, uint64_t limit, int64_t period_ms, int64_t now)
+{
+	if (bg->start_ms == 0 || now - bg->start_ms >= period_ms) {
+		bg->start_ms = now;
+		bg->used = 0;
+	}
+	if (bg->used < limit) {
+		bg->used++;
+		return true;
+	}
+	if (bg->over++ == 0)
+		bg->over_ms = now;
+	return false;
+}
+
+uint64_t
+budget_due(struct budget *bg, int64_t period_ms, int64_t now)
+{
+	uint64_t n = bg->over;
+
+	if (n == 0 || now - bg->over_ms < period_ms)
+		return 0;
+	bg->over = 0;
+	return n;
+}
+
+static int64_t
+budget_period_ms(const struct broker *b)
+{
+	return (int64_t)b->cfg->budget_period_s * 1000;
+}
+
+/*
+ * ZAP refused a connection: remember it for the ledger, at most once a
+ * minute per key and address, and at most budget_refusals new entries a
+ * period for all of them together (keys cost nothing to make): beyond
+ * that the refusals are only counted (events_refusals).
+ */
 void
 events_on_refused(void *arg, const char *key, const char *addr, const char *why)
 {
@@ -67,6 +105,8 @@ events_on_refused(void *arg, const char *key, const char *addr, const char *why)
 		r->since++;
 		return;
 	}
+	if (!budget_take(&b->refusal_budget, b->cfg->budget_refusals, budget_period_ms(b), now))
+		return;
 	if (r == NULL) {
 		r = oldest;	/* a free slot (0) or the longest quiet one */
 		memset(r, 0, sizeof(*r));
@@ -76,6 +116,53 @@ events_on_refused(void *arg, const char *key, const char *addr, const char *why)
 	snprintf(r->why, sizeof(r->why), "%s", why);
 	r->logged_ms = now;
 	r->pending = true;
+}
+
+/* One entry for n refusals (or reports) beyond a budget; 1 when written. */
+static uint64_t
+over_budget_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Kind kind,
+    const char *actor, const char *code, const char *reason)
+{
+	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+
+	log_warnx("%s: %s", code, reason);
+	e.kind = kind;
+	e.actor = (char *)actor;
+	e.reason_code = (char *)code;
+	e.reason = (char *)reason;
+	if (kind == KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED)
+		e.recipient = (char *)actor;
+	return events_entry(b, txn, &e) == 0 ? 1 : 0;
+}
+
+/* What went over the budgets, once their period has passed: one entry each. */
+static uint64_t
+events_over_budget(struct broker *b, MDB_txn *txn)
+{
+	int64_t now = mono_ms(), period = budget_period_ms(b);
+	char reason[300];
+	uint64_t n = 0, over;
+
+	if ((over = budget_due(&b->refusal_budget, period, now)) > 0) {
+		snprintf(reason, sizeof(reason), "%llu more connections refused, from keys or "
+		    "addresses not recorded one by one (budget: %llu entries in %llu s)",
+		    (unsigned long long)over, (unsigned long long)b->cfg->budget_refusals,
+		    (unsigned long long)b->cfg->budget_period_s);
+		n += over_budget_entry(b, txn, KETEN__LEDGER__V1__KIND__KIND_KEY_REFUSED, "broker",
+		    "over-budget", reason);
+	}
+	for (size_t i = 0; i < b->dir->n; i++) {
+		struct peer *p = &b->peers[i];
+		if ((over = budget_due(&p->reports, period, now)) == 0)
+			continue;
+		snprintf(reason, sizeof(reason), "%llu more reports from agency %s not recorded one "
+		    "by one (budget: %llu entries in %llu s)", (unsigned long long)over,
+		    p->agency->id, (unsigned long long)b->cfg->budget_reports,
+		    (unsigned long long)b->cfg->budget_period_s);
+		n += over_budget_entry(b, txn, KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED,
+		    p->agency->id, "over-budget", reason);
+	}
+	return n;
 }
 
 /* The refusals remembered since the last batch, as KEY_REFUSED entries in txn. */
@@ -108,7 +195,7 @@ events_refusals(struct broker *b, MDB_txn *txn)
 		if (events_entry(b, txn, &e) == 0)
 			n++;
 	}
-	return n;
+	return n + events_over_budget(b, txn);
 }
 
 /* events_entry for the audit spool */
@@ -236,20 +323,55 @@ events_broker(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason
 	return 0;
 }
 
+/* A copy to `agency` of the walked message, and whether it reported on it already. */
+struct report_walk {
+	const char *agency;
+	bool copy, reported;
+};
+
+static bool
+walk_report(const Keten__Ledger__V1__Entry *e, void *arg)
+{
+	struct report_walk *w = arg;
+
+	if (e->recipient == NULL || strcmp(e->recipient, w->agency) != 0)
+		return false;
+	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED)
+		w->copy = true;
+	else if (e->kind == KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED)
+		w->reported = true;
+	return false;
+}
+
+/*
+ * An agent's report (an Error it sent us): a copy it refused, or an alarm.
+ * The first report on each copy it was sent is always recorded (the
+ * sender's DeliveryQuery answers "refused" from it); any other report takes
+ * from the agency's budget_reports, beyond which they are only counted.
+ * The reason is cut to REPORT_REASON_MAX bytes.
+ */
 void
 events_violation(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
     const Keten__Wire__V1__Error *err)
 {
 	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
-	char safe[LOG_SAFE_LEN(200)];
+	struct report_walk w = { .agency = from->id };
+	char safe[LOG_SAFE_LEN(200)], reason[REPORT_REASON_MAX + 1];
 
+	if (err->message_id.len == KETEN_UUIDBYTES &&
+	    ledger_message_walk(b->ledger, txn, err->message_id.data, walk_report, &w) < 0)
+		w.copy = false;
+	if (!(w.copy && !w.reported) && !budget_take(&session_peer(b, from)->reports,
+	    b->cfg->budget_reports, budget_period_ms(b), mono_ms()))
+		return;
 	log_warnx("agency %s reports error %d: %s", from->id, err->code,
 	    log_safe(err->reason, 200, safe, sizeof(safe)));
+	utf8_cut(reason, sizeof(reason), err->reason ? err->reason : "");
 	e.kind = KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED;
 	e.actor = (char *)from->id;
 	e.recipient = (char *)from->id;
 	e.message_id = err->message_id;
-	e.reason = err->reason;
+	e.reason = reason;
 	events_entry(b, txn, &e);
 }
 

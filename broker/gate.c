@@ -72,7 +72,16 @@ check_header(const Keten__Wire__V1__Submit *s, int64_t now_ms, int64_t max_skew_
     const struct codec_type **t, struct gate_verdict *v)
 {
 	const Keten__Envelope__V1__Header *h = s->header;
+	const uint8_t *id = h->message_id.data;
 
+	/* a UUIDv7 (RFC 9562): its version nibble 7 and variant bits 10 */
+	if ((id[6] >> 4) != 7 || (id[8] & 0xc0) != 0x80)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: message id is not a UUIDv7 (version %d)", id[6] >> 4);
+	if (h->created_ms < GATE_EPOCH_MS)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    "submit: created_ms %lld is before 2020-01-01: not a message's time",
+		    (long long)h->created_ms);
 	if (h->created_ms > now_ms + max_skew_ms)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK,
 		    "submit: created %lld s in the future by the broker's clock (allowed: %lld s); "
@@ -144,6 +153,10 @@ check_recipient(const struct directory *dir, const Keten__Wire__V1__Submit *s, s
 			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 			    "submit: copy for %s names unknown field path \"%.128s\"",
 			    c->recipient, c->manifest[k]);
+		if (codec_pathset_has(manifest, (size_t)pi))	/* so a manifest is bounded too */
+			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+			    "submit: copy for %s names field path \"%.128s\" twice",
+			    c->recipient, c->manifest[k]);
 		codec_pathset_set(manifest, (size_t)pi);
 	}
 	return 0;
@@ -206,8 +219,10 @@ gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
 	if (s->n_copies == 0 || s->n_copies > GATE_MAX_COPIES)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: need 1 to %d copies, got %zu", GATE_MAX_COPIES, s->n_copies);
-	if ((rc = check_signature(from, s, pre, now_ms, v)) != 0 ||
-	    (rc = check_header(s, now_ms, max_skew_ms, &t, v)) != 0)
+	/* the header's shape first: a value out of range (a negative enum) is
+	 * malformed whatever the signature says (docs/protocol.md, Notation) */
+	if ((rc = check_header(s, now_ms, max_skew_ms, &t, v)) != 0 ||
+	    (rc = check_signature(from, s, pre, now_ms, v)) != 0)
 		return rc;
 	policy_hash_hex(p, hash);
 	/* made under another policy: the sender refilters (DESIGN.md, Policy) */

@@ -114,6 +114,7 @@ session_start(struct broker *b, const struct dir_agency *a, const uint8_t *rid, 
 	/* new session: the agent may have lost what was in flight */
 	p->refusing = false;
 	p->rate_refusing = false;
+	p->clock_off_ms = 0;	/* a Hello without a time (0) says nothing of its clock */
 	p->cursor = 0;
 	p->inflight = 0;
 	p->more = true;
@@ -128,6 +129,19 @@ session_current(struct broker *b, const struct dir_agency *a, const uint8_t *rid
 	const struct peer *p = session_peer(b, a);
 
 	return p->connected && p->rid_len == rid_len && memcmp(p->rid, rid, rid_len) == 0;
+}
+
+const char *
+session_clock_words(int64_t off_ms, char *buf, size_t len)
+{
+	const char *dir = off_ms > 0 ? "ahead of" : "behind";
+
+	if (off_ms >= INT64_MAX / 2 || off_ms <= -(INT64_MAX / 2) ||
+	    llabs(off_ms) / 1000 >= 366LL * 86400)
+		snprintf(buf, len, "more than a year %s", dir);
+	else
+		snprintf(buf, len, "%lld s %s", (long long)((llabs(off_ms) + 500) / 1000), dir);
+	return buf;
 }
 
 /* An agent's clock, as it says in Hello and heartbeats; a change of state is logged. */
@@ -145,10 +159,10 @@ session_note_clock(struct broker *b, const struct dir_agency *a, int64_t their_m
 	    p->clock_off_ms > INT64_MAX / 2 || p->clock_off_ms < -(INT64_MAX / 2))
 		p->clock_off_ms = their_ms < 0 ? -(INT64_MAX / 2) : INT64_MAX / 2;
 	bool off = p->clock_off_ms > skew || p->clock_off_ms < -skew;
+	char words[64];
 	if (off && !was_off)
-		log_warnx("the clock of %s is %lld s %s ours: its submissions are refused until it is "
-		    "fixed", a->id, (long long)((llabs(p->clock_off_ms) + 500) / 1000),
-		    p->clock_off_ms > 0 ? "ahead of" : "behind");
+		log_warnx("the clock of %s is %s ours: its submissions are refused until it is "
+		    "fixed", a->id, session_clock_words(p->clock_off_ms, words, sizeof(words)));
 	else if (!off && was_off)
 		log_info("the clock of %s is right again", a->id);
 }

@@ -109,11 +109,10 @@ submit_admit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	}
 	if (pe->clock_off_ms > (int64_t)b->cfg->max_clock_skew_ms ||
 	    pe->clock_off_ms < -(int64_t)b->cfg->max_clock_skew_ms) {
-		char why[200];
-		snprintf(why, sizeof(why), "the clock of %s is %lld s %s the broker's (allowed: %lld s); "
-		    "fix the clock", from->id, (long long)((llabs(pe->clock_off_ms) + 500) / 1000),
-		    pe->clock_off_ms > 0 ? "ahead of" : "behind",
-		    (long long)(b->cfg->max_clock_skew_ms / 1000));
+		char why[200], words[64];
+		snprintf(why, sizeof(why), "the clock of %s is %s the broker's (allowed: %lld s); "
+		    "fix the clock", from->id, session_clock_words(pe->clock_off_ms, words,
+		    sizeof(words)), (long long)(b->cfg->max_clock_skew_ms / 1000));
 		events_rejection(b, txn, from, s, "clock", why);
 		metrics_rejected(b->metrics, "clock");
 		session_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK, mid,

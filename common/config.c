@@ -15,6 +15,7 @@ static const char *const broker_keys[] = {
 	"max_message_bytes",
 	"heartbeat_ms", "batch_max", "window", "redeliver_ms", "max_clock_skew_ms", "origin",
 	"user", "seccomp", "max_submissions_per_s", "metrics_listen", "metrics_public",
+	"budget_period_s", "budget_refusals", "budget_reports",
 	"verify_threads", "ack_defer_ms", NULL
 };
 
@@ -238,6 +239,9 @@ broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static 
 	c->ack_defer_ms = 5;
 	c->max_clock_skew_ms = 300000;
 	c->max_submissions_per_s = 20000;
+	c->budget_period_s = 60;
+	c->budget_refusals = 10;
+	c->budget_reports = 60;
 	c->seccomp = true;
 	root = ydoc_root(doc);
 	if ((rc = ydoc_expect_map(doc, root, "broker configuration", err)) ||
@@ -262,6 +266,12 @@ broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static 
 	    (rc = dup_setting(doc, root, "origin", false, false, &c->origin, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "max_submissions_per_s", false, 0, 10000000,
 	    &c->max_submissions_per_s, err)) ||
+	    (rc = ydoc_get_u64(doc, root, "budget_period_s", false, 1, 86400, &c->budget_period_s,
+	    err)) ||
+	    (rc = ydoc_get_u64(doc, root, "budget_refusals", false, 1, 100000, &c->budget_refusals,
+	    err)) ||
+	    (rc = ydoc_get_u64(doc, root, "budget_reports", false, 1, 100000, &c->budget_reports,
+	    err)) ||
 	    (rc = ydoc_get_u64(doc, root, "verify_threads", false, 0, 16, &c->verify_threads, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "ack_defer_ms", false, 0, 1000, &c->ack_defer_ms, err)) ||
 	    (rc = dup_setting(doc, root, "user", false, false, &c->user, err)) ||

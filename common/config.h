@@ -34,6 +34,10 @@ struct broker_config {
 	uint64_t max_clock_skew_ms;	/* agents' clocks and created times within this */
 	char *origin;		/* the ledger's name in its checkpoints */
 	uint64_t max_submissions_per_s;	/* per agency; 0 = no limit */
+	/* ledger budgets (docs/security.md): entries a peer can cause per period */
+	uint64_t budget_period_s;	/* the period */
+	uint64_t budget_refusals;	/* KEY_REFUSED entries, all unauthenticated peers together */
+	uint64_t budget_reports;	/* VIOLATION_REPORTED entries per agency not about a copy it got */
 	uint64_t verify_threads;	/* signature checks' threads; 0 = one fewer than the CPUs (1-4) */
 	char *user;		/* started as root: the account to become (docs/security.md) */
 	bool seccomp;		/* install the system call filter (default true) */

@@ -1,4 +1,6 @@
 /* UTF-8: one decoder, used by the codec, the directory and the YAML writer. */
+#include <string.h>
+
 #include "common/utf8.h"
 
 size_t
@@ -45,4 +47,33 @@ utf8_valid(const char *str, size_t len)
 		if ((n = utf8_decode(str + i, len - i, &cp)) == 0)
 			return false;
 	return true;
+}
+
+size_t
+utf8_cut(char *out, size_t cap, const char *s)
+{
+	size_t len = strlen(s), i = 0, o = 0;
+
+	while (i < len) {
+		uint32_t cp;
+		size_t n = utf8_decode(s + i, len - i, &cp);
+		size_t w = n == 0 ? 1 : n;
+		/* keep room for "..." unless the rest fits whole */
+		size_t avail = cap - 1 - o;
+		size_t room = len - i <= avail ? avail : avail < 3 ? 0 : avail - 3;
+		if (w > room)
+			break;
+		if (n == 0)
+			out[o] = '?';
+		else
+			memcpy(out + o, s + i, n);
+		o += w;
+		i += w;
+	}
+	if (i < len) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return o;
 }

@@ -14,5 +14,12 @@
 size_t utf8_decode(const char *s, size_t len, uint32_t *cp);
 /* True when s[0..len) is valid UTF-8 without NUL bytes. */
 bool utf8_valid(const char *s, size_t len);
+/*
+ * Copy the NUL-terminated s into out[0..cap) (cap >= 4) whole when it fits,
+ * else cut at a code point boundary and ended by "...": at most cap - 1
+ * bytes and the NUL.  Bytes that are not well-formed UTF-8 become '?'.
+ * Returns the length written.
+ */
+size_t utf8_cut(char *out, size_t cap, const char *s);
 
 #endif

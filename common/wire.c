@@ -59,6 +59,9 @@ wire_cmd_name(int c)
 	case KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE: return "policy-update";
 	case KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE: return "directory-update";
 	case KETEN__WIRE__V1__COMMAND__CMD_ROOT_UPDATE: return "root-update";
+	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_REQUEST: return "witness-request";
+	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE: return "witness-challenge";
+	case KETEN__WIRE__V1__COMMAND__CMD_COSIGNATURE: return "cosignature";
 	}
 	return "unknown";
 }

@@ -8,6 +8,11 @@
  * usage: rawpeer --endpoint EP --server-key Z85 --keys FILE --max-bytes N
  *                [--expect-refused] [--invalid-to AGENCY] [--forge-to AGENCY]
  *                [--directory FILE]   (to seal copies for real recipients)
+ *        rawpeer ... --fresh-keys N       N connections, each with a new key
+ *        rawpeer ... --flood-reports N    N error reports of 400 KB each
+ * The checks include extreme values (INT64_MIN/MAX times, a manifest naming
+ * one path again and again, nil and v4 message ids, negative enums) and
+ * every command only the broker sends.
  * Exit 0 when every check passed; each check prints one line.
  */
 #include <getopt.h>
@@ -149,6 +154,140 @@ hello(const char *agency)
 	send_cmd(&c);
 }
 
+/* A command of the broker's, or one with extreme values: its reply. */
+static void
+send_case(Keten__Wire__V1__Command *c, const char *what, Keten__Wire__V1__ErrorCode code)
+{
+	send_cmd(c);
+	expect_error(what, code);
+}
+
+static void
+expect_hello(const char *what)
+{
+	Keten__Wire__V1__Command *c = recv_reply(5000);
+
+	if (c == NULL || c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_HELLO) {
+		printf("FAIL %s: no hello reply\n", what);
+		failures++;
+	} else {
+		printf("ok   %s: hello answered\n", what);
+	}
+	if (c)
+		keten__wire__v1__command__free_unpacked(c, NULL);
+}
+
+/* Hello and heartbeats with the extreme times of an int64, then still served. */
+static void
+extreme_times(void)
+{
+	int64_t t[] = { INT64_MIN, INT64_MAX, -1 };
+	Keten__Wire__V1__Heartbeat hb = KETEN__WIRE__V1__HEARTBEAT__INIT;
+	Keten__Wire__V1__Hello h = KETEN__WIRE__V1__HELLO__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	uint8_t inst[16] = { 1 };
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char what[64];
+		h.version = KETEN_PROTOCOL_VERSION;
+		h.agency = k->id;
+		h.instance = (ProtobufCBinaryData){ 16, inst };
+		h.time_ms = t[i];
+		c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
+		c.hello = &h;
+		send_cmd(&c);
+		snprintf(what, sizeof(what), "hello at time %lld", (long long)t[i]);
+		expect_hello(what);
+		hb.time_ms = t[i];
+		c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT;
+		c.heartbeat = &hb;
+		send_cmd(&c);
+	}
+	hello(k->id);
+	expect_hello("after extreme clocks");
+}
+
+/* Every command only the broker sends, sent to it: NOT_ALLOWED, by name. */
+static void
+broker_only_commands(void)
+{
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	Keten__Wire__V1__SubmitAck sa = KETEN__WIRE__V1__SUBMIT_ACK__INIT;
+	Keten__Wire__V1__DeliveryStatus ds = KETEN__WIRE__V1__DELIVERY_STATUS__INIT;
+	Keten__Wire__V1__PolicyUpdate pu = KETEN__WIRE__V1__POLICY_UPDATE__INIT;
+	Keten__Wire__V1__DirectoryUpdate du = KETEN__WIRE__V1__DIRECTORY_UPDATE__INIT;
+	Keten__Wire__V1__WitnessChallenge wc = KETEN__WIRE__V1__WITNESS_CHALLENGE__INIT;
+	Keten__Wire__V1__RootUpdate ru = KETEN__WIRE__V1__ROOT_UPDATE__INIT;
+
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK, c.submit_ack = &sa;
+	send_case(&c, "submit-ack sent to broker", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_STATUS, c.delivery_status = &ds;
+	send_case(&c, "delivery-status sent to broker", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_POLICY_UPDATE, c.policy_update = &pu;
+	send_case(&c, "policy-update sent to broker", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DIRECTORY_UPDATE, c.directory_update = &du;
+	send_case(&c, "directory-update sent to broker", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE, c.witness_challenge = &wc;
+	send_case(&c, "witness-challenge sent to broker", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ROOT_UPDATE, c.root_update = &ru;
+	send_case(&c, "root-update sent to broker", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED);
+}
+
+/* n error reports of 400 KB each, none about a copy: the broker's ledger keeps a budget of them. */
+static void
+flood_reports(unsigned long n)
+{
+	Keten__Wire__V1__Error e = KETEN__WIRE__V1__ERROR__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	char *reason = malloc(400 * 1024 + 1);
+
+	if (reason == NULL)
+		exit(2);
+	memset(reason, 'r', 400 * 1024);
+	reason[400 * 1024] = '\0';
+	hello(k->id);
+	expect_hello("flood: session");
+	e.code = KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED;
+	e.reason = reason;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_ERROR;
+	c.error = &e;
+	for (unsigned long i = 0; i < n; i++)
+		send_cmd(&c);
+	free(reason);
+	hello(k->id);
+	expect_hello("flood: still served");
+	printf("ok   %lu reports of 400 KB sent\n", n);
+}
+
+/* n connections, each with a fresh key: refused, and the ledger keeps a budget of them. */
+static int
+fresh_keys(void *ctx, const char *ep, const uint8_t spk[32], unsigned long n)
+{
+	void **socks = calloc(n, sizeof(*socks));
+	int zero = 0;
+
+	if (socks == NULL)
+		return 2;
+	for (unsigned long i = 0; i < n; i++) {
+		uint8_t pk[32], sk[32];
+		crypto_box_keypair(pk, sk);
+		socks[i] = zmq_socket(ctx, ZMQ_DEALER);
+		zmq_setsockopt(socks[i], ZMQ_CURVE_SERVERKEY, spk, 32);
+		zmq_setsockopt(socks[i], ZMQ_CURVE_PUBLICKEY, pk, 32);
+		zmq_setsockopt(socks[i], ZMQ_CURVE_SECRETKEY, sk, 32);
+		zmq_setsockopt(socks[i], ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_connect(socks[i], ep);
+		zmq_send(socks[i], "", 0, ZMQ_DONTWAIT);
+	}
+	zmq_sleep(2);	/* the handshakes happen in the background */
+	for (unsigned long i = 0; i < n; i++)
+		zmq_close(socks[i]);
+	free(socks);
+	zmq_ctx_term(ctx);
+	printf("ok   %lu connections with fresh keys made\n", n);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -161,11 +300,14 @@ main(int argc, char **argv)
 		{ "invalid-to", required_argument, NULL, 'i' },
 		{ "forge-to", required_argument, NULL, 'f' },
 		{ "directory", required_argument, NULL, 'd' },
+		{ "fresh-keys", required_argument, NULL, 'n' },
+		{ "flood-reports", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *ep = NULL, *skey = NULL, *kfile = NULL, *invalid_to = NULL, *forge_to = NULL;
 	size_t maxb = 1 << 20;
 	int refused = 0, ch;
+	unsigned long fresh = 0, reports = 0;
 	const char *dirfile = NULL;
 	uint8_t spk[32];
 	char err[KETEN_ERRLEN];
@@ -180,6 +322,8 @@ main(int argc, char **argv)
 		case 'i': invalid_to = optarg; break;
 		case 'f': forge_to = optarg; break;
 		case 'd': dirfile = optarg; break;
+		case 'n': fresh = strtoul(optarg, NULL, 10); break;
+		case 'R': reports = strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
@@ -191,6 +335,8 @@ main(int argc, char **argv)
 	}
 	void *ctx = zmq_ctx_new();
 	int zero = 0;
+	if (fresh > 0)
+		return fresh_keys(ctx, ep, spk, fresh);
 	sock = zmq_socket(ctx, ZMQ_DEALER);
 	zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, spk, 32);
 	zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, k->tx_pk, 32);
@@ -198,6 +344,10 @@ main(int argc, char **argv)
 	zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_connect(sock, ep);
 
+	if (reports > 0) {
+		flood_reports(reports);
+		goto out;
+	}
 	if (refused) {
 		hello(k->id);
 		Keten__Wire__V1__Command *c = recv_cmd(2000);
@@ -263,6 +413,7 @@ main(int argc, char **argv)
 	h.n_recipients = 1;
 	h.recipients = to;
 	h.message_type = (char *)"keten.case.v1.CaseSignal";
+	h.created_ms = now_ms();
 	h.purpose = (char *)"investigation";
 	h.attributes = &at;
 	h.handling = KETEN__ENVELOPE__V1__HANDLING_LABEL__HANDLING_LABEL_TLP_AMBER;
@@ -304,7 +455,71 @@ main(int argc, char **argv)
 	seal_and_sign(&s, junk, sizeof(junk));
 	send_cmd(&sc);
 	expect_error("handling label out of range", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	h.handling = (Keten__Envelope__V1__HandlingLabel)-1;	/* negative: no agreed digest */
+	seal_and_sign(&s, junk, sizeof(junk));
+	send_cmd(&sc);
+	expect_error("negative handling label", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
 	h.handling = KETEN__ENVELOPE__V1__HANDLING_LABEL__HANDLING_LABEL_TLP_AMBER;
+
+	/* times and ids that are no message's */
+	int64_t created = h.created_ms, bad_times[] = { 0, -1, INT64_MIN };
+	for (size_t i = 0; i < sizeof(bad_times) / sizeof(bad_times[0]); i++) {
+		h.created_ms = bad_times[i];
+		seal_and_sign(&s, junk, sizeof(junk));
+		send_cmd(&sc);
+		expect_error("created_ms out of range", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	}
+	h.created_ms = INT64_MAX;
+	seal_and_sign(&s, junk, sizeof(junk));
+	send_cmd(&sc);
+	expect_error("created_ms INT64_MAX", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK);
+	h.created_ms = created;
+	memset(id, 0, sizeof(id));
+	seal_and_sign(&s, junk, sizeof(junk));
+	send_cmd(&sc);
+	expect_error("nil message id", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	randombytes_buf(id, sizeof(id));
+	id[6] = 0x40 | (id[6] & 0x0f), id[8] = 0x80 | (id[8] & 0x3f);
+	seal_and_sign(&s, junk, sizeof(junk));
+	send_cmd(&sc);
+	expect_error("v4 message id", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	uuid7_new(id);
+
+	/* a DeliveryQuery and a DeliverAck with ids of the wrong length */
+	{
+		Keten__Wire__V1__DeliveryQuery dq = KETEN__WIRE__V1__DELIVERY_QUERY__INIT;
+		Keten__Wire__V1__Command qc = KETEN__WIRE__V1__COMMAND__INIT;
+		dq.message_id = (ProtobufCBinaryData){ 3, id };
+		qc.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_DELIVERY_QUERY;
+		qc.delivery_query = &dq;
+		send_case(&qc, "delivery-query with a 3-byte id", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	}
+	broker_only_commands();
+	extreme_times();
+
+	/* a manifest naming one path 20,000 times, signed: as big an entry as
+	 * the sender likes, were it let through */
+	if (forge_to != NULL) {
+		char *fto[] = { (char *)forge_to }, **man = malloc(20000 * sizeof(*man));
+		for (size_t i = 0; i < 20000; i++)
+			man[i] = (char *)"reference";
+		uuid7_new(id);
+		h.recipients = fto;
+		h.purpose = (char *)"victim-care";
+		cp.recipient = fto[0];
+		cp.n_manifest = 20000;
+		cp.manifest = man;
+		seal_and_sign(&s, junk, sizeof(junk));
+		send_cmd(&sc);
+		expect_error("manifest naming one path 20,000 times",
+		    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+		free(man);
+		h.recipients = to;
+		h.purpose = (char *)"investigation";
+		cp.recipient = to[0];
+		cp.n_manifest = 0;
+		cp.manifest = NULL;
+	}
 
 	/* a forged manifest: suspects' names for a municipality's care coordinator */
 	if (forge_to != NULL) {

@@ -83,6 +83,23 @@ mu_prepare(const char *from, const char *to, const char *to2, const char *type,
 	return ob;
 }
 
+/* Sign ob's submission again as `from` would, after a test changed it. */
+static void __attribute__((unused))
+mu_resign(struct outbound *ob, const char *from)
+{
+	static struct keten_keys k;
+	Keten__Wire__V1__Submit *s = &ob->submit;
+	uint8_t hd[ENV_DIGESTBYTES], dig[ENV_MAX_COPIES][ENV_DIGESTBYTES], d[ENV_DIGESTBYTES];
+
+	fuzzkeys(from, &k);
+	envelope_header_digest(hd, s->header);
+	for (size_t j = 0; j < s->n_copies; j++)
+		envelope_copy_digest(dig[j], s->copies[j]);
+	envelope_digest(d, hd, s->ephemeral_key.data, (const uint8_t (*)[ENV_DIGESTBYTES])dig,
+	    s->n_copies);
+	envelope_sign(s->signature.data, d, k.sign_sk);
+}
+
 /* Copy i of ob as the broker delivers it; digs and dig are the caller's storage. */
 static void __attribute__((unused))
 mu_deliver_of(const struct outbound *ob, size_t i, Keten__Wire__V1__Deliver *d,

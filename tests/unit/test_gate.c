@@ -51,7 +51,10 @@ teardown(void **state)
 	return system(cmd);
 }
 
-/* The gate's verdict on s as sent by agency `from`, at the submission's own time. */
+/* The gate's verdict on s as sent by agency `from`, at the submission's own
+ * time (or at judge_now, when a test sets created_ms to something else). */
+static int64_t judge_now;
+
 static int
 judge(const Keten__Wire__V1__Submit *s, const char *from, struct gate_verdict *v)
 {
@@ -60,7 +63,7 @@ judge(const Keten__Wire__V1__Submit *s, const char *from, struct gate_verdict *v
 
 	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
 	rc = gate_check(mu_dir, mu_policy, queue, ledger, txn, directory_find(mu_dir, from), s, NULL,
-	    s->header->created_ms + 10, SKEW, v);
+	    judge_now ? judge_now : s->header->created_ms + 10, SKEW, v);
 	mdb_txn_abort(txn);
 	return rc;
 }
@@ -117,8 +120,19 @@ test_refused(void **state)
 	c->manifest = wider;
 	c->n_manifest = n + 1;
 	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_SIGNATURE);
+	/* a manifest naming one path many times, signed by its sender: a ledger
+	 * entry as big as the sender likes, were it let through */
+	char *dup[64];
+	for (size_t k = 0; k < 64; k++)
+		dup[k] = old[0];
+	c->manifest = dup;
+	c->n_manifest = 64;
+	mu_resign(ob, "nla");
+	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	assert_non_null(strstr(v.reason, "twice"));
 	c->manifest = old;
 	c->n_manifest = n;
+	mu_resign(ob, "nla");
 	/* created an hour ahead of the broker's clock */
 	struct gate_verdict *vp = &v;
 	MDB_txn *txn;
@@ -127,6 +141,39 @@ test_refused(void **state)
 	    s, NULL, s->header->created_ms - 3600000, SKEW, vp),
 	    KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK);
 	mdb_txn_abort(txn);
+	/* extreme values in a signed header: refused for what they are, before
+	 * the signature (a negative enum has no agreed digest) */
+	int64_t created = s->header->created_ms;
+	judge_now = created + 10;
+	int64_t bad_times[] = { 0, -1, INT64_MIN, 1000 };
+	for (size_t k = 0; k < sizeof(bad_times) / sizeof(bad_times[0]); k++) {
+		s->header->created_ms = bad_times[k];
+		mu_resign(ob, "nla");
+		assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+		assert_non_null(strstr(v.reason, "before 2020-01-01"));
+	}
+	s->header->created_ms = INT64_MAX;
+	mu_resign(ob, "nla");
+	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK);
+	s->header->created_ms = created;
+	judge_now = 0;
+	s->header->handling = (Keten__Envelope__V1__HandlingLabel)-1;
+	mu_resign(ob, "nla");
+	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	assert_non_null(strstr(v.reason, "handling label -1"));
+	s->header->handling = KETEN__ENVELOPE__V1__HANDLING_LABEL__HANDLING_LABEL_TLP_AMBER;
+	uint8_t id[16], *idp = s->header->message_id.data;
+	memcpy(id, idp, sizeof(id));
+	memset(idp, 0, 16);	/* the nil UUID */
+	mu_resign(ob, "nla");
+	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	assert_non_null(strstr(v.reason, "UUIDv7"));
+	idp[6] = 0x40, idp[8] = 0x80;	/* a v4 UUID */
+	mu_resign(ob, "nla");
+	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	memcpy(idp, id, sizeof(id));
+	mu_resign(ob, "nla");
+	assert_int_equal(judge(s, "nla", &v), 0);
 	/* no copies */
 	s->n_copies = 0;
 	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);

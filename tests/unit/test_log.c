@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/log.h"
+#include "common/utf8.h"
 
 static void
 test_log_safe(void **state)
@@ -39,11 +40,37 @@ test_log_safe(void **state)
 	assert_int_equal(strlen(buf), 64 * 4);
 }
 
+/* A peer's long reason on its way into the ledger (utf8_cut): bounded, never mid-character. */
+static void
+test_utf8_cut(void **state)
+{
+	char out[12], big[4096];
+
+	(void)state;
+	assert_int_equal(utf8_cut(out, sizeof(out), "short"), 5);
+	assert_string_equal(out, "short");
+	assert_int_equal(utf8_cut(out, sizeof(out), "exactly 11!"), 11);	/* fits whole */
+	assert_string_equal(out, "exactly 11!");
+	utf8_cut(out, sizeof(out), "twelve bytes");
+	assert_string_equal(out, "twelve b...");
+	/* "é" (2 bytes) would straddle the cut: left out whole */
+	utf8_cut(out, sizeof(out), "abcdefg\xc3\xa9xyz");
+	assert_string_equal(out, "abcdefg...");
+	utf8_cut(out, sizeof(out), "ab\xff\xc3");	/* not UTF-8: '?' */
+	assert_string_equal(out, "ab??");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(utf8_cut(out, sizeof(out), big), sizeof(out) - 1);
+	assert_int_equal(utf8_cut(out, 4, big), 3);
+	assert_string_equal(out, "...");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_safe),
+		cmocka_unit_test(test_utf8_cut),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
