@@ -223,7 +223,7 @@ FUZZ_WIRE_OBJ := $(call obj,broker/gate.c broker/queue.c agent/outbound.c agent/
 # (fuzz_rest includes agent/rest.c and rest_api.c and runs the agent's outbound_prepare)
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: $(FUZZ_WIRE_OBJ)
 $(BUILD)/tests/fuzz_wire $(BUILD)/fuzz/fuzz_wire $(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: EXTRA_OBJ := $(FUZZ_WIRE_OBJ)
-$(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: agent/rest.c agent/rest_api.c
+$(BUILD)/tests/fuzz_rest $(BUILD)/fuzz/fuzz_rest: agent/rest.c agent/rest_api.c agent/rest_guard.c
 # fuzz_wire also runs the broker's dispatch of a frame (broker/dispatch.c)
 FUZZ_DISPATCH_OBJ := $(call obj,broker/dispatch.c broker/submit.c broker/events.c \
   broker/session.c broker/verify.c broker/metrics.c broker/spool.c)

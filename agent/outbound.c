@@ -136,6 +136,11 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 		    "what a message may be shared for)");
 	if (ls->in_reply_to.len != 0 && ls->in_reply_to.len != KETEN_UUIDBYTES)
 		return keten_seterr(err, KETEN_EINVAL, "in_reply_to must be a message id");
+	for (size_t i = 0; i < ls->n_recipients; i++)	/* the broker refuses a message that */
+		for (size_t j = 0; j < i; j++)		/* names one twice: say so now */
+			if (strcmp(ls->recipients[i], ls->recipients[j]) == 0)
+				return keten_seterr(err, KETEN_EINVAL, "recipient \"%.64s\" listed twice",
+				    ls->recipients[i]);
 	if ((m = decode(t, ls, err)) == NULL)
 		return KETEN_EINVAL;
 	cap = ls->n_recipients * (codec_type_npaths(t) + 1);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -272,6 +273,66 @@ route(struct rest *r, bool need_token, struct MHD_Connection *c, const char *url
 	    "schemas/openapi.yaml)", url);
 }
 
+/* Each Content-Length header, to find two that differ. */
+struct lengths {
+	const char *first;
+	bool differ;
+	unsigned n;
+};
+
+static enum MHD_Result
+count_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct lengths *ls = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		if (ls->n++ == 0)
+			ls->first = value;
+		else if (value == NULL || ls->first == NULL || strcmp(value, ls->first) != 0)
+			ls->differ = true;
+	}
+	return MHD_YES;
+}
+
+/*
+ * What can be refused as soon as the headers are in, before any of the
+ * body is read (so a client that says "Expect: 100-continue" for 900 MB
+ * gets 413, not "100 Continue"): a %00 in the URL, Content-Length twice
+ * with different values or beside Transfer-Encoding (request smuggling),
+ * a declared length above api_max_body_bytes.  MHD_YES: none of these.
+ */
+static enum MHD_Result
+refuse_early(struct rest *r, struct MHD_Connection *c, bool *refused)
+{
+	struct lengths ls = { NULL, false, 0 };
+	const char *te;
+
+	*refused = true;
+	if (rest_guard_nul(r, c))
+		return rest_send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "the URL holds a NUL "
+		    "byte (%%00)");
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_length, &ls);
+	te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if (ls.differ)
+		return rest_send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "Content-Length given "
+		    "twice with different values");
+	if (ls.n > 0 && te != NULL)
+		return rest_send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "both Content-Length and "
+		    "Transfer-Encoding given");
+	if (ls.n > 0) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(ls.first, &end, 10);
+		if (errno != 0 || end == ls.first || *end != '\0' || n > r->max_body)
+			return rest_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large", "request body "
+			    "of %.24s bytes is larger than %zu bytes (api_max_body_bytes)", ls.first,
+			    r->max_body);
+	}
+	*refused = false;
+	return MHD_YES;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
     const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -281,35 +342,45 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	struct req *q = *con_cls;
 
 	(void)version;
-	if (q == NULL) {	/* headers are in: set up the body */
+	if (q == NULL) {	/* headers are in: check them, set up the body */
+		bool refused;
+		enum MHD_Result rc = refuse_early(r, c, &refused);
+		if (refused)
+			return rc;
 		if ((q = calloc(1, sizeof(*q))) == NULL)
 			return MHD_NO;
 		*con_cls = q;
+		rest_guard_phase(r, c, REST_PHASE_BODY);
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (!q->too_big && q->len + *upload_size > r->max_body)
-			q->too_big = true;	/* keep reading (discarding) to answer 413 */
-		if (!q->too_big) {
-			if (q->len + *upload_size > q->cap) {
-				size_t cap = q->cap ? q->cap : 4096;
-				while (cap < q->len + *upload_size)
-					cap *= 2;
-				char *nb = realloc(q->body, cap);
-				if (nb == NULL)
-					return MHD_NO;
-				q->body = nb;
-				q->cap = cap;
-			}
-			memcpy(q->body + q->len, upload, *upload_size);
-			q->len += *upload_size;
+		if (q->len + *upload_size > r->max_body) {
+			/* a chunked body too big: answered now, the rest never read */
+			*upload_size = 0;
+			q->too_big = true;
+			if (rest_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large", "request body "
+			    "larger than %zu bytes (api_max_body_bytes)", r->max_body) == MHD_YES)
+				return MHD_YES;
+			return MHD_NO;	/* cannot answer mid-body: close the connection */
 		}
+		if (q->len + *upload_size > q->cap) {
+			size_t cap = q->cap ? q->cap : 4096;
+			while (cap < q->len + *upload_size)
+				cap *= 2;
+			char *nb = realloc(q->body, cap);
+			if (nb == NULL)
+				return MHD_NO;
+			q->body = nb;
+			q->cap = cap;
+		}
+		memcpy(q->body + q->len, upload, *upload_size);
+		q->len += *upload_size;
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (q->too_big)
-		return rest_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large", "request body larger "
-		    "than %zu bytes (api_max_body_bytes)", r->max_body);
+		return MHD_YES;	/* answered already */
+	rest_guard_phase(r, c, REST_PHASE_ANSWER);
 	return route(r, l->need_token, c, url, method, q);
 }
 
@@ -318,7 +389,8 @@ on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTer
 {
 	struct req *q = *con_cls;
 
-	(void)cls, (void)c, (void)toe;
+	(void)toe;
+	rest_guard_phase(cls, c, REST_PHASE_HEADERS);	/* kept alive: the next request's clock */
 	if (q != NULL) {
 		free(q->body);
 		free(q);
@@ -331,11 +403,26 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((fo
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	struct rest *r = cls;
 	char line[512];
 
-	(void)cls;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
+	if (strstr(line, "connection limit") != NULL) {
+		/* a client refused for want of a thread: never silently */
+		int64_t now = mono_ms();
+		pthread_mutex_lock(&r->guard_mu);
+		bool say = ++r->limit_refused == 1 || now - r->limit_logged_ms >= 10000;
+		if (say)
+			r->limit_logged_ms = now;
+		uint64_t n = r->limit_refused;
+		pthread_mutex_unlock(&r->guard_mu);
+		if (say)
+			log_warnx("api: all api_max_connections connections in use: a new one was "
+			    "refused (%llu so far); slow clients are closed after %d s", (unsigned long long)n,
+			    HEADER_TIMEOUT_MS / 1000);
+		return;
+	}
 	log_debug("api: %s", line);
 }
 
@@ -382,6 +469,8 @@ listen_on(struct listener *l, const struct agent_config *cfg, const struct socka
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_done, l->r,
+		    MHD_OPTION_NOTIFY_CONNECTION, rest_guard_notify, l,
+		    MHD_OPTION_UNESCAPE_CALLBACK, rest_guard_unescape, l,
 		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, l->r,
 		    MHD_OPTION_END);
 	else
@@ -391,6 +480,8 @@ listen_on(struct listener *l, const struct agent_config *cfg, const struct socka
 		    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(WAIT_MAX_S + 30),
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_done, l->r,
+		    MHD_OPTION_NOTIFY_CONNECTION, rest_guard_notify, l,
+		    MHD_OPTION_UNESCAPE_CALLBACK, rest_guard_unescape, l,
 		    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, l->r,
 		    MHD_OPTION_END);
 	return l->mhd ? 0 : -1;
@@ -440,6 +531,10 @@ rest_start(const struct agent_config *cfg, void *zctx, const uint8_t token_hash[
 	r->max_body = cfg->api_max_body_bytes;
 	r->tcp = (struct listener){ r, NULL, true };
 	r->local = (struct listener){ r, NULL, false };
+	if (rest_guard_start(r) != 0) {
+		rc = keten_seterr(err, KETEN_ENOMEM, "cannot start the API's connection watchdog");
+		goto fail;
+	}
 	/* TCP first: api.sock appearing is the sign, for scripts, that the API is up */
 	if (cfg->api_listen != NULL) {
 		memcpy(r->token_hash, token_hash, sizeof(r->token_hash));
@@ -465,10 +560,12 @@ rest_stop(struct rest **rp)
 
 	if (rp == NULL || (r = *rp) == NULL)
 		return;
+	rest_guard_stop(r);
 	if (r->tcp.mhd)
 		MHD_stop_daemon(r->tcp.mhd);
 	if (r->local.mhd)
 		MHD_stop_daemon(r->local.mhd);
+	rest_guard_free(r);
 	if (r->sock_path) {
 		unlink(r->sock_path);
 		free(r->sock_path);

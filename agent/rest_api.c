@@ -217,6 +217,10 @@ build_submit(json_t *j, struct submit_buf *sb, const char **why)
 		if (!json_is_string(json_array_get(v, i)))
 			return *why = "each recipient is an agency id (a string)", "$.recipients[]";
 		sb->rcpts[i] = (char *)json_string_value(json_array_get(v, i));
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(sb->rcpts[k], sb->rcpts[i]) == 0)
+				return *why = "each recipient once: this one is listed twice",
+				    "$.recipients[]";
 		ls->n_recipients = i + 1;
 	}
 	v = json_object_get(j, "purpose");

@@ -9,6 +9,9 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "agent/rest.h"
 #include "schemas/local.pb-c.h"
@@ -18,6 +21,9 @@
 #define WAIT_MAX_S 30		/* long-poll bound for GET /v1/inbox?wait= */
 #define HEADER_MEMORY (32 * 1024)	/* request line + headers per connection */
 #define BATCH_MAX 1000		/* submissions in one POST /v1/messages */
+#define HEADER_TIMEOUT_MS 10000	/* request line and headers, from the connection's start */
+#define BODY_TIMEOUT_MS 30000	/* the body, from the end of the headers */
+#define IDLE_TIMEOUT_S 10	/* libmicrohttpd's own: no byte at all for this long */
 
 struct rest;
 
@@ -28,12 +34,30 @@ struct listener {
 	bool need_token;
 };
 
+struct rest_conn;
+
 struct rest {
 	struct listener tcp, local;
 	char *sock_path;		/* DATA_DIR/api.sock */
 	void *zctx;
 	uint8_t token_hash[32];		/* BLAKE2b of the token: compared in constant time */
 	size_t max_body;
+	/* rest_guard.c: the connections and their deadlines, under guard_mu */
+	pthread_mutex_t guard_mu;
+	pthread_cond_t guard_cv;
+	pthread_t guard_thread;
+	bool guard_init, guard_running, guard_stop;
+	struct rest_conn *conns;
+	uint64_t cut_headers, cut_bodies, cut_logged_headers, cut_logged_bodies;
+	int64_t cut_logged_ms, limit_logged_ms;
+	uint64_t limit_refused;		/* connections refused at api_max_connections */
+};
+
+/* Where a connection is in its request: what its deadline counts. */
+enum rest_phase {
+	REST_PHASE_HEADERS,	/* request line and headers: HEADER_TIMEOUT_MS */
+	REST_PHASE_BODY,	/* the body: BODY_TIMEOUT_MS */
+	REST_PHASE_ANSWER,	/* the endpoint answers (a long poll may wait): no deadline */
 };
 
 /* One request's state across libmicrohttpd's calls: the body as it arrives. */
@@ -42,6 +66,19 @@ struct req {
 	size_t len, cap;
 	bool too_big;
 };
+
+/* rest_guard.c */
+int rest_guard_start(struct rest *r);
+void rest_guard_stop(struct rest *r);
+void rest_guard_free(struct rest *r);
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the listener): a connection starts or ends */
+void rest_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe);
+/* MHD_OPTION_UNESCAPE_CALLBACK (cls: the listener): notes a %00, then decodes */
+size_t rest_guard_unescape(void *cls, struct MHD_Connection *c, char *s);
+void rest_guard_phase(struct rest *r, struct MHD_Connection *c, enum rest_phase phase);
+/* The request's URL held a %00. */
+bool rest_guard_nul(struct rest *r, struct MHD_Connection *c);
 
 enum MHD_Result rest_send_text(struct MHD_Connection *c, unsigned status, const char *type, char *text);
 enum MHD_Result rest_send_json(struct MHD_Connection *c, unsigned status, json_t *j);

@@ -9,6 +9,7 @@
  */
 #include "agent/rest.c"
 #include "agent/rest_api.c"
+#include "agent/rest_guard.c"
 
 #include "agent/outbound.h"
 #include "tests/fuzz/fuzzkeys.h"
