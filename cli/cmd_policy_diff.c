@@ -153,7 +153,7 @@ cmd_policy_diff(int argc, char **argv)
 		return rc < 0 ? EXIT_OK : rc;
 	if (o.npos != 2)
 		return policy_usage(stderr);
-	if ((dir = load_directory("diff", o.directory)) == NULL)
+	if ((dir = load_directory("diff", o.directory, o.pos[1])) == NULL)
 		return EXIT_FAIL;
 	for (int k = 0; k < 2; k++) {
 		if ((pp[k] = load_policy("diff", o.pos[k], dir)) == NULL) {

@@ -153,7 +153,7 @@ cmd_policy_explain(int argc, char **argv)
 	}
 	if (o.policy == NULL)
 		o.policy = "policy/stm.yaml";
-	if ((dir = load_directory("explain", o.directory)) == NULL)
+	if ((dir = load_directory("explain", o.directory, o.policy)) == NULL)
 		return EXIT_FAIL;
 	if ((p = load_policy("explain", o.policy, dir)) == NULL) {
 		directory_free(&dir);

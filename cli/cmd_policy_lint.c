@@ -109,7 +109,7 @@ cmd_policy_lint(int argc, char **argv)
 		return rc < 0 ? EXIT_OK : rc;
 	if (o.npos != 1)
 		return policy_usage(stderr);
-	if ((dir = load_directory("lint", o.directory)) == NULL)
+	if ((dir = load_directory("lint", o.directory, o.pos[0])) == NULL)
 		return EXIT_FAIL;
 	if ((p = load_policy("lint", o.pos[0], dir)) == NULL) {
 		directory_free(&dir);

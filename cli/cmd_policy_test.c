@@ -534,7 +534,7 @@ cmd_policy_test(int argc, char **argv)
 		free(files);
 		return EXIT_FAIL;
 	}
-	if ((dir = load_directory("test", o.directory)) == NULL)
+	if ((dir = load_directory("test", o.directory, o.pos[0])) == NULL)
 		return EXIT_FAIL;
 	if ((p = load_policy("test", o.pos[0], dir)) == NULL) {
 		directory_free(&dir);

@@ -149,7 +149,8 @@ policy_usage(FILE *f)
 	    "       keten policy approve --key KEYFILE --root ROOT FILE\n"
 	    "       keten policy approvals --root ROOT [--active OLD] FILE\n"
 	    "  every command takes --directory FILE (the agency directory the policy is\n"
-	    "  compiled against; default " DEFAULT_DIRECTORY ") and --format text|json.\n"
+	    "  compiled against; default: directory.yaml or directory.example.yaml beside\n"
+	    "  the policy, else " DEFAULT_DIRECTORY ") and --format text|json.\n"
 	    "  lint      compile, then warn about shadowed and unreachable rules, fields\n"
 	    "            nobody receives, unused bases and purposes, wildcard grants;\n"
 	    "            --strict makes warnings fail (exit 1)\n"
@@ -273,24 +274,34 @@ unknown:
 }
 
 struct directory *
-load_directory(const char *cmd, const char *path)
+load_directory(const char *cmd, const char *path, const char *policy)
 {
 	struct directory *dir = NULL;
-	char err[KETEN_ERRLEN];
+	char err[KETEN_ERRLEN], *found = NULL;
 
 	if (path == NULL) {
-		if (access(DEFAULT_DIRECTORY, R_OK) != 0) {
+		/* the directory beside the policy (a copy of the network's, or the
+		 * example beside the shipped policy), else the checkout's example */
+		const char *near[] = { "directory.yaml", "directory.example.yaml" };
+		for (size_t i = 0; i < 2 && found == NULL && policy != NULL; i++) {
+			found = path_resolve(policy, near[i]);
+			if (found != NULL && access(found, R_OK) != 0) {
+				free(found);
+				found = NULL;
+			}
+		}
+		if (found == NULL && access(DEFAULT_DIRECTORY, R_OK) != 0) {
 			fprintf(stderr, "keten policy %s: name the agency directory the policy is "
-			    "written against with --directory FILE (%s not found)\n", cmd,
+			    "written against with --directory FILE (none found beside the policy, as "
+			    "directory.yaml or directory.example.yaml, nor at %s)\n", cmd,
 			    DEFAULT_DIRECTORY);
 			return NULL;
 		}
-		path = DEFAULT_DIRECTORY;
+		path = found != NULL ? found : DEFAULT_DIRECTORY;
 	}
-	if (directory_load(path, &dir, err) != 0) {
+	if (directory_load(path, &dir, err) != 0)
 		fprintf(stderr, "keten policy %s: directory %s\n", cmd, err);
-		return NULL;
-	}
+	free(found);
 	return dir;
 }
 

@@ -129,7 +129,7 @@ void json_print(json_t *j);
 int policy_usage(FILE *f);
 int opt_value(const char *cmd, int argc, char **argv, int *i, const char *name, const char **out);
 int parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, struct opts *o);
-struct directory *load_directory(const char *cmd, const char *path);
+struct directory *load_directory(const char *cmd, const char *path, const char *policy);
 void yinfo_add_region(struct yinfo *yi, const char *s);
 void yinfo_named(const struct ynode *m, struct named **out, size_t *n);
 void yinfo_load(const char *path, struct yinfo *yi);

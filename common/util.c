@@ -259,7 +259,8 @@ read_checked(const char *path, int flags, size_t max,
 	size_t len = 0;
 	int fd, rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | flags)) == -1)
+	/* O_NONBLOCK: a FIFO given as a file must not hang us until a writer comes */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags)) == -1)
 		return keten_seterr(err, errno == ENOENT ? KETEN_ENOTFOUND : errno == ELOOP ?
 		    KETEN_EPERM : KETEN_EIO, "%s: %s", path, errno == ELOOP && secret ?
 		    "a symbolic link; a secret file must be the file itself" : strerror(errno));

@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "common/util.h"
+#include "common/log.h"
 #include "common/yamltree.h"
 
 struct ydoc {
@@ -218,6 +219,22 @@ ydoc_parse(const char *name, const void *buf, size_t len, struct ydoc **out,
 			if (anchor != NULL) {
 				snprintf(err, KETEN_ERRLEN, "%s:%zu:%zu: YAML anchors are not "
 				    "allowed", name, ev.start_mark.line + 1, ev.start_mark.column + 1);
+				yaml_event_delete(&ev);
+				goto fail;
+			}
+			/* an explicit tag (!!binary, !!int, !custom) would be silently
+			 * dropped: every value of a keten file is read as written */
+			const yaml_char_t *tag = ev.type == YAML_SCALAR_EVENT ?
+			    ev.data.scalar.tag : ev.type == YAML_SEQUENCE_START_EVENT ?
+			    ev.data.sequence_start.tag : ev.data.mapping_start.tag;
+			if (tag != NULL) {
+				const char *t = (const char *)tag;
+				bool core = strncmp(t, "tag:yaml.org,2002:", 18) == 0;
+				char safe[LOG_SAFE_LEN(40)];
+				snprintf(err, KETEN_ERRLEN, "%s:%zu:%zu: YAML tags are not allowed "
+				    "(found %s%s): write the value without one", name,
+				    ev.start_mark.line + 1, ev.start_mark.column + 1, core ? "!!" : "",
+				    log_safe(core ? t + 18 : t, 40, safe, sizeof(safe)));
 				yaml_event_delete(&ev);
 				goto fail;
 			}

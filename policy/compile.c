@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
 #include "common/yamltree.h"
 #include "policy/policy.h"
 #include "schemas/case.pb-c.h"
@@ -20,6 +21,34 @@ struct compiler {
 	char *canon;			/* canonical form, for the hash */
 	size_t canon_len, canon_cap;
 };
+
+/*
+ * An id of the policy (a purpose, a basis, a rule): a-z, 0-9 and '-', as
+ * agency ids, so that no id can hide a right-to-left override (U+202E) or a
+ * zero-width space (U+200B) from the privacy officer who reads it.  0, or
+ * an error at node k that names the first character out of place (never
+ * the raw id, which could reorder the terminal's line).
+ */
+static int
+check_id(struct compiler *c, const struct ynode *k, const char *what, const char *id)
+{
+	size_t i, n = strlen(id);
+	uint32_t cp = 0;
+
+	if (agency_id_valid(id))
+		return 0;
+	for (i = 0; i < n && ((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= '0' && id[i] <= '9') ||
+	    (id[i] == '-' && i > 0)); i++)
+		;
+	if (n == 0 || n >= KETEN_IDMAX)
+		return ydoc_err(c->doc, k, c->err, "invalid %s: an id is 1 to %d characters of a-z, "
+		    "0-9 and '-'", what, KETEN_IDMAX - 1);
+	if (utf8_decode(id + i, n - i, &cp) == 0)
+		cp = (unsigned char)id[i];
+	return ydoc_err(c->doc, k, c->err, "invalid %s \"%.*s...\": U+%04X at character %zu; use "
+	    "a-z, 0-9 and '-' (not first)", what, (int)i, id, (unsigned)cp, i + 1);
+}
+
 
 static void
 canon_add(struct compiler *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -311,7 +340,8 @@ compile_rule(struct compiler *c, const struct ynode *m, struct rule *r)
 		return ydoc_err(c->doc, m, c->err, "a rule starts with \"permit: ID\" or \"forbid: ID\"%s",
 		    p ? ", not both" : "");
 	r->forbid = f;
-	if ((rc = ydoc_get_str(c->doc, m, f ? "forbid" : "permit", true, &id, c->err)) != 0)
+	if ((rc = ydoc_get_str(c->doc, m, f ? "forbid" : "permit", true, &id, c->err)) != 0 ||
+	    (rc = check_id(c, ynode_get(m, f ? "forbid" : "permit"), "rule id", id)) != 0)
 		return rc;
 	r->line = m->line;
 	r->col = m->col;
@@ -481,9 +511,8 @@ compile_named_map(struct compiler *c, const struct ynode *root, const char *key,
 	for (size_t i = 0; i < m->n; i++) {
 		const struct ynode *k = m->items[2 * i], *v = m->items[2 * i + 1];
 		const char *text;
-		if (!agency_id_valid(k->str))
-			return ydoc_err(c->doc, k, c->err, "invalid id \"%s\": use a-z, 0-9 and '-'",
-			    k->str);
+		if ((rc = check_id(c, k, "id", k->str)) != 0)
+			return rc;
 		if ((rc = ydoc_expect_map(c->doc, v, key, c->err)) ||
 		    (rc = ydoc_check_keys(c->doc, v, key, keys, c->err)) ||
 		    (rc = ydoc_get_str(c->doc, v, textkey, true, &text, c->err)))

@@ -257,6 +257,21 @@ test_error_unknown_purpose_and_basis(void **state)
 	    "unknown legal basis \"b-cure\"", NULL);
 }
 
+/* Ids that look alike but are not (issue [3/7] item 7): a rule id with a
+ * right-to-left override or a zero-width space, like a purpose id. */
+static void
+test_error_invisible_id(void **state)
+{
+	edit_fails(*state, "permit: sig-care\n", "permit: \"sig\xe2\x80\xae" "care\"\n", "\"sig", 0,
+	    "invalid rule id \"sig...\": U+202E at character 4", NULL);
+	edit_fails(*state, "permit: sig-care\n", "permit: \"sig-\xe2\x80\x8b" "care\"\n", "\"sig", 0,
+	    "U+200B at character 5", NULL);
+	edit_fails(*state, "permit: sig-care\n", "permit: Sig-care\n", "Sig-care", 0,
+	    "U+0053 at character 1", NULL);
+	edit_fails(*state, "  care:", "  \"ca\xe2\x80\x8b" "re\":", "\"ca", 0,
+	    "invalid id \"ca...\": U+200B at character 3", NULL);
+}
+
 static void
 test_error_duplicate_rule(void **state)
 {
@@ -1013,6 +1028,7 @@ main(void)
 		cmocka_unit_test(test_error_unknown_type),
 		cmocka_unit_test(test_error_unknown_field),
 		cmocka_unit_test(test_error_unknown_purpose_and_basis),
+		cmocka_unit_test(test_error_invisible_id),
 		cmocka_unit_test(test_error_duplicate_rule),
 		cmocka_unit_test(test_error_missing_purpose_basis),
 		cmocka_unit_test(test_error_permit_and_forbid),

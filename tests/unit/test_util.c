@@ -4,6 +4,8 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <sodium.h>
 
@@ -200,6 +202,47 @@ test_file_write_atomic(void **state)
 	tu_rmtree(dir);
 }
 
+/*
+ * Hostile files given where a policy, directory or configuration is read
+ * (issue [3/7] item 7): a FIFO (it hung lint and the broker's SIGHUP), a
+ * device, a symbolic link loop, a directory, a file over the limit: each an
+ * error naming the file, at once.
+ */
+static void
+test_file_read_hostile(void **state)
+{
+	char dir[TU_DIRLEN], err[KETEN_ERRLEN], *buf = NULL, *fifo, *loop, *big;
+	size_t len;
+	FILE *f;
+
+	(void)state;
+	tu_tmpdir(dir);
+	fifo = tu_printf("%s/policy.yaml", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10);	/* were the open to block, the test fails rather than hangs */
+	assert_int_equal(file_read(fifo, 1 << 20, &buf, &len, err), KETEN_EIO);
+	assert_contains(err, "policy.yaml: not a regular file");
+	assert_int_equal(file_read("/dev/zero", 1 << 20, &buf, &len, err), KETEN_EIO);
+	assert_contains(err, "not a regular file");
+	assert_int_equal(file_read(dir, 1 << 20, &buf, &len, err), KETEN_EIO);
+	alarm(0);
+	loop = tu_printf("%s/loop", dir);
+	assert_int_equal(symlink(loop, loop), 0);
+	assert_int_not_equal(file_read(loop, 1 << 20, &buf, &len, err), 0);
+	assert_contains(err, "loop");
+	big = tu_printf("%s/big.yaml", dir);
+	assert_non_null(f = fopen(big, "w"));
+	assert_int_equal(ftruncate(fileno(f), 5 << 20), 0);
+	fclose(f);
+	assert_int_equal(file_read(big, 4 << 20, &buf, &len, err), KETEN_ETOOBIG);
+	assert_contains(err, "larger than");
+	assert_null(buf);
+	free(fifo);
+	free(loop);
+	free(big);
+	tu_rmtree(dir);
+}
+
 static void
 test_secret_file_read(void **state)
 {
@@ -369,6 +412,7 @@ main(void)
 		cmocka_unit_test(test_agency_id_valid),
 		cmocka_unit_test(test_be64),
 		cmocka_unit_test(test_file_write_atomic),
+		cmocka_unit_test(test_file_read_hostile),
 		cmocka_unit_test(test_secret_file_read),
 		cmocka_unit_test(test_secret_file_swap),
 		cmocka_unit_test(test_path_resolve),

@@ -210,6 +210,17 @@ test_load_names_file(void **state)
 	tu_rmtree(dir);
 }
 
+/* An explicit tag was silently dropped: "!!binary aGVsbG8=" read as the text. */
+static void
+test_tags_refused(void **state)
+{
+	(void)state;
+	parse_fails("version: !!binary aGVsbG8=\n", "t.yaml:1:10: ", "tags are not allowed (found !!binary)");
+	parse_fails("a: !!str 5\n", "t.yaml:1:4: ", "(found !!str)");
+	parse_fails("a: !custom\n  k: v\n", "t.yaml:1:4: ", "(found !custom)");
+	parse_fails("a: !!seq [1]\n", "t.yaml:1:4: ", "(found !!seq)");
+}
+
 static void
 test_aliases_and_anchors_refused(void **state)
 {
@@ -547,6 +558,7 @@ main(void)
 		cmocka_unit_test(test_encoding_error_position),
 		cmocka_unit_test(test_load_names_file),
 		cmocka_unit_test(test_aliases_and_anchors_refused),
+		cmocka_unit_test(test_tags_refused),
 		cmocka_unit_test(test_one_document_only),
 		cmocka_unit_test(test_depth_limit),
 		cmocka_unit_test(test_size_limit),
