@@ -266,10 +266,22 @@ rehash_entry(const MDB_val *k, const MDB_val *v, struct merkle_frontier *f,
 {
 	merkle_hash leaf;
 
-	if (k->mv_size != 8 || be64_get(k->mv_data) != f->size) {
-		snprintf(msg, LEDGER_MSGLEN, "FAIL entry %llu: missing (the next stored key is %llu)\n",
-		    (unsigned long long)f->size, k->mv_size == 8 ?
-		    (unsigned long long)be64_get(k->mv_data) : 0ULL);
+	if (k->mv_size != 8) {
+		snprintf(msg, LEDGER_MSGLEN, "FAIL a record with a %zu-byte key, which is no entry "
+		    "number, lies where entry %llu should be: the ledger was altered\n", k->mv_size,
+		    (unsigned long long)f->size);
+		return -1;
+	}
+	if (be64_get(k->mv_data) != f->size) {
+		uint64_t next = be64_get(k->mv_data);
+		if (next == f->size + 1)
+			snprintf(msg, LEDGER_MSGLEN, "FAIL entry %llu: missing (entry %llu follows entry "
+			    "%llu)\n", (unsigned long long)f->size, (unsigned long long)next,
+			    (unsigned long long)f->size - (f->size > 0));
+		else
+			snprintf(msg, LEDGER_MSGLEN, "FAIL entry %llu: missing, with the %llu after it "
+			    "(the next stored is entry %llu)\n", (unsigned long long)f->size,
+			    (unsigned long long)(next - f->size - 1), (unsigned long long)next);
 		return -1;
 	}
 	Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v->mv_size, v->mv_data);
@@ -318,9 +330,24 @@ ledger_reader_verify(struct ledger_reader *r, const char *origin, const uint8_t 
 			goto out;
 	}
 	if (crc == 0) {
-		snprintf(msg, LEDGER_MSGLEN, "FAIL a checkpoint of size %llu is beyond the %llu entries "
-		    "stored: entries were removed\n", ck.mv_size == 8 ?
-		    (unsigned long long)be64_get(ck.mv_data) : 0ULL, (unsigned long long)f.size);
+		/* the newest checkpoint says how many there were */
+		MDB_val lk = ck, lv;
+		if (mdb_cursor_get(cc, &lk, &lv, MDB_LAST) != 0)
+			lk = ck;
+		uint64_t had = lk.mv_size == 8 ? be64_get(lk.mv_data) : 0;
+		char which[64];
+		if (had == f.size + 1)
+			snprintf(which, sizeof(which), "entry %llu was", (unsigned long long)f.size);
+		else
+			snprintf(which, sizeof(which), "entries %llu to %llu were",
+			    (unsigned long long)f.size, (unsigned long long)had - 1);
+		if (had > f.size)
+			snprintf(msg, LEDGER_MSGLEN, "FAIL the newest checkpoint covers %llu entries but "
+			    "%llu are stored: %s removed\n", (unsigned long long)had,
+			    (unsigned long long)f.size, which);
+		else
+			snprintf(msg, LEDGER_MSGLEN, "FAIL a checkpoint record with a %zu-byte key, which "
+			    "is no ledger size: the ledger was altered\n", ck.mv_size);
 		goto out;
 	}
 	if (last_size != f.size) {

@@ -2,7 +2,9 @@
  * ledgertamper: changes a stopped broker's ledger the way an insider with
  * disk access could, for the tests of `keten audit verify`.
  * usage: ledgertamper DATA_DIR flip SEQ | delete SEQ | swap SEQ1 SEQ2 | truncate SEQ
- * (truncate deletes SEQ and every later entry, but keeps the checkpoints).
+ *                     | foreign SEQ
+ * (truncate deletes SEQ and every later entry, but keeps the checkpoints;
+ * foreign adds a record with a 3-byte key, no entry number, among them).
  */
 #include <lmdb.h>
 #include <stdio.h>
@@ -38,6 +40,9 @@ main(int argc, char **argv)
 		va.mv_data = copy;
 		rc = mdb_put(txn, dbi, &a, &va, 0);
 		free(copy);
+	} else if (strcmp(argv[2], "foreign") == 0) {
+		MDB_val fk = { 3, k1 }, fv = { 5, (void *)"junk!" };	/* sorts before entry SEQ */
+		rc = mdb_put(txn, dbi, &fk, &fv, 0);
 	} else if (strcmp(argv[2], "delete") == 0) {
 		rc = mdb_del(txn, dbi, &a, NULL);
 	} else if (strcmp(argv[2], "swap") == 0 && argc == 5) {

@@ -25,6 +25,9 @@ tamper() {	# tamper WHAT ARGS... EXPECTED-TEXT
 	echo "# $1: $out"
 }
 tamper flip 7 "entry 7 is not what was logged"
-tamper delete 5 "FAIL entry 5: missing"
+tamper delete 5 "FAIL entry 5: missing (entry 6 follows entry 4)"
+n=$("$KETEN" audit verify --data "$NET/pristine" --key "$NET/keys/broker.public.yaml" | grep -o '[0-9]* entries' | head -1 | cut -d' ' -f1)
+tamper delete $((n - 1)) "entry $((n - 1)) was removed"
+tamper foreign 0 "a record with a 3-byte key, which is no entry number, lies where entry 0 should be"
 tamper swap 3 4 "FAIL entry 3: not a ledger entry, or its seq is wrong"
-tamper truncate 20 "entries were removed"
+tamper truncate 20 "entries 20 to $((n - 1)) were removed"
