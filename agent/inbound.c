@@ -15,10 +15,13 @@ check_envelope(const char *self, const struct outbound_keys *k, const Keten__Wir
 {
 	const Keten__Envelope__V1__Header *h = d->header;
 	const struct dir_agency *from;
+	char why[ENV_WHYLEN];
 	int rc;
 
 	if (h == NULL || d->copy == NULL || h->message_id.len != KETEN_UUIDBYTES)
 		return keten_seterr(err, KETEN_EINVAL, "delivery without header or copy");
+	if (envelope_header_check(h, why) != 0)	/* whatever the broker let through */
+		return keten_seterr(err, KETEN_EINVAL, "%s", why);
 	if (strcmp(d->copy->recipient, self) != 0)
 		return keten_seterr(err, KETEN_EINVAL, "copy addressed to \"%.64s\", not to us",
 		    d->copy->recipient);

@@ -72,16 +72,10 @@ check_header(const Keten__Wire__V1__Submit *s, int64_t now_ms, int64_t max_skew_
     const struct codec_type **t, struct gate_verdict *v)
 {
 	const Keten__Envelope__V1__Header *h = s->header;
-	const uint8_t *id = h->message_id.data;
+	char why[ENV_WHYLEN];
 
-	/* a UUIDv7 (RFC 9562): its version nibble 7 and variant bits 10 */
-	if ((id[6] >> 4) != 7 || (id[8] & 0xc0) != 0x80)
-		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    "submit: message id is not a UUIDv7 (version %d)", id[6] >> 4);
-	if (h->created_ms < GATE_EPOCH_MS)
-		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    "submit: created_ms %lld is before 2020-01-01: not a message's time",
-		    (long long)h->created_ms);
+	if (envelope_header_check(h, why) != 0)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED, "submit: %s", why);
 	if (h->created_ms > now_ms + max_skew_ms)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_CLOCK,
 		    "submit: created %lld s in the future by the broker's clock (allowed: %lld s); "
@@ -98,26 +92,6 @@ check_header(const Keten__Wire__V1__Submit *s, int64_t now_ms, int64_t max_skew_
 	if (h->purpose[0] == '\0')
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: header has no purpose");
-	if (protobuf_c_enum_descriptor_get_value(&keten__envelope__v1__handling_label__descriptor,
-	    (int)h->handling) == NULL)
-		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    "submit: handling label %d is not a TLP label", (int)h->handling);
-	if (h->attributes != NULL) {
-		const Keten__Envelope__V1__Attributes *a = h->attributes;
-		for (size_t i = 0; i < a->n_exploitation_forms; i++)
-			if (protobuf_c_enum_descriptor_get_value(
-			    &keten__case__v1__exploitation_form__descriptor,
-			    (int)a->exploitation_forms[i]) == NULL)
-				return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-				    "submit: exploitation form %d is not one", (int)a->exploitation_forms[i]);
-		if (protobuf_c_enum_descriptor_get_value(&keten__case__v1__urgency__descriptor,
-		    (int)a->urgency) == NULL)
-			return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-			    "submit: urgency %d is not one", (int)a->urgency);
-	}
-	if (h->in_reply_to.len != 0 && h->in_reply_to.len != KETEN_UUIDBYTES)
-		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
-		    "submit: in_reply_to must be a 16-byte message id");
 	if (s->n_copies == 0 || s->n_copies > GATE_MAX_COPIES || h->n_recipients != s->n_copies)
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: need 1 to %d copies, one per header recipient (got %zu copies, %zu "

@@ -19,7 +19,6 @@
 #include "policy/policy.h"
 #include "schemas/wire.pb-c.h"
 
-#define GATE_EPOCH_MS 1577836800000LL	/* 2020-01-01T00:00:00Z: no message is older */
 #define GATE_MAX_COPIES 64
 
 struct gate_verdict {

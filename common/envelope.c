@@ -1,8 +1,10 @@
 /* Sealed and signed envelopes: see envelope.h and docs/protocol.md. */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/envelope.h"
 #include "common/util.h"
+#include "schemas/case_types.pb-c.h"
 
 const char *
 envelope_strerror(int e)
@@ -309,4 +311,42 @@ envelope_case_pseudonym(uint8_t out[static ENV_DIGESTBYTES], const uint8_t key[s
 	crypto_generichash_update(&st, (const uint8_t *)reference, strlen(reference));
 	crypto_generichash_final(&st, out, ENV_DIGESTBYTES);
 	sodium_memzero(&st, sizeof(st));	/* keyed with the network key */
+}
+
+static bool
+enum_known(const ProtobufCEnumDescriptor *d, int v)
+{
+	return protobuf_c_enum_descriptor_get_value(d, v) != NULL;
+}
+
+int
+envelope_header_check(const Keten__Envelope__V1__Header *h, char why[static ENV_WHYLEN])
+{
+	const uint8_t *id = h->message_id.data;
+	const Keten__Envelope__V1__Attributes *a = h->attributes;
+
+	if (h->message_id.len != KETEN_UUIDBYTES)
+		return snprintf(why, ENV_WHYLEN, "header with a 16-byte message id required"), -1;
+	/* RFC 9562: version nibble 7, variant bits 10 */
+	if ((id[6] >> 4) != 7 || (id[8] & 0xc0) != 0x80)
+		return snprintf(why, ENV_WHYLEN, "message id is not a UUIDv7 (version %d)",
+		    id[6] >> 4), -1;
+	if (h->created_ms < ENV_EPOCH_MS)
+		return snprintf(why, ENV_WHYLEN, "created_ms %lld is before 2020-01-01: not a "
+		    "message's time", (long long)h->created_ms), -1;
+	if (!enum_known(&keten__envelope__v1__handling_label__descriptor, (int)h->handling))
+		return snprintf(why, ENV_WHYLEN, "handling label %d is not a TLP label",
+		    (int)h->handling), -1;
+	if (h->in_reply_to.len != 0 && h->in_reply_to.len != KETEN_UUIDBYTES)
+		return snprintf(why, ENV_WHYLEN, "in_reply_to must be a 16-byte message id"), -1;
+	if (a == NULL)
+		return 0;
+	for (size_t i = 0; i < a->n_exploitation_forms; i++)
+		if (!enum_known(&keten__case__v1__exploitation_form__descriptor,
+		    (int)a->exploitation_forms[i]))
+			return snprintf(why, ENV_WHYLEN, "exploitation form %d is not one",
+			    (int)a->exploitation_forms[i]), -1;
+	if (!enum_known(&keten__case__v1__urgency__descriptor, (int)a->urgency))
+		return snprintf(why, ENV_WHYLEN, "urgency %d is not one", (int)a->urgency), -1;
+	return 0;
 }

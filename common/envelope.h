@@ -43,6 +43,18 @@ enum env_error {
 };
 const char *envelope_strerror(int e);
 
+#define ENV_EPOCH_MS 1577836800000LL	/* 2020-01-01T00:00:00Z: no message is older */
+#define ENV_WHYLEN 160
+
+/*
+ * The header's values in range, whoever signed it (docs/protocol.md,
+ * Notation): a UUIDv7 message id, created_ms from ENV_EPOCH_MS, handling,
+ * urgency and exploitation forms known values (so never negative), an
+ * in_reply_to that is empty or a message id.  0, or -1 with the reason in
+ * why.  The broker's gate and the receiving agent both ask it.
+ */
+int envelope_header_check(const Keten__Envelope__V1__Header *h, char why[static ENV_WHYLEN]);
+
 /* Digests of the canonical forms (docs/protocol.md). */
 void envelope_header_digest(uint8_t out[static ENV_DIGESTBYTES], const Keten__Envelope__V1__Header *h);
 void envelope_manifest_digest(uint8_t out[static ENV_DIGESTBYTES], char *const *paths, size_t n);

@@ -30,7 +30,8 @@ vlog(const char *level, const char *fmt, va_list ap)
 {
 	struct timespec ts;
 	struct tm tm;
-	char when[32], line[2048];
+	char when[32], line[2048], safe[4 * sizeof(line)];
+	size_t o = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -38,9 +39,19 @@ vlog(const char *level, const char *fmt, va_list ap)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (silent)
 		return;
+	/* one event, one line, whatever a caller passed on from a peer: control
+	 * characters escaped here too (log_safe also escapes backslashes, so a
+	 * peer cannot write an escape that looks like ours) */
+	for (const unsigned char *c = (const unsigned char *)line; *c != '\0'; c++) {
+		if (*c < 0x20 || *c == 0x7f)
+			o += (size_t)snprintf(safe + o, sizeof(safe) - o, "\\x%02x", *c);
+		else
+			safe[o++] = (char)*c;
+	}
+	safe[o] = '\0';
 	/* One write per line so lines of concurrent processes do not interleave. */
 	fprintf(stderr, "%s.%03ldZ %s %s: %s\n", when, ts.tv_nsec / 1000000, level,
-	    component, line);
+	    component, safe);
 }
 
 void

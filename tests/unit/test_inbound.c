@@ -71,6 +71,18 @@ drop_manifest_path(Keten__Wire__V1__Deliver *d)
 }
 
 static void
+ancient(Keten__Wire__V1__Deliver *d)
+{
+	d->header->created_ms = 5;
+}
+
+static void
+v4_id(Keten__Wire__V1__Deliver *d)
+{
+	d->header->message_id.data[6] = 0x41;
+}
+
+static void
 test_inbound(void **state)
 {
 	char err[KETEN_ERRLEN], *json = NULL;
@@ -97,6 +109,11 @@ test_inbound(void **state)
 	assert_non_null(strstr(err, "signature of nla"));
 	assert_int_equal(check_as("gemeente-amsterdam", "gemeente-amsterdam", drop_manifest_path, err, NULL),
 	    KETEN_ECRYPTO);
+	/* values out of range are refused for what they are, whatever signed them */
+	assert_int_equal(check_as("gemeente-amsterdam", "gemeente-amsterdam", ancient, err, NULL), KETEN_EINVAL);
+	assert_non_null(strstr(err, "before 2020-01-01"));
+	assert_int_equal(check_as("gemeente-amsterdam", "gemeente-amsterdam", v4_id, err, NULL), KETEN_EINVAL);
+	assert_non_null(strstr(err, "not a UUIDv7"));
 }
 
 static Keten__Envelope__V1__View

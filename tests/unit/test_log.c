@@ -8,7 +8,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -38,6 +41,33 @@ test_log_safe(void **state)
 	worst[64] = '\0';
 	log_safe(worst, 64, buf, sizeof(buf));
 	assert_int_equal(strlen(buf), 64 * 4);
+}
+
+/* Whatever a call site passes on, a log line stays one line (vlog escapes controls). */
+static void
+test_one_line(void **state)
+{
+	char path[] = "/tmp/keten-test-log-XXXXXX", buf[4096];
+	int fd = mkstemp(path), saved = dup(2);
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	log_warnx("agency %s says hello", "x\nFAKE INFO broker: checkpoint 999\r\x1b[2J");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	assert_non_null(f = fdopen(fd, "r"));
+	rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	unlink(path);
+	assert_non_null(strstr(buf, "agency x\\x0aFAKE INFO broker: checkpoint 999\\x0d\\x1b[2J says hello\n"));
+	assert_ptr_equal(strchr(buf, '\n'), buf + n - 1);	/* the only newline ends the line */
 }
 
 /* A peer's long reason on its way into the ledger (utf8_cut): bounded, never mid-character. */
@@ -71,6 +101,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_safe),
 		cmocka_unit_test(test_utf8_cut),
+		cmocka_unit_test(test_one_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
