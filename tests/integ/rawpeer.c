@@ -616,6 +616,46 @@ main(int argc, char **argv)
 		}
 		if (c)
 			keten__wire__v1__command__free_unpacked(c, NULL);
+		/* the same signed submission replayed in a new session: acknowledged
+		 * as the one it is, never accepted twice (t_malformed counts) */
+		hello(k->id);
+		expect_hello("replay: a new session");
+		send_cmd(&sc);
+		c = recv_reply(5000);
+		if (c == NULL || c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK) {
+			printf("FAIL replay in a new session: not acknowledged as a duplicate\n");
+			failures++;
+		} else {
+			printf("ok   replay in a new session: acknowledged (once in the ledger)\n");
+		}
+		if (c)
+			keten__wire__v1__command__free_unpacked(c, NULL);
+	}
+	/* two commands of the oneof in one frame (a heartbeat's bytes, then a
+	 * hello's): protobuf keeps the last, the first is freed */
+	{
+		Keten__Wire__V1__Heartbeat hb = KETEN__WIRE__V1__HEARTBEAT__INIT;
+		Keten__Wire__V1__Hello hh = KETEN__WIRE__V1__HELLO__INIT;
+		Keten__Wire__V1__Command c1 = KETEN__WIRE__V1__COMMAND__INIT, c2 = c1;
+		uint8_t inst[16] = { 1 }, *b1, *b2, *both;
+		size_t l1, l2;
+		hb.instance = (ProtobufCBinaryData){ 16, inst };
+		c1.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT, c1.heartbeat = &hb;
+		hh.version = KETEN_PROTOCOL_VERSION;
+		hh.agency = k->id;
+		hh.instance = (ProtobufCBinaryData){ 16, inst };
+		c2.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO, c2.hello = &hh;
+		b1 = wire_pack(&c1.base, &l1);
+		b2 = wire_pack(&c2.base, &l2);
+		if (b1 != NULL && b2 != NULL && (both = malloc(l1 + l2)) != NULL) {
+			memcpy(both, b1, l1);
+			memcpy(both + l1, b2, l2);
+			send_bytes(both, l1 + l2, 0);
+			free(both);
+			expect_hello("two commands in one frame (the last counts)");
+		}
+		free(b1);
+		free(b2);
 	}
 out:
 	zmq_close(sock);
