@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "common/keys.h"
+#include "common/note.h"
 #include "common/yamltree.h"
 
 static const char *const broker_keys[] = {
@@ -285,9 +286,12 @@ broker_config_doc(struct ydoc *doc, struct broker_config **out, char err[static 
 		rc = keten_seterr(err, KETEN_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (strchr(c->origin, '\n') != NULL || strchr(c->origin, ' ') != NULL || c->origin[0] == '\0') {
-		rc = ydoc_err(doc, ynode_get(root, "origin"), err, "origin must be one word without "
-		    "spaces, e.g. keten.example.nl/ledger");
+	/* the checkpoints' origin is also the key name of their signature: the
+	 * signed-note rules (no spaces of any kind, no '+', printable) */
+	if (!note_name_valid(c->origin)) {
+		rc = ydoc_err(doc, ynode_get(root, "origin"), err, "origin must be a signed-note key "
+		    "name: one word of printable characters without spaces or '+', e.g. "
+		    "keten.example.nl/ledger");
 		goto fail;
 	}
 	ydoc_free(&doc);

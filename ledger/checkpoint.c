@@ -5,38 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/note.h"
 #include "ledger/checkpoint.h"
-
-static void
-key_id(uint8_t out[4], const char *origin, const uint8_t pk[static 32])
-{
-	crypto_hash_sha256_state st;
-	uint8_t h[32];
-	static const uint8_t nl_alg[2] = { '\n', 0x01 };
-
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const uint8_t *)origin, strlen(origin));
-	crypto_hash_sha256_update(&st, nl_alg, 2);
-	crypto_hash_sha256_update(&st, pk, 32);
-	crypto_hash_sha256_final(&st, h);
-	memcpy(out, h, 4);
-}
 
 char *
 checkpoint_sign(const char *origin, uint64_t size, const uint8_t root[static 32],
     const uint8_t sign_sk[static 64], const uint8_t sign_pk[static 32])
 {
-	char r64[64], s64[128], *body = NULL, *note = NULL;
-	uint8_t blob[4 + 64];
+	char r64[64], *body = NULL, *line, *note = NULL;
 
 	sodium_bin2base64(r64, sizeof(r64), root, 32, sodium_base64_VARIANT_ORIGINAL);
 	if (asprintf(&body, "%s\n%llu\n%s\n", origin, (unsigned long long)size, r64) < 0)
 		return NULL;
-	key_id(blob, origin, sign_pk);
-	crypto_sign_ed25519_detached(blob + 4, NULL, (const uint8_t *)body, strlen(body), sign_sk);
-	sodium_bin2base64(s64, sizeof(s64), blob, sizeof(blob), sodium_base64_VARIANT_ORIGINAL);
-	if (asprintf(&note, "%s\n\u2014 %s %s\n", body, origin, s64) < 0)
+	if ((line = note_sign_line(body, strlen(body), origin, sign_sk, sign_pk)) != NULL &&
+	    asprintf(&note, "%s\n%s", body, line) < 0)
 		note = NULL;
+	free(line);
 	free(body);
 	return note;
 }
@@ -45,52 +29,56 @@ int
 checkpoint_verify(const char *note, const char *origin, const uint8_t pk[static 32],
     uint64_t *size, uint8_t root[static 32], char err[static KETEN_ERRLEN])
 {
-	const char *sep = strstr(note, "\n\n"), *line, *end;
-	char *body, expect[300];
-	uint8_t blob[4 + 64], kid[4];
-	size_t got = 0, olen = strlen(origin);
-	unsigned long long n;
-	int ok = 0;
+	struct note *n = NULL;
+	struct note_key k;
+	char r64[64];
+	size_t got = 0;
+	int count, rc;
 
-	if (sep == NULL)
-		return keten_seterr(err, KETEN_EINVAL, "checkpoint: no blank line before the signatures");
-	size_t blen = (size_t)(sep - note) + 1;
-	if ((body = strndup(note, blen)) == NULL)
-		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
-	/* body: origin, size, root */
-	char r64[64] = "", org[256] = "";
-	int pos = 0;
-	if (sscanf(body, "%255[^\n]\n%llu\n%63[^\n]\n%n", org, &n, r64, &pos) != 3 ||
-	    (size_t)pos != blen || strcmp(org, origin) != 0 ||
-	    sodium_base642bin(root, 32, r64, strlen(r64), NULL, &got, NULL,
-	    sodium_base64_VARIANT_ORIGINAL) != 0 || got != 32) {
-		free(body);
+	if (note_key_init(&k, origin, pk) != 0)
+		return keten_seterr(err, KETEN_EINVAL, "checkpoint: origin \"%.64s\" is not a valid "
+		    "key name (no spaces, no '+')", origin);
+	/* a signed note as C2SP signed-note says, with every signature line
+	 * well-formed; a signature by the broker's key that fails fails it all */
+	if ((rc = note_parse(note, strlen(note), &n, err)) != 0)
+		return rc;
+	/* the text: origin, size (decimal, no leading zero), root (base64 of
+	 * 32 bytes), then extension lines, each non-empty (tlog-checkpoint) */
+	const char *t = n->text, *l2 = strchr(t, '\n') + 1, *l3 = strchr(l2, '\n');
+	const char *l4 = l3 != NULL ? strchr(l3 + 1, '\n') : NULL;
+	bool ok = l3 != NULL && l4 != NULL && (size_t)(l2 - 1 - t) == strlen(origin) &&
+	    strncmp(t, origin, strlen(origin)) == 0 && l3 > l2 && (l2[0] != '0' || l3 == l2 + 1) &&
+	    (size_t)(l4 - l3 - 1) < sizeof(r64);
+	unsigned long long sz = 0;
+	for (const char *c = l2; ok && c < l3; c++) {
+		unsigned d = (unsigned)(*c - '0');
+		ok = *c >= '0' && *c <= '9' && sz <= (UINT64_MAX - d) / 10;
+		sz = sz * 10 + d;
+	}
+	if (ok) {
+		snprintf(r64, sizeof(r64), "%.*s", (int)(l4 - l3 - 1), l3 + 1);
+		ok = sodium_base642bin(root, 32, r64, strlen(r64), NULL, &got, NULL,
+		    sodium_base64_VARIANT_ORIGINAL) == 0 && got == 32;
+		char canon[64];
+		sodium_bin2base64(canon, sizeof(canon), root, 32, sodium_base64_VARIANT_ORIGINAL);
+		ok = ok && strcmp(canon, r64) == 0;
+	}
+	for (const char *e = l4 != NULL ? l4 + 1 : NULL; ok && e < t + n->textlen;
+	    e = strchr(e, '\n') + 1)
+		ok = *e != '\n';	/* an extension line: opaque, but never empty */
+	if (!ok) {
+		note_free(&n);
 		return keten_seterr(err, KETEN_EINVAL, "checkpoint: not an origin/size/root note for "
 		    "\"%s\"", origin);
 	}
-	key_id(kid, origin, pk);
-	snprintf(expect, sizeof(expect), "\u2014 %s ", origin);
-	for (line = sep + 2; *line; line = end + 1) {
-		if ((end = strchr(line, '\n')) == NULL)
-			break;
-		size_t elen = strlen(expect);
-		if ((size_t)(end - line) <= elen || strncmp(line, expect, elen) != 0)
-			continue;	/* another signer (a witness): not ours to check here */
-		char b64[200];
-		snprintf(b64, sizeof(b64), "%.*s", (int)(end - line - (ptrdiff_t)elen), line + elen);
-		if (sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &got, NULL,
-		    sodium_base64_VARIANT_ORIGINAL) != 0 || got != sizeof(blob) ||
-		    memcmp(blob, kid, 4) != 0)
-			continue;
-		if (crypto_sign_ed25519_verify_detached(blob + 4, (const uint8_t *)body, blen, pk) == 0)
-			ok = 1;
-	}
-	free(body);
-	(void)olen;
-	if (!ok)
-		return keten_seterr(err, KETEN_ECRYPTO, "checkpoint of size %llu: no valid signature "
-		    "by the broker's key", n);
-	*size = n;
+	count = note_verify(n, &k, 1, NULL, err);
+	note_free(&n);
+	if (count < 0)
+		return KETEN_ECRYPTO;
+	if (count == 0)
+		return keten_seterr(err, KETEN_ECRYPTO, "checkpoint of size %llu: no signature by the "
+		    "broker's key", sz);
+	*size = sz;
 	return 0;
 }
 

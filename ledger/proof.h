@@ -32,9 +32,13 @@ struct proof {
 
 /*
  * Read a proof from f.  0 with *out set (free with proof_free), KETEN_EINVAL
- * when f does not hold a keten proof, KETEN_ENOMEM.
+ * when f does not hold a keten proof exactly as proof_write writes it (a
+ * byte changed, added or cut: refused), KETEN_ENOMEM.
  */
 int proof_read(FILE *f, struct proof **out);
+
+/* Write p in the format above (as `keten audit prove` does). */
+void proof_write(FILE *f, const struct proof *p);
 
 /*
  * Check p against the broker's signing key: the checkpoints' signatures, then

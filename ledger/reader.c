@@ -8,6 +8,7 @@
 #include "common/util.h"
 #include "ledger/checkpoint.h"
 #include "ledger/ledgerindex.h"
+#include "ledger/proof.h"
 #include "ledger/reader.h"
 
 struct ledger_reader {
@@ -387,75 +388,37 @@ tree_put(void *arg, unsigned level, uint64_t index, const merkle_hash h)
 	return -1;	/* read-only */
 }
 
-static void
-print_hashes(FILE *f, const char *label, const merkle_hash *h, size_t n)
-{
-	char hex[65];
-
-	fprintf(f, "%s", label);
-	for (size_t i = 0; i < n; i++) {
-		sodium_bin2hex(hex, sizeof(hex), h[i], 32);
-		fprintf(f, "%s%s", i ? "," : " ", hex);
-	}
-	fprintf(f, "\n");
-}
-
-/* The inclusion part of a proof file: the header and the entry's exact bytes. */
-static int
-prove_inclusion(struct ledger_reader *r, const struct merkle_store *st, uint64_t seq,
-    uint64_t size, merkle_hash proof[MERKLE_MAX_PROOF], size_t *n, FILE *f)
-{
-	uint8_t key[8];
-	MDB_val k = { 8, key }, v;
-
-	be64_put(key, seq);
-	if (seq >= size || mdb_get(r->txn, r->entries, &k, &v) != 0 ||
-	    merkle_inclusion_proof(st, seq, size, proof, n) != 0)
-		return -1;
-	size_t b64len = sodium_base64_ENCODED_LEN(v.mv_size, sodium_base64_VARIANT_ORIGINAL);
-	char *e64 = malloc(b64len);
-	if (e64 == NULL)
-		return -1;
-	sodium_bin2base64(e64, b64len, v.mv_data, v.mv_size, sodium_base64_VARIANT_ORIGINAL);
-	fprintf(f, "keten-proof v1\ninclusion %llu %llu\nentry %s\n", (unsigned long long)seq,
-	    (unsigned long long)size, e64);
-	free(e64);
-	return 0;
-}
-
 int
 ledger_reader_prove(struct ledger_reader *r, uint64_t seq, uint64_t size, uint64_t old,
     bool consistency, FILE *f, char err[static KETEN_ERRLEN])
 {
 	struct merkle_store st = { tree_get, tree_put, r };
-	merkle_hash proof[MERKLE_MAX_PROOF];
-	size_t n = 0;
-	char *a = NULL, *b = NULL;
+	struct proof p = { .inclusion = !consistency, .first = consistency ? old : seq,
+	    .second = size };
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
 	int rc = 0;
 
 	if (!r->has_tree)
 		return keten_seterr(err, KETEN_ENOTFOUND, "this ledger has no Merkle tree");
+	be64_put(key, seq);
 	if (!consistency) {
-		if ((b = ledger_reader_note(r, size)) == NULL ||
-		    prove_inclusion(r, &st, seq, size, proof, &n, f) != 0)
+		if (seq >= size || (p.note[0] = ledger_reader_note(r, size)) == NULL ||
+		    mdb_get(r->txn, r->entries, &k, &v) != 0 ||
+		    merkle_inclusion_proof(&st, seq, size, p.hashes, &p.n) != 0)
 			rc = keten_seterr(err, KETEN_ENOTFOUND, "no entry %llu in a checkpoint of "
 			    "size %llu", (unsigned long long)seq, (unsigned long long)size);
-	} else if (old == 0 || old > size || (a = ledger_reader_note(r, old)) == NULL ||
-	    (b = ledger_reader_note(r, size)) == NULL ||
-	    merkle_consistency_proof(&st, old, size, proof, &n) != 0) {
+		p.entry = v.mv_data;	/* in the read transaction, not to be freed */
+		p.entry_len = v.mv_size;
+	} else if (old == 0 || old > size || (p.note[0] = ledger_reader_note(r, old)) == NULL ||
+	    (p.note[1] = ledger_reader_note(r, size)) == NULL ||
+	    merkle_consistency_proof(&st, old, size, p.hashes, &p.n) != 0) {
 		rc = keten_seterr(err, KETEN_ENOTFOUND, "no checkpoints %llu and %llu to prove "
 		    "between", (unsigned long long)old, (unsigned long long)size);
-	} else {
-		fprintf(f, "keten-proof v1\nconsistency %llu %llu\n", (unsigned long long)old,
-		    (unsigned long long)size);
 	}
-	if (rc == 0) {
-		print_hashes(f, "proof", (const merkle_hash *)proof, n);
-		if (a != NULL)
-			fprintf(f, "checkpoint %llu\n%s.\n", (unsigned long long)old, a);
-		fprintf(f, "checkpoint %llu\n%s.\n", (unsigned long long)size, b);
-	}
-	free(a);
-	free(b);
+	if (rc == 0)
+		proof_write(f, &p);
+	free(p.note[0]);
+	free(p.note[1]);
 	return rc;
 }

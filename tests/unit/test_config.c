@@ -247,6 +247,13 @@ test_broker_errors(void **state)
 	text = tu_printf("%swindow: 100001\n", broker_min);
 	load_fails(f, BROKER, text, "7:9: ", "\"window\" must be between 1 and 100000");
 	free(text);
+	/* origins the signed-note rules forbid (the checkpoints' key name) */
+	text = tu_printf("%sorigin: \"keten.example+nl/ledger\"\n", broker_min);
+	load_fails(f, BROKER, text, "7:9: ", "origin must be a signed-note key name");
+	free(text);
+	text = tu_printf("%sorigin: \"keten.example\tnl\"\n", broker_min);
+	load_fails(f, BROKER, text, "7:9: ", "without spaces or '+'");
+	free(text);
 	text = tu_printf("%sheartbeat_ms: 99\n", broker_min);
 	load_fails(f, BROKER, text, "7:15: ", "must be between 100 and 600000, found 99");
 	free(text);

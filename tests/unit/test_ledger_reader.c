@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "tests/unit/testutil.h"
 #include "common/db.h"
 #include "common/keys.h"
 #include "common/util.h"
@@ -163,6 +164,31 @@ test_verify_and_prove(void **state)
 	fclose(f);
 	assert_int_equal(proof_verify(p, keys->sign_pk, err), 0);
 	proof_free(&p);
+	/* any byte changed, added or cut: not a proof (issue [4/7]: the
+	 * checkpoint line changed, junk appended, the closing "." gone) */
+	const char *edits[][2] = {
+		{ "checkpoint 30\n", "checkpoint 31\n" },
+		{ "inclusion 7 30\n", "inclusion 7 30 \n" },
+		{ "inclusion 7 30\n", "inclusion 07 30\n" },
+		{ "keten-proof v1\n", "keten-proof v1\n\n" },
+	};
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		char *t = tu_printf("%.*s", (int)len, buf);
+		tu_replace(&t, edits[i][0], edits[i][1]);
+		f = fmemopen(t, strlen(t), "r");
+		assert_int_equal(proof_read(f, &p), KETEN_EINVAL);
+		fclose(f);
+		free(t);
+	}
+	char *junk = tu_printf("%.*sjunk\n", (int)len, buf), *cut = tu_printf("%.*s", (int)len - 2, buf);
+	f = fmemopen(junk, strlen(junk), "r");
+	assert_int_equal(proof_read(f, &p), KETEN_EINVAL);
+	fclose(f);
+	f = fmemopen(cut, strlen(cut), "r");
+	assert_int_equal(proof_read(f, &p), KETEN_EINVAL);
+	fclose(f);
+	free(junk);
+	free(cut);
 	free(buf);
 	/* a consistency proof */
 	buf = NULL;
