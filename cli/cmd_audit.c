@@ -1,5 +1,7 @@
 /* keten audit: what an auditor does with the broker's ledger. */
+#include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -8,12 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/audit.h"
 #include "cli/cli.h"
 #include "ledger/auditspool.h"
 #include "ledger/checkpoint.h"
 #include "common/directory.h"
 #include "common/envelope.h"
 #include "common/keys.h"
+#include "common/note.h"
 #include "ledger/ledgerjson.h"
 #include "ledger/proof.h"
 #include "ledger/reader.h"
@@ -22,64 +26,96 @@
 #include "schemas/ledger.pb-c.h"
 
 #define AUDIT_LOG_WAIT_MS 10000	/* how long the broker may take to log a query */
-#define POLICY_KEYS 20	/* stats rows one entry counts towards */
 
 static int
 usage(FILE *f)
 {
 	fprintf(f, "usage: keten audit verify --data BROKER_DATA_DIR --key BROKER_PUBLIC [--origin O]\n"
 	    "                          [--directory DIRECTORY.yaml]   (also check every cosignature)\n"
-	    "       keten audit log    --data BROKER_DATA_DIR [--after SEQ] [--limit N]\n"
+	    "       keten audit log    --data BROKER_DATA_DIR [--after SEQ] [--limit N] [--json]\n"
 	    "       keten audit query  --data BROKER_DATA_DIR [--message ID] [--case PSEUDONYM-HEX]\n"
 	    "                          [--case-ref REF --case-sender AGENCY --network-key FILE]\n"
 	    "                          [--sender A] [--recipient A] [--rule RULE]\n"
 	    "                          [--since 2026-11-01T00:00:00Z] [--until ...]\n"
 	    "                          [--kind ACCEPTED|REJECTED|DELIVERED|...] [--type CaseSignal]\n"
-	    "       keten audit stats  --data BROKER_DATA_DIR\n"
+	    "                          [--limit N] [--json]\n"
+	    "       keten audit stats  --data BROKER_DATA_DIR [--json]\n"
 	    "       keten audit report --data BROKER_DATA_DIR --case-ref REF --case-sender AGENCY\n"
 	    "                          --network-key FILE   (or --case PSEUDONYM-HEX)\n"
-	    "  report is the processing overview of one case: who received which fields\n"
-	    "  when, under which rule, purpose and legal basis, and what was refused.\n"
+	    "                          [--policy POLICY.yaml] [--json]\n"
 	    "       keten audit prove  --data BROKER_DATA_DIR --seq N [--size M]\n"
 	    "       keten audit prove  --data BROKER_DATA_DIR --consistency OLD,NEW\n"
 	    "       keten audit check-proof --key BROKER_PUBLIC PROOF_FILE\n"
-	    "  prove writes a self-contained proof (docs/auditor.md) that check-proof\n"
-	    "  verifies with nothing but the proof and the broker's public key.\n"
-	    "  stats counts accepted and rejected per rule and per sender -> recipient.\n"
-	    "  query reads the ledger's indexes: its cost follows the size of the answer.\n"
+	    "       keten audit checkpoint --data BROKER_DATA_DIR [--size N]\n"
+	    "       keten audit vkey   --key BROKER_PUBLIC [--origin O]\n"
 	    "       keten audit export --data BROKER_DATA_DIR --format logboek [--after SEQ]\n"
-	    "  export writes the entries as JSON lines modelled on the Logboek\n"
-	    "  Dataverwerkingen (Logius) record: trace id, span id, processing activity,\n"
-	    "  status, times, pseudonymous data subject.\n"
-	    "  verify rehashes every ledger entry from the first, rebuilds the Merkle tree,\n"
-	    "  and checks every stored checkpoint's root and the broker's signature on it;\n"
+	    "  verify     rehashes every entry, rebuilds the Merkle tree and checks every\n"
+	    "             signed checkpoint (and with --directory every cosignature)\n"
+	    "  log        the entries in order; query: those an index finds (its cost\n"
+	    "             follows the size of the answer); one line each, --json for JSON lines\n"
+	    "  report     the processing overview of one case: per message and recipient,\n"
+	    "             accepted under which rule, purpose and legal basis (its citation\n"
+	    "             from --policy), which fields, delivered when, or refused and why\n"
+	    "  stats      accepted, rejected and delivered per sender -> recipient, per\n"
+	    "             rule and per refusal reason; entries per kind\n"
+	    "  prove      a self-contained proof (docs/auditor.md) that check-proof verifies\n"
+	    "             with nothing but the proof and the broker's public key\n"
+	    "  checkpoint the newest cosigned checkpoint (or the one of --size) with its\n"
+	    "             witnesses' cosignature lines: a C2SP signed note\n"
+	    "  vkey       the broker's verifier key in signed-note form, for C2SP tools\n"
+	    "  export     JSON lines modelled on the Logboek Dataverwerkingen (Logius)\n"
 	    "  BROKER_PUBLIC is the broker's public key file (broker.public.yaml) or its\n"
-	    "  signing_key in base64.  log prints entries as JSON lines.  Both read while\n"
-	    "  the broker runs.  Exit 0 when the ledger verifies, 1 otherwise.\n");
+	    "  signing_key in base64.  Times are ISO 8601 in UTC.  Exit 0 when the answer\n"
+	    "  is given (verify: the ledger verifies), 1 when not, 2 for a wrong command line.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
+/* A wrong command line, said in one line. */
+static int bad(const char *verb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int
-read_key(const char *arg, uint8_t pk[static 32])
+bad(const char *verb, const char *fmt, ...)
 {
-	if (access(arg, R_OK) == 0) {
+	va_list ap;
+
+	fprintf(stderr, "keten audit %s: ", verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (keten audit --help)\n");
+	return EXIT_USAGE;
+}
+
+/* The broker's public key from its public key file or base64; -1 said why. */
+static int
+read_key(const char *verb, const char *arg, uint8_t pk[static 32])
+{
+	if (strchr(arg, '/') != NULL || strstr(arg, ".yaml") != NULL || access(arg, F_OK) == 0) {
 		struct ydoc *doc = NULL;
 		char err[KETEN_ERRLEN];
 		const struct ynode *root, *m;
 		const char *b64 = NULL;
 		int rc = -1;
 		if (ydoc_load(arg, &doc, err) != 0) {
-			fprintf(stderr, "keten audit: %s\n", err);
+			fprintf(stderr, "keten audit %s: --key: %s\n", verb, err);
 			return -1;
 		}
 		root = ydoc_root(doc);
 		m = root && root->kind == YNODE_SEQ && root->n == 1 ? root->items[0] : root;
 		if (m && m->kind == YNODE_MAP && ydoc_get_str(doc, m, "signing_key", true, &b64, err) == 0)
 			rc = key_b64_decode(pk, 32, b64);
+		if (rc != 0)
+			fprintf(stderr, "keten audit %s: --key: %s holds no signing_key of 32 bytes in "
+			    "base64 (give the broker's broker.public.yaml)\n", verb, arg);
 		ydoc_free(&doc);
 		return rc;
 	}
-	return key_b64_decode(pk, 32, arg);
+	if (key_b64_decode(pk, 32, arg) != 0) {
+		fprintf(stderr, "keten audit %s: --key: \"%.60s\" is neither a readable file nor a "
+		    "signing key in base64\n", verb, arg);
+		return -1;
+	}
+	return 0;
 }
 
 /* Cosignatures by the agencies (witnesses): how many, and per witness the newest size. */
@@ -144,57 +180,6 @@ verify(struct ledger_reader *r, const char *origin, const uint8_t pk[static 32])
 	return EXIT_OK;
 }
 
-struct query {
-	uint8_t msgid[16], pseudo[32];
-	bool has_msg, has_case;
-	const char *sender, *recipient, *rule, *type;
-	int kind;		/* 0 = any */
-	int64_t since, until;	/* 0 = open */
-};
-
-static bool
-matches(const struct query *q, const Keten__Ledger__V1__Entry *e)
-{
-	if (q->has_msg && (e->message_id.len != 16 || memcmp(e->message_id.data, q->msgid, 16)))
-		return false;
-	if (q->has_case && (e->case_pseudonym.len != 32 || memcmp(e->case_pseudonym.data, q->pseudo, 32)))
-		return false;
-	if (q->sender && strcmp(e->sender, q->sender) != 0)
-		return false;
-	if (q->kind && (int)e->kind != q->kind)
-		return false;
-	/* the auditors' own queries only when asked for: a query does not find itself */
-	if (q->kind == 0 && e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY)
-		return false;
-	if (q->type && strcmp(e->message_type, q->type) != 0 &&
-	    !(strrchr(e->message_type, '.') && strcmp(strrchr(e->message_type, '.') + 1, q->type) == 0))
-		return false;
-	if (q->recipient && strcmp(e->recipient, q->recipient) != 0)
-		return false;
-	if (q->since && e->time_ms < q->since)
-		return false;
-	if (q->until && e->time_ms >= q->until)
-		return false;
-	if (q->rule) {
-		bool any = false;
-		for (size_t i = 0; i < e->n_rule_ids && !any; i++)
-			any = strcmp(e->rule_ids[i], q->rule) == 0;
-		if (!any)
-			return false;
-	}
-	return true;
-}
-
-static void
-print_json(json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT);
-
-	printf("%s\n", s ? s : "{}");
-	free(s);
-	json_decref(j);
-}
-
 static struct ledger_query
 index_query(const struct query *q)
 {
@@ -202,9 +187,21 @@ index_query(const struct query *q)
 	    q->rule, q->recipient, q->sender, q->since, q->until };
 }
 
+/* --json: JSON lines (or one JSON document) instead of the human form */
+static bool json_out;
+
+static void
+show_entry(const Keten__Ledger__V1__Entry *e)
+{
+	if (json_out)
+		audit_entry_json_line(stdout, e);
+	else
+		audit_entry_line(stdout, e);
+}
+
 struct shown {
 	const struct query *q;
-	uint64_t shown, limit, queries;
+	uint64_t shown, limit;
 };
 
 static int
@@ -212,8 +209,8 @@ query_one(void *arg, const Keten__Ledger__V1__Entry *e)
 {
 	struct shown *s = arg;
 
-	if (matches(s->q, e)) {
-		print_json(ledger_entry_json(e));
+	if (audit_matches(s->q, e)) {
+		show_entry(e);
 		s->shown++;
 	}
 	return s->shown >= s->limit;
@@ -224,7 +221,7 @@ static int
 query(struct ledger_reader *r, const struct query *q, uint64_t limit)
 {
 	struct ledger_query lq = index_query(q);
-	struct shown s = { q, 0, limit, 0 };
+	struct shown s = { q, 0, limit };
 	uint64_t looked = 0;
 	int rc = limit == 0 ? 0 : ledger_reader_query(r, &lq, query_one, &s, &looked);
 
@@ -236,66 +233,6 @@ query(struct ledger_reader *r, const struct query *q, uint64_t limit)
 		return EXIT_USAGE;
 	fprintf(stderr, "%llu entries (%llu read through the index)\n", (unsigned long long)s.shown,
 	    (unsigned long long)looked);
-	return EXIT_OK;
-}
-
-static int
-report_one(void *arg, const Keten__Ledger__V1__Entry *e)
-{
-	struct shown *s = arg;
-	char when[32], id[KETEN_UUIDSTRLEN] = "-";
-	time_t t = (time_t)(e->time_ms / 1000);
-	struct tm tm;
-
-	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY) {
-		s->queries++;	/* counted, listed by query --kind AUDIT_QUERY */
-		return 0;
-	}
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
-	if (e->message_id.len == 16)
-		uuid_format(id, e->message_id.data);
-	const char *type = strrchr(e->message_type, '.') ? strrchr(e->message_type, '.') + 1 :
-	    e->message_type;
-	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED) {
-		printf("\n%s  #%llu  %s -> %s  %s  message %s\n", when, (unsigned long long)e->seq,
-		    e->sender, e->recipient, type, id);
-		printf("  purpose %s, legal basis %s, rule%s", e->purpose, e->legal_basis,
-		    e->n_rule_ids == 1 ? "" : "s");
-		for (size_t i = 0; i < e->n_rule_ids; i++)
-			printf("%s %s", i ? "," : "", e->rule_ids[i]);
-		printf("\n  fields received (%zu):", e->n_field_paths);
-		for (size_t i = 0; i < e->n_field_paths; i++)
-			printf("%s %s", i ? "," : "", e->field_paths[i]);
-		printf("\n  every other field of the message was withheld from %s\n", e->recipient);
-	} else if (e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED) {
-		printf("\n%s  #%llu  %s: %s refused (%s): %s\n", when, (unsigned long long)e->seq,
-		    e->sender, type, e->reason_code, e->reason);
-	} else {
-		printf("\n%s  #%llu  %s\n", when, (unsigned long long)e->seq, e->reason);
-	}
-	s->shown++;
-	return 0;
-}
-
-/* The processing overview of one case, in time order (via the case index). */
-static int
-report(struct ledger_reader *r, const struct query *q)
-{
-	struct ledger_query lq = { .case_pseudonym = q->pseudo };
-	struct shown s = { q, 0, UINT64_MAX, 0 };
-	uint64_t looked;
-	char hex[65];
-
-	if (!q->has_case)
-		return EXIT_USAGE;
-	sodium_bin2hex(hex, sizeof(hex), q->pseudo, 32);
-	printf("processing overview of case %.16s...\n", hex);
-	if (ledger_reader_query(r, &lq, report_one, &s, &looked) == KETEN_ENOTFOUND)
-		return EXIT_USAGE;
-	printf("\n%llu ledger entries for this case\n", (unsigned long long)s.shown);
-	printf("%llu auditors' queries of this case logged (keten audit query --case %s "
-	    "--kind AUDIT_QUERY lists them)\n", (unsigned long long)s.queries, hex);
 	return EXIT_OK;
 }
 
@@ -351,76 +288,6 @@ check_proof(const char *path, const uint8_t pk[static 32])
 	return rc;
 }
 
-struct stats {
-	struct row { char key[160]; uint64_t accepted, rejected; } *rows;
-	size_t n, cap;
-};
-
-static void
-stats_count(struct stats *st, const char key[static 160], bool acc)
-{
-	size_t i;
-
-	for (i = 0; i < st->n && strcmp(st->rows[i].key, key) != 0; i++)
-		;
-	if (i == st->n) {
-		if (st->n == st->cap) {
-			size_t cap = st->cap ? 2 * st->cap : 64;
-			struct row *nr = realloc(st->rows, cap * sizeof(*nr));
-			if (nr == NULL)
-				return;
-			st->rows = nr;
-			st->cap = cap;
-		}
-		memcpy(st->rows[st->n].key, key, sizeof(st->rows[st->n].key));
-		st->rows[st->n].accepted = st->rows[st->n].rejected = 0;
-		st->n++;
-	}
-	if (acc)
-		st->rows[i].accepted++;
-	else
-		st->rows[i].rejected++;
-}
-
-static int
-stats_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
-{
-	char keys[POLICY_KEYS][160];
-	size_t nk = 0;
-
-	(void)seq;
-	if (e == NULL)
-		return 0;
-	bool acc = e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED;
-	bool rej = e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED;
-	if (acc || rej) {
-		snprintf(keys[nk++], 160, "pair  %s -> %s", e->sender,
-		    e->recipient[0] ? e->recipient : "(refused)");
-		for (size_t i = 0; i < e->n_rule_ids && nk < POLICY_KEYS; i++)
-			snprintf(keys[nk++], 160, "rule  %s", e->rule_ids[i]);
-		if (rej && e->reason_code[0] && nk < POLICY_KEYS)
-			snprintf(keys[nk++], 160, "reason %s", e->reason_code);
-	}
-	for (size_t j = 0; j < nk; j++)
-		stats_count(arg, keys[j], acc);
-	return 0;
-}
-
-/* Accepted and rejected per rule and per sender -> recipient pair (one pass). */
-static int
-stats(struct ledger_reader *r)
-{
-	struct stats st = { NULL, 0, 0 };
-
-	ledger_reader_walk(r, 0, stats_one, &st);
-	printf("%-60s %10s %10s\n", "", "accepted", "rejected");
-	for (size_t i = 0; i < st.n; i++)
-		printf("%-60s %10llu %10llu\n", st.rows[i].key, (unsigned long long)st.rows[i].accepted,
-		    (unsigned long long)st.rows[i].rejected);
-	free(st.rows);
-	return EXIT_OK;
-}
-
 struct log_walk {
 	uint64_t limit;
 	bool logboek;
@@ -435,8 +302,13 @@ log_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 	if (w->limit == 0)
 		return 1;
 	w->limit--;
-	if (e != NULL)
-		print_json(w->logboek ? ledger_entry_logboek_json(e) : ledger_entry_json(e));
+	if (e != NULL && w->logboek) {
+		json_t *j = ledger_entry_logboek_json(e);
+		cli_print_json(j);
+		json_decref(j);
+	} else if (e != NULL) {
+		show_entry(e);
+	}
 	return w->limit == 0;
 }
 
@@ -506,6 +378,81 @@ log_query(const char *data, const char *verb, const struct query *q, int argc, c
 	return 0;
 }
 
+/* The cosignature lines of one checkpoint size (or, size 0, of the newest cosigned one). */
+struct cosigned {
+	uint64_t size;
+	bool newest;
+	char *lines;
+	size_t len;
+};
+
+static void
+cosig_one(void *arg, uint64_t size, const char *who, const char *line, const char *note)
+{
+	struct cosigned *c = arg;
+
+	(void)who, (void)note;
+	if (c->newest && size > c->size) {	/* a newer cosigned checkpoint: start again */
+		c->size = size;
+		c->len = 0;
+	}
+	if (size != c->size || line == NULL)
+		return;
+	size_t n = strlen(line);
+	char *nl = realloc(c->lines, c->len + n + 2);
+	if (nl == NULL)
+		return;
+	c->lines = nl;
+	memcpy(c->lines + c->len, line, n);
+	c->len += n;
+	if (n == 0 || line[n - 1] != '\n')
+		c->lines[c->len++] = '\n';
+	c->lines[c->len] = '\0';
+}
+
+/*
+ * A checkpoint as a third party takes it: the broker's signed note with the
+ * witnesses' cosignature lines appended (C2SP tlog-cosignature), the newest
+ * one that has cosignatures unless --size names one.
+ */
+static int
+checkpoint_out(struct ledger_reader *r, uint64_t size)
+{
+	struct cosigned c = { .size = size, .newest = size == 0 };
+	char *note;
+
+	ledger_reader_cosignatures(r, cosig_one, &c);
+	if (c.size == 0)
+		c.size = ledger_reader_size(r);	/* none cosigned yet: the newest */
+	if ((note = ledger_reader_note(r, c.size)) == NULL) {
+		free(c.lines);
+		fprintf(stderr, "keten audit checkpoint: no signed checkpoint of size %llu in this "
+		    "ledger\n", (unsigned long long)c.size);
+		return EXIT_FAIL;
+	}
+	printf("%s%s", note, c.lines != NULL ? c.lines : "");
+	if (c.lines == NULL)
+		fprintf(stderr, "keten audit checkpoint: size %llu has no cosignatures (yet)\n",
+		    (unsigned long long)c.size);
+	free(note);
+	free(c.lines);
+	return EXIT_OK;
+}
+
+/* The broker's verifier key for its checkpoints, in signed-note vkey form. */
+static int
+vkey_out(const char *origin, const uint8_t pk[static 32])
+{
+	struct note_key k;
+	char vkey[NOTE_VKEYMAX];
+
+	if (note_key_init(&k, origin, pk) != 0)
+		return bad("vkey", "--origin \"%.64s\" is not a signed-note key name", origin);
+	note_vkey_format(&k, vkey);
+	printf("%s\n", vkey);
+	return EXIT_OK;
+}
+
 int
 cmd_audit(int argc, char **argv)
 {
@@ -527,6 +474,8 @@ cmd_audit(int argc, char **argv)
 		{ "since", required_argument, NULL, 'b' },
 		{ "until", required_argument, NULL, 'e' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "policy", required_argument, NULL, 'P' },
 		{ "kind", required_argument, NULL, 'K' },
 		{ "type", required_argument, NULL, 'T' },
 		{ "seq", required_argument, NULL, 'Q' },
@@ -536,60 +485,79 @@ cmd_audit(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *data = NULL, *key = NULL, *origin = "keten.local/ledger", *verb;
+	static const char *const verbs[] = {
+		"verify", "log", "query", "stats", "report", "prove", "check-proof", "checkpoint",
+		"vkey", "export", NULL
+	};
+	const char *data = NULL, *key = NULL, *origin = "keten.local/ledger", *verb, *policy = NULL;
 	uint64_t after = 0, limit = UINT64_MAX;
-	bool has_after = false;
+	bool has_after = false, known = false;
 	struct query q = { .has_msg = false };
 	const char *caseref = NULL, *casesender = NULL, *netkey = NULL, *format = NULL;
 	uint64_t pseq = UINT64_MAX, psize = 0, pold = 0;
 	bool pcons = false;
 	uint8_t pk[32];
-	char err[KETEN_ERRLEN];
+	char err[KETEN_ERRLEN], *end;
 	struct ledger_reader *r = NULL;
 	int ch, rc = EXIT_FAIL;
 
 	if (argc < 2)
 		return usage(stderr);
 	verb = argv[1];
-	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
+	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0)
 		return usage(stdout);
+	for (size_t i = 0; verbs[i] != NULL && !known; i++)
+		known = strcmp(verb, verbs[i]) == 0;
+	if (!known)
+		return bad(verb, "no such command; the commands are verify, log, query, stats, report, "
+		    "prove, check-proof, checkpoint, vkey, export");
+	json_out = false;
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "d:k:o:a:n:hM:C:R:S:N:s:r:u:b:e:F:K:T:Q:Z:Y:D:", opts, NULL)) != -1) {
+	opterr = 0;
+#define NUMBER(var, what) do { errno = 0; var = strtoull(optarg, &end, 10); \
+	if (errno != 0 || end == optarg || *end != '\0' || optarg[0] == '-') \
+		return bad(verb, "%s must be a whole number, not \"%.40s\"", what, optarg); } while (0)
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'd': data = optarg; break;
 		case 'k': key = optarg; break;
 		case 'o': origin = optarg; break;
-		case 'a': after = strtoull(optarg, NULL, 10); has_after = true; break;
-		case 'n': limit = strtoull(optarg, NULL, 10); break;
+		case 'a': NUMBER(after, "--after"); has_after = true; break;
+		case 'n': NUMBER(limit, "--limit"); break;
 		case 'M':
 			if (uuid_parse(q.msgid, optarg) != 0)
-				return usage(stderr);
+				return bad(verb, "--message must be a message id (a UUID), not \"%.40s\"",
+				    optarg);
 			q.has_msg = true;
 			break;
 		case 'C':
-			if (sodium_hex2bin(q.pseudo, 32, optarg, strlen(optarg), NULL, NULL, NULL) != 0 ||
-			    strlen(optarg) != 64)
-				return usage(stderr);
+			if (strlen(optarg) != 64 || sodium_hex2bin(q.pseudo, 32, optarg, 64, NULL, NULL,
+			    NULL) != 0)
+				return bad(verb, "--case must be a case pseudonym: 64 hexadecimal digits");
 			q.has_case = true;
 			break;
 		case 'R': caseref = optarg; break;
 		case 'F': format = optarg; break;
+		case 'J': json_out = true; break;
+		case 'P': policy = optarg; break;
 		case 'T': q.type = optarg; break;
-		case 'Q': pseq = strtoull(optarg, NULL, 10); break;
+		case 'Q': NUMBER(pseq, "--seq"); break;
 		case 'D': {
 			struct directory *d = NULL;
 			if (directory_load(optarg, &d, err) != 0) {
-				fprintf(stderr, "keten audit: %s\n", err);
+				fprintf(stderr, "keten audit %s: %s\n", verb, err);
 				return EXIT_FAIL;
 			}
+			directory_free((struct directory **)&witness_dir);
 			witness_dir = d;
 			break;
 		}
-		case 'Z': psize = strtoull(optarg, NULL, 10); break;
+		case 'Z': NUMBER(psize, "--size"); break;
 		case 'Y': {
 			unsigned long long o, nw;
-			if (sscanf(optarg, "%llu,%llu", &o, &nw) != 2)
-				return usage(stderr);
+			int n = 0;
+			if (sscanf(optarg, "%llu,%llu%n", &o, &nw, &n) != 2 || optarg[n] != '\0')
+				return bad(verb, "--consistency is OLD,NEW: two checkpoint sizes");
 			pold = o;
 			psize = nw;
 			pcons = true;
@@ -601,9 +569,13 @@ cmd_audit(int argc, char **argv)
 			const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(
 			    &keten__ledger__v1__kind__descriptor, full);
 			if (ev == NULL) {
-				fprintf(stderr, "keten audit: unknown kind %s (ACCEPTED, REJECTED, DELIVERED, "
-				    "EXPIRED, POLICY_ACTIVATED, DIRECTORY_CHANGED, KEY_REFUSED, AUDIT_QUERY,\n"
-				    "VIOLATION_REPORTED)\n", optarg);
+				fprintf(stderr, "keten audit %s: unknown kind %s; the kinds are", verb, optarg);
+				for (unsigned i = 0; i < keten__ledger__v1__kind__descriptor.n_values; i++) {
+					const char *nm = keten__ledger__v1__kind__descriptor.values[i].name;
+					if (strcmp(nm, "KIND_UNSPECIFIED") != 0)
+						fprintf(stderr, " %s", nm + 5);
+				}
+				fprintf(stderr, "\n");
 				return EXIT_USAGE;
 			}
 			q.kind = ev->value;
@@ -616,43 +588,66 @@ cmd_audit(int argc, char **argv)
 		case 'u': q.rule = optarg; break;
 		case 'b':
 			if (parse_utc_time(optarg, &q.since) != 0)
-				return usage(stderr);
+				return bad(verb, "--since is a time like 2026-11-01T00:00:00Z");
 			break;
 		case 'e':
 			if (parse_utc_time(optarg, &q.until) != 0)
-				return usage(stderr);
+				return bad(verb, "--until is a time like 2026-11-01T00:00:00Z");
 			break;
 		case 'h': return usage(stdout);
+		case '?':
+			return bad(verb, "unknown option or missing value: %.40s", argv[optind - 1]);
 		default: return usage(stderr);
 		}
 	}
+#undef NUMBER
+	if (format != NULL) {
+		if (strcmp(format, "json") == 0)
+			json_out = true;
+		else if (strcmp(format, "logboek") == 0 ? strcmp(verb, "export") != 0 :
+		    strcmp(format, "text") != 0)
+			return bad(verb, "--format is text or json%s, not \"%.20s\"",
+			    strcmp(verb, "export") == 0 ? " (export: logboek)" : "", format);
+	}
+	if (strcmp(verb, "export") == 0 && (format == NULL || strcmp(format, "logboek") != 0))
+		return bad(verb, "give --format logboek");
 	if (strcmp(verb, "check-proof") == 0) {
-		if (key == NULL || read_key(key, pk) != 0 || optind + 1 != argc)
-			return usage(stderr);
+		if (key == NULL)
+			return bad(verb, "give --key, the broker's public key file");
+		if (optind + 1 != argc)
+			return bad(verb, "give one proof file");
+		if (read_key(verb, key, pk) != 0)
+			return EXIT_USAGE;
 		return check_proof(argv[optind], pk);
 	}
-	if (data == NULL || optind != argc)
-		return usage(stderr);
-	if (strcmp(verb, "verify") == 0 && (key == NULL || read_key(key, pk) != 0)) {
-		fprintf(stderr, "keten audit: --key must be the broker's public key file or its "
-		    "base64 signing_key\n");
-		return EXIT_USAGE;
+	if (optind != argc)
+		return bad(verb, "unexpected argument \"%.40s\"", argv[optind]);
+	if (strcmp(verb, "vkey") == 0) {
+		if (key == NULL)
+			return bad(verb, "give --key, the broker's public key file");
+		return read_key(verb, key, pk) != 0 ? EXIT_USAGE : vkey_out(origin, pk);
 	}
-	if (caseref != NULL && (casesender == NULL || netkey == NULL ||
-	    pseudonym_from(&q, caseref, casesender, netkey) != 0)) {
-		fprintf(stderr, "keten audit: --case-ref needs --case-sender and a readable "
-		    "--network-key file\n");
-		return EXIT_USAGE;
+	if (data == NULL)
+		return bad(verb, "give --data, the broker's data directory (or a copy of it)");
+	if (strcmp(verb, "verify") == 0) {
+		if (key == NULL)
+			return bad(verb, "give --key, the broker's public key file");
+		if (read_key(verb, key, pk) != 0)
+			return EXIT_USAGE;
 	}
-	if (strcmp(verb, "report") == 0 && !q.has_case) {
-		fprintf(stderr, "keten audit report: give --case-ref with --case-sender and "
-		    "--network-key, or --case\n");
-		return EXIT_USAGE;
-	}
+	if (caseref != NULL && (casesender == NULL || netkey == NULL))
+		return bad(verb, "--case-ref needs --case-sender (the agency whose reference it is) "
+		    "and --network-key");
+	if (caseref != NULL && pseudonym_from(&q, caseref, casesender, netkey) != 0)
+		return bad(verb, "--network-key %s holds no network_key", netkey);
+	if (strcmp(verb, "report") == 0 && !q.has_case)
+		return bad(verb, "give --case-ref with --case-sender and --network-key, or --case");
+	if (strcmp(verb, "prove") == 0 && !pcons && pseq == UINT64_MAX)
+		return bad(verb, "give --seq N (an inclusion proof) or --consistency OLD,NEW");
 	if (log_query(data, verb, &q, argc, argv) != 0)
 		return EXIT_FAIL;
 	if (ledger_reader_open(data, &r, err) != 0) {
-		fprintf(stderr, "keten audit: %s\n", err);
+		fprintf(stderr, "keten audit %s: %s\n", verb, err);
 		goto out;
 	}
 	if (strcmp(verb, "verify") == 0) {
@@ -660,25 +655,27 @@ cmd_audit(int argc, char **argv)
 	} else if (strcmp(verb, "query") == 0) {
 		rc = query(r, &q, limit);
 	} else if (strcmp(verb, "report") == 0) {
-		rc = report(r, &q);
+		rc = audit_report(r, &q, policy, json_out);
 	} else if (strcmp(verb, "prove") == 0) {
 		uint64_t lsize = ledger_reader_size(r);
 		if (psize == 0)
 			psize = lsize;
-		if ((!pcons && pseq == UINT64_MAX) || psize > lsize) {
-			rc = usage(stderr);
+		if (psize > lsize || (!pcons && pseq >= psize) || (pcons && (pold == 0 || pold > psize))) {
+			fprintf(stderr, "keten audit prove: the ledger has %llu entries: %s\n",
+			    (unsigned long long)lsize, psize > lsize ? "--size is beyond it" : pcons ?
+			    "OLD must be 1 to NEW" : "--seq must be below --size");
+			rc = EXIT_USAGE;
 			goto out;
 		}
 		rc = prove(r, pseq, psize, pold, pcons);
 	} else if (strcmp(verb, "stats") == 0) {
-		rc = stats(r);
-	} else if (strcmp(verb, "log") == 0 || (strcmp(verb, "export") == 0 && format != NULL &&
-	    strcmp(format, "logboek") == 0)) {
+		rc = audit_stats(r, json_out);
+	} else if (strcmp(verb, "checkpoint") == 0) {
+		rc = checkpoint_out(r, psize);
+	} else {	/* log, export */
 		struct log_walk w = { limit, strcmp(verb, "export") == 0 };
 		ledger_reader_walk(r, has_after ? after + 1 : 0, log_one, &w);
 		rc = EXIT_OK;
-	} else {
-		rc = usage(stderr);
 	}
 out:
 	ledger_reader_free(&r);

@@ -30,6 +30,22 @@ clock_offset(void)
 	return offset;
 }
 
+const char *
+time_iso(int64_t ms, char out[static KETEN_TIMESTRLEN])
+{
+	int64_t sec = ms >= 0 ? ms / 1000 : -((-(ms + 1)) / 1000) - 1;	/* floor, no overflow */
+	time_t t = (time_t)sec;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0) {
+		snprintf(out, KETEN_TIMESTRLEN, "%lld ms", (long long)ms);
+		return out;
+	}
+	strftime(out, KETEN_TIMESTRLEN, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + 19, KETEN_TIMESTRLEN - 19, ".%03dZ", (int)(ms - sec * 1000));
+	return out;
+}
+
 int64_t
 now_ms(void)
 {

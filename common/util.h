@@ -10,6 +10,7 @@
 
 #define KETEN_UUIDBYTES 16
 #define KETEN_UUIDSTRLEN 37	/* 36 characters and the NUL */
+#define KETEN_TIMESTRLEN 32	/* "2026-12-04T04:44:10.724Z" and the NUL, with room */
 #define KETEN_IDMAX 64		/* agency ids: [a-z0-9-], 1..63 characters */
 
 /*
@@ -17,6 +18,8 @@
  * when set: for tests only); monotonic clock in ms.
  */
 int64_t now_ms(void);
+/* ms since the epoch as ISO 8601 in UTC with milliseconds ("2026-12-04T04:44:10.724Z"); out. */
+const char *time_iso(int64_t ms, char out[static KETEN_TIMESTRLEN]);
 int64_t mono_ms(void);
 
 /* A fresh UUIDv7 (RFC 9562): 48-bit ms timestamp, version 7, random rest. */

@@ -247,9 +247,9 @@ done
 echo "The ledger holds no case reference, only a keyed pseudonym per sending agency; the auditor"
 echo "computes it from the reference and the network key.  The report is itself logged in the ledger."
 report() {
-	echo "\$ keten audit report --ledger $DEMO_DIR/broker --case-ref $1 --case-sender $2 --network-key ..."
+	echo "\$ keten audit report --ledger $DEMO_DIR/broker --case-ref $1 --case-sender $2 --network-key ... --policy policy.yaml"
 	"$KETEN" audit report --ledger "$NET/broker" --case-ref "$1" --case-sender "$2" \
-		--network-key "$NET/keys/network.key" | grep -v '^$' |
+		--network-key "$NET/keys/network.key" --policy "$NET/policy.yaml" | grep -v '^$' |
 		awk "$FMT"'/^  fields received/ && match($0, /: /) { $0 = substr($0, 1, RSTART + 1) compress(substr($0, RSTART + 2)) }
 			{ print wrap("   " $0, 100, 4) }'
 }
@@ -270,7 +270,7 @@ echo "(politie/ om/ nla/ gemeente-amsterdam/: outbox and inbox), *.yaml, *.log, 
 echo "Try next (no broker runs, so these queries are read-only and not logged):"
 k="$bin_shown/keten"
 cat <<EOF
-   $k audit report --ledger $DEMO_DIR/broker --case-ref $NLA_CASE --case-sender nla \\
+   $k audit report --ledger $DEMO_DIR/broker --case-ref $NLA_CASE --case-sender nla --policy $DEMO_DIR/policy.yaml \\
        --network-key $DEMO_DIR/keys/network.key
    $k audit query --ledger $DEMO_DIR/broker --recipient gemeente-amsterdam
    $k audit verify --ledger $DEMO_DIR/broker --key $DEMO_DIR/keys/broker.public.yaml \\

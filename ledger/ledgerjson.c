@@ -16,7 +16,9 @@ ledger_entry_json(const Keten__Ledger__V1__Entry *e)
 	    &keten__ledger__v1__kind__descriptor, e->kind);
 
 	json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
+	char when[KETEN_TIMESTRLEN];
 	json_object_set_new(o, "timeMs", json_integer(e->time_ms));
+	json_object_set_new(o, "time", json_string(time_iso(e->time_ms, when)));
 	json_object_set_new(o, "kind", json_string(kind ? kind->name : "?"));
 	json_object_set_new(o, "actor", json_string(e->actor));
 	if (e->message_id.len == KETEN_UUIDBYTES) {
@@ -69,16 +71,11 @@ ledger_entry_logboek_json(const Keten__Ledger__V1__Entry *e)
 	char trace[33] = "", span[17], when[40], pseudo[65];
 	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
 	    &keten__ledger__v1__kind__descriptor, e->kind);
-	time_t t = (time_t)(e->time_ms / 1000);
-	struct tm tm;
 
 	if (e->message_id.len == 16)
 		sodium_bin2hex(trace, sizeof(trace), e->message_id.data, 16);
 	snprintf(span, sizeof(span), "%016llx", (unsigned long long)e->seq);
-	gmtime_r(&t, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%03lldZ",
-	    (long long)(e->time_ms % 1000));
+	time_iso(e->time_ms, when);
 	json_object_set_new(o, "trace_id", json_string(trace));
 	json_object_set_new(o, "span_id", json_string(span));
 	json_object_set_new(o, "name", json_string(kind ? kind->name + 5 : "?"));

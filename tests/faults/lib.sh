@@ -123,7 +123,7 @@ accepted_missing() {
 delivered_pending() {
 	local inbox d
 	inbox=$(fault_inbox "$1" "$NET/$1.inbox") || { echo "?"; return 1; }
-	d=$("$KETEN" audit query --data "$NET/broker$NET_DATA_SUFFIX" --kind DELIVERED \
+	d=$("$KETEN" audit query --json --data "$NET/broker$NET_DATA_SUFFIX" --kind DELIVERED \
 		--recipient "$1" 2>/dev/null | grep -c KIND_DELIVERED)
 	echo $((inbox - d))
 	[ "$d" -ge "$inbox" ]
@@ -147,9 +147,9 @@ delivered_pending() {
 fault_check() {
 	local rcpt=$1 sender=$2 log=$3 d="$NET/broker$NET_DATA_SUFFIX" f="$NET/$1.inbox" fig
 	[ -s "$f" ] || { echo "no saved inbox of $rcpt" >&2; return 1; }
-	"$KETEN" audit query --data "$d" --kind ACCEPTED --sender "$sender" --recipient "$rcpt" \
+	"$KETEN" audit query --json --data "$d" --kind ACCEPTED --sender "$sender" --recipient "$rcpt" \
 		2>/dev/null | sed -n 's/.*"messageId":"\([^"]*\)".*/\1/p' >"$f.acc"
-	"$KETEN" audit query --data "$d" --kind DELIVERED --recipient "$rcpt" \
+	"$KETEN" audit query --json --data "$d" --kind DELIVERED --recipient "$rcpt" \
 		2>/dev/null | sed -n 's/.*"messageId":"\([^"]*\)".*/\1/p' >"$f.del"
 	fig=$(awk -F'\t' -v s="$sender" -v acc="$f.acc" -v del="$f.del" -v r="$rcpt" '
 		FILENAME == ARGV[1] {

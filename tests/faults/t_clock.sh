@@ -85,7 +85,7 @@ for phase in behind ahead; do
 		grep -qF "$id" "$NET/om.inbox" "$NET/politie.inbox" && die "$id from a clock $phase arrived"
 	done
 done
-rej=$("$KETEN" audit query --data "$NET/broker-data" --kind REJECTED --sender nla 2>/dev/null |
+rej=$("$KETEN" audit query --json --data "$NET/broker-data" --kind REJECTED --sender nla 2>/dev/null |
 	grep '"reasonCode":"clock"' | sed -n 's/.*"messageId":"\([^"]*\)".*/\1/p' | sort -u | wc -l)
 [ "$rej" -eq $((2 * K)) ] || die "the ledger holds $rej rejected messages for the clock, expected $((2 * K))"
 v=$(audit_verify 2>/dev/null | head -n 1)

@@ -49,7 +49,7 @@ heard() {	# both senders logged the broker's reason more than $1 times
 wait_until "the broker to reach its high-water mark" refusing 0 || die "the map never filled"
 wait_until "both senders to hear the reason" heard 0 || die "a sender did not hear why"
 acc_om() {
-	"$KETEN" audit query --data "$NET/broker-data" --kind ACCEPTED --recipient om 2>/dev/null |
+	"$KETEN" audit query --json --data "$NET/broker-data" --kind ACCEPTED --recipient om 2>/dev/null |
 		grep -c KIND_ACCEPTED
 }
 full_at=$(acc_om)

@@ -28,13 +28,13 @@ accepted=$(cat "$NET/politie.sent" "$NET/nla.sent" | grep -c '^A')
 # every copy queued at the broker before om comes back
 queued() {
 	local n
-	n=$("$KETEN" audit query --data "$NET/broker-data" --kind ACCEPTED --recipient om 2>/dev/null |
+	n=$("$KETEN" audit query --json --data "$NET/broker-data" --kind ACCEPTED --recipient om 2>/dev/null |
 		grep -c KIND_ACCEPTED)
 	echo "$n"
 	[ "$n" -ge "$accepted" ]
 }
 wait_until "the broker to accept every copy for om" queued || die "the broker did not accept everything"
-d=$("$KETEN" audit query --data "$NET/broker-data" --kind DELIVERED --recipient om 2>/dev/null |
+d=$("$KETEN" audit query --json --data "$NET/broker-data" --kind DELIVERED --recipient om 2>/dev/null |
 	grep -c KIND_DELIVERED)
 [ "$d" -eq 0 ] || die "$d deliveries to om logged while om was offline"
 

@@ -312,7 +312,7 @@ audit_verify() {
 
 # ledger_count KIND [FIELD=VALUE]: entries of a kind in the broker's ledger.
 ledger_count() {
-	"$KETEN" audit log --data "$NET/broker$NET_DATA_SUFFIX" | grep "\"kind\":\"KIND_$1\"" |
+	"$KETEN" audit log --json --data "$NET/broker$NET_DATA_SUFFIX" | grep "\"kind\":\"KIND_$1\"" |
 		{ if [ -n "${2:-}" ]; then grep -F "\"${2%%=*}\":\"${2#*=}\""; else cat; fi; } | wc -l
 }
 

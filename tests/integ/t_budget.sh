@@ -24,7 +24,7 @@ seq -f '{"reference":"after-%g"}' 1 10 | "$KETEN" send --config "$NET/politie.ya
 wait_inbox om 10 30 || die "not delivered after the floods"
 kill -0 "$(cat "$NET/broker.pid")" || die "broker died"
 
-q() { "$KETEN" audit query --ledger "$NET/broker-data" "$@" 2>/dev/null; }
+q() { "$KETEN" audit query --json --ledger "$NET/broker-data" "$@" 2>/dev/null; }
 refusals=$(q --kind KEY_REFUSED | wc -l)
 over=$(q --kind KEY_REFUSED | grep -c '"over-budget"')
 # at most 5 a period, one over-budget entry a period; the floods lasted < 3 periods

@@ -118,31 +118,38 @@ echo "# referral delivered once to om after a broker SIGKILL; the suspect's data
 # 4. the auditor, on the stopped ledger, with the commands the demo prints
 for a in politie om nla gemeente-amsterdam; do proc_stop "$a"; done
 "$KETEN" audit report --ledger "$NET/broker" --case-ref NLA-2026-0412 --case-sender nla \
-	--network-key "$NET/keys/network.key" >"$NET/report-nla.txt" 2>"$NET/report.err" || die "report failed"
+	--network-key "$NET/keys/network.key" --policy "$NET/policy.yaml" >"$NET/report-nla.txt" \
+	2>"$NET/report.err" || die "report failed"
 grep -q "no broker serves .*: this query is not logged" "$NET/report.err" || die "no notice: $(cat "$NET/report.err")"
 grep -q "^3 ledger entries for this case" "$NET/report-nla.txt" || die "report: $(cat "$NET/report-nla.txt")"
-for x in "nla -> politie  CaseSignal  message $(id signal-enforcement)" \
-	"nla -> om  CaseSignal  message $(id signal-enforcement)" \
-	"nla -> gemeente-amsterdam  CaseSignal  message $(id signal-municipality)" \
-	"purpose victim-care, legal basis avg-6-1-c-arbo, rule signal-nla-to-municipality-care" \
-	"purpose investigation, legal basis avg-6-1-c-arbo, rule signal-nla-to-enforcement"; do
+for x in "CaseSignal from nla  message $(id signal-enforcement)" \
+	"CaseSignal from nla  message $(id signal-municipality)" \
+	"  to politie: accepted (#" "  to om: accepted (#" "  to gemeente-amsterdam: accepted (#" \
+	"purpose victim-care; legal basis avg-6-1-c-arbo (AVG art. 6(1)(c) with Arbeidsomstandighedenwet art. 24 and Waadi (illustrative)); rule signal-nla-to-municipality-care" \
+	"purpose investigation; legal basis avg-6-1-c-arbo (AVG art. 6(1)(c)"; do
 	grep -qF "$x" "$NET/report-nla.txt" || die "the report lacks \"$x\": $(cat "$NET/report-nla.txt")"
 done
 # the fields each recipient received, as the ledger has them
-fields() { awk -v r="$1" '/ -> / { on = index($0, "-> " r " ") > 0 } on && /fields received/' "$NET/report-nla.txt"; }
+fields() { awk -v r="$1" '/^  to / { on = index($0, "  to " r ":") == 1 } on && /fields received/' "$NET/report-nla.txt"; }
+# each copy delivered, with the time
+for r in politie om gemeente-amsterdam; do
+	grep -q "^  to $r: accepted (#[0-9]*), delivered 20[0-9-]*T[0-9:.]*Z (#[0-9]*)" "$NET/report-nla.txt" ||
+		die "the report does not say when $r's copy was delivered: $(cat "$NET/report-nla.txt")"
+done
 fields politie | grep -q "persons\[suspect\].family_name" || die "the ledger lacks politie's suspect fields"
 fields gemeente-amsterdam | grep -q "persons\[possible_victim\].given_name, .*companies.kvk_number" ||
 	die "the ledger lacks the municipality's fields: $(fields gemeente-amsterdam)"
 fields gemeente-amsterdam | grep -q "suspect\|vehicles\|observation" && die "the ledger says the municipality got more"
 "$KETEN" audit report --ledger "$NET/broker" --case-ref PL-AVIM-2026-1188 --case-sender politie \
 	--network-key "$NET/keys/network.key" >"$NET/report-politie.txt" 2>/dev/null || die "report failed"
-for x in "politie -> om  CaseReferral  message $(id referral)" "rule referral-police-to-om" \
-	"politie -> gemeente-amsterdam  InformationResponse  message $(id response)" \
-	"politie -> gemeente-amsterdam  InformationResponse  message $(id response-manager)" \
+for x in "CaseReferral from politie  message $(id referral)" "rule referral-police-to-om" \
+	"InformationResponse from politie  message $(id response)" \
+	"InformationResponse from politie  message $(id response-manager)" "  to om: accepted" \
+	"  to gemeente-amsterdam: accepted" \
 	"fields received (3): reference, answered_categories, answer"; do
 	grep -qF "$x" "$NET/report-politie.txt" || die "the report lacks \"$x\": $(cat "$NET/report-politie.txt")"
 done
-"$KETEN" audit log --ledger "$NET/broker" 2>/dev/null | grep -q 'NLA-2026-0412\|PL-AVIM-2026-1188\|Verzonnen' &&
+"$KETEN" audit log --json --ledger "$NET/broker" 2>/dev/null | grep -q 'NLA-2026-0412\|PL-AVIM-2026-1188\|Verzonnen' &&
 	die "the ledger holds a case reference or content"
 [ "$(ledger_count AUDIT_QUERY reasonCode=report 2>/dev/null)" -eq 2 ] ||
 	die "the demo's two reports are not logged as audit queries"
@@ -150,8 +157,9 @@ echo "# audit report of both cases: each exchange with its rule, basis and field
 
 v=$("$KETEN" audit verify --ledger "$NET/broker" --key "$NET/keys/broker.public.yaml" \
 	--directory "$NET/directory.yaml" 2>/dev/null) || die "verify failed: $v"
-last=$(sed -n 's/.*  #\([0-9]*\)  politie -> gemeente-amsterdam  InformationResponse  message '"$(id response-manager)"'/\1/p' \
-	"$NET/report-politie.txt")
+last=$(awk -v m="InformationResponse from politie  message $(id response-manager)" \
+	'index($0, m) { on = 1; next } on && /^  to gemeente-amsterdam: accepted/ {
+		sub(/.*accepted \(#/, ""); sub(/\).*/, ""); print; exit }' "$NET/report-politie.txt")
 [ -n "$last" ] || die "no ledger entry of the last exchange"
 for a in politie om nla gemeente-amsterdam; do
 	size=$(echo "$v" | sed -n "s/.* $a=\([0-9]*\).*/\1/p")

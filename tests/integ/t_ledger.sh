@@ -35,41 +35,48 @@ v=$(audit_verify)
 [ "$(ledger_count ACCEPTED recipient=om)" -eq 20 ] || die "accepted entries for om: $(ledger_count ACCEPTED recipient=om)"
 [ "$(ledger_count DELIVERED)" -eq 21 ] || die "delivered entries: $(ledger_count DELIVERED)"
 [ "$(ledger_count POLICY_ACTIVATED)" -ge 1 ] || die "no policy activation entry"
-"$KETEN" audit log --data "$NET/broker-data" | grep '"recipient":"gemeente-amsterdam"' |
+"$KETEN" audit log --json --data "$NET/broker-data" | grep '"recipient":"gemeente-amsterdam"' |
 	grep -q '"ruleIds":\["signal-police-to-municipality-care"\]' || die "rule ids not logged"
-"$KETEN" audit log --data "$NET/broker-data" | grep -q '"casePseudonym":"[0-9a-f]\{64\}"' ||
+"$KETEN" audit log --json --data "$NET/broker-data" | grep -q '"casePseudonym":"[0-9a-f]\{64\}"' ||
 	die "no case pseudonym logged"
-"$KETEN" audit log --data "$NET/broker-data" | grep -q 'PL-CASE-4711\|secret summary\|Eva' &&
+"$KETEN" audit log --json --data "$NET/broker-data" | grep -q 'PL-CASE-4711\|secret summary\|Eva' &&
 	die "the ledger holds a case reference or content"
 # queries through the indexes: by case (the auditor computes the pseudonym), message, rule
-n=$("$KETEN" audit query --data "$NET/broker-data" --case-ref PL-CASE-4711 --case-sender politie \
+n=$("$KETEN" audit query --json --data "$NET/broker-data" --case-ref PL-CASE-4711 --case-sender politie \
 	--network-key "$NET/keys/network.key" 2>"$NET/q.err" | wc -l)
 [ "$n" -eq 20 ] || die "query by case found $n entries, expected 20"
 # 21 read: the query's own AUDIT_QUERY entry names the case too, and is not listed
 grep -q "^20 entries (21 read through the index)" "$NET/q.err" || die "case query not proportional: $(cat "$NET/q.err")"
-n=$("$KETEN" audit query --data "$NET/broker-data" --message "$id1" 2>"$NET/q.err" | wc -l)
+n=$("$KETEN" audit query --json --data "$NET/broker-data" --message "$id1" 2>"$NET/q.err" | wc -l)
 [ "$n" -eq 2 ] || die "query by message found $n entries, expected 2 (accepted, delivered)"
 grep -q "^2 entries (2 read through the index)" "$NET/q.err" || die "message query: $(cat "$NET/q.err")"
-n=$("$KETEN" audit query --data "$NET/broker-data" --rule signal-police-to-municipality-care 2>/dev/null | wc -l)
+n=$("$KETEN" audit query --json --data "$NET/broker-data" --rule signal-police-to-municipality-care 2>/dev/null | wc -l)
 [ "$n" -eq 1 ] || die "query by rule found $n entries"
-n=$("$KETEN" audit query --data "$NET/broker-data" --recipient om --since 2020-01-01T00:00:00Z 2>/dev/null | wc -l)
+n=$("$KETEN" audit query --json --data "$NET/broker-data" --recipient om --since 2020-01-01T00:00:00Z 2>/dev/null | wc -l)
 [ "$n" -eq 40 ] || die "query by recipient found $n entries, expected 40"
-n=$("$KETEN" audit query --data "$NET/broker-data" --recipient om --kind DELIVERED 2>/dev/null | wc -l)
+n=$("$KETEN" audit query --json --data "$NET/broker-data" --recipient om --kind DELIVERED 2>/dev/null | wc -l)
 [ "$n" -eq 20 ] || die "query by recipient and kind found $n entries, expected 20"
-n=$("$KETEN" audit query --data "$NET/broker-data" --sender politie --type CaseSignal 2>/dev/null | wc -l)
+n=$("$KETEN" audit query --json --data "$NET/broker-data" --sender politie --type CaseSignal 2>/dev/null | wc -l)
 [ "$n" -eq 1 ] || die "query by sender and type found $n entries, expected 1"
-"$KETEN" audit stats --data "$NET/broker-data" | grep -q "^pair  politie -> om  *20  *0$" ||
-	die "stats: $("$KETEN" audit stats --data "$NET/broker-data")"
-"$KETEN" audit stats --data "$NET/broker-data" | grep -q "^rule  referral-police-to-om  *20  *0$" ||
-	die "stats per rule wrong"
+"$KETEN" audit stats --data "$NET/broker-data" >"$NET/stats.txt" 2>/dev/null
+grep -q "^  politie -> om  *20  *0  *20$" "$NET/stats.txt" || die "stats: $(cat "$NET/stats.txt")"
+grep -q "^  referral-police-to-om  *20  *0  *20$" "$NET/stats.txt" || die "stats per rule wrong"
+grep -q "^  DELIVERED  *21$" "$NET/stats.txt" || die "stats per kind wrong: $(cat "$NET/stats.txt")"
+"$KETEN" audit stats --json --data "$NET/broker-data" 2>/dev/null | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+p = [x for x in s["pairs"] if x["key"] == "politie -> om"][0]
+assert (p["accepted"], p["rejected"], p["delivered"]) == (20, 0, 20), p
+assert s["kinds"]["ACCEPTED"] == 21, s["kinds"]' || die "stats --json wrong"
 echo "# queries by case pseudonym, message id, rule, recipient, kind and type read only their answer; stats per pair and rule"
 
 # the processing overview of one case, for the auditor
 "$KETEN" audit report --data "$NET/broker-data" --case-ref PL-CASE-4711 --case-sender politie \
 	--network-key "$NET/keys/network.key" >"$NET/report.txt" || die "report failed"
 grep -q "^20 ledger entries for this case" "$NET/report.txt" || die "report: $(tail -n 3 "$NET/report.txt")"
-grep -q "politie -> om  CaseReferral" "$NET/report.txt" || die "report lacks the exchanges"
-grep -q "purpose prosecution, legal basis wpg-art-16, rule referral-police-to-om" "$NET/report.txt" ||
+grep -q "CaseReferral from politie" "$NET/report.txt" || die "report lacks the exchanges"
+grep -q "^  to om: accepted (#[0-9]*), delivered 20" "$NET/report.txt" || die "report lacks the deliveries"
+grep -q "purpose prosecution; legal basis wpg-art-16; rule referral-police-to-om" "$NET/report.txt" ||
 	die "report lacks purpose, basis or rule"
 grep -q "fields received (2): reference, summary" "$NET/report.txt" || die "report lacks the fields"
 grep -q "^2 auditors' queries of this case logged" "$NET/report.txt" || die "report: $(tail -n 1 "$NET/report.txt")"
@@ -77,21 +84,21 @@ grep -q "^2 auditors' queries of this case logged" "$NET/report.txt" || die "rep
 # the auditors' own queries are in the ledger, before they ran: who (the spool
 # file's owner), what (options, the case reference withheld), the case pseudonym
 me=$(id -un)
-"$KETEN" audit query --ledger "$NET/broker-data" --kind AUDIT_QUERY >"$NET/aq.jsonl" 2>/dev/null ||
+"$KETEN" audit query --json --ledger "$NET/broker-data" --kind AUDIT_QUERY >"$NET/aq.jsonl" 2>/dev/null ||
 	die "query of audit queries failed"
 nq=$(wc -l <"$NET/aq.jsonl")
 [ "$nq" -ge 11 ] || die "only $nq audit queries logged"
 grep -q "\"actor\":\"auditor:$me\".*\"casePseudonym\":\"[0-9a-f]\{64\}\".*\"reasonCode\":\"report\".*--case-ref (withheld)" \
 	"$NET/aq.jsonl" || die "the report's audit entry: $(grep report "$NET/aq.jsonl")"
-grep -q '"reasonCode":"query","reason":"keten audit query --ledger [^"]* --kind AUDIT_QUERY"' "$NET/aq.jsonl" ||
+grep -q '"reasonCode":"query","reason":"keten audit query --json --ledger [^"]* --kind AUDIT_QUERY"' "$NET/aq.jsonl" ||
 	die "the query did not log itself first: $(tail -n 1 "$NET/aq.jsonl")"
-"$KETEN" audit log --data "$NET/broker-data" | grep -q 'PL-CASE-4711' && die "a case reference reached the ledger"
+"$KETEN" audit log --json --data "$NET/broker-data" | grep -q 'PL-CASE-4711' && die "a case reference reached the ledger"
 [ -z "$(ls "$NET/broker-data/audit-spool")" ] || die "records left in the spool: $(ls "$NET/broker-data/audit-spool")"
 # a record that is not one is logged as malformed, with its owner, and removed
 printf 'keten-audit-query/v1\nid zz\n' >"$NET/broker-data/audit-spool/.t"
 mv "$NET/broker-data/audit-spool/.t" "$NET/broker-data/audit-spool/0123456789abcdef0123456789abcdef.q"
 for _ in $(seq 50); do [ -e "$NET/broker-data/audit-spool/0123456789abcdef0123456789abcdef.q" ] || break; sleep 0.1; done
-"$KETEN" audit query --data "$NET/broker-data" --kind AUDIT_QUERY 2>/dev/null |
+"$KETEN" audit query --json --data "$NET/broker-data" --kind AUDIT_QUERY 2>/dev/null |
 	grep -q "\"actor\":\"auditor:$me\".*\"reasonCode\":\"malformed\",\"reason\":\"line 2: bad value for \\\\\"id\\\\\"\"" ||
 	die "malformed record not logged: $(tail -n 2 "$NET/aq.jsonl")"
 echo "# $nq audit queries logged with their auditor before they ran; a malformed record logged and removed"
@@ -99,7 +106,7 @@ echo "# $nq audit queries logged with their auditor before they ran; a malformed
 # the Logboek Dataverwerkingen export: one record per entry, pseudonymous subject, no content
 "$KETEN" audit export --data "$NET/broker-data" --format logboek >"$NET/logboek.jsonl" || die "export failed"
 # (+1: the log call's own AUDIT_QUERY entry, written before it reads)
-[ "$(($(wc -l <"$NET/logboek.jsonl") + 1))" -eq "$("$KETEN" audit log --data "$NET/broker-data" | wc -l)" ] ||
+[ "$(($(wc -l <"$NET/logboek.jsonl") + 1))" -eq "$("$KETEN" audit log --json --data "$NET/broker-data" | wc -l)" ] ||
 	die "export and ledger differ in size"
 grep -q '"trace_id":"[0-9a-f]\{32\}".*"name":"ACCEPTED".*"dpl.core.processing_activity_id":"prosecution","dpl.core.data_subject_id":"[0-9a-f]\{64\}"' \
 	"$NET/logboek.jsonl" || die "logboek records incomplete: $(head -c 400 "$NET/logboek.jsonl")"

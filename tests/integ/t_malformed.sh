@@ -26,7 +26,7 @@ grep -q 'agency nla reports error 1: x\\x0a2026-12-04T00:00:00.000Z INFO broker:
 	"$NET/broker.log" || die "the forged reason was not logged escaped: $(grep 'reports error 1: x' "$NET/broker.log")"
 echo "# a reason with a newline and a fake log line was logged on one line, escaped"
 # the replayed submission is in the ledger once
-n=$("$KETEN" audit query --ledger "$NET/broker-data" --kind ACCEPTED --sender nla 2>/dev/null | wc -l)
+n=$("$KETEN" audit query --json --ledger "$NET/broker-data" --kind ACCEPTED --sender nla 2>/dev/null | wc -l)
 [ "$n" -eq 1 ] || die "nla's one accepted submission is in the ledger $n times"
 [ "$(inbox_count om)" -eq 200 ] || die "om stored something besides the 200 valid messages"
 # the recipient refused the content the broker could not judge, and said so

@@ -150,7 +150,7 @@ cmds=$(metric "$m" keten_broker_batch_size_sum)
 # the ledger's size: `keten audit log` logs itself first, hence one more
 scrape "$NET/m5"
 entries=$(metric "$NET/m5" keten_broker_ledger_entries_total)
-lines=$("$KETEN" audit log --data "$NET/broker-data" | wc -l)
+lines=$("$KETEN" audit log --json --data "$NET/broker-data" | wc -l)
 [ $((entries + 1)) = "$lines" ] || die "ledger_entries_total $entries, the ledger holds $lines (with this query)"
 
 # the silent client was cut off by the connection timeout

@@ -16,6 +16,6 @@ grep -q "politie goes over max_submissions_per_s (40 a second)" "$NET/broker.log
 	die "the broker did not limit politie"
 grep -q "broker error 13: politie sends more than max_submissions_per_s" "$NET/politie.log" ||
 	die "the agent was not told why"
-[ "$("$KETEN" audit query --ledger "$NET/broker-data" --kind ACCEPTED --sender politie 2>/dev/null | wc -l)" -eq $N ] ||
+[ "$("$KETEN" audit query --json --ledger "$NET/broker-data" --kind ACCEPTED --sender politie 2>/dev/null | wc -l)" -eq $N ] ||
 	die "accepted entries differ from $N"
 echo "# $N messages at max_submissions_per_s 40: limited, paused, all delivered once and in order"
