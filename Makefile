@@ -6,7 +6,8 @@
 PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1 jansson libmicrohttpd libseccomp
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev libprotobuf-c-dev \
             protobuf-c-compiler liblmdb-dev libcmocka-dev libyaml-dev \
-            libmicrohttpd-dev libjansson-dev libseccomp-dev bc python3 curl lmdb-utils
+            libmicrohttpd-dev libjansson-dev libseccomp-dev bc python3 python3-cryptography curl \
+            lmdb-utils
 
 CC      ?= cc
 BUILD   ?= build

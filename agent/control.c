@@ -175,7 +175,7 @@ status_reply(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 	enum sent_status status;
 	char reason[300] = "";
 	Keten__Wire__V1__SubmitAck *ack = NULL;
-	char lines[GATE_RECEIPTS][320], *lp[GATE_RECEIPTS];
+	char lines[GATE_RECEIPTS][320], *lp[GATE_RECEIPTS], *proofs[GATE_RECEIPTS];
 
 	if (store_sent_get(a->store, txn, id, &status, &st.time_ms, reason, sizeof(reason)) == 0) {
 		st.state = status == SENT_ACCEPTED ? "accepted" : "rejected";
@@ -189,8 +189,11 @@ status_reply(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 			snprintf(lines[i], sizeof(lines[i]), "%s: %s", d, ok ? "inclusion verified" :
 			    a->have_broker_sign_pk ? "DOES NOT VERIFY" : "not checked (no broker_signing_key)");
 			lp[st.n_receipts++] = lines[i];
+			if ((proofs[st.n_proofs] = receipt_proof_text(ack->receipts[i])) != NULL)
+				st.n_proofs++;
 		}
 		st.receipts = lp;
+		st.proofs = proofs;
 		if (ds != NULL) {
 			st.n_copies = ds->n_copies;
 			st.copies = ds->copies;
@@ -203,6 +206,8 @@ status_reply(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_STATUS;
 	r.status = &st;
 	loop_defer(a, false, rid, rid_len, &r.base);
+	for (size_t i = 0; i < st.n_proofs; i++)
+		free(proofs[i]);
 	if (ack)
 		keten__wire__v1__submit_ack__free_unpacked(ack, NULL);
 }

@@ -6,6 +6,7 @@
 #include "agent/receipt.h"
 #include "ledger/checkpoint.h"
 #include "ledger/merkle.h"
+#include "ledger/proof.h"
 #include "schemas/ledger.pb-c.h"
 
 static void
@@ -115,4 +116,35 @@ receipt_describe(const Keten__Wire__V1__Receipt *r, char *out, size_t len)
 	    (unsigned long long)r->seq, e && e->recipient ? e->recipient : "?", size, origin);
 	if (e)
 		keten__ledger__v1__entry__free_unpacked(e, NULL);
+}
+
+char *
+receipt_proof_text(const Keten__Wire__V1__Receipt *r)
+{
+	struct proof p = { .inclusion = true, .first = r->seq };
+	const char *nl = r->checkpoint != NULL ? strchr(r->checkpoint, '\n') : NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (nl == NULL || r->n_inclusion_proof > MERKLE_MAX_PROOF)
+		return NULL;
+	p.second = strtoull(nl + 1, NULL, 10);
+	p.entry = r->entry.data;
+	p.entry_len = r->entry.len;
+	for (size_t i = 0; i < r->n_inclusion_proof; i++) {
+		if (r->inclusion_proof[i].len != MERKLE_HASHBYTES)
+			return NULL;
+		memcpy(p.hashes[i], r->inclusion_proof[i].data, MERKLE_HASHBYTES);
+	}
+	p.n = r->n_inclusion_proof;
+	p.note[0] = r->checkpoint;
+	if ((f = open_memstream(&text, &len)) == NULL)
+		return NULL;
+	proof_write(f, &p);
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
 }

@@ -7,6 +7,7 @@
 #ifndef KETEN_AGENT_RECEIPT_H
 #define KETEN_AGENT_RECEIPT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -26,6 +27,13 @@ int receipt_verify(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[st
 int receipt_verify_activation(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 32],
     int kind, const char *what, const char *policy_hash, uint64_t *size,
     uint8_t root[static 32], char err[static KETEN_ERRLEN]);
+
+/*
+ * r as a self-contained proof file (ledger/proof.h, docs/auditor.md): what
+ * `keten audit check-proof` and any RFC 6962 / C2SP verifier check with the
+ * broker's public key alone.  malloc'd, or NULL when r is not well-formed.
+ */
+char *receipt_proof_text(const Keten__Wire__V1__Receipt *r);
 
 /* One line for people: "ledger entry #12 (to om) in checkpoint 40 of keten.local/ledger". */
 void receipt_describe(const Keten__Wire__V1__Receipt *r, char *out, size_t len);

@@ -434,6 +434,10 @@ rest_get_message(struct rest *r, struct MHD_Connection *c, const uint8_t id[stat
 		for (size_t i = 0; i < st->n_receipts; i++)
 			json_array_append_new(ra, json_string(st->receipts[i]));
 		json_object_set_new(o, "receipts", ra);
+		ra = json_array();
+		for (size_t i = 0; i < st->n_proofs; i++)
+			json_array_append_new(ra, json_string(st->proofs[i]));
+		json_object_set_new(o, "proofs", ra);
 		/* per recipient, from the broker's ledger (absent when it did not answer) */
 		if (st->n_copies > 0) {
 			json_t *copies = json_array();

@@ -17,6 +17,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_receipt(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
 int cmd_directory(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

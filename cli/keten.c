@@ -15,9 +15,11 @@ static const struct {
 	{ "send", cmd_send, "hand a message to the local agent" },
 	{ "inbox", cmd_inbox, "list messages in the local agent's inbox" },
 	{ "status", cmd_status, "what became of a message this agency sent" },
+	{ "receipt", cmd_receipt, "export a sent message's ledger receipts as proof files" },
 	{ "ack", cmd_ack, "record that inbox messages were taken by the partner system" },
 	{ "schema", cmd_schema, "case message types: list, show, paths, validate" },
-	{ "audit", cmd_audit, "the audit ledger: verify, log" },
+	{ "audit", cmd_audit, "the audit ledger: verify, log, query, report, stats, prove,\n"
+	    "             check-proof, checkpoint, vkey, export" },
 	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff, approve, approvals" },
 	{ "trust", cmd_trust, "the network root and approvals: keygen, show, approve, approvals" },
 };
@@ -27,7 +29,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: keten <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\n`keten <command> --help` describes a command.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }

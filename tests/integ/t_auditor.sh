@@ -1,0 +1,99 @@
+# An auditor's and a third party's questions, each one documented command
+# (issue [4/7], docs/auditor.md): what became of every copy of a case, when
+# it was delivered, under which rule and legal basis; is the ledger intact
+# and witnessed; and a receipt and a cosigned checkpoint, exported, checked
+# with the published formats alone by an independent verifier
+# (c2sp_verify.py: Python's hashlib and OpenSSL's Ed25519, no keten code).
+. "$(dirname "$0")/lib.sh"
+net_create politie om
+printf 'network_key: "%s"\n' "$(head -c 32 /dev/urandom | base64)" >"$NET/keys/network.key"
+chmod 600 "$NET/keys/network.key"
+echo "network_key: keys/network.key" >>"$NET/politie.yaml"
+broker_start
+agent_start politie
+agent_start om
+V="python3 $KETEN_ROOT/tests/integ/c2sp_verify.py"
+id=$("$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
+	--case PL-AUD-7 --body '{"reference":"PL-AUD-7"}') || die "send failed"
+seq -f '{"reference":"AUD-%g"}' 1 5 | "$KETEN" send --config "$NET/politie.yaml" --to om \
+	--type CaseReferral --purpose prosecution --lines >/dev/null || die "send failed"
+wait_inbox om 6 30 || die "not delivered"
+
+# the case: accepted under which rule and basis (with the citation), delivered when
+for i in $(seq 50); do
+	"$KETEN" audit report --data "$NET/broker-data" --case-ref PL-AUD-7 --case-sender politie \
+		--network-key "$NET/keys/network.key" --policy "$NET/policy.yaml" >"$NET/report.txt" 2>/dev/null
+	grep -q "delivered 20" "$NET/report.txt" && break
+	sleep 0.1
+done
+grep -q "^  to om: accepted (#[0-9]*), delivered 20[-0-9]*T[0-9:.]*Z (#[0-9]*)" "$NET/report.txt" ||
+	die "report: $(cat "$NET/report.txt")"
+grep -q "legal basis wpg-art-16 (Wet politiegegevens art. 16 lid 1 onder d (illustrative)); rule referral-police-to-om" \
+	"$NET/report.txt" || die "report lacks the basis's citation: $(cat "$NET/report.txt")"
+"$KETEN" audit report --json --data "$NET/broker-data" --case-ref PL-AUD-7 --case-sender politie \
+	--network-key "$NET/keys/network.key" --policy "$NET/policy.yaml" 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+c = r["messages"][0]["copies"][0]
+assert c["recipient"] == "om" and c["state"] == "delivered", c
+assert c["citation"].startswith("Wet politiegegevens art. 16"), c
+assert c["stateTime"].endswith("Z") and c["rules"] == ["referral-police-to-om"], c' ||
+	die "report --json wrong"
+# a wrong --case-sender: told, not a silent nothing
+"$KETEN" audit report --data "$NET/broker-data" --case-ref PL-AUD-7 --case-sender om \
+	--network-key "$NET/keys/network.key" 2>&1 >/dev/null | grep -q "case-sender must be the agency whose reference it is" ||
+	die "an empty report does not say why"
+echo "# report: the copy to om accepted under referral-police-to-om and wpg-art-16 with its citation, delivered at a time; --json the same"
+
+# one-line answers to wrong input
+"$KETEN" audit prove --data "$NET/broker-data" --seq 500 >/dev/null 2>"$NET/err" && die "prove beyond the ledger succeeded"
+[ "$(wc -l <"$NET/err")" -eq 1 ] && grep -q "the ledger has [0-9]* entries: --seq must be below --size" "$NET/err" ||
+	die "prove beyond the ledger: $(cat "$NET/err")"
+"$KETEN" audit verify --data "$NET/broker-data" --key "$NET/nonexistent.yaml" >/dev/null 2>"$NET/err" && die "verify with no key"
+[ "$(wc -l <"$NET/err")" -eq 1 ] && grep -q "nonexistent.yaml" "$NET/err" || die "missing key file: $(cat "$NET/err")"
+"$KETEN" audit stats --json --data "$NET/broker-data" 2>/dev/null | python3 -c 'import json, sys; json.load(sys.stdin)' ||
+	die "stats --json is not JSON"
+echo "# wrong input answered in one line; stats --json is JSON"
+
+# witnessed: the agents cosign; verify checks every cosignature
+size=$("$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" 2>/dev/null |
+	sed -n 's/.*newest: size \([0-9]*\),.*/\1/p')
+for i in $(seq 150); do
+	"$KETEN" audit checkpoint --data "$NET/broker-data" >"$NET/cp.note" 2>/dev/null
+	n=$(head -2 "$NET/cp.note" | tail -1)
+	[ "$n" -ge "$size" ] && [ "$(grep -c '^— \(politie\|om\) ' "$NET/cp.note")" -eq 2 ] && break
+	sleep 0.2
+done
+[ "$(grep -c '^— \(politie\|om\) ' "$NET/cp.note")" -eq 2 ] || die "no checkpoint cosigned by both: $(cat "$NET/cp.note")"
+"$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" \
+	--directory "$NET/directory.yaml" 2>/dev/null | grep -q "(all verified)$" || die "cosignatures do not verify"
+
+# a third party: the broker's vkey, the cosigned checkpoint, the witnesses' keys
+vkey=$("$KETEN" audit vkey --key "$NET/keys/broker.public.yaml") || die "vkey failed"
+echo "$vkey" | grep -q '^keten.local/ledger+[0-9a-f]\{8\}+A[Q-Za-f][A-Za-z0-9+/]\{42\}$' || die "vkey: $vkey"
+wkey() { awk -v a="$1" '$0 ~ "id: "a"$" { on = 1 } on && /signing_key/ { gsub(/.*: "|"/, ""); print; exit }' "$NET/directory.yaml"; }
+$V checkpoint "$vkey" "$NET/cp.note" "politie=$(wkey politie)" "om=$(wkey om)" >"$NET/v.out" ||
+	die "the independent verifier refuses the cosigned checkpoint: $(cat "$NET/v.out")"
+cps=$(head -2 "$NET/cp.note" | tail -1)
+
+# an agency's receipt, exported, checked by keten and by the independent verifier
+mkdir "$NET/receipts"
+f=$("$KETEN" receipt export --config "$NET/politie.yaml" --dir "$NET/receipts" "$id") || die "receipt export failed"
+[ -f "$f" ] || die "no receipt file: $f"
+"$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$f" | grep -q "^proof OK" ||
+	die "check-proof refuses the receipt"
+$V proof "$vkey" "$f" >"$NET/v.out" || die "the independent verifier refuses the receipt: $(cat "$NET/v.out")"
+# upgraded: the receipt's checkpoint is extended by the cosigned one
+rs=$(sed -n 's/^inclusion [0-9]* \([0-9]*\)$/\1/p' "$f")
+"$KETEN" audit prove --data "$NET/broker-data" --consistency "$rs,$cps" >"$NET/up.proof" 2>/dev/null ||
+	die "no consistency proof $rs,$cps"
+$V proof "$vkey" "$NET/up.proof" >"$NET/v.out" || die "the independent verifier refuses the upgrade: $(cat "$NET/v.out")"
+"$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$NET/up.proof" | grep -q "^proof OK" ||
+	die "check-proof refuses the consistency proof"
+# one changed byte, and junk appended: both verifiers refuse
+sed 's/^inclusion \([0-9]*\) /inclusion 1\1 /' "$f" >"$NET/bad.proof"
+$V proof "$vkey" "$NET/bad.proof" >/dev/null 2>&1 && die "the independent verifier took a changed proof"
+"$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$NET/bad.proof" >/dev/null && die "check-proof took a changed proof"
+{ cat "$f"; echo junk; } >"$NET/junk.proof"
+"$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$NET/junk.proof" >/dev/null && die "check-proof took junk"
+echo "# receipt of $id exported, checked by check-proof and the independent verifier, upgraded to checkpoint $cps cosigned by politie and om; a changed byte or junk refused"
