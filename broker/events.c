@@ -247,6 +247,26 @@ events_code_name(int code)
 	}
 }
 
+/* The case of the message a reply answers, if that message went to the replier. */
+struct answered {
+	const char *replier;
+	uint8_t pseudonym[32];
+	bool found;
+};
+
+static bool
+walk_answered(const Keten__Ledger__V1__Entry *e, void *arg)
+{
+	struct answered *a = arg;
+
+	if (e->kind != KETEN__LEDGER__V1__KIND__KIND_ACCEPTED || strcmp(e->recipient, a->replier) != 0 ||
+	    e->case_pseudonym.len != sizeof(a->pseudonym))
+		return false;
+	memcpy(a->pseudonym, e->case_pseudonym.data, sizeof(a->pseudonym));
+	a->found = true;
+	return true;
+}
+
 /* One ACCEPTED entry per copy, in the transaction that queues it. */
 int
 events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
@@ -258,6 +278,15 @@ events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s
 
 	*first_seq = ledger_size(b->ledger, txn);
 	policy_hex(b->policy, hex);
+	/* a reply links the replier's case to the case of the message it answers
+	 * (only one that was sent to it: no agency links itself to a case it
+	 * has not been part of) */
+	struct answered ans = { .replier = h->sender };
+	if (h->in_reply_to.len == KETEN_UUIDBYTES &&
+	    ledger_message_walk(b->ledger, txn, h->in_reply_to.data, walk_answered, &ans) < 0)
+		ans.found = false;
+	bool link = ans.found && !(h->case_pseudonym.len == 32 &&
+	    memcmp(h->case_pseudonym.data, ans.pseudonym, 32) == 0);
 	for (size_t i = 0; i < s->n_copies; i++) {
 		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
 		const Keten__Wire__V1__Copy *c = s->copies[i];
@@ -284,6 +313,9 @@ events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s
 		e.n_field_paths = c->n_manifest;
 		e.field_paths = c->manifest;
 		e.ciphertext_hash = (ProtobufCBinaryData){ sizeof(cth), cth };
+		e.in_reply_to = h->in_reply_to;
+		if (link)
+			e.linked_case = (ProtobufCBinaryData){ sizeof(ans.pseudonym), ans.pseudonym };
 		if ((rc = events_append(b, txn, &e)) != 0)	/* txn: the submission's own */
 			return rc;
 	}

@@ -37,9 +37,12 @@ bool audit_matches(const struct query *q, const Keten__Ledger__V1__Entry *e);
  * The processing report of q's case: per message, per copy, what became of
  * it (accepted with rule, purpose, legal basis and fields; delivered when;
  * refused by the broker or the recipient; expired), the legal bases'
- * citations from policy_file when given.  EXIT_* code.
+ * citations from policy_file when given; with links, then every case linked
+ * to it by a reply (another agency's case about the same matter), each
+ * message once.  EXIT_* code.
  */
-int audit_report(struct ledger_reader *r, const struct query *q, const char *policy_file, bool json);
+int audit_report(struct ledger_reader *r, const struct query *q, const char *policy_file,
+    bool links, bool json);
 
 /* Accepted, rejected and delivered per rule, per sender -> recipient and per reason. */
 int audit_stats(struct ledger_reader *r, bool json);

@@ -305,15 +305,96 @@ report_message(struct ledger_reader *r, const Keten__Ledger__V1__Entry *first,
 	return m;
 }
 
-int
-audit_report(struct ledger_reader *r, const struct query *q, const char *policy_file, bool json)
+/* The cases one report covers: the asked one, then those linked to it (BFS). */
+#define REPORT_MAX_CASES 16
+
+struct cases {
+	uint8_t c[REPORT_MAX_CASES][32];
+	size_t n;
+	size_t more;		/* linked cases beyond REPORT_MAX_CASES, not followed */
+};
+
+static void
+cases_add(struct cases *cs, const ProtobufCBinaryData *p)
 {
-	struct ledger_query lq = { .case_pseudonym = q->pseudo };
+	if (p->len != 32)
+		return;
+	for (size_t i = 0; i < cs->n; i++)
+		if (memcmp(cs->c[i], p->data, 32) == 0)
+			return;
+	if (cs->n == REPORT_MAX_CASES) {
+		cs->more++;
+		return;
+	}
+	memcpy(cs->c[cs->n++], p->data, 32);
+}
+
+/* What a report has shown so far: messages (each once) and counts. */
+struct shown_set {
+	struct entries msgs;	/* the first entry of each message shown */
+	uint64_t entries, queries;
+};
+
+static bool
+message_shown(const struct shown_set *ss, const Keten__Ledger__V1__Entry *e)
+{
+	for (size_t j = 0; j < ss->msgs.n; j++)
+		if (memcmp(ss->msgs.e[j]->message_id.data, e->message_id.data, KETEN_UUIDBYTES) == 0)
+			return true;
+	return false;
+}
+
+/* One case's part of the report; the cases its entries link to into *cs. */
+static json_t *
+report_case(struct ledger_reader *r, const uint8_t pseudo[32], const struct bases *b, bool json,
+    struct shown_set *ss, struct cases *cs)
+{
+	struct ledger_query lq = { .case_pseudonym = pseudo };
 	struct entries ce = { NULL, 0, 0 };
+	json_t *msgs = json ? json_array() : NULL, *other = json ? json_array() : NULL;
+	uint64_t looked;
+
+	ledger_reader_query(r, &lq, keep, &ce, &looked);
+	for (size_t i = 0; i < ce.n; i++) {
+		const Keten__Ledger__V1__Entry *e = ce.e[i];
+		cases_add(cs, &e->linked_case);
+		cases_add(cs, &e->case_pseudonym);
+		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY) {
+			ss->queries++;	/* counted, listed by query --kind AUDIT_QUERY */
+			continue;
+		}
+		ss->entries++;
+		if (e->message_id.len != KETEN_UUIDBYTES) {
+			if (json)
+				json_array_append_new(other, ledger_entry_json(e));
+			else
+				audit_entry_line(stdout, e);
+			continue;
+		}
+		if (message_shown(ss, e))	/* each message once, where it starts */
+			continue;
+		keep(&ss->msgs, e);
+		json_t *m = report_message(r, e, b, json);
+		if (m != NULL)
+			json_array_append_new(msgs, m);
+	}
+	entries_free(&ce);
+	if (!json)
+		return NULL;
+	char hex[65];
+	sodium_bin2hex(hex, sizeof(hex), pseudo, 32);
+	return json_pack("{s:s, s:o, s:o}", "case", hex, "messages", msgs, "other", other);
+}
+
+int
+audit_report(struct ledger_reader *r, const struct query *q, const char *policy_file, bool links,
+    bool json)
+{
+	struct cases cs = { .n = 0 };
+	struct shown_set ss = { { NULL, 0, 0 }, 0, 0 };
 	struct bases b = { NULL, NULL };
 	char hex[65], err[KETEN_ERRLEN];
-	uint64_t looked, queries = 0, shown = 0;
-	json_t *out = NULL, *msgs = NULL, *other = NULL;
+	json_t *out = NULL, *linked = NULL;
 
 	if (policy_file != NULL) {
 		if (ydoc_load(policy_file, &b.doc, err) != 0) {
@@ -322,59 +403,46 @@ audit_report(struct ledger_reader *r, const struct query *q, const char *policy_
 		}
 		b.map = ydoc_root(b.doc) != NULL ? ynode_get(ydoc_root(b.doc), "bases") : NULL;
 	}
-	if (ledger_reader_query(r, &lq, keep, &ce, &looked) == KETEN_ENOTFOUND) {
-		fprintf(stderr, "keten audit report: this ledger has no indexes\n");
-		ydoc_free(&b.doc);
-		return EXIT_FAIL;
-	}
-	sodium_bin2hex(hex, sizeof(hex), q->pseudo, 32);
-	if (json) {
-		out = json_pack("{s:s}", "case", hex);
-		msgs = json_array();
-		other = json_array();
-	} else {
-		printf("processing overview of case %.16s...\n", hex);
-	}
-	for (size_t i = 0; i < ce.n; i++) {
-		const Keten__Ledger__V1__Entry *e = ce.e[i];
-		bool seen = false;
-		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY) {
-			queries++;	/* counted, listed by query --kind AUDIT_QUERY */
-			continue;
-		}
-		shown++;
-		if (e->message_id.len != KETEN_UUIDBYTES) {
-			if (json)
-				json_array_append_new(other, ledger_entry_json(e));
-			else
-				audit_entry_line(stdout, e);
-			continue;
-		}
-		for (size_t j = 0; j < i && !seen; j++)	/* each message once, where it starts */
-			seen = ce.e[j]->message_id.len == KETEN_UUIDBYTES &&
-			    memcmp(ce.e[j]->message_id.data, e->message_id.data, KETEN_UUIDBYTES) == 0;
-		if (!seen) {
-			json_t *m = report_message(r, e, &b, json);
-			if (m != NULL)
-				json_array_append_new(msgs, m);
-		}
+	ProtobufCBinaryData first = { 32, (uint8_t *)q->pseudo };
+	cases_add(&cs, &first);
+	if (json)
+		linked = json_array();
+	for (size_t ci = 0; ci < cs.n && (ci == 0 || links); ci++) {
+		sodium_bin2hex(hex, sizeof(hex), cs.c[ci], 32);
+		if (!json && ci == 0)
+			printf("processing overview of case %.16s...\n", hex);
+		else if (!json)
+			printf("\nlinked case %.16s... (another agency's case: a message of one answers a "
+			    "message of the other)\n", hex);
+		json_t *part = report_case(r, cs.c[ci], &b, json, &ss, &cs);
+		if (json && ci == 0)
+			out = part;
+		else if (json)
+			json_array_append_new(linked, part);
 	}
 	if (json) {
-		json_object_set_new(out, "messages", msgs);
-		json_object_set_new(out, "other", other);
-		json_object_set_new(out, "entries", json_integer((json_int_t)shown));
-		json_object_set_new(out, "auditQueries", json_integer((json_int_t)queries));
+		json_object_set_new(out, "linkedCases", linked);
+		json_object_set_new(out, "entries", json_integer((json_int_t)ss.entries));
+		json_object_set_new(out, "auditQueries", json_integer((json_int_t)ss.queries));
 		cli_print_json(out);
 		json_decref(out);
 	} else {
-		printf("\n%llu ledger entries for this case\n", (unsigned long long)shown);
+		sodium_bin2hex(hex, sizeof(hex), q->pseudo, 32);
+		printf("\n%llu ledger entries for this case%s\n", (unsigned long long)ss.entries,
+		    cs.n > 1 && links ? " and the cases linked to it" : "");
+		if (cs.n > 1 && !links)
+			printf("%zu linked case%s not followed (--no-links)\n", cs.n - 1,
+			    cs.n == 2 ? "" : "s");
+		if (cs.more > 0)
+			printf("%zu more linked cases not followed (at most %d in one report)\n",
+			    cs.more, REPORT_MAX_CASES);
 		printf("%llu auditors' queries of this case logged (keten audit query --case %s "
-		    "--kind AUDIT_QUERY lists them)\n", (unsigned long long)queries, hex);
+		    "--kind AUDIT_QUERY lists them)\n", (unsigned long long)ss.queries, hex);
 	}
-	if (shown == 0)
+	if (ss.entries == 0)
 		fprintf(stderr, "keten audit report: no entries for this case; a case reference is "
 		    "pseudonymised per agency: --case-sender must be the agency whose reference it is\n");
-	entries_free(&ce);
+	entries_free(&ss.msgs);
 	ydoc_free(&b.doc);
 	return EXIT_OK;
 }

@@ -42,7 +42,7 @@ usage(FILE *f)
 	    "       keten audit stats  --data BROKER_DATA_DIR [--json]\n"
 	    "       keten audit report --data BROKER_DATA_DIR --case-ref REF --case-sender AGENCY\n"
 	    "                          --network-key FILE   (or --case PSEUDONYM-HEX)\n"
-	    "                          [--policy POLICY.yaml] [--json]\n"
+	    "                          [--policy POLICY.yaml] [--no-links] [--json]\n"
 	    "       keten audit prove  --data BROKER_DATA_DIR --seq N [--size M]\n"
 	    "       keten audit prove  --data BROKER_DATA_DIR --consistency OLD,NEW\n"
 	    "       keten audit check-proof --key BROKER_PUBLIC PROOF_FILE\n"
@@ -55,7 +55,8 @@ usage(FILE *f)
 	    "             follows the size of the answer); one line each, --json for JSON lines\n"
 	    "  report     the processing overview of one case: per message and recipient,\n"
 	    "             accepted under which rule, purpose and legal basis (its citation\n"
-	    "             from --policy), which fields, delivered when, or refused and why\n"
+	    "             from --policy), which fields, delivered when, or refused and why;\n"
+	    "             then each other agency's case linked to it by a reply (--no-links: not)\n"
 	    "  stats      accepted, rejected and delivered per sender -> recipient, per\n"
 	    "             rule and per refusal reason; entries per kind\n"
 	    "  prove      a self-contained proof (docs/auditor.md) that check-proof verifies\n"
@@ -476,6 +477,7 @@ cmd_audit(int argc, char **argv)
 		{ "format", required_argument, NULL, 'F' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "policy", required_argument, NULL, 'P' },
+		{ "no-links", no_argument, NULL, 'L' },
 		{ "kind", required_argument, NULL, 'K' },
 		{ "type", required_argument, NULL, 'T' },
 		{ "seq", required_argument, NULL, 'Q' },
@@ -491,7 +493,7 @@ cmd_audit(int argc, char **argv)
 	};
 	const char *data = NULL, *key = NULL, *origin = "keten.local/ledger", *verb, *policy = NULL;
 	uint64_t after = 0, limit = UINT64_MAX;
-	bool has_after = false, known = false;
+	bool has_after = false, known = false, links = true;
 	struct query q = { .has_msg = false };
 	const char *caseref = NULL, *casesender = NULL, *netkey = NULL, *format = NULL;
 	uint64_t pseq = UINT64_MAX, psize = 0, pold = 0;
@@ -540,6 +542,7 @@ cmd_audit(int argc, char **argv)
 		case 'F': format = optarg; break;
 		case 'J': json_out = true; break;
 		case 'P': policy = optarg; break;
+		case 'L': links = false; break;
 		case 'T': q.type = optarg; break;
 		case 'Q': NUMBER(pseq, "--seq"); break;
 		case 'D': {
@@ -655,7 +658,7 @@ cmd_audit(int argc, char **argv)
 	} else if (strcmp(verb, "query") == 0) {
 		rc = query(r, &q, limit);
 	} else if (strcmp(verb, "report") == 0) {
-		rc = audit_report(r, &q, policy, json_out);
+		rc = audit_report(r, &q, policy, links, json_out);
 	} else if (strcmp(verb, "prove") == 0) {
 		uint64_t lsize = ledger_reader_size(r);
 		if (psize == 0)

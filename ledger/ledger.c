@@ -119,6 +119,10 @@ index_entry(struct ledger *l, MDB_txn *txn, const Keten__Ledger__V1__Entry *e)
 		if ((rc = index_put(l, txn, LIDX_RULE, e->rule_ids[i], strlen(e->rule_ids[i]), 1,
 		    e->seq)) != 0)
 			return rc;
+	/* a reply that links two cases is found by either (keten audit report) */
+	if (e->linked_case.len == 32 && (rc = index_put(l, txn, LIDX_CASE, e->linked_case.data,
+	    e->linked_case.len, 0, e->seq)) != 0)
+		return rc;
 	return 0;
 }
 

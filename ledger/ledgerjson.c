@@ -51,6 +51,14 @@ ledger_entry_json(const Keten__Ledger__V1__Entry *e)
 			json_array_append_new(a, json_string(e->field_paths[i]));
 		json_object_set_new(o, "fieldPaths", a);
 	}
+	if (e->in_reply_to.len == KETEN_UUIDBYTES) {
+		uuid_format(id, e->in_reply_to.data);
+		json_object_set_new(o, "inReplyTo", json_string(id));
+	}
+	if (e->linked_case.len == 32) {
+		sodium_bin2hex(hex, sizeof(hex), e->linked_case.data, 32);
+		json_object_set_new(o, "linkedCase", json_string(hex));
+	}
 	if (e->ciphertext_hash.len == 32) {
 		sodium_bin2hex(hex, sizeof(hex), e->ciphertext_hash.data, 32);
 		json_object_set_new(o, "ciphertextHash", json_string(hex));

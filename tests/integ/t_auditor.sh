@@ -9,6 +9,7 @@ net_create politie om
 printf 'network_key: "%s"\n' "$(head -c 32 /dev/urandom | base64)" >"$NET/keys/network.key"
 chmod 600 "$NET/keys/network.key"
 echo "network_key: keys/network.key" >>"$NET/politie.yaml"
+echo "network_key: keys/network.key" >>"$NET/om.yaml"
 broker_start
 agent_start politie
 agent_start om
@@ -18,6 +19,10 @@ id=$("$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --pu
 seq -f '{"reference":"AUD-%g"}' 1 5 | "$KETEN" send --config "$NET/politie.yaml" --to om \
 	--type CaseReferral --purpose prosecution --lines >/dev/null || die "send failed"
 wait_inbox om 6 30 || die "not delivered"
+# om answers with a case of its own: the two agencies' cases are linked in the ledger
+ans=$("$KETEN" send --config "$NET/om.yaml" --to politie --type CaseReferral --purpose investigation \
+	--case OM-AUD-1 --reply-to "$id" --body '{"reference":"OM-AUD-1"}') || die "om's answer failed"
+wait_inbox politie 1 30 || die "om's answer not delivered"
 
 # the case: accepted under which rule and basis (with the citation), delivered when
 for i in $(seq 50); do
@@ -43,7 +48,19 @@ assert c["stateTime"].endswith("Z") and c["rules"] == ["referral-police-to-om"],
 "$KETEN" audit report --data "$NET/broker-data" --case-ref PL-AUD-7 --case-sender om \
 	--network-key "$NET/keys/network.key" 2>&1 >/dev/null | grep -q "case-sender must be the agency whose reference it is" ||
 	die "an empty report does not say why"
-echo "# report: the copy to om accepted under referral-police-to-om and wpg-art-16 with its citation, delivered at a time; --json the same"
+# the whole chain of the real case across agencies, from either end; --no-links: one case
+grep -q "^linked case [0-9a-f]\{16\}\.\.\. (another agency's case" "$NET/report.txt" ||
+	die "the police's report does not follow the link to om's case: $(cat "$NET/report.txt")"
+grep -q "CaseReferral from om  message $ans" "$NET/report.txt" || die "om's answer is not in the police's report"
+"$KETEN" audit report --data "$NET/broker-data" --case-ref OM-AUD-1 --case-sender om \
+	--network-key "$NET/keys/network.key" >"$NET/report-om.txt" 2>/dev/null || die "om's report failed"
+grep -q "CaseReferral from politie  message $id" "$NET/report-om.txt" ||
+	die "om's report does not reach the police's case: $(cat "$NET/report-om.txt")"
+"$KETEN" audit report --no-links --data "$NET/broker-data" --case-ref OM-AUD-1 --case-sender om \
+	--network-key "$NET/keys/network.key" >"$NET/report-om1.txt" 2>/dev/null || die "report --no-links failed"
+grep -q "^1 linked case not followed (--no-links)" "$NET/report-om1.txt" && ! grep -q "CaseReferral from politie" "$NET/report-om1.txt" ||
+	die "--no-links: $(cat "$NET/report-om1.txt")"
+echo "# report: the copy to om accepted under referral-police-to-om and wpg-art-16 with its citation, delivered at a time; --json the same; om's answer links its case to the police's, followed from either end (--no-links: not)"
 
 # one-line answers to wrong input
 "$KETEN" audit prove --data "$NET/broker-data" --seq 500 >/dev/null 2>"$NET/err" && die "prove beyond the ledger succeeded"
