@@ -292,7 +292,50 @@ check_proof(const char *path, const uint8_t pk[static 32])
 struct log_walk {
 	uint64_t limit;
 	bool logboek;
+	struct ledger_reader *r;
 };
+
+/* The ACCEPTED entry of the copy a DELIVERED (EXPIRED, refused) entry is about. */
+struct copy_of {
+	const char *recipient;
+	uint8_t *packed;
+	size_t len;
+};
+
+static int
+find_copy(void *arg, const Keten__Ledger__V1__Entry *e)
+{
+	struct copy_of *c = arg;
+
+	if (e->kind != KETEN__LEDGER__V1__KIND__KIND_ACCEPTED || strcmp(e->recipient, c->recipient) != 0)
+		return 0;
+	c->len = keten__ledger__v1__entry__get_packed_size(e);
+	if ((c->packed = malloc(c->len ? c->len : 1)) != NULL)
+		keten__ledger__v1__entry__pack(e, c->packed);
+	return 1;
+}
+
+static void
+logboek_one(struct ledger_reader *r, const Keten__Ledger__V1__Entry *e)
+{
+	Keten__Ledger__V1__Entry *acc = NULL;
+	struct copy_of c = { .recipient = e->recipient };
+	uint64_t looked;
+
+	if (e->kind != KETEN__LEDGER__V1__KIND__KIND_ACCEPTED && e->message_id.len == 16 &&
+	    e->recipient[0]) {
+		struct ledger_query mq = { .message_id = e->message_id.data };
+		ledger_reader_query(r, &mq, find_copy, &c, &looked);
+		if (c.packed != NULL)
+			acc = keten__ledger__v1__entry__unpack(NULL, c.len, c.packed);
+	}
+	json_t *j = ledger_entry_logboek_json(e, acc);
+	cli_print_json(j);
+	json_decref(j);
+	if (acc != NULL)
+		keten__ledger__v1__entry__free_unpacked(acc, NULL);
+	free(c.packed);
+}
 
 static int
 log_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
@@ -304,9 +347,7 @@ log_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 		return 1;
 	w->limit--;
 	if (e != NULL && w->logboek) {
-		json_t *j = ledger_entry_logboek_json(e);
-		cli_print_json(j);
-		json_decref(j);
+		logboek_one(w->r, e);
 	} else if (e != NULL) {
 		show_entry(e);
 	}
@@ -676,7 +717,7 @@ cmd_audit(int argc, char **argv)
 	} else if (strcmp(verb, "checkpoint") == 0) {
 		rc = checkpoint_out(r, psize);
 	} else {	/* log, export */
-		struct log_walk w = { limit, strcmp(verb, "export") == 0 };
+		struct log_walk w = { limit, strcmp(verb, "export") == 0, r };
 		ledger_reader_walk(r, has_after ? after + 1 : 0, log_one, &w);
 		rc = EXIT_OK;
 	}

@@ -70,15 +70,18 @@ ledger_entry_json(const Keten__Ledger__V1__Entry *e)
 /*
  * One entry as a Logboek Dataverwerkingen style record (field names after the
  * Logius standard's OpenTelemetry-based model; check them against the version
- * your organisation implements).
+ * your organisation implements).  acc: the ACCEPTED entry of the same copy,
+ * for a DELIVERED, EXPIRED or refused one (they name only the recipient and
+ * the message): its data subject, purpose, rules and fields fill the record.
  */
 json_t *
-ledger_entry_logboek_json(const Keten__Ledger__V1__Entry *e)
+ledger_entry_logboek_json(const Keten__Ledger__V1__Entry *e, const Keten__Ledger__V1__Entry *acc)
 {
-	json_t *o = json_object(), *at = json_object();
-	char trace[33] = "", span[17], when[40], pseudo[65];
+	json_t *o = json_object(), *at = json_object(), *a;
+	char trace[33] = "", span[17], when[KETEN_TIMESTRLEN], pseudo[65];
 	const ProtobufCEnumValue *kind = protobuf_c_enum_descriptor_get_value(
 	    &keten__ledger__v1__kind__descriptor, e->kind);
+	const Keten__Ledger__V1__Entry *src = acc != NULL ? acc : e;	/* what the copy was */
 
 	if (e->message_id.len == 16)
 		sodium_bin2hex(trace, sizeof(trace), e->message_id.data, 16);
@@ -93,22 +96,44 @@ ledger_entry_logboek_json(const Keten__Ledger__V1__Entry *e)
 	    e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED ||
 	    e->kind == KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED ? "ERROR" : "OK"));
 	json_object_set_new(o, "resource", json_pack("{s:s}", "name", "keten-broker"));
-	if (e->purpose[0])
-		json_object_set_new(at, "dpl.core.processing_activity_id", json_string(e->purpose));
-	if (e->case_pseudonym.len == 32) {
-		sodium_bin2hex(pseudo, sizeof(pseudo), e->case_pseudonym.data, 32);
+	/* a reply's record links to the trace of the request it answers */
+	if (src->in_reply_to.len == 16) {
+		char parent[33];
+		sodium_bin2hex(parent, sizeof(parent), src->in_reply_to.data, 16);
+		json_object_set_new(o, "links", json_pack("[{s:s}]", "trace_id", parent));
+	}
+	if (src->purpose[0])
+		json_object_set_new(at, "dpl.core.processing_activity_id", json_string(src->purpose));
+	if (src->case_pseudonym.len == 32) {
+		sodium_bin2hex(pseudo, sizeof(pseudo), src->case_pseudonym.data, 32);
 		json_object_set_new(at, "dpl.core.data_subject_id", json_string(pseudo));
 		json_object_set_new(at, "dpl.core.data_subject_id_type", json_string("keten-case-pseudonym"));
 	}
 	json_object_set_new(at, "dpl.core.user_id", json_string(e->actor));
-	if (e->sender[0])
-		json_object_set_new(at, "keten.sender", json_string(e->sender));
+	if (src->sender[0])
+		json_object_set_new(at, "keten.sender", json_string(src->sender));
 	if (e->recipient[0])
 		json_object_set_new(at, "keten.recipient", json_string(e->recipient));
-	if (e->legal_basis[0])
-		json_object_set_new(at, "keten.legal_basis", json_string(e->legal_basis));
+	if (src->message_type[0])
+		json_object_set_new(at, "keten.message_type", json_string(src->message_type));
+	if (src->legal_basis[0])
+		json_object_set_new(at, "keten.legal_basis", json_string(src->legal_basis));
+	if (src->n_rule_ids) {
+		a = json_array();
+		for (size_t i = 0; i < src->n_rule_ids; i++)
+			json_array_append_new(a, json_string(src->rule_ids[i]));
+		json_object_set_new(at, "keten.rule_ids", a);
+	}
+	if (src->n_field_paths) {
+		a = json_array();
+		for (size_t i = 0; i < src->n_field_paths; i++)
+			json_array_append_new(a, json_string(src->field_paths[i]));
+		json_object_set_new(at, "keten.field_paths", a);
+	}
 	if (e->reason_code[0])
 		json_object_set_new(at, "keten.reason_code", json_string(e->reason_code));
+	if (e->reason[0])
+		json_object_set_new(at, "keten.reason", json_string(e->reason));
 	json_object_set_new(o, "attributes", at);
 	return o;
 }

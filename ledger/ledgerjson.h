@@ -12,6 +12,8 @@
 
 /* A new JSON object for e (json_decref it); e is only read. */
 json_t *ledger_entry_json(const Keten__Ledger__V1__Entry *e);
-json_t *ledger_entry_logboek_json(const Keten__Ledger__V1__Entry *e);
+/* The Logboek record of e; acc: the ACCEPTED entry of the copy e is about, or NULL. */
+json_t *ledger_entry_logboek_json(const Keten__Ledger__V1__Entry *e,
+    const Keten__Ledger__V1__Entry *acc);
 
 #endif

@@ -21,7 +21,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (e == NULL)
 		return 0;
 	j[0] = ledger_entry_json(e);
-	j[1] = ledger_entry_logboek_json(e);
+	j[1] = ledger_entry_logboek_json(e, e);
 	for (int i = 0; i < 2; i++) {
 		char *s = json_dumps(j[i], JSON_COMPACT);
 		if (!json_is_object(j[i]) || s == NULL)

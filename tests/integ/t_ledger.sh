@@ -111,6 +111,21 @@ echo "# $nq audit queries logged with their auditor before they ran; a malformed
 grep -q '"trace_id":"[0-9a-f]\{32\}".*"name":"ACCEPTED".*"dpl.core.processing_activity_id":"prosecution","dpl.core.data_subject_id":"[0-9a-f]\{64\}"' \
 	"$NET/logboek.jsonl" || die "logboek records incomplete: $(head -c 400 "$NET/logboek.jsonl")"
 grep -q 'PL-CASE-4711\|secret summary' "$NET/logboek.jsonl" && die "the export holds content or a case reference"
+# complete per record: rule, type and fields; a delivery names its data subject and purpose too
+python3 - "$NET/logboek.jsonl" <<'EOPY' || die "logboek records lack fields"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+acc = [r for r in recs if r["name"] == "ACCEPTED"]
+dlv = [r for r in recs if r["name"] == "DELIVERED"]
+assert acc and dlv
+for r in acc + dlv:
+    a = r["attributes"]
+    for k in ("keten.rule_ids", "keten.message_type", "keten.field_paths", "keten.legal_basis",
+              "dpl.core.processing_activity_id", "keten.sender", "keten.recipient"):
+        assert k in a, (k, r)
+assert all(len(r["attributes"].get("dpl.core.data_subject_id", "")) == 64 for r in dlv
+           if r["trace_id"] in {x["trace_id"] for x in acc if "dpl.core.data_subject_id" in x["attributes"]})
+EOPY
 
 # a forged manifest is logged as a rejection with its reason
 "$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
