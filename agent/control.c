@@ -114,6 +114,26 @@ control_policy_ledger(void *arg[static 2])
 	return (struct policy_ledger){ inbox_reply_ok, limit_unknown_here, arg };
 }
 
+/* ob (refused for every recipient) as a SourceRefusal in the outbox, in a nested transaction. */
+static int
+refusal_store(struct agent *a, MDB_txn *txn, const struct outbound *ob)
+{
+	Keten__Wire__V1__SourceRefusal sr;
+	MDB_txn *child = NULL;
+	int rc;
+
+	if (ob->ndec == 0)
+		return KETEN_EINVAL;	/* no recipient the ledger could name */
+	outbound_refusal(ob, 0, &sr);
+	if ((rc = db_err(mdb_txn_begin(a->env, txn, 0, &child))) != 0)
+		return rc;
+	if ((rc = store_outbox_put_refusal(a->store, child, &sr, true)) == 0)
+		rc = db_err(mdb_txn_commit(child));
+	else
+		mdb_txn_abort(child);
+	return rc;
+}
+
 static void
 handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
     Keten__Local__V1__LocalSubmit *ls)
@@ -131,11 +151,22 @@ handle_submit(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 		return;
 	if ((rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, &a->okeys, ls,
 	    a->cfg->max_message_bytes, NULL, &ob, err)) != 0) {
-		if (rc == KETEN_EPERM)
-			control_fail(a, rid, rid_len, "policy", "not sent: policy %s lets no recipient "
-			    "have this message (%s)", policy_version(a->policy), err);
-		else
+		if (rc == KETEN_EPERM) {
+			/* the refusal is a decision too: the broker's ledger records it
+			 * (sent from the outbox like a submission, exactly once) */
+			char ids[KETEN_UUIDSTRLEN];
+			uuid_format(ids, ob->id);
+			if (refusal_store(a, txn, ob) == 0)
+				control_fail(a, rid, rid_len, "policy", "not sent: policy %s lets no "
+				    "recipient have this message (%s); the refusal goes into the ledger as "
+				    "message %s", policy_version(a->policy), err, ids);
+			else
+				control_fail(a, rid, rid_len, "policy", "not sent: policy %s lets no "
+				    "recipient have this message (%s)", policy_version(a->policy), err);
+		} else {
 			control_error(a, rid, rid_len, "%s", err);
+		}
+		outbound_free(&ob);
 		return;
 	}
 	if ((rc = mdb_txn_begin(a->env, txn, 0, &child)) == 0) {

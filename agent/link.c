@@ -80,7 +80,10 @@ on_submit_ack(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *a
 
 	if (ack->message_id.len != 16)
 		return;
-	rc = store_outbox_done(a->store, txn, ack->ref, ack->message_id.data, SENT_ACCEPTED, NULL);
+	/* a refusal at the source, now in the ledger: the message was not sent */
+	rc = store_outbox_done(a->store, txn, ack->ref, ack->message_id.data, ack->source_refusal ?
+	    SENT_REJECTED : SENT_ACCEPTED, ack->source_refusal ? "refused at the source by our "
+	    "policy (no recipient may have it); the refusal is in the broker's ledger" : NULL);
 	if (rc == 0 && ack->n_receipts > 0) {
 		/* the broker's proof that it logged the acceptance: check and keep it */
 		char err[KETEN_ERRLEN], ids[KETEN_UUIDSTRLEN];

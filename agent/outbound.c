@@ -22,6 +22,8 @@ outbound_free(struct outbound **obp)
 	}
 	free(ob->withheld);
 	free(ob->wh);
+	free(ob->dec);
+	free(ob->dec_ptrs);
 	free(ob->forms);
 	free(ob->recipients);
 	free(ob);
@@ -42,6 +44,44 @@ add_withheld(struct outbound *ob, size_t cap, const char *rcpt, const char *path
 	w->rule = rule >= 0 ? (char *)policy_rule_id(p, (size_t)rule) : (char *)"";
 	ob->withheld[ob->nwithheld++] = w;
 	return 0;
+}
+
+/* The report's decisions as the broker logs them (valid agency ids only). */
+static int
+fill_decisions(struct outbound *ob)
+{
+	size_t n = ob->nwithheld < OUTBOUND_MAX_DECISIONS ? ob->nwithheld : OUTBOUND_MAX_DECISIONS;
+
+	if (n == 0)
+		return 0;
+	if ((ob->dec = calloc(n, sizeof(*ob->dec))) == NULL ||
+	    (ob->dec_ptrs = calloc(n, sizeof(*ob->dec_ptrs))) == NULL)
+		return -1;
+	for (size_t i = 0; i < ob->nwithheld && ob->ndec < n; i++) {
+		const Keten__Local__V1__Withheld *w = ob->withheld[i];
+		Keten__Wire__V1__SourceDecision *d = &ob->dec[ob->ndec];
+		if (!agency_id_valid(w->recipient))
+			continue;	/* no agency: nothing the ledger could name */
+		keten__wire__v1__source_decision__init(d);
+		d->recipient = w->recipient;
+		d->path = w->path;
+		d->reason = w->reason;
+		d->rule = w->rule;
+		ob->dec_ptrs[ob->ndec++] = d;
+	}
+	ob->submit.decisions = ob->dec_ptrs;
+	ob->submit.n_decisions = ob->ndec;
+	return 0;
+}
+
+void
+outbound_refusal(const struct outbound *ob, uint64_t ref, Keten__Wire__V1__SourceRefusal *out)
+{
+	keten__wire__v1__source_refusal__init(out);
+	out->ref = ref;
+	out->header = (Keten__Envelope__V1__Header *)&ob->header;
+	out->n_decisions = ob->ndec;
+	out->decisions = ob->dec_ptrs;
 }
 
 /* Header attributes: what the caller declares, plus what the message shows. */
@@ -288,7 +328,14 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 		sodium_memzero(eph_sk, sizeof(eph_sk));
 		free(decs);
 		free(rqs);
-		outbound_free(&ob);
+		/* no copy: the header names those asked for, for the refusal's record */
+		h->recipients = ls->recipients;
+		h->n_recipients = ls->n_recipients;
+		if (fill_decisions(ob) != 0) {
+			outbound_free(&ob);
+			return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+		}
+		*out = ob;
 		return KETEN_EPERM;	/* err lists why, per recipient */
 	}
 	ob->submit.header = h;
@@ -312,6 +359,10 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 	sodium_memzero(eph_sk, sizeof(eph_sk));
 	free(decs);
 	free(rqs);
+	if (fill_decisions(ob) != 0) {
+		outbound_free(&ob);
+		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
+	}
 	*out = ob;
 	return 0;
 fail:

@@ -19,6 +19,7 @@
 #include "schemas/wire.pb-c.h"
 
 #define OUTBOUND_MAX_RECIPIENTS 64
+#define OUTBOUND_MAX_DECISIONS 1024	/* decisions sent about one message (the broker's bound) */
 
 struct outbound {
 	Keten__Wire__V1__Submit submit;		/* header and copies, ready to store */
@@ -33,6 +34,9 @@ struct outbound {
 	Keten__Wire__V1__Copy *copy_ptrs[OUTBOUND_MAX_RECIPIENTS];
 	char *header_rcpts[OUTBOUND_MAX_RECIPIENTS];
 	Keten__Local__V1__Withheld *wh;
+	/* the same decisions for the broker's ledger (submit.decisions; a refusal's) */
+	Keten__Wire__V1__SourceDecision *dec, **dec_ptrs;
+	size_t ndec;
 	uint8_t id[16];
 	char policy_hash[2 * POLICY_HASHBYTES + 1];
 	int *forms;
@@ -56,13 +60,19 @@ struct outbound_keys {
  * Prepare submission `ls` from agency `self` under policy p.  `ledger`
  * answers reply_to (the agent's inbox) and limit.  On success *out holds
  * at least one copy; when the policy lets no recipient have anything the
- * result is KETEN_EPERM and err lists why per recipient.  `reuse_id` (16
- * bytes, or NULL for a fresh UUIDv7) keeps the message id when refiltering.
- * Free with outbound_free.
+ * result is KETEN_EPERM, err lists why per recipient and *out holds the
+ * header and the decisions but no copy (for outbound_refusal).  Either way
+ * *out carries the sender's decisions (what was refused and withheld, by
+ * which rule) in submit.decisions, at most OUTBOUND_MAX_DECISIONS.
+ * `reuse_id` (16 bytes, or NULL for a fresh UUIDv7) keeps the message id
+ * when refiltering.  Free with outbound_free (also after an error).
  */
 int outbound_prepare(const struct policy *p, const char *self, const struct policy_ledger *ledger,
     const struct outbound_keys *k, const Keten__Local__V1__LocalSubmit *ls, size_t max_bytes,
     const uint8_t *reuse_id, struct outbound **out, char err[static KETEN_ERRLEN]);
 void outbound_free(struct outbound **ob);
+
+/* ob's SourceRefusal under outbox ref (pointing into ob): for a KETEN_EPERM result. */
+void outbound_refusal(const struct outbound *ob, uint64_t ref, Keten__Wire__V1__SourceRefusal *out);
 
 #endif

@@ -73,23 +73,46 @@ next_counter(struct store *st, MDB_txn *txn, const char *name, uint64_t *out)
 	return 0;
 }
 
+/* Command c (a submission or a refusal of message id) under outbox ref. */
+static int
+put_command(struct store *st, MDB_txn *txn, uint64_t ref, const uint8_t id[static 16],
+    const Keten__Wire__V1__Command *c, unsigned flags)
+{
+	uint8_t key[8];
+	int rc;
+
+	size_t n = keten__wire__v1__command__get_packed_size(c);
+	be64_put(key, ref);
+	MDB_val k = { 8, key }, v = { 16 + n, NULL };
+	if ((rc = mdb_put(txn, st->outbox, &k, &v, MDB_RESERVE | flags)) != 0)
+		return db_err(rc);
+	memcpy(v.mv_data, id, 16);
+	keten__wire__v1__command__pack(c, (uint8_t *)v.mv_data + 16);
+	return 0;
+}
+
 static int
 put_submit(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Submit *s, unsigned flags)
 {
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
-	uint8_t key[8];
-	int rc;
 
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT;
 	c.submit = (Keten__Wire__V1__Submit *)s;
-	size_t n = keten__wire__v1__command__get_packed_size(&c);
-	be64_put(key, s->ref);
-	MDB_val k = { 8, key }, v = { 16 + n, NULL };
-	if ((rc = mdb_put(txn, st->outbox, &k, &v, MDB_RESERVE | flags)) != 0)
-		return db_err(rc);
-	memcpy(v.mv_data, s->header->message_id.data, 16);
-	keten__wire__v1__command__pack(&c, (uint8_t *)v.mv_data + 16);
-	return 0;
+	return put_command(st, txn, s->ref, s->header->message_id.data, &c, flags);
+}
+
+int
+store_outbox_put_refusal(struct store *st, MDB_txn *txn, Keten__Wire__V1__SourceRefusal *r,
+    bool fresh)
+{
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	int rc;
+
+	if (fresh && (rc = next_counter(st, txn, "next_ref", &r->ref)) != 0)
+		return rc;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SOURCE_REFUSAL;
+	c.source_refusal = r;
+	return put_command(st, txn, r->ref, r->header->message_id.data, &c, fresh ? MDB_APPEND : 0);
 }
 
 int

@@ -2,7 +2,7 @@
  * The agent's durable outbox and inbox (LMDB).  Writes happen in the caller's
  * write transaction so one commit covers a batch (group commit).
  *
- *   outbox:    ref(be64)        -> message id(16) || packed Command{submit}
+ *   outbox:    ref(be64)        -> message id(16) || packed Command{submit or source_refusal}
  *   originals: ref(be64)        -> packed keten.local.v1.LocalSubmit (the caller's
  *                                  unfiltered message, to refilter under a new policy)
  *   inbox:     seq(be64)        -> packed keten.local.v1.InboxItem
@@ -38,6 +38,14 @@ void store_free(struct store **st);
 int store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s,
     const Keten__Local__V1__LocalSubmit *original);
 
+/*
+ * A message the policy let no recipient have, for the broker's ledger: in
+ * the outbox under the next ref (fresh, written to r->ref) or in place of
+ * the submission under r->ref (refiltered to nothing).  Sent and
+ * acknowledged like a submission; its outcome is recorded as rejected.
+ */
+int store_outbox_put_refusal(struct store *st, MDB_txn *txn, Keten__Wire__V1__SourceRefusal *r,
+    bool fresh);
 /* Replace the submission under s->ref (refiltered under a new policy). */
 int store_outbox_replace(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Submit *s);
 

@@ -44,6 +44,18 @@ sync_refilter(struct agent *a, MDB_txn *txn, uint64_t ref)
 	}
 	rc = outbound_prepare(a->policy, a->cfg->agency, &ledger, &a->okeys, orig,
 	    a->cfg->max_message_bytes, h->message_id.data, &ob, err);
+	if (rc == KETEN_EPERM && ob != NULL && ob->ndec > 0) {
+		/* the new policy lets no recipient have it: it goes to the ledger as
+		 * a refusal at the source instead */
+		Keten__Wire__V1__SourceRefusal sr;
+		outbound_refusal(ob, ref, &sr);
+		if (store_outbox_put_refusal(a->store, txn, &sr, false) == 0) {
+			log_warnx("message %s not sent: under policy %s %s (the refusal goes into the "
+			    "ledger)", ids, policy_version(a->policy), err);
+			changed = true;
+			goto out;
+		}
+	}
 	if (rc != 0) {
 		char reason[KETEN_ERRLEN + 64];
 		snprintf(reason, sizeof(reason), "policy %s: %.400s", policy_version(a->policy), err);

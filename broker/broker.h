@@ -182,6 +182,7 @@ struct broker {
 		uint64_t ref, first_seq;
 		size_t ncopies;
 		int64_t accepted_ms;
+		bool source_refusal;	/* the answer to a SourceRefusal */
 	} *acks;
 	size_t nacks, capacks;
 	/* refused connections: logged and put in the ledger at most once a minute
@@ -232,6 +233,13 @@ void dispatch_frame(struct broker *b, MDB_txn *txn, struct inframe *f);
 void submit_handle(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
     const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__Submit *s,
     const struct verify_job *pre);
+/*
+ * A message the sender's policy let no recipient have (SourceRefusal): its
+ * decisions logged once per message id (KIND_WITHHELD), acknowledged after
+ * the commit.
+ */
+void submit_refusal_handle(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__SourceRefusal *sr);
 
 /* events.c: the ledger entries the broker writes (DESIGN.md, Audit ledger) */
 
@@ -251,6 +259,13 @@ uint64_t events_refusals(struct broker *b, MDB_txn *txn);
 uint64_t events_spool(struct broker *b, MDB_txn *txn, bool force);
 /* Queued copies whose retention ended (a few per batch): removed and logged as EXPIRED. */
 int events_expire(struct broker *b, MDB_txn *txn);
+/*
+ * The sender's own decisions about a message (Submit.decisions, a
+ * SourceRefusal) as KIND_WITHHELD entries in txn: one per recipient, reason
+ * and rule.  The first one's seq in *first_seq.  0 or KETEN_E*.
+ */
+int events_withheld(struct broker *b, MDB_txn *txn, const Keten__Envelope__V1__Header *h,
+    Keten__Wire__V1__SourceDecision *const *d, size_t n, uint64_t *first_seq);
 /* A refused submission, logged as carefully as an accepted one. */
 void events_rejection(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
     const Keten__Wire__V1__Submit *s, const char *code, const char *reason);

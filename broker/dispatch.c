@@ -270,15 +270,19 @@ admit_frame(struct broker *b, const struct dir_agency *from, const struct infram
 		return false;
 	}
 	if ((cmd->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SUBMIT ||
+	    cmd->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SOURCE_REFUSAL ||
 	    cmd->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_HEARTBEAT) &&
 	    !session_current(b, from, rid, ridlen)) {
 		/* a reconnect or our restart: the agent says Hello, then resends in order */
 		const Keten__Wire__V1__Submit *sub = cmd->cmd_case ==
 		    KETEN__WIRE__V1__COMMAND__CMD_SUBMIT ? cmd->submit : NULL;
+		const Keten__Wire__V1__SourceRefusal *sr = cmd->cmd_case ==
+		    KETEN__WIRE__V1__COMMAND__CMD_SOURCE_REFUSAL ? cmd->source_refusal : NULL;
+		const Keten__Envelope__V1__Header *h = sub ? sub->header : sr ? sr->header : NULL;
 		if (sub != NULL)
 			metrics_rejected(b->metrics, "no-session");
 		session_error(b, rid, ridlen, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NO_SESSION,
-		    sub && sub->header ? &sub->header->message_id : NULL, sub ? sub->ref : 0,
+		    h ? &h->message_id : NULL, sub ? sub->ref : sr ? sr->ref : 0,
 		    "no session on this connection: say Hello first");
 		return false;
 	}
@@ -318,6 +322,9 @@ handle_command(struct broker *b, MDB_txn *txn, const struct dir_agency *from, st
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_ERROR:
 		events_violation(b, txn, from, cmd->error);
+		break;
+	case KETEN__WIRE__V1__COMMAND__CMD_SOURCE_REFUSAL:
+		submit_refusal_handle(b, txn, from, rid, ridlen, cmd->source_refusal);
 		break;
 	case KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK:
 	case KETEN__WIRE__V1__COMMAND__CMD_DELIVER:

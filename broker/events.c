@@ -322,6 +322,58 @@ events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s
 	return 0;
 }
 
+int
+events_withheld(struct broker *b, MDB_txn *txn, const Keten__Envelope__V1__Header *h,
+    Keten__Wire__V1__SourceDecision *const *d, size_t n, uint64_t *first_seq)
+{
+	bool done[GATE_MAX_DECISIONS] = { false };
+	char *paths[GATE_MAX_DECISIONS], reason[200];
+	int rc;
+
+	*first_seq = ledger_size(b->ledger, txn);
+	for (size_t i = 0; i < n && i < GATE_MAX_DECISIONS; i++) {
+		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
+		char *rule = d[i]->rule;
+		size_t np = 0;
+		if (done[i])
+			continue;
+		/* one entry per recipient, reason and rule: the paths it withheld */
+		for (size_t j = i; j < n && j < GATE_MAX_DECISIONS; j++) {
+			if (done[j] || strcmp(d[j]->recipient, d[i]->recipient) != 0 ||
+			    strcmp(d[j]->reason, d[i]->reason) != 0 || strcmp(d[j]->rule, rule) != 0)
+				continue;
+			done[j] = true;
+			if (d[j]->path[0] != '\0')
+				paths[np++] = d[j]->path;
+		}
+		if (np == 0)
+			snprintf(reason, sizeof(reason), "refused at the source by %s's policy", h->sender);
+		else
+			snprintf(reason, sizeof(reason), "%zu field%s withheld at the source by %s's "
+			    "policy", np, np == 1 ? "" : "s", h->sender);
+		e.kind = KETEN__LEDGER__V1__KIND__KIND_WITHHELD;
+		e.actor = h->sender;
+		e.sender = h->sender;
+		e.recipient = d[i]->recipient;
+		e.message_id = h->message_id;
+		e.case_pseudonym = h->case_pseudonym;
+		e.message_type = h->message_type;
+		e.purpose = h->purpose;
+		e.legal_basis = h->legal_basis;
+		e.policy_version = h->policy_version;	/* the sender's policy */
+		e.in_reply_to = h->in_reply_to;
+		e.n_rule_ids = rule[0] ? 1 : 0;
+		e.rule_ids = &rule;
+		e.reason_code = d[i]->reason;
+		e.reason = reason;
+		e.n_field_paths = np;
+		e.field_paths = paths;
+		if ((rc = events_append(b, txn, &e)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* The broker's own events: policy and directory changes. */
 int
 events_broker(struct broker *b, Keten__Ledger__V1__Kind kind, const char *reason, uint64_t *seq)

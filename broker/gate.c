@@ -66,6 +66,58 @@ check_signature(const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
 	return 0;
 }
 
+static bool
+word_valid(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '-'))
+			return false;
+	return n <= max;
+}
+
+int
+gate_decisions_check(const struct codec_type *t, Keten__Wire__V1__SourceDecision *const *d,
+    size_t n, char *why, size_t len)
+{
+	if (n > GATE_MAX_DECISIONS)
+		return snprintf(why, len, "%zu decisions (at most %d)", n, GATE_MAX_DECISIONS), -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!agency_id_valid(d[i]->recipient))
+			return snprintf(why, len, "decision %zu: recipient is not an agency id", i), -1;
+		if (d[i]->path[0] != '\0' && codec_type_path_index(t, d[i]->path) < 0)
+			return snprintf(why, len, "decision %zu: %s has no field path \"%.128s\"", i,
+			    codec_type_name(t), d[i]->path), -1;
+		if (d[i]->reason[0] == '\0' || !word_valid(d[i]->reason, 40))
+			return snprintf(why, len, "decision %zu: reason is not a reason name", i), -1;
+		if (d[i]->rule[0] != '\0' && !agency_id_valid(d[i]->rule))
+			return snprintf(why, len, "decision %zu: rule is not a rule id", i), -1;
+	}
+	return 0;
+}
+
+int
+gate_refusal_check(const struct dir_agency *from, const Keten__Wire__V1__SourceRefusal *sr,
+    char *why, size_t len)
+{
+	const Keten__Envelope__V1__Header *h = sr->header;
+	const struct codec_type *t;
+	char hw[ENV_WHYLEN];
+
+	if (h == NULL || envelope_header_check(h, hw) != 0)
+		return snprintf(why, len, "%s", h == NULL ? "no header" : hw), -1;
+	if (strcmp(h->sender, from->id) != 0)
+		return snprintf(why, len, "header names sender \"%.64s\" but this connection is "
+		    "authenticated as %s", h->sender, from->id), -1;
+	if ((t = codec_type_find(h->message_type)) == NULL ||
+	    strcmp(codec_type_name(t), h->message_type) != 0)
+		return snprintf(why, len, "unknown message type \"%.128s\"", h->message_type), -1;
+	if (sr->n_decisions == 0)
+		return snprintf(why, len, "no decisions"), -1;
+	return gate_decisions_check(t, sr->decisions, sr->n_decisions, why, len);
+}
+
 /* The header's fields, each copy's shape; the message type in *t. */
 static int
 check_header(const Keten__Wire__V1__Submit *s, int64_t now_ms, int64_t max_skew_ms,
@@ -96,6 +148,8 @@ check_header(const Keten__Wire__V1__Submit *s, int64_t now_ms, int64_t max_skew_
 		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    "submit: need 1 to %d copies, one per header recipient (got %zu copies, %zu "
 		    "recipients)", GATE_MAX_COPIES, s->n_copies, h->n_recipients);
+	if (gate_decisions_check(*t, s->decisions, s->n_decisions, why, sizeof(why)) != 0)
+		return refuse(v, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED, "submit: %s", why);
 	return 0;
 }
 

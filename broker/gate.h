@@ -20,6 +20,7 @@
 #include "schemas/wire.pb-c.h"
 
 #define GATE_MAX_COPIES 64
+#define GATE_MAX_DECISIONS 1024	/* a sender's decisions about one message (SourceDecision) */
 
 struct gate_verdict {
 	int code;			/* 0, or a keten.wire.v1.ErrorCode */
@@ -36,6 +37,20 @@ struct gate_verdict {
  * Fills *v; returns v->code.
  */
 struct ledger;
+
+/*
+ * A sender's decisions about one message of type t (Submit.decisions,
+ * SourceRefusal): at most GATE_MAX_DECISIONS, each naming an agency id, a
+ * path of t or "" (the recipient refused), a reason of a-z and '-' and a rule
+ * id or "".  0, or -1 with what is wrong in why (len bytes).
+ */
+int gate_decisions_check(const struct codec_type *t, Keten__Wire__V1__SourceDecision *const *d,
+    size_t n, char *why, size_t len);
+
+/* A SourceRefusal from agency `from`: its header and decisions.  0, or -1 with why. */
+int gate_refusal_check(const struct dir_agency *from, const Keten__Wire__V1__SourceRefusal *sr,
+    char *why, size_t len);
+
 int gate_check(const struct directory *dir, const struct policy *p, struct queue *q,
     struct ledger *ledger, MDB_txn *txn, const struct dir_agency *from, const Keten__Wire__V1__Submit *s,
     const struct verify_job *pre, int64_t now_ms, int64_t max_skew_ms, struct gate_verdict *v);

@@ -130,6 +130,7 @@ ack_with_receipts(struct broker *b)
 		ack.message_id = (ProtobufCBinaryData){ 16, pa->message_id };
 		ack.ref = pa->ref;
 		ack.accepted_ms = pa->accepted_ms;
+		ack.source_refusal = pa->source_refusal;
 		ack.n_receipts = nr;
 		ack.receipts = rp;
 		c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK;

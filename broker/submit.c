@@ -191,6 +191,9 @@ submit_commit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		rc = queue_submit(b->queue, child, s, (const uint8_t (*)[32])v->digests, expires, now);
 		if (rc == 0)	/* logged in the same transaction as queued: both or neither */
 			rc = events_accepted(b, child, s, pre, v, first_seq);
+		uint64_t wseq;	/* after the ACCEPTED entries, which the receipts count from */
+		if (rc == 0 && s->n_decisions > 0)
+			rc = events_withheld(b, child, s->header, s->decisions, s->n_decisions, &wseq);
 		if (rc == 0)
 			rc = count_limits(b, child, s, v, now);
 		if (rc == 0)
@@ -218,7 +221,7 @@ submit_commit(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
  */
 static bool
 hold_ack(struct broker *b, const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__Submit *s,
-    uint64_t first_seq, int64_t now)
+    uint64_t first_seq, int64_t now, bool refusal)
 {
 	if (b->nacks == b->capacks) {
 		size_t cap = b->capacks ? 2 * b->capacks : 256;
@@ -236,13 +239,14 @@ hold_ack(struct broker *b, const uint8_t *rid, size_t rid_len, const Keten__Wire
 	pa->first_seq = first_seq;
 	pa->ncopies = s->n_copies;
 	pa->accepted_ms = now;
+	pa->source_refusal = refusal;
 	return true;
 }
 
 /* An acknowledgement without receipts: a duplicate, or no room to hold one. */
 static void
 ack_now(struct broker *b, const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__Submit *s,
-    bool dup, int64_t now)
+    bool dup, int64_t now, bool refusal)
 {
 	Keten__Wire__V1__SubmitAck ack = KETEN__WIRE__V1__SUBMIT_ACK__INIT;
 	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
@@ -251,6 +255,7 @@ ack_now(struct broker *b, const uint8_t *rid, size_t rid_len, const Keten__Wire_
 	ack.ref = s->ref;
 	ack.duplicate = dup;
 	ack.accepted_ms = now;
+	ack.source_refusal = refusal;
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK;
 	c.submit_ack = &ack;
 	session_reply(b, rid, rid_len, &c);
@@ -271,7 +276,7 @@ submit_handle(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		if (dup) {
 			b->dups++;
 			metrics_duplicate(b->metrics);
-			ack_now(b, rid, rid_len, s, true, now);
+			ack_now(b, rid, rid_len, s, true, now, false);
 		}
 		return;
 	}
@@ -298,6 +303,51 @@ submit_handle(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 		rp->more = true;
 		rp->queued_pending++;
 	}
-	if (!hold_ack(b, rid, rid_len, s, first_seq, now))
-		ack_now(b, rid, rid_len, s, false, now);	/* without receipts rather than not at all */
+	if (!hold_ack(b, rid, rid_len, s, first_seq, now, false))
+		ack_now(b, rid, rid_len, s, false, now, false);	/* without receipts rather than not at all */
+}
+
+void
+submit_refusal_handle(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
+    const uint8_t *rid, size_t rid_len, const Keten__Wire__V1__SourceRefusal *sr)
+{
+	/* admitted as a submission with no copies: session, seen ids, storage, rate, clock */
+	Keten__Wire__V1__Submit s = KETEN__WIRE__V1__SUBMIT__INIT;
+	MDB_txn *child = NULL;
+	int64_t now = now_ms();
+	uint64_t need = 0, first_seq = 0;
+	bool dup = false;
+	char why[300];
+	int rc;
+
+	s.ref = sr->ref;
+	s.header = sr->header;
+	if (gate_refusal_check(from, sr, why, sizeof(why)) != 0) {
+		metrics_rejected(b->metrics, "malformed");
+		session_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
+		    submit_id(&s), s.ref, "source-refusal: %s", why);
+		return;
+	}
+	if (!submit_admit(b, txn, from, rid, rid_len, &s, &dup, &need)) {
+		if (dup)
+			ack_now(b, rid, rid_len, &s, true, now, true);
+		return;
+	}
+	if ((rc = db_err(mdb_txn_begin(b->env, txn, 0, &child))) == 0) {
+		if ((rc = events_withheld(b, child, sr->header, sr->decisions, sr->n_decisions,
+		    &first_seq)) == 0)
+			rc = db_err(mdb_txn_commit(child));
+		else
+			mdb_txn_abort(child);
+	}
+	if (rc != 0) {
+		metrics_rejected(b->metrics, "storage");
+		session_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_STORAGE,
+		    submit_id(&s), s.ref, "broker storage %s; retry later",
+		    rc == KETEN_EFULL ? "full" : "error");
+		return;
+	}
+	b->batch_bytes += need;
+	if (!hold_ack(b, rid, rid_len, &s, first_seq, now, true))
+		ack_now(b, rid, rid_len, &s, false, now, true);
 }

@@ -195,6 +195,46 @@ copy_fate(const struct entries *all, const char *r)
 	return f;
 }
 
+/* The sender's decisions about recipient r of message `all` (KIND_WITHHELD). */
+static json_t *
+withheld_json(const struct entries *all, const char *r, bool refused)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; i < all->n; i++) {
+		const Keten__Ledger__V1__Entry *e = all->e[i];
+		if (e->kind != KETEN__LEDGER__V1__KIND__KIND_WITHHELD || strcmp(e->recipient, r) != 0 ||
+		    (e->n_field_paths == 0) != refused)
+			continue;
+		json_t *o = json_pack("{s:s, s:I}", "reason", e->reason_code, "seq", (json_int_t)e->seq);
+		if (e->n_rule_ids > 0)
+			json_object_set_new(o, "rule", json_string(e->rule_ids[0]));
+		json_t *f = json_array();
+		for (size_t k = 0; k < e->n_field_paths; k++)
+			json_array_append_new(f, json_string(e->field_paths[k]));
+		json_object_set_new(o, "fields", f);
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+static void
+withheld_text(const struct entries *all, const char *r)
+{
+	for (size_t i = 0; i < all->n; i++) {
+		const Keten__Ledger__V1__Entry *e = all->e[i];
+		if (e->kind != KETEN__LEDGER__V1__KIND__KIND_WITHHELD || strcmp(e->recipient, r) != 0 ||
+		    e->n_field_paths == 0)
+			continue;
+		printf("    withheld at the source by %s's policy (#%llu, %s%s%s):", e->sender,
+		    (unsigned long long)e->seq, e->reason_code, e->n_rule_ids ? ", rule " : "",
+		    e->n_rule_ids ? e->rule_ids[0] : "");
+		for (size_t k = 0; k < e->n_field_paths; k++)
+			printf("%s %s", k ? "," : "", e->field_paths[k]);
+		printf("\n");
+	}
+}
+
 static json_t *
 copy_json(const Keten__Ledger__V1__Entry *a, struct fate f, const struct bases *b)
 {
@@ -253,7 +293,7 @@ copy_text(const Keten__Ledger__V1__Entry *a, struct fate f, const struct bases *
 	printf("\n    fields received (%zu):", a->n_field_paths);
 	for (size_t i = 0; i < a->n_field_paths; i++)
 		printf("%s %s", i ? "," : "", a->field_paths[i]);
-	printf("\n    every other field of the message was withheld from %s\n", a->recipient);
+	printf("\n");
 }
 
 /* One message of the case: its entries (all of them, by the message index) per copy. */
@@ -264,7 +304,7 @@ report_message(struct ledger_reader *r, const Keten__Ledger__V1__Entry *first,
 	struct ledger_query mq = { .message_id = first->message_id.data };
 	struct entries all = { NULL, 0, 0 };
 	char when[KETEN_TIMESTRLEN], id[KETEN_UUIDSTRLEN], safe[LOG_SAFE_LEN(300)];
-	json_t *m = NULL, *copies = NULL, *refusals = NULL;
+	json_t *m = NULL, *copies = NULL, *refusals = NULL, *refused = NULL;
 	uint64_t looked;
 
 	ledger_reader_query(r, &mq, keep, &all, &looked);
@@ -275,6 +315,7 @@ report_message(struct ledger_reader *r, const Keten__Ledger__V1__Entry *first,
 		    time_iso(first->time_ms, when));
 		copies = json_array();
 		refusals = json_array();
+		refused = json_array();
 	} else {
 		printf("\n%s  %s from %s  message %s\n", time_iso(first->time_ms, when),
 		    short_type(first->message_type), first->sender, id);
@@ -283,10 +324,25 @@ report_message(struct ledger_reader *r, const Keten__Ledger__V1__Entry *first,
 		const Keten__Ledger__V1__Entry *e = all.e[i];
 		if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED) {
 			struct fate f = copy_fate(&all, e->recipient);
-			if (json)
-				json_array_append_new(copies, copy_json(e, f, b));
-			else
+			if (json) {
+				json_t *c = copy_json(e, f, b);
+				json_object_set_new(c, "withheld", withheld_json(&all, e->recipient, false));
+				json_array_append_new(copies, c);
+			} else {
 				copy_text(e, f, b);
+				withheld_text(&all, e->recipient);
+			}
+		} else if (e->kind == KETEN__LEDGER__V1__KIND__KIND_WITHHELD && e->n_field_paths == 0) {
+			/* a recipient the sender's own policy refused: nothing left for it */
+			if (json)
+				json_array_append_new(refused, json_pack("{s:s, s:I, s:s, s:s, s:s}",
+				    "recipient", e->recipient, "seq", (json_int_t)e->seq, "time",
+				    time_iso(e->time_ms, when), "reason", e->reason_code, "rule",
+				    e->n_rule_ids ? e->rule_ids[0] : ""));
+			else
+				printf("  to %s: refused at the source by %s's policy (#%llu, %s%s%s)\n",
+				    e->recipient, e->sender, (unsigned long long)e->seq, e->reason_code,
+				    e->n_rule_ids ? ", rule " : "", e->n_rule_ids ? e->rule_ids[0] : "");
 		} else if (e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED) {
 			if (json)
 				json_array_append_new(refusals, json_pack("{s:I, s:s, s:s, s:s}", "seq",
@@ -301,6 +357,7 @@ report_message(struct ledger_reader *r, const Keten__Ledger__V1__Entry *first,
 	if (json) {
 		json_object_set_new(m, "copies", copies);
 		json_object_set_new(m, "refusals", refusals);
+		json_object_set_new(m, "refusedAtSource", refused);
 	}
 	return m;
 }

@@ -62,6 +62,7 @@ wire_cmd_name(int c)
 	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_REQUEST: return "witness-request";
 	case KETEN__WIRE__V1__COMMAND__CMD_WITNESS_CHALLENGE: return "witness-challenge";
 	case KETEN__WIRE__V1__COMMAND__CMD_COSIGNATURE: return "cosignature";
+	case KETEN__WIRE__V1__COMMAND__CMD_SOURCE_REFUSAL: return "source-refusal";
 	}
 	return "unknown";
 }

@@ -54,8 +54,9 @@ agent_submit(const Keten__Local__V1__LocalSubmit *ls0)
 	    strlen(ls->message_type) <= 128;	/* agent.c local_submit_valid */
 	for (size_t i = 0; valid && i < ls->n_recipients; i++)
 		valid = agency_id_valid(ls->recipients[i]);
-	if (valid && outbound_prepare(fpol, "nla", &pl, &k, ls, 1 << 20, NULL, &ob, err) == 0)
-		outbound_free(&ob);
+	if (valid)
+		outbound_prepare(fpol, "nla", &pl, &k, ls, 1 << 20, NULL, &ob, err);
+	outbound_free(&ob);	/* also a refusal's header and decisions */
 	keten__local__v1__local_request__free_unpacked(req, NULL);
 }
 

@@ -24,6 +24,22 @@ ans=$("$KETEN" send --config "$NET/om.yaml" --to politie --type CaseReferral --p
 	--case OM-AUD-1 --reply-to "$id" --body '{"reference":"OM-AUD-1"}') || die "om's answer failed"
 wait_inbox politie 1 30 || die "om's answer not delivered"
 
+# a message politie's own policy lets om not have: refused at the source, and on the record
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --purpose victim-care \
+	--case PL-AUD-7 --body '{"reference":"PL-AUD-7-B"}' >/dev/null 2>"$NET/refused.err" &&
+	die "a message the policy refuses was sent"
+rid=$(sed -n 's/.*the refusal goes into the ledger as message \([0-9a-f-]\{36\}\).*/\1/p' "$NET/refused.err")
+[ -n "$rid" ] || die "the sender is not told the refusal is logged: $(cat "$NET/refused.err")"
+for i in $(seq 50); do
+	[ "$("$KETEN" audit query --json --data "$NET/broker-data" --kind WITHHELD --message "$rid" 2>/dev/null | wc -l)" -ge 1 ] && break
+	sleep 0.1
+done
+"$KETEN" audit query --json --data "$NET/broker-data" --kind WITHHELD --message "$rid" 2>/dev/null |
+	grep -q '"sender":"politie","recipient":"om",.*"reasonCode":"[a-z-]*","reason":"refused at the source by politie' ||
+	die "the refusal at the source is not in the ledger"
+"$KETEN" status --config "$NET/politie.yaml" "$rid" | grep -q "refused at the source" ||
+	die "keten status does not say the message was refused at the source: $("$KETEN" status --config "$NET/politie.yaml" "$rid")"
+
 # the case: accepted under which rule and basis (with the citation), delivered when
 for i in $(seq 50); do
 	"$KETEN" audit report --data "$NET/broker-data" --case-ref PL-AUD-7 --case-sender politie \
@@ -33,6 +49,8 @@ for i in $(seq 50); do
 done
 grep -q "^  to om: accepted (#[0-9]*), delivered 20[-0-9]*T[0-9:.]*Z (#[0-9]*)" "$NET/report.txt" ||
 	die "report: $(cat "$NET/report.txt")"
+grep -q "^  to om: refused at the source by politie's policy (#[0-9]*, [a-z-]*" "$NET/report.txt" ||
+	die "the report lacks the refusal at the source: $(cat "$NET/report.txt")"
 grep -q "legal basis wpg-art-16 (Wet politiegegevens art. 16 lid 1 onder d (illustrative)); rule referral-police-to-om" \
 	"$NET/report.txt" || die "report lacks the basis's citation: $(cat "$NET/report.txt")"
 "$KETEN" audit report --json --data "$NET/broker-data" --case-ref PL-AUD-7 --case-sender politie \
@@ -114,3 +132,21 @@ $V proof "$vkey" "$NET/bad.proof" >/dev/null 2>&1 && die "the independent verifi
 { cat "$f"; echo junk; } >"$NET/junk.proof"
 "$KETEN" audit check-proof --key "$NET/keys/broker.public.yaml" "$NET/junk.proof" >/dev/null && die "check-proof took junk"
 echo "# receipt of $id exported, checked by check-proof and the independent verifier, upgraded to checkpoint $cps cosigned by politie and om; a changed byte or junk refused"
+
+# a refusal made while the broker is away reaches the ledger later, exactly once
+proc_stop broker
+"$KETEN" send --config "$NET/politie.yaml" --to om --type CaseSignal --purpose victim-care \
+	--body '{"reference":"PL-AUD-OFF"}' >/dev/null 2>"$NET/refused2.err" && die "sent"
+rid2=$(sed -n 's/.*the refusal goes into the ledger as message \([0-9a-f-]\{36\}\).*/\1/p' "$NET/refused2.err")
+[ -n "$rid2" ] || die "no refusal id while the broker is away: $(cat "$NET/refused2.err")"
+proc_stop politie
+agent_start politie
+broker_start
+for i in $(seq 100); do
+	[ "$("$KETEN" audit query --json --data "$NET/broker-data" --kind WITHHELD --message "$rid2" 2>/dev/null | wc -l)" -ge 1 ] && break
+	sleep 0.1
+done
+sleep 1
+n=$("$KETEN" audit query --json --data "$NET/broker-data" --kind WITHHELD --message "$rid2" 2>/dev/null | wc -l)
+[ "$n" -eq 1 ] || die "the refusal made offline is in the ledger $n times"
+echo "# refusals at the source in the ledger (one made while the broker was away, after an agent restart, exactly once); keten status says so"

@@ -121,7 +121,10 @@ for a in politie om nla gemeente-amsterdam; do proc_stop "$a"; done
 	--network-key "$NET/keys/network.key" --policy "$NET/policy.yaml" >"$NET/report-nla.txt" \
 	2>"$NET/report.err" || die "report failed"
 grep -q "no broker serves .*: this query is not logged" "$NET/report.err" || die "no notice: $(cat "$NET/report.err")"
-grep -q "^3 ledger entries for this case" "$NET/report-nla.txt" || die "report: $(cat "$NET/report-nla.txt")"
+grep -q "^[0-9]* ledger entries for this case" "$NET/report-nla.txt" || die "report: $(cat "$NET/report-nla.txt")"
+# what nla's own agent withheld, and why, is on the record too
+grep -q "^    withheld at the source by nla's policy (#[0-9]*, forbidden, rule no-suspects-to-care): .*persons\[suspect\].family_name" \
+	"$NET/report-nla.txt" || die "the report lacks what nla withheld from the municipality: $(cat "$NET/report-nla.txt")"
 for x in "CaseSignal from nla  message $(id signal-enforcement)" \
 	"CaseSignal from nla  message $(id signal-municipality)" \
 	"  to politie: accepted (#" "  to om: accepted (#" "  to gemeente-amsterdam: accepted (#" \
@@ -145,7 +148,7 @@ fields gemeente-amsterdam | grep -q "suspect\|vehicles\|observation" && die "the
 for x in "CaseReferral from politie  message $(id referral)" "rule referral-police-to-om" \
 	"InformationResponse from politie  message $(id response)" \
 	"InformationResponse from politie  message $(id response-manager)" "  to om: accepted" \
-	"  to gemeente-amsterdam: accepted" \
+	"  to gemeente-amsterdam: accepted" "  to gemeente-amsterdam: refused at the source by politie's policy (#" \
 	"fields received (3): reference, answered_categories, answer"; do
 	grep -qF "$x" "$NET/report-politie.txt" || die "the report lacks \"$x\": $(cat "$NET/report-politie.txt")"
 done

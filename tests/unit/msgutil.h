@@ -77,8 +77,10 @@ mu_prepare(const char *from, const char *to, const char *to2, const char *type,
 	ls.payload = (ProtobufCBinaryData){ len, (uint8_t *)json };
 	ls.purpose = (char *)purpose;
 	ls.case_reference = "ZAAK-2026-0042";
-	if (outbound_prepare(mu_policy, from, &pl, &ok, &ls, 1 << 20, NULL, &ob, err) != 0)
+	if (outbound_prepare(mu_policy, from, &pl, &ok, &ls, 1 << 20, NULL, &ob, err) != 0) {
 		fprintf(stderr, "outbound_prepare: %s\n", err);
+		outbound_free(&ob);	/* a refusal's header and decisions */
+	}
 	free(json);
 	return ob;
 }
