@@ -114,7 +114,6 @@ session_start(struct broker *b, const struct dir_agency *a, const uint8_t *rid, 
 	/* new session: the agent may have lost what was in flight */
 	p->refusing = false;
 	p->rate_refusing = false;
-	p->clock_off_ms = 0;	/* a Hello without a time (0) says nothing of its clock */
 	p->cursor = 0;
 	p->inflight = 0;
 	p->more = true;
@@ -151,9 +150,14 @@ session_note_clock(struct broker *b, const struct dir_agency *a, int64_t their_m
 	struct peer *p = session_peer(b, a);
 	int64_t skew = (int64_t)b->cfg->max_clock_skew_ms;
 
-	if (their_ms == 0)
-		return;
 	bool was_off = p->clock_off_ms > skew || p->clock_off_ms < -skew;
+	if (their_ms == 0) {	/* no time given: an offset from before says nothing now */
+		p->clock_off_ms = 0;
+		if (was_off)
+			log_info("the clock of %s is no longer known (it sent none): its submissions are "
+			    "judged by their own times", a->id);
+		return;
+	}
 	/* any int64 from the wire: saturate (and keep llabs of it defined) */
 	if (__builtin_sub_overflow(their_ms, now_ms(), &p->clock_off_ms) ||
 	    p->clock_off_ms > INT64_MAX / 2 || p->clock_off_ms < -(INT64_MAX / 2))

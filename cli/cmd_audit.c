@@ -156,12 +156,22 @@ witness_one(void *arg, uint64_t size, const char *who, const char *line, const c
 }
 
 static int
-witnesses(struct ledger_reader *r)
+witnesses(struct ledger_reader *r, json_t *out)
 {
 	struct witness_tally t = { .nw = 0 };
 
 	if (ledger_reader_cosignatures(r, witness_one, &t) != 0)
 		return 0;	/* an older ledger without witnesses */
+	if (out != NULL) {
+		json_t *w = json_object();
+		for (size_t i = 0; i < t.nw; i++)
+			json_object_set_new(w, t.w[i].who, json_integer((json_int_t)t.w[i].newest));
+		json_object_set_new(out, "cosignatures", json_integer((json_int_t)t.n));
+		json_object_set_new(out, "newestCosignedSize", w);
+		if (witness_dir != NULL)
+			json_object_set_new(out, "cosignaturesVerified", json_boolean(t.bad == 0));
+		return t.bad ? -1 : 0;
+	}
 	printf("cosignatures: %llu; newest cosigned size per witness:", (unsigned long long)t.n);
 	for (size_t i = 0; i < t.nw; i++)
 		printf(" %s=%llu", t.w[i].who, (unsigned long long)t.w[i].newest);
@@ -169,16 +179,30 @@ witnesses(struct ledger_reader *r)
 	return t.bad ? -1 : 0;
 }
 
+/* --json: JSON lines (or one JSON document) instead of the human form */
+static bool json_out;
+
 static int
 verify(struct ledger_reader *r, const char *origin, const uint8_t pk[static 32])
 {
 	char msg[LEDGER_MSGLEN];
 	int rc = ledger_reader_verify(r, origin, pk, msg);
+	json_t *out = json_out ? json_object() : NULL;
 
-	fputs(msg, stdout);
-	if (rc != 0 || witnesses(r) != 0)
-		return EXIT_FAIL;
-	return EXIT_OK;
+	if (out != NULL) {
+		msg[strcspn(msg, "\n")] = '\0';
+		json_object_set_new(out, "verdict", json_string(msg));
+		json_object_set_new(out, "size", json_integer((json_int_t)ledger_reader_size(r)));
+	} else {
+		fputs(msg, stdout);
+	}
+	int wrc = witnesses(r, out);
+	if (out != NULL) {
+		json_object_set_new(out, "ok", json_boolean(rc == 0 && wrc == 0));
+		cli_print_json(out);
+		json_decref(out);
+	}
+	return rc != 0 || wrc != 0 ? EXIT_FAIL : EXIT_OK;
 }
 
 static struct ledger_query
@@ -187,9 +211,6 @@ index_query(const struct query *q)
 	return (struct ledger_query){ q->has_msg ? q->msgid : NULL, q->has_case ? q->pseudo : NULL,
 	    q->rule, q->recipient, q->sender, q->since, q->until };
 }
-
-/* --json: JSON lines (or one JSON document) instead of the human form */
-static bool json_out;
 
 static void
 show_entry(const Keten__Ledger__V1__Entry *e)
