@@ -102,6 +102,12 @@ done
 [ "$(grep -c '^— \(politie\|om\) ' "$NET/cp.note")" -eq 2 ] || die "no checkpoint cosigned by both: $(cat "$NET/cp.note")"
 "$KETEN" audit verify --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" \
 	--directory "$NET/directory.yaml" 2>/dev/null | grep -q "(all verified)$" || die "cosignatures do not verify"
+"$KETEN" audit verify --json --data "$NET/broker-data" --key "$NET/keys/broker.public.yaml" \
+	--directory "$NET/directory.yaml" 2>/dev/null | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+assert v["ok"] and v["cosignaturesVerified"] and v["verdict"].startswith("ledger OK"), v
+assert set(v["newestCosignedSize"]) == {"politie", "om"}, v' || die "verify --json wrong"
 
 # a third party: the broker's vkey, the cosigned checkpoint, the witnesses' keys
 vkey=$("$KETEN" audit vkey --key "$NET/keys/broker.public.yaml") || die "vkey failed"
