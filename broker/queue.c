@@ -98,7 +98,7 @@ queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 {
 	ProtobufCBinaryData dl[64];
 	const Keten__Envelope__V1__Header *h = s->header;
-	MDB_val k = { 16, h->message_id.data }, v;
+	MDB_val v;
 	uint8_t seqbuf[8], key[KETEN_IDMAX + 8];
 	uint64_t seq = 0;
 	int rc;
@@ -152,11 +152,20 @@ queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 		return db_err(rc);
 
 	/* replay protection: this id, from this sender, when (reply_to asks the ledger) */
-	v = (MDB_val){ 8 + strlen(h->sender) + 1, NULL };
+	return queue_mark_seen(q, txn, h->message_id.data, h->sender, accepted_ms);
+}
+
+int
+queue_mark_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const char *sender,
+    int64_t when_ms)
+{
+	MDB_val k = { 16, (void *)id }, v = { 8 + strlen(sender) + 1, NULL };
+	int rc;
+
 	if ((rc = mdb_put(txn, q->seen, &k, &v, MDB_NOOVERWRITE | MDB_RESERVE)) != 0)
 		return db_err(rc);
-	be64_put(v.mv_data, (uint64_t)accepted_ms);
-	strcpy((char *)v.mv_data + 8, h->sender);
+	be64_put(v.mv_data, (uint64_t)when_ms);
+	strcpy((char *)v.mv_data + 8, sender);
 	return 0;
 }
 

@@ -34,6 +34,9 @@ void queue_free(struct queue **q);
  */
 int queue_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const char *sender,
     bool *dup);
+/* Record message `id` from `sender` as seen (queue_seen then says dup), in txn. */
+int queue_mark_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const char *sender,
+    int64_t when_ms);
 
 /*
  * Record an accepted submission (already checked) in `txn`: one queue entry

@@ -323,6 +323,8 @@ submit_refusal_handle(struct broker *b, MDB_txn *txn, const struct dir_agency *f
 	s.ref = sr->ref;
 	s.header = sr->header;
 	if (gate_refusal_check(from, sr, why, sizeof(why)) != 0) {
+		if (sr->header != NULL && sr->header->message_id.len == KETEN_UUIDBYTES)
+			events_rejection(b, txn, from, &s, "malformed", why);	/* on the record too */
 		metrics_rejected(b->metrics, "malformed");
 		session_error(b, rid, rid_len, KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED,
 		    submit_id(&s), s.ref, "source-refusal: %s", why);
@@ -334,8 +336,10 @@ submit_refusal_handle(struct broker *b, MDB_txn *txn, const struct dir_agency *f
 		return;
 	}
 	if ((rc = db_err(mdb_txn_begin(b->env, txn, 0, &child))) == 0) {
+		/* logged and marked seen together: a resent refusal is acknowledged, not logged again */
 		if ((rc = events_withheld(b, child, sr->header, sr->decisions, sr->n_decisions,
-		    &first_seq)) == 0)
+		    &first_seq)) == 0 && (rc = queue_mark_seen(b->queue, child,
+		    sr->header->message_id.data, from->id, now)) == 0)
 			rc = db_err(mdb_txn_commit(child));
 		else
 			mdb_txn_abort(child);

@@ -288,6 +288,51 @@ fresh_keys(void *ctx, const char *ep, const uint8_t spk[32], unsigned long n)
 	return 0;
 }
 
+/* A refusal at the source sent twice: logged once, acknowledged both times; a bad one refused. */
+static void
+source_refusals(const Keten__Envelope__V1__Header *model)
+{
+	Keten__Envelope__V1__Header h = *model;
+	Keten__Wire__V1__SourceDecision d = KETEN__WIRE__V1__SOURCE_DECISION__INIT, *dp[] = { &d };
+	Keten__Wire__V1__SourceRefusal sr = KETEN__WIRE__V1__SOURCE_REFUSAL__INIT;
+	Keten__Wire__V1__Command c = KETEN__WIRE__V1__COMMAND__INIT;
+	char *to[] = { (char *)"om" };
+	uint8_t id[16];
+
+	uuid7_new(id);
+	h.message_id = (ProtobufCBinaryData){ 16, id };
+	h.recipients = to;
+	h.n_recipients = 1;
+	d.recipient = "om";
+	d.path = "";
+	d.reason = "forbidden";
+	d.rule = "no-such-rule";
+	sr.ref = 99;
+	sr.header = &h;
+	sr.n_decisions = 1;
+	sr.decisions = dp;
+	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_SOURCE_REFUSAL;
+	c.source_refusal = &sr;
+	for (int round = 0; round < 2; round++) {
+		send_cmd(&c);
+		Keten__Wire__V1__Command *r = recv_reply(5000);
+		bool ok = r != NULL && r->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK &&
+		    r->submit_ack->source_refusal && r->submit_ack->duplicate == (round == 1);
+		printf("%s source refusal %s: %s\n", ok ? "ok  " : "FAIL", round ? "resent" : "sent",
+		    ok ? (round ? "acknowledged as a duplicate" : "acknowledged") : "not acknowledged so");
+		failures += !ok;
+		if (r)
+			keten__wire__v1__command__free_unpacked(r, NULL);
+	}
+	char idtext[KETEN_UUIDSTRLEN];
+	uuid_format(idtext, id);
+	printf("     source refusal id %s\n", idtext);
+	/* a decision naming a path the type does not have */
+	uuid7_new(id);
+	d.path = "persons[suspect].shoe_size";
+	send_case(&c, "source refusal with an unknown path", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -496,6 +541,7 @@ main(int argc, char **argv)
 	}
 	broker_only_commands();
 	extreme_times();
+	source_refusals(&h);
 
 	/* a manifest naming one path 20,000 times, signed: as big an entry as
 	 * the sender likes, were it let through */

@@ -12,7 +12,9 @@ seq -f '{"reference":"before-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.
 # nla's keys, used by a misbehaving raw client
 "$KETEN_TESTBIN/rawpeer" --endpoint "ipc://$NET/broker.sock" --server-key "$BROKER_KEY" \
 	--keys "$NET/keys/nla.secret" --max-bytes 1048576 --invalid-to om \
-	--forge-to gemeente-amsterdam --directory "$NET/directory.yaml" || die "malformed-frame checks failed"
+	--forge-to gemeente-amsterdam --directory "$NET/directory.yaml" >"$NET/rawpeer.out" ||
+	die "malformed-frame checks failed: $(cat "$NET/rawpeer.out")"
+cat "$NET/rawpeer.out"
 seq -f '{"reference":"after-%g"}' 1 100 | "$KETEN" send --config "$NET/politie.yaml" --to om \
 	--type CaseReferral --purpose prosecution --lines \
 	>>"$NET/sent.ids" || die "send failed"
@@ -25,6 +27,11 @@ grep -q '^2026-12-04T00:00:00.000Z INFO broker: checkpoint 999' "$NET/broker.log
 grep -q 'agency nla reports error 1: x\\x0a2026-12-04T00:00:00.000Z INFO broker: checkpoint 999 cosigned by om' \
 	"$NET/broker.log" || die "the forged reason was not logged escaped: $(grep 'reports error 1: x' "$NET/broker.log")"
 echo "# a reason with a newline and a fake log line was logged on one line, escaped"
+# a refusal at the source sent twice is in the ledger once
+rid=$(sed -n 's/^ *source refusal id \([0-9a-f-]*\)$/\1/p' "$NET/rawpeer.out" 2>/dev/null)
+[ -n "$rid" ] || die "rawpeer did not send a source refusal"
+n=$("$KETEN" audit query --json --ledger "$NET/broker-data" --kind WITHHELD --message "$rid" 2>/dev/null | wc -l)
+[ "$n" -eq 1 ] || die "the source refusal sent twice is in the ledger $n times"
 # the replayed submission is in the ledger once
 n=$("$KETEN" audit query --json --ledger "$NET/broker-data" --kind ACCEPTED --sender nla 2>/dev/null | wc -l)
 [ "$n" -eq 1 ] || die "nla's one accepted submission is in the ledger $n times"
