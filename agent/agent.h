@@ -116,7 +116,8 @@ struct agent {
 	int64_t progress_ms, last_rx_ms, next_hello_ms, next_hb_ms;
 	struct pending *pend;
 	size_t npend, cappend;
-	uint64_t commits, committed, submitted, received, dups, acked, rejected, refused;
+	uint64_t commits, committed, submitted, received, dups, acked, rejected, refused,
+	    source_refusals;	/* refusals at the source the broker logged */
 	/* for GET /metrics (agent/rest.c asks over the control socket) */
 	uint64_t withheld_fields, api_errors;
 	uint64_t rejected_by[32];		/* per keten.wire.v1.ErrorCode */

@@ -463,6 +463,8 @@ handle_metrics(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 		fprintf(f, "keten_agent_rejected_total{reason=\"%s\"} %llu\n", reason,
 		    (unsigned long long)a->rejected_by[i]);
 	}
+	COUNTER("keten_agent_source_refusals_total", "Messages the policy let no recipient have, "
+	    "logged in the broker's ledger as refused at the source.", a->source_refusals);
 	COUNTER("keten_agent_received_total", "Messages received into the inbox.", a->received);
 	COUNTER("keten_agent_duplicates_total", "Deliveries already in the inbox.", a->dups);
 	COUNTER("keten_agent_refused_total", "Deliveries refused by this agent's checks.", a->refused);

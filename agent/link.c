@@ -96,7 +96,10 @@ on_submit_ack(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *a
 		store_receipts_put(a->store, txn, ack);
 	}
 	if (rc == 0) {
-		a->acked++;
+		if (ack->source_refusal)
+			a->source_refusals++;	/* logged, not accepted: nothing to deliver */
+		else
+			a->acked++;
 		control_note_rtt(a, ack->ref);
 		if (a->inflight)
 			a->inflight--;
