@@ -508,7 +508,7 @@ audit_report(struct ledger_reader *r, const struct query *q, const char *policy_
 
 struct row {
 	char key[160];
-	uint64_t accepted, rejected, delivered;
+	uint64_t accepted, rejected, delivered, withheld;
 };
 
 struct stats {
@@ -575,6 +575,8 @@ stats_count(struct stats *st, const char *key, int kind)
 		w->accepted++;
 	else if (kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED)
 		w->rejected++;
+	else if (kind == KETEN__LEDGER__V1__KIND__KIND_WITHHELD)
+		w->withheld++;
 	else
 		w->delivered++;
 }
@@ -607,7 +609,8 @@ stats_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 		return 0;
 	}
 	if (e->kind != KETEN__LEDGER__V1__KIND__KIND_ACCEPTED &&
-	    e->kind != KETEN__LEDGER__V1__KIND__KIND_REJECTED)
+	    e->kind != KETEN__LEDGER__V1__KIND__KIND_REJECTED &&
+	    e->kind != KETEN__LEDGER__V1__KIND__KIND_WITHHELD)
 		return 0;
 	snprintf(key, sizeof(key), "pair %s -> %s", e->sender, e->recipient[0] ? e->recipient :
 	    "(refused)");
@@ -616,7 +619,8 @@ stats_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 		snprintf(key, sizeof(key), "rule %s", e->rule_ids[i]);
 		stats_count(st, key, e->kind);
 	}
-	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED && e->reason_code[0]) {
+	if ((e->kind == KETEN__LEDGER__V1__KIND__KIND_REJECTED ||
+	    e->kind == KETEN__LEDGER__V1__KIND__KIND_WITHHELD) && e->reason_code[0]) {
 		snprintf(key, sizeof(key), "reason %s", e->reason_code);
 		stats_count(st, key, e->kind);
 	}
@@ -634,7 +638,7 @@ audit_stats(struct ledger_reader *r, bool json)
 {
 	static const char *const sections[][2] = {
 		{ "pair ", "per sender -> recipient" }, { "rule ", "per rule" },
-		{ "reason ", "refusals per reason" },
+		{ "reason ", "refusals and withholdings per reason" },
 	};
 	struct stats st = { .r = r };
 	json_t *out = NULL;
@@ -647,20 +651,21 @@ audit_stats(struct ledger_reader *r, bool json)
 		size_t plen = strlen(sections[s][0]);
 		json_t *arr = json ? json_array() : NULL;
 		if (!json)
-			printf("%s%-50s %10s %10s %10s\n", s ? "\n" : "", sections[s][1], "accepted",
-			    "rejected", "delivered");
+			printf("%s%-44s %9s %9s %9s %9s\n", s ? "\n" : "", sections[s][1], "accepted",
+			    "rejected", "delivered", "withheld");
 		for (size_t i = 0; i < st.n; i++) {
 			const struct row *w = &st.rows[i];
 			if (strncmp(w->key, sections[s][0], plen) != 0)
 				continue;
 			if (json)
-				json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I}", "key",
+				json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I}", "key",
 				    w->key + plen, "accepted", (json_int_t)w->accepted, "rejected",
-				    (json_int_t)w->rejected, "delivered", (json_int_t)w->delivered));
+				    (json_int_t)w->rejected, "delivered", (json_int_t)w->delivered,
+				    "withheld", (json_int_t)w->withheld));
 			else
-				printf("  %-48s %10llu %10llu %10llu\n", w->key + plen,
+				printf("  %-42s %9llu %9llu %9llu %9llu\n", w->key + plen,
 				    (unsigned long long)w->accepted, (unsigned long long)w->rejected,
-				    (unsigned long long)w->delivered);
+				    (unsigned long long)w->delivered, (unsigned long long)w->withheld);
 		}
 		if (json)
 			json_object_set_new(out, s == 0 ? "pairs" : s == 1 ? "rules" : "reasons", arr);
@@ -674,7 +679,7 @@ audit_stats(struct ledger_reader *r, bool json)
 		if (json)
 			json_object_set_new(kinds, audit_kind_name(k), json_integer((json_int_t)st.kinds[k]));
 		else
-			printf("  %-48s %10llu\n", audit_kind_name(k), (unsigned long long)st.kinds[k]);
+			printf("  %-42s %9llu\n", audit_kind_name(k), (unsigned long long)st.kinds[k]);
 	}
 	if (json) {
 		json_object_set_new(out, "kinds", kinds);

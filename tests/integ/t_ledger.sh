@@ -59,8 +59,8 @@ n=$("$KETEN" audit query --json --data "$NET/broker-data" --recipient om --kind 
 n=$("$KETEN" audit query --json --data "$NET/broker-data" --sender politie --type CaseSignal 2>/dev/null | wc -l)
 [ "$n" -eq 1 ] || die "query by sender and type found $n entries, expected 1"
 "$KETEN" audit stats --data "$NET/broker-data" >"$NET/stats.txt" 2>/dev/null
-grep -q "^  politie -> om  *20  *0  *20$" "$NET/stats.txt" || die "stats: $(cat "$NET/stats.txt")"
-grep -q "^  referral-police-to-om  *20  *0  *20$" "$NET/stats.txt" || die "stats per rule wrong"
+grep -q "^  politie -> om  *20  *0  *20  *0$" "$NET/stats.txt" || die "stats: $(cat "$NET/stats.txt")"
+grep -q "^  referral-police-to-om  *20  *0  *20  *0$" "$NET/stats.txt" || die "stats per rule wrong"
 grep -q "^  DELIVERED  *21$" "$NET/stats.txt" || die "stats per kind wrong: $(cat "$NET/stats.txt")"
 "$KETEN" audit stats --json --data "$NET/broker-data" 2>/dev/null | python3 -c '
 import json, sys
