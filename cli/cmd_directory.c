@@ -209,6 +209,13 @@ cmd_directory(int argc, char **argv)
 			fprintf(stderr, "keten directory: %s is not listed (use add)\n", nk.id);
 			goto out;
 		}
+		if (memcmp(nk.tx_pk, a->tx_pk, 32) == 0 || memcmp(nk.sign_pk, a->sign_pk, 32) == 0 ||
+		    memcmp(nk.enc_pk, a->enc_pk, 32) == 0) {
+			fprintf(stderr, "keten directory rotate: %s holds %s's current keys, not new "
+			    "ones: make new keys first (keten keygen --agency %s --out NEWDIR) and "
+			    "rotate to NEWDIR/%s.public.yaml\n", pub, nk.id, nk.id, nk.id);
+			goto out;
+		}
 		memcpy(a->prev_tx_pk, a->tx_pk, 32);
 		memcpy(a->prev_sign_pk, a->sign_pk, 32);
 		memcpy(a->prev_enc_pk, a->enc_pk, 32);

@@ -199,7 +199,8 @@ keys_save(const struct keten_keys *k, const char *dir, char err[static KETEN_ERR
 		return keten_seterr(err, KETEN_EINVAL, "path too long");
 	if (lstat(path, &st) == 0)
 		return keten_seterr(err, KETEN_EEXIST, "%s exists; refusing to overwrite a "
-		    "secret key", path);
+		    "secret key (for a key rotation, make the new keys in another directory, "
+		    "e.g. --out %s/new, then keten directory rotate --public it)", path, dir);
 	key_z85_encode(tx, k->tx_sk);
 	/* An Ed25519 secret key is seed || public key; the file holds the seed. */
 	key_b64_encode(sg, sizeof(sg), k->sign_sk, 32);

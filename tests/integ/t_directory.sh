@@ -13,6 +13,16 @@ ref='{"reference":"PL-DIR-1"}'
 	--body "$ref" >/dev/null || die "first send failed"
 wait_inbox om 1 30 || die "nothing delivered before the rotation"
 
+# 0. a rotation to the keys politie already has is refused, saying what to do
+cp "$NET/directory.yaml" "$NET/directory.before"
+"$KETEN" directory rotate --file "$NET/directory.yaml" --public "$NET/keys/politie.public.yaml" \
+	2>"$NET/rot.err" && die "rotation to the current keys accepted"
+grep -q "holds politie's current keys, not new ones: make new keys first (keten keygen" "$NET/rot.err" ||
+	die "rotation to the current keys: $(cat "$NET/rot.err")"
+cmp -s "$NET/directory.yaml" "$NET/directory.before" || die "a refused rotation changed the directory"
+"$KETEN" keygen --agency politie --out "$NET/keys" >/dev/null 2>"$NET/kg.err" && die "keygen overwrote a key"
+grep -q "for a key rotation, make the new keys in another directory" "$NET/kg.err" ||
+	die "keygen over a key does not say how to rotate: $(cat "$NET/kg.err")"
 # 1. politie rotates its keys; the old ones stay valid for the overlap
 mkdir -m 700 "$NET/newkeys"
 "$KETEN" keygen --agency politie --out "$NET/newkeys" >/dev/null
