@@ -5,6 +5,7 @@
  * window.
  */
 #include "agent/agent.h"
+#include "common/version.h"
 
 static void
 new_session(struct agent *a, const char *why)
@@ -332,7 +333,7 @@ link_hello(struct agent *a)
 	h.version = KETEN_PROTOCOL_VERSION;
 	h.agency = a->cfg->agency;
 	h.instance = (ProtobufCBinaryData){ sizeof(a->instance), a->instance };
-	h.software = "keten-agent 0.1.0";
+	h.software = "keten-agent " KETEN_VERSION;
 	h.time_ms = now_ms();
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
 	c.hello = &h;

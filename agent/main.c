@@ -10,6 +10,7 @@
 
 #include "agent/agent.h"
 #include "common/harden.h"
+#include "common/version.h"
 #include "common/yamltree.h"
 
 volatile sig_atomic_t agent_stopping;
@@ -22,12 +23,13 @@ on_signal(int sig)
 }
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr, "usage: keten-agent --config FILE [-n] [--verbose]\n"
+	fprintf(f, "usage: keten-agent --config FILE [-n] [--verbose]\n"
 	    "  -n, --check     check the configuration and keys, then exit\n"
-	    "  -v, --verbose   log debug lines\n");
-	exit(2);
+	    "  -v, --verbose   log debug lines\n"
+	    "  -V, --version   print the version\n");
+	exit(f == stdout ? 0 : 2);
 }
 
 /* Our keys (and those being rotated out), the root, the broker's keys. */
@@ -293,6 +295,7 @@ main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* static: the zeroed pages of its tables (sent_at, dq) stay untouched,
@@ -303,16 +306,20 @@ main(int argc, char **argv)
 	char err[KETEN_ERRLEN];
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:nvhV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'n': check = true; break;
 		case 'v': verbose = true; break;
-		default: usage();
+		case 'V':
+			printf("keten-agent %s\n", KETEN_VERSION);
+			return 0;
+		case 'h': usage(stdout); break;
+		default: usage(stderr);
 		}
 	}
 	if (config == NULL || optind != argc)
-		usage();
+		usage(stderr);
 	log_init("agent", verbose);
 	if (sodium_init() < 0)
 		fatal("libsodium initialisation failed");

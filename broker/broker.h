@@ -52,6 +52,7 @@
 #include "common/log.h"
 #include "common/trust.h"
 #include "common/utf8.h"
+#include "common/version.h"
 #include "common/util.h"
 #include "common/wire.h"
 

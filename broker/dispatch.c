@@ -158,7 +158,7 @@ handle_hello(struct broker *b, const struct dir_agency *from, const uint8_t *rid
 	me.version = KETEN_PROTOCOL_VERSION;
 	me.agency = "broker";
 	me.instance = (ProtobufCBinaryData){ sizeof(b->instance), b->instance };
-	me.software = "keten-broker 0.1.0";
+	me.software = "keten-broker " KETEN_VERSION;
 	c.cmd_case = KETEN__WIRE__V1__COMMAND__CMD_HELLO;
 	c.hello = &me;
 	session_reply(b, rid, rid_len, &c);

@@ -9,6 +9,7 @@
 
 #include "broker/broker.h"
 #include "common/harden.h"
+#include "common/version.h"
 
 volatile sig_atomic_t broker_stopping, broker_reload;
 
@@ -22,12 +23,13 @@ on_signal(int sig)
 }
 
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr, "usage: keten-broker --config FILE [-n] [--verbose]\n"
+	fprintf(f, "usage: keten-broker --config FILE [-n] [--verbose]\n"
 	    "  -n, --check     check the configuration, keys and directory, then exit\n"
-	    "  -v, --verbose   log debug lines\n");
-	exit(2);
+	    "  -v, --verbose   log debug lines\n"
+	    "  -V, --version   print the version\n");
+	exit(f == stdout ? 0 : 2);
 }
 
 /* LMDB, the queue, the ledger, the audit spool and, if configured, /metrics. */
@@ -223,6 +225,7 @@ main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct broker b;
@@ -231,16 +234,20 @@ main(int argc, char **argv)
 	char err[KETEN_ERRLEN];
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "c:nvh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:nvhV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'n': check = true; break;
 		case 'v': verbose = true; break;
-		default: usage();
+		case 'V':
+			printf("keten-broker %s\n", KETEN_VERSION);
+			return 0;
+		case 'h': usage(stdout); break;
+		default: usage(stderr);
 		}
 	}
 	if (config == NULL || optind != argc)
-		usage();
+		usage(stderr);
 	log_init("broker", verbose);
 	/* Each nested LMDB transaction (one per ledger entry and submission)
 	 * allocates and frees a 2 MiB dirty list, and the ring frees up to

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "common/version.h"
 
 static const struct {
 	const char *name;
@@ -30,7 +31,8 @@ usage(FILE *f)
 	fprintf(f, "usage: keten <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-	fprintf(f, "\n`keten <command> --help` describes a command.\n");
+	fprintf(f, "\n`keten <command> --help` describes a command; `keten --version` prints %s.\n",
+	    KETEN_VERSION);
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -46,9 +48,22 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0)
 		return usage(stdout);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
+	    strcmp(argv[1], "version") == 0) {
+		printf("keten %s\n", KETEN_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		/* --help anywhere after the command: its usage, on stdout, exit 0 */
+		for (int a = 2; a < argc; a++)
+			if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
+				char *help[] = { argv[1], (char *)"--help", NULL };
+				return commands[i].fn(2, help);
+			}
+		return commands[i].fn(argc - 1, argv + 1);
+	}
 	fprintf(stderr, "keten: unknown command \"%s\"\n", argv[1]);
 	return usage(stderr);
 }
