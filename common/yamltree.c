@@ -21,6 +21,55 @@ struct ydoc {
 	size_t nodes;
 };
 
+/*
+ * libyaml's problem in plain words with the likely fix, for privacy officers
+ * who write YAML by hand (libyaml's own words follow in parentheses).
+ */
+static const char *
+yaml_plain_words(const char *problem, const char *context)
+{
+	static const struct { const char *problem, *context, *words; } known[] = {
+		{ "mapping values are not allowed", NULL, "a ': ' where YAML does not expect "
+		    "a new key: if it is part of a text, put the text in quotes (\"...\"); if it "
+		    "is a key, indent it like the keys above it" },
+		{ "found character that cannot start any token", NULL, "a character YAML does "
+		    "not allow at the start of a value (a tab, '@', '`' or '%'): use spaces to "
+		    "indent, or put the value in quotes" },
+		{ "tab character", NULL, "a tab used for indentation: indent with spaces" },
+		{ "did not find expected key", NULL, "this line is not indented like the keys "
+		    "of its block: align it with the keys above it (spaces only)" },
+		{ "did not find expected '-' indicator", NULL, "this line is not indented like "
+		    "the list items above it: align its '-' with theirs" },
+		{ "could not find expected ':'", NULL, "a key without ':', or a text that runs "
+		    "on over lines: add the ':' or put the text in quotes" },
+		{ "did not find expected ',' or ']'", NULL, "a list in [ ] that is not closed: "
+		    "add the ']' (or a ',' between items)" },
+		{ "did not find expected ',' or '}'", NULL, "a map in { } that is not closed: "
+		    "add the '}' (or a ',' between entries)" },
+		{ NULL, "quoted scalar", "a quoted text that is never closed: add the closing "
+		    "quote" },
+		{ "found unexpected end of stream", NULL, "the file ends in the middle of "
+		    "something: a quote, '[' or '{' that is never closed" },
+		{ "found undefined tag handle", NULL, "a '!' YAML reads as a tag: put the value "
+		    "in quotes" },
+		{ "control characters are not allowed", NULL, "the file holds a control "
+		    "character: save it as plain UTF-8 text" },
+		{ "invalid", NULL, "the file is not valid UTF-8 text here: save it as UTF-8" },
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (known[i].problem != NULL && (problem == NULL ||
+		    strstr(problem, known[i].problem) == NULL))
+			continue;
+		if (known[i].context != NULL && (context == NULL ||
+		    strstr(context, known[i].context) == NULL) && (problem == NULL ||
+		    strstr(problem, known[i].context) == NULL))
+			continue;
+		return known[i].words;
+	}
+	return "the file is not valid YAML here";
+}
+
 static void
 node_free(struct ynode *n)
 {
@@ -186,7 +235,8 @@ ydoc_parse(const char *name, const void *buf, size_t len, struct ydoc **out,
 					}
 				}
 			}
-			snprintf(err, KETEN_ERRLEN, "%s:%zu:%zu: %s%s%s", name, line, col,
+			snprintf(err, KETEN_ERRLEN, "%s:%zu:%zu: %s (YAML: %s%s%s)", name, line, col,
+			    yaml_plain_words(parser.problem, parser.context),
 			    parser.problem ? parser.problem : "syntax error",
 			    parser.context ? " " : "", parser.context ? parser.context : "");
 			goto fail;

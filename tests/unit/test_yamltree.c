@@ -159,6 +159,13 @@ test_syntax_errors(void **state)
 	parse_fails("a: 1\nb: {x: 1\n", "t.yaml:3:1: ", "while parsing a flow mapping");
 	parse_fails("a: 1\nb: 'open\n", "t.yaml:3:1: ", "quoted scalar");
 	parse_fails("a: 1\n\tb: 2\n", "t.yaml:2:1: ", "tab character");
+	/* in plain words with the likely fix first, libyaml's after */
+	parse_fails("description: Rules: for everyone\n", "t.yaml:1:19: ",
+	    "a ': ' where YAML does not expect a new key: if it is part of a text, put the text in quotes");
+	parse_fails("a: 1\nb: [1, 2\nc: 3\n", "t.yaml:3:2: ", "a list in [ ] that is not closed");
+	parse_fails("a: 1\nb: 'open\n", "t.yaml:3:1: ", "a quoted text that is never closed");
+	parse_fails("a: 1\n\tb: 2\n", "t.yaml:2:1: ", "indent with spaces");
+	parse_fails("a:\n  - x\n - y\n", "t.yaml:", "(YAML: ");
 	parse_fails("- a\nb: 1\n", "t.yaml:2:1: ", "block collection");
 	/* a mapping key that is itself a collection */
 	parse_fails("? [a]\n: 1\n", "t.yaml:1:3: ", "mapping key must be a plain scalar");
