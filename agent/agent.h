@@ -66,6 +66,9 @@ struct pending {		/* something to send once the batch is committed */
 	size_t len;
 };
 
+#define REFUSED_BACKOFF_MIN_MS 5000	/* the broker refuses this agency: first pause */
+#define REFUSED_BACKOFF_MAX_MS 300000	/* ... doubling up to this */
+
 struct agent {
 	struct agent_config *cfg;
 	struct keten_keys *keys;
@@ -114,6 +117,10 @@ struct agent {
 	uint64_t cursor;	/* highest outbox ref sent in this session */
 	uint64_t inflight;
 	int64_t progress_ms, last_rx_ms, next_hello_ms, next_hb_ms;
+	/* the broker refuses this agency (revoked, or outside its validity window
+	 * in the broker's directory): Hellos back off to this interval (0: not
+	 * refused); heartbeats wait; one log line per change */
+	int64_t refused_backoff_ms, refused_at_ms;
 	struct pending *pend;
 	size_t npend, cappend;
 	uint64_t commits, committed, submitted, received, dups, acked, rejected, refused,

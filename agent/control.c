@@ -478,6 +478,8 @@ handle_metrics(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 	    store_inbox_unacked(a->store, txn));
 	GAUGE("keten_agent_outbox_depth", "Submissions not yet acknowledged by the broker.",
 	    store_outbox_depth(a->store, txn));
+	GAUGE("keten_agent_broker_refuses_us", "1 while the broker refuses this agency (revoked, "
+	    "or outside its validity window in the broker's directory).", a->refused_backoff_ms != 0);
 	GAUGE("keten_agent_broker_connected", "1 while a session with the broker is established.",
 	    a->ready ? 1 : 0);
 	fprintf(f, "# HELP keten_agent_broker_roundtrip_seconds Submission sent to the broker until "

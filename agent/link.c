@@ -66,6 +66,10 @@ delivery_valid(struct agent *a, Keten__Wire__V1__Deliver *d)
 static void
 on_hello(struct agent *a, const Keten__Wire__V1__Hello *h)
 {
+	if (a->refused_backoff_ms != 0) {
+		log_info("the broker accepts this agency again");
+		a->refused_backoff_ms = 0;
+	}
 	if (h->instance.len == KETEN_INSTANCEBYTES) {
 		memcpy(a->broker_instance, h->instance.data, KETEN_INSTANCEBYTES);
 		a->have_broker_instance = true;
@@ -243,6 +247,25 @@ on_error(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Error *e)
 		restart_session(a, 0);
 	} else if (e->ref != 0 && e->message_id.len == 16 && !retry) {
 		rejected(a, txn, e);
+	} else if (e->code == KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_NOT_ALLOWED && e->ref == 0 &&
+	    e->reason != NULL && strstr(e->reason, "revoked or outside its validity window") != NULL) {
+		/* not a message of ours: this agency itself is refused.  Back off
+		 * (5 s doubling to 5 min), say so once per step, send nothing */
+		int64_t was = a->refused_backoff_ms;
+		if (was != 0 && mono_ms() - a->refused_at_ms < was)
+			return;	/* an answer to what we sent before the pause: same news */
+		a->refused_at_ms = mono_ms();
+		a->refused_backoff_ms = was == 0 ? REFUSED_BACKOFF_MIN_MS : was * 2 > REFUSED_BACKOFF_MAX_MS ?
+		    REFUSED_BACKOFF_MAX_MS : was * 2;
+		a->ready = false;
+		a->next_hello_ms = mono_ms() + a->refused_backoff_ms;
+		a->next_hb_ms = a->next_hello_ms;
+		if (a->refused_backoff_ms != was)
+			log_warnx("the broker refuses agency %s: %s (the broker's directory says so; "
+			    "ask its operator, or check valid_until); nothing is sent, the outbox is "
+			    "kept; asking again in %lld s", a->cfg->agency,
+			    log_safe(e->reason, 300, safe, sizeof(safe)),
+			    (long long)(a->refused_backoff_ms / 1000));
 	} else {
 		log_warnx("broker error %d: %s", e->code, log_safe(e->reason, 300, safe, sizeof(safe)));
 	}

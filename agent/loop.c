@@ -68,14 +68,17 @@ timers(struct agent *a)
 		a->ready = false;
 		a->next_hello_ms = 0;
 	}
-	if (!a->ready && now >= a->next_hello_ms) {
+	if (!a->ready && now >= a->next_hello_ms && a->refused_backoff_ms != 0) {
+		link_hello(a);	/* refused before: one Hello, then the back-off again */
+		a->next_hello_ms = now + a->refused_backoff_ms;
+	} else if (!a->ready && now >= a->next_hello_ms) {
 		/* not connected yet (ZMQ_IMMEDIATE): try again soon.  A Hello that left
 		 * waits three heartbeats for its answer: a slow broker answers every
 		 * Hello queued, and each answer starts a session (and a resend of the
 		 * outbox), so one per heartbeat made several sessions after a stall. */
 		a->next_hello_ms = now + (link_hello(a) == 0 ? 3 * hb : 50);
 	}
-	if (now >= a->next_hb_ms) {
+	if (now >= a->next_hb_ms && a->refused_backoff_ms == 0) {
 		link_heartbeat(a);
 		a->next_hb_ms = now + hb;
 	}

@@ -251,12 +251,18 @@ outbound_prepare(const struct policy *p, const char *self, const struct policy_l
 		const struct policy_request rq = rqs[i];
 		const struct policy_decision d = decs[i];
 		const struct dir_agency *da = directory_find(k->dir, r);
-		if (d.permitted && (da == NULL || !dir_agency_active(da, h->created_ms))) {
-			int w = snprintf(err + denied_text, KETEN_ERRLEN - denied_text, "%s%s: no active "
-			    "encryption key in the directory", denied_text ? "; " : "", r);
+		if (da == NULL || !dir_agency_active(da, h->created_ms)) {
+			/* the directory's answer comes first: that is the real reason */
+			const char *why = da == NULL ? "not in the directory" : da->revoked ?
+			    "revoked in the directory" : "outside its validity window in the directory";
+			int w = snprintf(err + denied_text, KETEN_ERRLEN - denied_text, "%s%s: %s "
+			    "(version %llu)", denied_text ? "; " : "", r, why,
+			    (unsigned long long)k->dir->version);
 			if (w > 0 && denied_text + (size_t)w < KETEN_ERRLEN)
 				denied_text += (size_t)w;
 			add_withheld(ob, cap, r, "", POLICY_NO_RULE, p, -1);
+			ob->wh[ob->nwithheld - 1].reason = (char *)(da == NULL ? "not-in-directory" :
+			    da->revoked ? "revoked" : "key-not-valid");
 			continue;
 		}
 		if (!d.permitted) {

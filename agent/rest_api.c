@@ -629,8 +629,10 @@ rest_get_metrics(struct rest *r, struct MHD_Connection *c, bool health)
 		    "the agent does not answer")) : send_agent_error(c, rep);
 	} else if (health) {
 		bool up = strstr(rep->metrics->text, "\nketen_agent_broker_connected 1\n") != NULL;
+		bool refused = strstr(rep->metrics->text, "\nketen_agent_broker_refuses_us 1\n") != NULL;
 		rc = rest_send_json(c, MHD_HTTP_OK, json_pack("{s:s,s:s}", "status", "ok", "broker",
-		    up ? "connected" : "disconnected"));
+		    up ? "connected" : refused ? "refuses this agency (revoked, or outside its validity "
+		    "window in the broker's directory)" : "disconnected"));
 	} else {
 		rc = rest_send_text(c, MHD_HTTP_OK, "text/plain; version=0.0.4", strdup(rep->metrics->text));
 	}

@@ -59,7 +59,13 @@ grep -q "agency om is revoked: its session is cut off" "$NET/broker.log" || die 
 for i in $(seq 50); do grep -q "directory version 3 activated" "$NET/politie.log" && break; sleep 0.1; done
 if out=$("$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
 	--body '{"reference":"PL-DIR-4"}' 2>&1); then die "sent to a revoked agency: $out"; fi
-echo "$out" | grep -q "om: no active encryption key" || die "unexpected: $out"
+echo "$out" | grep -q "om: revoked in the directory (version 3)" || die "unexpected: $out"
+# om is told once, plainly, and backs off instead of asking again and again
+for i in $(seq 50); do grep -q "the broker refuses agency om" "$NET/om.log" && break; sleep 0.1; done
+sleep 2
+n=$(grep -c "the broker refuses agency om: agency om is revoked" "$NET/om.log")
+[ "$n" -ge 1 ] && [ "$n" -le 2 ] || die "om logged the refusal $n times: $(grep WARN "$NET/om.log" | tail -5)"
+grep -q "broker error 7" "$NET/om.log" && die "om logs raw broker errors: $(grep -c "broker error 7" "$NET/om.log")"
 proc_stop om
 "$KETEN_BIN/keten-agent" --config "$NET/om.yaml" >>"$NET/om.log" 2>&1 &
 echo $! >"$NET/om.pid"
