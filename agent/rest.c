@@ -324,7 +324,15 @@ refuse_early(struct rest *r, struct MHD_Connection *c, bool *refused)
 		char *end;
 		errno = 0;
 		unsigned long long n = strtoull(ls.first, &end, 10);
-		if (errno != 0 || end == ls.first || *end != '\0' || n > r->max_body)
+		const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_EXPECT);
+		/* too big: answered now when the client waits for "100 Continue" or
+		 * announces more than DRAIN_MAX_BYTES; a smaller body is read and
+		 * dropped first (within the body deadline), so that an ordinary
+		 * client that sends before it listens reads the 413 instead of a
+		 * reset connection */
+		if (errno != 0 || end == ls.first || *end != '\0' ||
+		    (n > r->max_body && (expect != NULL || n > DRAIN_MAX_BYTES)))
 			return rest_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large", "request body "
 			    "of %.24s bytes is larger than %zu bytes (api_max_body_bytes)", ls.first,
 			    r->max_body);
@@ -349,19 +357,21 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 			return rc;
 		if ((q = calloc(1, sizeof(*q))) == NULL)
 			return MHD_NO;
+		q->chunked = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+		    MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL;
 		*con_cls = q;
 		rest_guard_phase(r, c, REST_PHASE_BODY);
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (q->len + *upload_size > r->max_body) {
-			/* a chunked body too big: answered now, the rest never read */
+		if (q->too_big || q->len + *upload_size > r->max_body) {
+			/* too big: dropped as it comes, up to DRAIN_MAX_BYTES (then 413);
+			 * beyond that (a chunked body without end) the connection is closed */
+			q->drained += *upload_size;
 			*upload_size = 0;
 			q->too_big = true;
-			if (rest_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large", "request body "
-			    "larger than %zu bytes (api_max_body_bytes)", r->max_body) == MHD_YES)
-				return MHD_YES;
-			return MHD_NO;	/* cannot answer mid-body: close the connection */
+			/* a chunked body has no announced end: closed at once */
+			return q->chunked || q->drained > DRAIN_MAX_BYTES ? MHD_NO : MHD_YES;
 		}
 		if (q->len + *upload_size > q->cap) {
 			size_t cap = q->cap ? q->cap : 4096;
@@ -379,7 +389,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		return MHD_YES;
 	}
 	if (q->too_big)
-		return MHD_YES;	/* answered already */
+		return rest_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too-large", "request body "
+		    "larger than %zu bytes (api_max_body_bytes)", r->max_body);
 	rest_guard_phase(r, c, REST_PHASE_ANSWER);
 	return route(r, l->need_token, c, url, method, q);
 }

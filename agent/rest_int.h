@@ -23,7 +23,7 @@
 #define BATCH_MAX 1000		/* submissions in one POST /v1/messages */
 #define HEADER_TIMEOUT_MS 10000	/* request line and headers, from the connection's start */
 #define BODY_TIMEOUT_MS 30000	/* the body, from the end of the headers */
-#define IDLE_TIMEOUT_S 10	/* libmicrohttpd's own: no byte at all for this long */
+#define DRAIN_MAX_BYTES (16u << 20)	/* an oversized body read and dropped before its 413 */
 
 struct rest;
 
@@ -65,6 +65,8 @@ struct req {
 	char *body;
 	size_t len, cap;
 	bool too_big;
+	size_t drained;		/* bytes of a too big body dropped */
+	bool chunked;		/* no Content-Length: no announced end */
 };
 
 /* rest_guard.c */
