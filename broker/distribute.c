@@ -86,8 +86,18 @@ load_policy(struct broker *b, const char *path, struct policy **out, char **src,
 	if (rc != 0) {
 		free(*src);
 		*src = NULL;
+		return rc;
 	}
-	return rc;
+	if (policy_nabsent(*out) > 0) {	/* said once, all of them */
+		char list[512] = "";
+		size_t off = 0;
+		for (size_t i = 0; i < policy_nabsent(*out) && off < sizeof(list); i++)
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? ", " : "",
+			    policy_absent(*out, i, NULL));
+		log_info("%s names %zu agencies the directory does not list (%s): rules about them "
+		    "are inert until it does", path, policy_nabsent(*out), list);
+	}
+	return 0;
 }
 
 /*

@@ -424,6 +424,24 @@ cmd_policy_lint(int argc, char **argv)
 			    "but no permit rule grants anything for it", pid);
 	}
 
+	/* agencies the policy names that this directory lacks: one warning for all */
+	if (policy_nabsent(p) > 0) {
+		struct buf b = { NULL, 0, 0 };
+		size_t first = 0, line;
+		for (size_t i = 0; i < policy_nabsent(p); i++) {
+			const char *id = policy_absent(p, i, &line);
+			buf_add(&b, "%s%s (line %zu)", i ? ", " : "", id, line);
+			if (i == 0)
+				first = line;
+		}
+		finding_add(&fs, (unsigned)first, false, "absent-agency", NULL, "%zu agenc%s named by "
+		    "the policy %s not in the directory: %s; rules about %s are inert until the "
+		    "directory lists %s", policy_nabsent(p), policy_nabsent(p) == 1 ? "y" : "ies",
+		    policy_nabsent(p) == 1 ? "is" : "are", buf_str(&b),
+		    policy_nabsent(p) == 1 ? "it" : "them", policy_nabsent(p) == 1 ? "it" : "them");
+		free(b.s);
+	}
+
 	qsort(fs.v, fs.n, sizeof(*fs.v), finding_cmp);
 	size_t nwarn = 0, nnote = 0;
 	for (size_t i = 0; i < fs.n; i++)

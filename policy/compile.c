@@ -147,6 +147,71 @@ struct agency_set {
 	bool allow_groups;
 };
 
+/* Levenshtein distance of a and b, capped: 3 means "3 or more". */
+static unsigned
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned row[KETEN_IDMAX + 1];
+
+	if (la > KETEN_IDMAX || lb > KETEN_IDMAX || (la > lb ? la - lb : lb - la) > 2)
+		return 3;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		unsigned diag = row[0];
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb] < 3 ? row[lb] : 3;
+}
+
+/* A listed agency id (or group name) one or two edits from s, or NULL. */
+static const char *
+near_name(struct compiler *c, const char *s, bool groups)
+{
+	for (size_t k = 0; k < c->dir->n; k++)
+		if (edit_distance(s, c->dir->agencies[k].id) <= 2)
+			return c->dir->agencies[k].id;
+	for (size_t g = 0; groups && c->groups != NULL && g < c->groups->n / 2; g++) {
+		const struct ynode *key = c->groups->items[2 * g];
+		if (key->kind == YNODE_SCALAR && edit_distance(s, key->str) <= 2)
+			return key->str;
+	}
+	return NULL;
+}
+
+/* Remember an agency id the directory lacks (once, with where it is first named). */
+static int
+add_absent(struct compiler *c, const char *s, size_t line)
+{
+	struct policy *p = c->p;
+
+	for (size_t i = 0; i < p->nabsent; i++)
+		if (strcmp(p->absent[i], s) == 0)
+			return 0;
+	char **na = realloc(p->absent, (p->nabsent + 1) * sizeof(*na));
+	if (na == NULL)
+		return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+	p->absent = na;
+	size_t *nl = realloc(p->absent_line, (p->nabsent + 1) * sizeof(*nl));
+	if (nl == NULL)
+		return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+	p->absent_line = nl;
+	if ((p->absent[p->nabsent] = strdup(s)) == NULL)
+		return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+	p->absent_line[p->nabsent++] = line;
+	return 0;
+}
+
 /* Resolve an agency reference: id, group name, kind:X or "*". */
 static int
 add_agency_ref(struct compiler *c, const struct ynode *v, void *arg)
@@ -178,8 +243,14 @@ add_agency_ref(struct compiler *c, const struct ynode *v, void *arg)
 		struct agency_set inner = { as->set, false };
 		return each_scalar(c, g, "an agency id or kind:KIND", add_agency_ref, &inner);
 	}
-	return ydoc_err(c->doc, v, c->err, "unknown agency or group \"%s\" (not in the directory%s)",
-	    s, as->allow_groups ? " nor under groups" : "; groups cannot contain groups");
+	/* an agency this network does not have (yet): its rules are inert for
+	 * it, and lint lists it; but a near miss of a listed one is a typo */
+	const char *near = near_name(c, s, as->allow_groups);
+	if (agency_id_valid(s) && near == NULL)
+		return add_absent(c, s, v->line);
+	return ydoc_err(c->doc, v, c->err, "unknown agency or group \"%s\" (not in the directory%s)%s%s%s",
+	    s, as->allow_groups ? " nor under groups" : "; groups cannot contain groups",
+	    near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
 }
 
 static int
@@ -708,6 +779,10 @@ policy_free(struct policy **pp)
 		free(r->regions);
 	}
 	free(p->rules);
+	for (size_t i = 0; i < p->nabsent; i++)
+		free(p->absent[i]);
+	free(p->absent);
+	free(p->absent_line);
 	for (size_t i = 0; i < p->nag && p->agencies; i++)
 		free(p->agencies[i]);
 	free(p->agencies);
@@ -732,4 +807,20 @@ policy_free(struct policy **pp)
 	free(p->version);
 	free(p);
 	*pp = NULL;
+}
+
+size_t
+policy_nabsent(const struct policy *p)
+{
+	return p->nabsent;
+}
+
+const char *
+policy_absent(const struct policy *p, size_t i, size_t *line)
+{
+	if (i >= p->nabsent)
+		return NULL;
+	if (line != NULL)
+		*line = p->absent_line[i];
+	return p->absent[i];
 }

@@ -139,6 +139,14 @@ enum policy_reason policy_why_withheld(const struct policy *p, const struct poli
 
 /* Rules, for tools. */
 size_t policy_nrules(const struct policy *p);
+/*
+ * The agency ids the policy names that its directory does not list (an
+ * agency not in this network): rules about them are inert.  How many; the
+ * i-th in *name with the line it is first named on.  (An id one or two
+ * letters from a listed agency or group is an error instead: a typo.)
+ */
+size_t policy_nabsent(const struct policy *p);
+const char *policy_absent(const struct policy *p, size_t i, size_t *line);
 const char *policy_rule_id(const struct policy *p, size_t i);
 bool policy_rule_is_forbid(const struct policy *p, size_t i);
 const char *policy_rule_basis(const struct policy *p, size_t i);

@@ -60,6 +60,10 @@ struct policy {
 	struct bucket *buckets;
 	size_t nbuckets;		/* power of two */
 	uint32_t *idx;
+	/* agency ids the policy names that the directory does not list: their
+	 * rules are inert for them (an agency not in the network) */
+	char **absent;
+	size_t *absent_line, nabsent;
 };
 
 int policy_agency_index(const struct policy *p, const char *id);

@@ -220,12 +220,37 @@ test_error_unknown_agency(void **state)
 static void
 test_error_unknown_group_member(void **state)
 {
-	edit_fails(*state, "  police: [politie, kmar]\n", "  police: [politie, marechaussee]\n",
-	    "marechaussee", 0, "unknown agency or group \"marechaussee\"",
-	    "groups cannot contain groups");
+	/* a near miss of a listed agency: a typo, refused with the likely name */
+	edit_fails(*state, "  police: [politie, kmar]\n", "  police: [politie, kmarr]\n",
+	    "kmarr", 0, "unknown agency or group \"kmarr\"", "did you mean \"kmar\"?");
 	/* a group inside a group */
 	edit_fails(*state, "  munis: [kind:municipality]\n", "  munis: [kind:municipality, police]\n",
 	    "police]", 0, "unknown agency or group \"police\"", "groups cannot contain groups");
+}
+
+/*
+ * An agency this network does not have (not in the directory, not a near
+ * miss of one): the policy compiles, rules about it are inert, and the
+ * policy says which it is and where (issue [5/7]: the shipped policy
+ * against a directory of two agencies).
+ */
+static void
+test_absent_agency(void **state)
+{
+	struct fixture *f = *state;
+	char *text = base_text();
+	size_t line = 0;
+
+	tu_replace(&text, "  police: [politie, kmar]\n", "  police: [politie, kmar, marechaussee-west]\n");
+	tu_replace(&text, "    to: munis\n", "    to: [munis, riec-zuid]\n");
+	struct policy *p = load_ok(f, text);
+	assert_int_equal(policy_nabsent(p), 2);
+	assert_string_equal(policy_absent(p, 0, &line), "marechaussee-west");
+	assert_int_equal(line, 4);
+	assert_string_equal(policy_absent(p, 1, &line), "riec-zuid");
+	assert_null(policy_absent(p, 2, &line));
+	policy_free(&p);
+	free(text);
 }
 
 static void
@@ -1028,6 +1053,7 @@ main(void)
 		cmocka_unit_test(test_error_unknown_type),
 		cmocka_unit_test(test_error_unknown_field),
 		cmocka_unit_test(test_error_unknown_purpose_and_basis),
+		cmocka_unit_test(test_absent_agency),
 		cmocka_unit_test(test_error_invisible_id),
 		cmocka_unit_test(test_error_duplicate_rule),
 		cmocka_unit_test(test_error_missing_purpose_basis),
