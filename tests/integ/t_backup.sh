@@ -15,8 +15,9 @@ seq -f '{"reference":"BK2-%g"}' 1 200 | "$KETEN" send --config "$NET/politie.yam
 	--type CaseReferral --purpose prosecution --lines >/dev/null &
 sender=$!
 sleep 0.2
-mdb_copy -c "$NET/broker-data" "$NET/backup" 2>/dev/null || { mkdir -p "$NET/backup" &&
-	mdb_copy -c "$NET/broker-data" "$NET/backup"; } || die "mdb_copy failed"
+# as docs/operator.md says: the target directory first
+mkdir -m 700 "$NET/backup"
+mdb_copy -c "$NET/broker-data" "$NET/backup" || die "mdb_copy failed"
 wait $sender || die "send during the copy failed"
 out=$("$KETEN" audit verify --ledger "$NET/backup" --key "$NET/keys/broker.public.yaml" 2>"$NET/v.err") ||
 	die "the hot copy does not verify: $out"
