@@ -14,7 +14,8 @@ usage(FILE *f)
 	fprintf(f, "usage: keten inbox [--config AGENT.yaml] [--after SEQ] [--limit N] [--all]\n"
 	    "                   [--new] [--wait SECONDS] [--json]\n"
 	    "  Prints one line per message, tab-separated:\n"
-	    "    SEQ  MESSAGE-ID  SENDER  TYPE  RECEIVED-MS  MESSAGE\n"
+	    "    SEQ  MESSAGE-ID  SENDER  TYPE  RECEIVED  MESSAGE\n"
+	    "  RECEIVED is the time it arrived, ISO 8601 in UTC.\n"
 	    "  MESSAGE is the case message as canonical JSON on one line.  --all pages\n"
 	    "  through the whole inbox.  --new lists only what was not acknowledged with\n"
 	    "  keten ack.  --wait waits up to SECONDS (at most 30) for a message to arrive.\n"
@@ -52,10 +53,12 @@ print_items(json_t *page, uint64_t *after)
 		char *msg = json_dumps(json_object_get(it, "message"), JSON_COMPACT | JSON_ENCODE_ANY);
 		const char *type = json_string_value(json_object_get(it, "type"));
 		json_int_t seq = json_integer_value(json_object_get(it, "seq"));
-		printf("%lld\t%s\t%s\tketen.case.v1.%s\t%lld\t%s\n", (long long)seq,
+		char when[KETEN_TIMESTRLEN];
+		printf("%lld\t%s\t%s\tketen.case.v1.%s\t%s\t%s\n", (long long)seq,
 		    json_string_value(json_object_get(it, "messageId")),
 		    json_string_value(json_object_get(it, "sender")), type ? type : "?",
-		    (long long)json_integer_value(json_object_get(it, "receivedMs")), msg ? msg : "null");
+		    time_iso(json_integer_value(json_object_get(it, "receivedMs")), when),
+		    msg ? msg : "null");
 		free(msg);
 		*after = (uint64_t)seq;
 	}
