@@ -183,14 +183,14 @@ read_input(const char *file, char **data, size_t *len)
 	return 0;
 }
 
-/* The request's fields other than the message; rcpts is taken over. */
+/* The request's fields other than the message (rcpts and attrs stay the caller's). */
 static void
 fill_request(json_t *req, const char *type, json_t *rcpts, const char *purpose,
     const char *basis, const char *caseref, const char *handling, const char *reply_to,
     json_t *attrs)
 {
 	json_object_set_new(req, "type", json_string(type));
-	json_object_set_new(req, "recipients", rcpts);
+	json_object_set(req, "recipients", rcpts);
 	json_object_set_new(req, "purpose", json_string(purpose));
 	if (basis)
 		json_object_set_new(req, "legalBasis", json_string(basis));
@@ -262,34 +262,17 @@ send_lines(struct keten_client *kc, json_t *req)
 	return status;
 }
 
-int
-cmd_send(int argc, char **argv)
+/* cmd_send's work; the caller owns (and frees) attrs, req and rcpts on every path. */
+static int
+send_main(int argc, char **argv, const struct option *opts, json_t *attrs, json_t *req,
+    json_t *rcpts)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "to", required_argument, NULL, 't' },
-		{ "type", required_argument, NULL, 'T' },
-		{ "body", required_argument, NULL, 'b' },
-		{ "file", required_argument, NULL, 'f' },
-		{ "lines", no_argument, NULL, 'l' },
-		{ "purpose", required_argument, NULL, 'p' },
-		{ "basis", required_argument, NULL, 'B' },
-		{ "handling", required_argument, NULL, 'H' },
-		{ "attr", required_argument, NULL, 'A' },
-		{ "reply-to", required_argument, NULL, 'R' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "json", no_argument, NULL, 'J' },
-		{ "case", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	const char *config = NULL, *type = NULL, *body = NULL, *file = NULL;
 	char *tolist = NULL;
 	size_t nto = 0;
 	bool lines = false;
 	int ch, status = EXIT_OK;
 	const char *purpose = NULL, *basis = NULL, *caseref = NULL;
-	json_t *attrs = json_object(), *req = json_object(), *rcpts = json_array();
 	const char *handling = NULL, *reply_to = NULL;
 	uint8_t id[KETEN_UUIDBYTES];
 
@@ -355,8 +338,37 @@ cmd_send(int argc, char **argv)
 	status = lines ? send_lines(kc, req) : body ? send_one(kc, req, body, strlen(body), "") :
 	    send_one(kc, req, data, len, file);
 	keten_client_close(&kc);
+	free(data);
+	return status;
+}
+
+int
+cmd_send(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "to", required_argument, NULL, 't' },
+		{ "type", required_argument, NULL, 'T' },
+		{ "body", required_argument, NULL, 'b' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "lines", no_argument, NULL, 'l' },
+		{ "purpose", required_argument, NULL, 'p' },
+		{ "basis", required_argument, NULL, 'B' },
+		{ "handling", required_argument, NULL, 'H' },
+		{ "attr", required_argument, NULL, 'A' },
+		{ "reply-to", required_argument, NULL, 'R' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "case", required_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *attrs = json_object(), *req = json_object(), *rcpts = json_array();
+	int status;
+
+	status = send_main(argc, argv, opts, attrs, req, rcpts);
 	json_decref(req);
 	json_decref(attrs);
-	free(data);
+	json_decref(rcpts);
 	return status;
 }
