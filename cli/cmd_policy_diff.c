@@ -3,6 +3,7 @@
  * between two policy versions, and which rules changed.
  */
 #include "cli/policy_common.h"
+#include "common/trust.h"
 
 /*
  * The diff universe (both policies): no attributes; minor; each exploitation
@@ -479,6 +480,15 @@ cmd_policy_diff(int argc, char **argv)
 	char h0[2 * POLICY_HASHBYTES + 1], h1[2 * POLICY_HASHBYTES + 1];
 	policy_hash_hex(pp[0], h0);
 	policy_hash_hex(pp[1], h1);
+	/* a changed policy needs a newer version: agents adopt nothing that is
+	 * not newer (docs/trust.md), and approvals name the version */
+	int vcmp = trust_version_cmp(policy_version(pp[1]), policy_version(pp[0]));
+	const char *vwarn = strcmp(h0, h1) == 0 || vcmp > 0 ? NULL : vcmp == 0 ?
+	    "the policy changed but its version did not: raise `version:` before approving it" :
+	    "the new policy's version is older than the old one's: agents will refuse it";
+	if (vwarn != NULL)
+		fprintf(stderr, "keten policy diff: warning: %s (old %s, new %s)\n", vwarn,
+		    policy_version(pp[0]), policy_version(pp[1]));
 	if (o.json) {
 		json_t *j = json_object();
 		json_t *jo = json_object(), *jn = json_object();
@@ -492,6 +502,8 @@ cmd_policy_diff(int argc, char **argv)
 		json_object_set_new(j, "new", jn);
 		json_object_set_new(j, "rules", jrules);
 		json_object_set_new(j, "sharing", jpairs);
+		if (vwarn != NULL)
+			json_object_set_new(j, "versionWarning", json_string(vwarn));
 		json_print(j);
 	} else {
 		json_decref(jrules);

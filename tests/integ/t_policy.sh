@@ -154,3 +154,20 @@ sed -n 1p "$NET/limit.log" | grep -q "accepted" || die "request 2 refused: $(cat
 sed -n 2p "$NET/limit.log" | grep -q "rejected .*limit-reached (rule request-municipality-to-police)" ||
 	die "request 3 not refused by the limit: $(cat "$NET/limit.log")"
 echo "# limit 2 per week: the third request of the week rejected by the broker (limit-reached)"
+
+# a privacy officer who changes the policy but forgets the version is told so
+python3 - "$NET/policy.yaml" "$NET/same-version.yaml" <<'EOPY'
+import sys
+s = open(sys.argv[1]).read()
+i = s.index("  - permit: referral-police-to-om")
+j = s.index("fields:", i)
+open(sys.argv[2], "w").write(s[:j] + "fields: [reference]" + s[s.index("\n", j):])
+EOPY
+"$KETEN" policy diff --directory "$NET/directory.yaml" "$NET/policy.yaml" "$NET/same-version.yaml" \
+	>/dev/null 2>"$NET/diff.err" || die "diff failed"
+grep -q "warning: the policy changed but its version did not: raise \`version:\`" "$NET/diff.err" ||
+	die "no warning for an unchanged version: $(cat "$NET/diff.err")"
+"$KETEN" policy diff --directory "$NET/directory.yaml" "$NET/policy.yaml" "$NET/policy.yaml" \
+	>/dev/null 2>"$NET/diff.err" || die "diff failed"
+[ ! -s "$NET/diff.err" ] || die "a warning for an identical policy: $(cat "$NET/diff.err")"
+echo "# policy diff warns when the content changed and the version did not"
