@@ -505,6 +505,90 @@ handle_metrics(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 	free(buf);
 }
 
+/* One outbox entry for the listing (packed Command: a submission or a refusal). */
+struct outbox_walk {
+	Keten__Local__V1__OutboxItem *items, **ptrs;
+	Keten__Wire__V1__Command **cmds;
+	size_t n, limit;
+};
+
+static int
+outbox_one(void *arg, uint64_t ref, const void *frame, size_t len)
+{
+	struct outbox_walk *w = arg;
+	Keten__Wire__V1__Command *c = keten__wire__v1__command__unpack(NULL, len, frame);
+	const Keten__Envelope__V1__Header *h = NULL;
+	Keten__Local__V1__OutboxItem *it = &w->items[w->n];
+
+	if (c == NULL)
+		return 0;
+	if (c->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SUBMIT)
+		h = c->submit->header;
+	else if (c->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SOURCE_REFUSAL)
+		h = c->source_refusal->header;
+	if (h == NULL) {
+		keten__wire__v1__command__free_unpacked(c, NULL);
+		return 0;
+	}
+	keten__local__v1__outbox_item__init(it);
+	it->ref = ref;
+	it->message_id = h->message_id;
+	it->kind = c->cmd_case == KETEN__WIRE__V1__COMMAND__CMD_SUBMIT ? "submission" : "refusal";
+	it->message_type = h->message_type;
+	it->n_recipients = h->n_recipients;
+	it->recipients = h->recipients;
+	it->created_ms = h->created_ms;
+	it->purpose = h->purpose;
+	w->ptrs[w->n] = it;
+	w->cmds[w->n++] = c;	/* the item points into it: freed after the reply */
+	return w->n >= w->limit;
+}
+
+static void
+handle_outbox(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    const Keten__Local__V1__OutboxList *q)
+{
+	Keten__Local__V1__OutboxPage page = KETEN__LOCAL__V1__OUTBOX_PAGE__INIT;
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	struct outbox_walk w = { .limit = q->limit == 0 ? 100 : q->limit > 1000 ? 1000 : q->limit };
+	bool exhausted;
+	char why[200];
+
+	w.items = calloc(w.limit, sizeof(*w.items));
+	w.ptrs = calloc(w.limit, sizeof(*w.ptrs));
+	w.cmds = calloc(w.limit, sizeof(*w.cmds));
+	if (w.items == NULL || w.ptrs == NULL || w.cmds == NULL) {
+		control_error(a, rid, rid_len, "out of memory");
+		goto out;
+	}
+	store_outbox_scan(a->store, txn, 0, outbox_one, &w, &exhausted);
+	page.n_items = w.n;
+	page.items = w.ptrs;
+	page.depth = store_outbox_depth(a->store, txn);
+	if (a->refused_backoff_ms != 0)
+		snprintf(why, sizeof(why), "the broker refuses this agency (revoked, or outside its "
+		    "validity window): asking again every %lld s", (long long)(a->refused_backoff_ms / 1000));
+	else if (!a->ready)
+		snprintf(why, sizeof(why), "no session with the broker (not reachable, or restarting)");
+	else if (page.depth > 0 && a->inflight > 0)
+		snprintf(why, sizeof(why), "sent, waiting for the broker's acknowledgement (%llu in "
+		    "flight)", (unsigned long long)a->inflight);
+	else if (page.depth > 0)
+		snprintf(why, sizeof(why), "queued, to be sent in the next round");
+	else
+		snprintf(why, sizeof(why), "nothing");
+	page.waiting_for = why;
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_OUTBOX;
+	r.outbox = &page;
+	loop_defer(a, false, rid, rid_len, &r.base);
+out:
+	for (size_t i = 0; i < w.n; i++)
+		keten__wire__v1__command__free_unpacked(w.cmds[i], NULL);
+	free(w.items);
+	free(w.ptrs);
+	free(w.cmds);
+}
+
 static void
 handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
     const void *data, size_t len)
@@ -551,6 +635,9 @@ handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 		break;
 	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_METRICS:
 		handle_metrics(a, txn, rid, rid_len);
+		break;
+	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_OUTBOX:
+		handle_outbox(a, txn, rid, rid_len, req->outbox);
 		break;
 	default:
 		control_error(a, rid, rid_len, "unknown request");

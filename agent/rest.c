@@ -251,6 +251,8 @@ route(struct rest *r, bool need_token, struct MHD_Connection *c, const char *url
 		return post ? rest_post_message(r, c, q) : method_not_allowed(c, "POST");
 	if (strcmp(url, "/v1/inbox") == 0)
 		return get ? rest_get_inbox(r, c) : method_not_allowed(c, "GET");
+	if (strcmp(url, "/v1/outbox") == 0)
+		return get ? rest_get_outbox(r, c) : method_not_allowed(c, "GET");
 	if (strcmp(url, "/v1/policy/explain") == 0)
 		return get ? rest_get_explain(r, c) : method_not_allowed(c, "GET");
 	if (strcmp(url, "/v1/schemas") == 0)

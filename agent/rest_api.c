@@ -503,6 +503,50 @@ rest_get_inbox(struct rest *r, struct MHD_Connection *c)
 	return rest_send_json(c, MHD_HTTP_OK, o);
 }
 
+/* GET /v1/outbox: what waits to go to the broker, oldest first, and why. */
+enum MHD_Result
+rest_get_outbox(struct rest *r, struct MHD_Connection *c)
+{
+	Keten__Local__V1__OutboxList ol = KETEN__LOCAL__V1__OUTBOX_LIST__INIT;
+	Keten__Local__V1__LocalRequest lr = KETEN__LOCAL__V1__LOCAL_REQUEST__INIT;
+	Keten__Local__V1__LocalReply *rep;
+	uint64_t limit = 100;
+
+	if (!arg_u64(c, "limit", 1000, &limit) || limit == 0)
+		return rest_send_error(c, MHD_HTTP_BAD_REQUEST, "invalid", "limit= is 1 to 1000");
+	ol.limit = (uint32_t)limit;
+	lr.req_case = KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_OUTBOX;
+	lr.outbox = &ol;
+	rep = rest_ask(r, &lr);
+	if (rep == NULL || rep->rep_case != KETEN__LOCAL__V1__LOCAL_REPLY__REP_OUTBOX) {
+		enum MHD_Result rc = send_agent_error(c, rep);
+		if (rep)
+			keten__local__v1__local_reply__free_unpacked(rep, NULL);
+		return rc;
+	}
+	json_t *o = json_object(), *items = json_array();
+	for (size_t i = 0; i < rep->outbox->n_items; i++) {
+		const Keten__Local__V1__OutboxItem *it = rep->outbox->items[i];
+		char ids[KETEN_UUIDSTRLEN] = "", when[KETEN_TIMESTRLEN];
+		json_t *rc = json_array();
+		if (it->message_id.len == KETEN_UUIDBYTES)
+			uuid_format(ids, it->message_id.data);
+		for (size_t k = 0; k < it->n_recipients; k++)
+			json_array_append_new(rc, json_string(it->recipients[k]));
+		const char *type = strrchr(it->message_type, '.') ? strrchr(it->message_type, '.') + 1 :
+		    it->message_type;
+		json_array_append_new(items, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:I, s:s}",
+		    "ref", (json_int_t)it->ref, "messageId", ids, "kind", it->kind, "type", type,
+		    "recipients", rc, "purpose", it->purpose, "createdMs", (json_int_t)it->created_ms,
+		    "created", time_iso(it->created_ms, when)));
+	}
+	json_object_set_new(o, "items", items);
+	json_object_set_new(o, "depth", json_integer((json_int_t)rep->outbox->depth));
+	json_object_set_new(o, "waitingFor", json_string(rep->outbox->waiting_for));
+	keten__local__v1__local_reply__free_unpacked(rep, NULL);
+	return rest_send_json(c, MHD_HTTP_OK, o);
+}
+
 enum MHD_Result
 rest_inbox_one(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16], bool ack)
 {

@@ -95,6 +95,7 @@ Keten__Local__V1__LocalReply *rest_ask_until(struct rest *r, const Keten__Local_
 enum MHD_Result rest_post_message(struct rest *r, struct MHD_Connection *c, const struct req *q);
 enum MHD_Result rest_get_message(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16], const char *ids);
 enum MHD_Result rest_get_inbox(struct rest *r, struct MHD_Connection *c);
+enum MHD_Result rest_get_outbox(struct rest *r, struct MHD_Connection *c);
 enum MHD_Result rest_inbox_one(struct rest *r, struct MHD_Connection *c, const uint8_t id[static 16], bool ack);
 enum MHD_Result rest_get_explain(struct rest *r, struct MHD_Connection *c);
 enum MHD_Result rest_get_schemas(struct MHD_Connection *c);

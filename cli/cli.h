@@ -18,6 +18,7 @@ int cmd_send(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_receipt(int argc, char **argv);
+int cmd_outbox(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
 int cmd_directory(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

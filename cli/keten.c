@@ -17,6 +17,7 @@ static const struct {
 	{ "inbox", cmd_inbox, "list messages in the local agent's inbox" },
 	{ "status", cmd_status, "what became of a message this agency sent" },
 	{ "receipt", cmd_receipt, "export a sent message's ledger receipts as proof files" },
+	{ "outbox", cmd_outbox, "what waits in the local agent's outbox for the broker, and why" },
 	{ "ack", cmd_ack, "record that inbox messages were taken by the partner system" },
 	{ "schema", cmd_schema, "case message types: list, show, paths, validate" },
 	{ "audit", cmd_audit, "the audit ledger: verify, log, query, report, stats, prove,\n"

@@ -37,6 +37,7 @@ ROUTES = [
     ("POST", "/v1/messages"),
     ("GET", "/v1/messages/{id}"),
     ("GET", "/v1/inbox"),
+    ("GET", "/v1/outbox"),
     ("GET", "/v1/inbox/{id}"),
     ("POST", "/v1/inbox/{id}/ack"),
     ("GET", "/v1/policy/explain"),
@@ -225,9 +226,16 @@ def phase_queued():
     st = POLITIE.ok("GET", "/v1/messages/" + s["messageId"])
     check(st["state"] == "queued" and st["receipts"] == [] and "timeMs" not in st,
           "not queued while the broker is down: %r" % st)
+    ob = POLITIE.ok("GET", "/v1/outbox")
+    check(ob["depth"] == 1 and ob["items"][0]["messageId"] == s["messageId"] and
+          ob["items"][0]["kind"] == "submission" and ob["items"][0]["recipients"] == ["om"] and
+          ob["items"][0]["created"].endswith("Z") and "no session" in ob["waitingFor"],
+          "outbox while the broker is down: %r" % ob)
+    check(POLITIE.get("/v1/outbox?limit=0").status == 400, "outbox limit=0 accepted")
     with open(STATE, "w") as f:
         json.dump({"queued": s["messageId"], "observed": sorted(observed)}, f)
-    print("# broker down: POST /v1/messages 202, GET /v1/messages/{id} queued, /healthz broker disconnected")
+    print("# broker down: POST /v1/messages 202, GET /v1/messages/{id} queued, GET /v1/outbox says "
+          "what waits and why, /healthz broker disconnected")
 
 
 def explain_cli(recipient, mtype, purpose):

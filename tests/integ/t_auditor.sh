@@ -145,6 +145,16 @@ proc_stop broker
 	--body '{"reference":"PL-AUD-OFF"}' >/dev/null 2>"$NET/refused2.err" && die "sent"
 rid2=$(sed -n 's/.*the refusal goes into the ledger as message \([0-9a-f-]\{36\}\).*/\1/p' "$NET/refused2.err")
 [ -n "$rid2" ] || die "no refusal id while the broker is away: $(cat "$NET/refused2.err")"
+# what waits, and why: the refusal, for a broker that is not there (once the
+# agent has noticed: three heartbeats of silence)
+for i in $(seq 60); do
+	"$KETEN" outbox --config "$NET/politie.yaml" >"$NET/outbox.txt" || die "keten outbox failed"
+	grep -q "no session with the broker" "$NET/outbox.txt" && break
+	sleep 0.1
+done
+grep -q "^1 waiting; no session with the broker" "$NET/outbox.txt" &&
+	grep -q "  refusal .*CaseSignal  -> om  victim-care  $rid2$" "$NET/outbox.txt" ||
+	die "keten outbox: $(cat "$NET/outbox.txt")"
 proc_stop politie
 agent_start politie
 broker_start
