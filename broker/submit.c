@@ -16,6 +16,28 @@ submit_id(const Keten__Wire__V1__Submit *s)
 }
 
 /* Shadow mode: log every decision the candidate policy would take differently. */
+/* The patterns of fields a shadow decision gains or loses, in one line. */
+struct shadow_fields {
+	char text[1200], sign;
+	size_t off, more;
+};
+
+static void
+shadow_field(void *arg, const char *pattern, size_t count)
+{
+	struct shadow_fields *sf = arg;
+	int w;
+
+	(void)count;
+	if (sf->more > 0 || (w = snprintf(sf->text + sf->off, sizeof(sf->text) - sf->off, "%s%c%s",
+	    sf->off ? " " : "", sf->sign, pattern)) < 0 || sf->off + (size_t)w >= sizeof(sf->text)) {
+		sf->text[sf->off] = '\0';
+		sf->more++;
+		return;
+	}
+	sf->off += (size_t)w;
+}
+
 static void
 shadow_compare(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
     const struct verify_job *pre, const struct gate_verdict *active)
@@ -44,10 +66,27 @@ shadow_compare(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 			    sizeof(cand->dec[i].allowed)) == 0)
 				continue;
 			b->shadow_diffs++;
+			/* every field that differs, gained (+) or lost (-), as patterns */
+			const struct codec_type *t = codec_type_find(h->message_type);
+			struct shadow_fields sf = { .off = 0 };
+			struct codec_pathset gained, lost;
+			for (size_t w = 0; w < CODEC_MAX_PATHS / 64; w++) {
+				gained.w[w] = cand->dec[i].allowed.w[w] & ~active->dec[i].allowed.w[w];
+				lost.w[w] = active->dec[i].allowed.w[w] & ~cand->dec[i].allowed.w[w];
+			}
+			sf.text[0] = '\0';
+			if (t != NULL) {
+				sf.sign = '+';
+				codec_paths_compress(t, &gained, NULL, shadow_field, &sf);
+				sf.sign = '-';
+				codec_paths_compress(t, &lost, NULL, shadow_field, &sf);
+			}
+			const char *fields = sf.text;
+			size_t more = sf.more;
 			log_info("shadow: policy %s would allow %s a different field set for message %s "
-			    "(%zu fields instead of %zu)", policy_version(b->shadow),
+			    "(%zu fields instead of %zu): %s%s", policy_version(b->shadow),
 			    s->copies[i]->recipient, ids, codec_pathset_count(&cand->dec[i].allowed),
-			    codec_pathset_count(&active->dec[i].allowed));
+			    codec_pathset_count(&active->dec[i].allowed), fields, more ? " ..." : "");
 		}
 	}
 	free(cand);

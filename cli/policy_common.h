@@ -106,9 +106,6 @@ const char *form_name(int v);
 int form_parse(const char *s);
 int handling_parse_any(const char *s);
 int bool_parse(const char *s, bool *out);
-void try_pattern(const struct codec_type *t, const char *pattern, const struct codec_pathset *set,
-    const struct codec_pathset *within, size_t i, char *best, size_t bestlen, size_t *bestn,
-    struct codec_pathset *bestm);
 size_t paths_compress_in(const struct codec_type *t, const struct codec_pathset *set,
     const struct codec_pathset *within, void (*fn)(void *, const char *, size_t), void *arg);
 size_t paths_compress(const struct codec_type *t, const struct codec_pathset *set,

@@ -1,97 +1,18 @@
 /* Field path sets for the keten policy tools: set algebra, and printing a set compressed to patterns. */
 #include "cli/policy_common.h"
 
-/* Try pattern as a cover of path i; keep it in best when it covers more. */
-void
-try_pattern(const struct codec_type *t, const char *pattern, const struct codec_pathset *set,
-    const struct codec_pathset *within, size_t i, char *best, size_t bestlen, size_t *bestn,
-    struct codec_pathset *bestm)
-{
-	struct codec_pathset m;
-	char err[KETEN_ERRLEN];
-
-	codec_pathset_clear(&m);
-	if (codec_pathset_add(t, &m, pattern, err) != 0)
-		return;
-	pathset_and(&m, &m, within);
-	if (!codec_pathset_has(&m, i) || !codec_pathset_subset(&m, set))
-		return;
-	size_t n = codec_pathset_count(&m);
-	if (n > *bestn) {
-		*bestn = n;
-		*bestm = m;
-		snprintf(best, bestlen, "%s", pattern);
-	}
-}
-
-/*
- * The shortest readable list of patterns for a set of paths of t, relative
- * to the paths in `within` (all paths of the type, or those present in a
- * message): a subtree whose every leaf is in the set becomes "prefix.*"
- * ("location.*", "persons[suspect].*"), the same field of every role
- * "persons.phone", everything "*".  Patterns are valid policy field paths.
- * Calls fn for each pattern with the number of paths it stands for.
- */
 size_t
 paths_compress_in(const struct codec_type *t, const struct codec_pathset *set,
     const struct codec_pathset *within, void (*fn)(void *, const char *, size_t), void *arg)
 {
-	size_t n = codec_type_npaths(t), out = 0;
-	struct codec_pathset done;
-
-	codec_pathset_clear(&done);
-	if (n > 0 && !codec_pathset_empty(set) && codec_pathset_subset(within, set)) {
-		if (fn)
-			fn(arg, "*", n);
-		return 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!codec_pathset_has(set, i) || codec_pathset_has(&done, i))
-			continue;
-		const char *path = codec_type_path(t, i);
-		char best[256], cand[256], gen[256];
-		size_t bestn = 0, plen = strlen(path);
-		struct codec_pathset bestm;
-		codec_pathset_clear(&bestm);
-		snprintf(best, sizeof(best), "%s", path);
-		/* the path itself, its subtrees, and the same without the role */
-		try_pattern(t, path, set, within, i, best, sizeof(best), &bestn, &bestm);
-		for (size_t k = 1; k < plen; k++)
-			if (path[k] == '.' || path[k] == '[') {
-				snprintf(cand, sizeof(cand), "%.*s.*", (int)k, path);
-				try_pattern(t, cand, set, within, i, best, sizeof(best), &bestn, &bestm);
-			}
-		const char *lb = strchr(path, '['), *rb = lb ? strchr(lb, ']') : NULL;
-		if (lb && rb) {
-			snprintf(gen, sizeof(gen), "%.*s%s", (int)(lb - path), path, rb + 1);
-			try_pattern(t, gen, set, within, i, best, sizeof(best), &bestn, &bestm);
-			for (size_t k = 1, gl = strlen(gen); k < gl; k++)
-				if (gen[k] == '.') {
-					snprintf(cand, sizeof(cand), "%.*s.*", (int)k, gen);
-					try_pattern(t, cand, set, within, i, best, sizeof(best), &bestn,
-					    &bestm);
-				}
-		}
-		if (bestn == 0) {
-			codec_pathset_set(&bestm, i);
-			bestn = 1;
-		}
-		pathset_or(&done, &bestm);
-		if (fn)
-			fn(arg, best, bestn);
-		out++;
-	}
-	return out;
+	return codec_paths_compress(t, set, within, fn, arg);
 }
 
 size_t
 paths_compress(const struct codec_type *t, const struct codec_pathset *set,
     void (*fn)(void *, const char *, size_t), void *arg)
 {
-	struct codec_pathset all;
-
-	pathset_all(t, &all);
-	return paths_compress_in(t, set, &all, fn, arg);
+	return codec_paths_compress(t, set, NULL, fn, arg);
 }
 
 void

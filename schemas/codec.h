@@ -128,6 +128,18 @@ bool codec_pathset_subset(const struct codec_pathset *a, const struct codec_path
 bool codec_pathset_empty(const struct codec_pathset *s);
 size_t codec_pathset_count(const struct codec_pathset *s);
 
+/*
+ * The shortest readable list of patterns for a set of paths of t, relative
+ * to the paths in `within` (all paths of the type when NULL, or those
+ * present in a message): a subtree whose every leaf is in the set becomes
+ * "prefix.*" ("location.*", "persons[suspect].*"), the same field of every
+ * role "persons.phone", everything "*".  Patterns are valid policy field
+ * paths.  Calls fn (when not NULL) for each pattern with the number of paths
+ * it stands for; returns how many patterns.
+ */
+size_t codec_paths_compress(const struct codec_type *t, const struct codec_pathset *set,
+    const struct codec_pathset *within, void (*fn)(void *, const char *, size_t), void *arg);
+
 /* Parse protobuf bytes into a message of type t (NULL if malformed). */
 ProtobufCMessage *codec_unpack(const struct codec_type *t, const uint8_t *data, size_t len);
 void codec_free(ProtobufCMessage *m);

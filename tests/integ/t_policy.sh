@@ -39,6 +39,10 @@ done
 "$KETEN" status --config "$NET/politie.yaml" "$id" | grep -q "accepted" || die "status not accepted"
 grep -q "shadow: policy 2026.11.1 would allow gemeente-amsterdam a different field set" "$NET/broker.log" ||
 	die "shadow mode did not report the difference"
+# naming every field that differs, not only how many
+grep "shadow: policy 2026.11.1 would allow gemeente-amsterdam" "$NET/broker.log" | head -1 |
+	grep -q "): .*+persons\[suspect\]\.given_name " ||
+	die "the shadow line does not name the fields: $(grep 'shadow:' "$NET/broker.log" | head -1)"
 echo "# suspect, vehicle and document data withheld at the source and reported; shadow mode saw the difference"
 
 # 2. a forged, more permissive policy at the sending agent: the broker says no
