@@ -373,3 +373,6 @@ clean:
 	rm -rf build build-san build-fuzz bin bin-san
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# keten init finds the installed policy under PREFIX/share/keten
+$(BUILD)/cli/cmd_init.o: CFLAGS += -DKETEN_SHARE='"$(PREFIX)/share/keten"'

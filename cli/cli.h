@@ -13,6 +13,7 @@ enum {
 	EXIT_UNREACHABLE = 3,	/* the local agent did not answer */
 };
 
+int cmd_init(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_inbox(int argc, char **argv);

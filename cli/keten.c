@@ -11,6 +11,7 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } commands[] = {
+	{ "init", cmd_init, "a working network from nothing, in one directory (a trial)" },
 	{ "keygen", cmd_keygen, "create an agency's key pairs" },
 	{ "directory", cmd_directory, "show or edit the agency directory: show, add, rotate, revoke" },
 	{ "send", cmd_send, "hand a message to the local agent" },

@@ -10,7 +10,7 @@ for p in keten keten-broker keten-agent; do
 	[ "$out" = "$p $v" ] || die "$p --version: $out"
 done
 n=0
-for c in "keygen" "directory show" "directory add" "directory rotate" "directory revoke" \
+for c in "init" "keygen" "directory show" "directory add" "directory rotate" "directory revoke" \
 	"directory approve" "directory approvals" "send" "inbox" "status" "ack" "receipt export" "outbox" \
 	"schema list" "schema show" "schema paths" "schema validate" \
 	"audit verify" "audit log" "audit query" "audit report" "audit stats" "audit prove" \
