@@ -157,7 +157,8 @@ policy_build_index(struct policy *p, char err[static KETEN_ERRLEN])
 	free(srep);
 	free(rrep);
 	srep = rrep = NULL;
-	qsort(e, n, sizeof(*e), entry_cmp);
+	if (n > 0)	/* none: every rule names only agencies absent from the directory */
+		qsort(e, n, sizeof(*e), entry_cmp);
 	size_t groups = 0;
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || e[i].key != e[i - 1].key)

@@ -251,6 +251,15 @@ test_absent_agency(void **state)
 	assert_null(policy_absent(p, 2, &line));
 	policy_free(&p);
 	free(text);
+	/* only absent agencies: nothing to index, and nothing permitted (UBSan
+	 * once caught qsort of no entries here, through fuzz_policy) */
+	text = base_text();
+	tu_replace(&text, "    from: police\n", "    from: zeeland-zuid\n");
+	tu_replace(&text, "    to: munis\n", "    to: riec-zuid\n");
+	p = load_ok(f, text);
+	assert_int_equal(policy_nabsent(p), 2);
+	policy_free(&p);
+	free(text);
 }
 
 static void
