@@ -57,8 +57,8 @@ usage(FILE *f)
 	    "             accepted under which rule, purpose and legal basis (its citation\n"
 	    "             from --policy), which fields, delivered when, or refused and why;\n"
 	    "             then each other agency's case linked to it by a reply (--no-links: not)\n"
-	    "  stats      accepted, rejected and delivered per sender -> recipient, per\n"
-	    "             rule and per refusal reason; entries per kind\n"
+	    "  stats      accepted, rejected, delivered and withheld at the source per\n"
+	    "             sender -> recipient, per rule and per reason; entries per kind\n"
 	    "  prove      a self-contained proof (docs/auditor.md) that check-proof verifies\n"
 	    "             with nothing but the proof and the broker's public key\n"
 	    "  checkpoint the newest cosigned checkpoint (or the one of --size) with its\n"
@@ -69,6 +69,49 @@ usage(FILE *f)
 	    "  signing_key in base64.  Times are ISO 8601 in UTC.  Exit 0 when the answer\n"
 	    "  is given (verify: the ledger verifies), 1 when not, 2 for a wrong command line.\n");
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
+}
+
+/*
+ * One verb's part of the usage: its "keten audit VERB" lines with their
+ * continuations and its description, cut from the whole (one text to keep).
+ */
+static int
+usage_verb(const char *verb)
+{
+	char *text = NULL, *save = NULL;
+	size_t len = 0, vlen = strlen(verb);
+	FILE *m = open_memstream(&text, &len);
+	bool in_usage = false, in_desc = false, any = false;
+
+	if (m == NULL)
+		return usage(stdout);
+	usage(m);
+	fclose(m);
+	for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		const char *u = strstr(line, "keten audit ");
+		bool usage_line = u != NULL && (strncmp(line, "usage: ", 7) == 0 ||
+		    strncmp(line, "       keten", 12) == 0);
+		if (usage_line)
+			in_usage = strncmp(u + 12, verb, vlen) == 0 && u[12 + vlen] == ' ';
+		else if (strncmp(line, "  ", 2) == 0 && line[2] != ' ')
+			in_desc = strncmp(line + 2, verb, vlen) == 0 && line[2 + vlen] == ' ';
+		else if (line[0] != ' ' || strncmp(line, "   ", 3) != 0)
+			in_desc = in_desc && strncmp(line, "   ", 3) == 0;
+		if ((usage_line && in_usage) || (!usage_line && in_usage &&
+		    strncmp(line, "                          ", 26) == 0) ||
+		    (!usage_line && in_desc)) {
+			printf("%s%s\n", usage_line && !any ? "usage: " : "", usage_line && !any ?
+			    strstr(line, "keten audit ") : line);
+			any = true;
+		}
+		if (!usage_line && strncmp(line, "                          ", 26) != 0)
+			in_usage = false;
+	}
+	free(text);
+	if (!any)
+		return usage(stdout);
+	printf("  (keten audit --help: every command; docs/auditor.md)\n");
+	return EXIT_OK;
 }
 
 /* A wrong command line, said in one line. */
@@ -659,7 +702,7 @@ cmd_audit(int argc, char **argv)
 			if (parse_utc_time(optarg, &q.until) != 0)
 				return bad(verb, "--until is a time like 2026-11-01T00:00:00Z");
 			break;
-		case 'h': return usage(stdout);
+		case 'h': return usage_verb(verb);
 		case '?':
 			return bad(verb, "unknown option or missing value: %.40s", argv[optind - 1]);
 		default: return usage(stderr);

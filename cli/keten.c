@@ -1,5 +1,6 @@
 /* keten: the command-line tool.  `keten <command> [options]`, like git. */
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,11 +59,15 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
-		/* --help anywhere after the command: its usage, on stdout, exit 0 */
+		/* --help anywhere after the command: its usage (of its subcommand,
+		 * when one is named and the command tells them apart), stdout, exit 0 */
 		for (int a = 2; a < argc; a++)
 			if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
-				char *help[] = { argv[1], (char *)"--help", NULL };
-				return commands[i].fn(2, help);
+				bool sub = argc > 2 && argv[2][0] != '-' && a > 2 &&
+				    strcmp(argv[1], "audit") == 0;
+				char *help[] = { argv[1], sub ? argv[2] : (char *)"--help",
+				    (char *)"--help", NULL };
+				return commands[i].fn(sub ? 3 : 2, help);
 			}
 		return commands[i].fn(argc - 1, argv + 1);
 	}

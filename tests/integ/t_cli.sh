@@ -23,6 +23,10 @@ for c in "init" "keygen" "directory show" "directory add" "directory rotate" "di
 	n=$((n + 1))
 done
 "$KETEN" --help | grep -q "^  audit " || die "keten --help lists no audit"
+# a subcommand's --help is that subcommand's usage, not its whole group's
+out=$("$KETEN" audit verify --help)
+echo "$out" | grep -q "^usage: keten audit verify " && ! echo "$out" | grep -q "audit report" &&
+	[ "$(echo "$out" | wc -l)" -lt 10 ] || die "keten audit verify --help: $out"
 # wrong input: one line saying what is wrong
 "$KETEN" audit frobnicate --data x 2>"$NET/err" && die "an unknown audit command succeeded"
 [ "$(wc -l <"$NET/err")" -eq 1 ] || die "unknown audit command: $(cat "$NET/err")"
