@@ -212,17 +212,24 @@ events_rejection(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 {
 	Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
 	const Keten__Envelope__V1__Header *h = s->header;
-	char hex[2 * POLICY_HASHBYTES + 1];
+	char hex[2 * POLICY_HASHBYTES + 1], type[ENV_NAMEMAX + 1], purpose[ENV_NAMEMAX + 1],
+	    basis[ENV_NAMEMAX + 1];
 
 	e.kind = KETEN__LEDGER__V1__KIND__KIND_REJECTED;
 	e.actor = (char *)from->id;
 	e.sender = (char *)from->id;
 	if (h != NULL) {
-		e.message_id = h->message_id;
-		e.case_pseudonym = h->case_pseudonym;
-		e.message_type = h->message_type;
-		e.purpose = h->purpose;
-		e.legal_basis = h->legal_basis;
+		/* the header may be refused for its sizes: what is kept of it is bounded */
+		if (h->message_id.len == KETEN_UUIDBYTES)
+			e.message_id = h->message_id;
+		if (h->case_pseudonym.len == ENV_DIGESTBYTES)
+			e.case_pseudonym = h->case_pseudonym;
+		utf8_cut(type, sizeof(type), h->message_type);
+		utf8_cut(purpose, sizeof(purpose), h->purpose);
+		utf8_cut(basis, sizeof(basis), h->legal_basis);
+		e.message_type = type;
+		e.purpose = purpose;
+		e.legal_basis = basis;
 	}
 	policy_hex(b->policy, hex);
 	e.policy_version = hex;

@@ -327,6 +327,21 @@ envelope_header_check(const Keten__Envelope__V1__Header *h, char why[static ENV_
 
 	if (h->message_id.len != KETEN_UUIDBYTES)
 		return snprintf(why, ENV_WHYLEN, "header with a 16-byte message id required"), -1;
+	/* what the ledger keeps of a header is bounded here, for every entry made of it */
+	if (h->case_pseudonym.len != 0 && h->case_pseudonym.len != ENV_DIGESTBYTES)
+		return snprintf(why, ENV_WHYLEN, "case pseudonym of %zu bytes (32 or none)",
+		    h->case_pseudonym.len), -1;
+	if (strlen(h->sender) >= KETEN_IDMAX || strlen(h->message_type) > ENV_NAMEMAX ||
+	    strlen(h->purpose) > ENV_NAMEMAX || strlen(h->legal_basis) > ENV_NAMEMAX ||
+	    strlen(h->policy_version) > ENV_NAMEMAX)
+		return snprintf(why, ENV_WHYLEN, "sender, message type, purpose, legal basis or "
+		    "policy version longer than %d bytes", ENV_NAMEMAX), -1;
+	if (h->n_recipients > ENV_MAX_COPIES)
+		return snprintf(why, ENV_WHYLEN, "%zu recipients (at most %d)", h->n_recipients,
+		    ENV_MAX_COPIES), -1;
+	for (size_t i = 0; i < h->n_recipients; i++)
+		if (strlen(h->recipients[i]) >= KETEN_IDMAX)
+			return snprintf(why, ENV_WHYLEN, "recipient %zu longer than an agency id", i), -1;
 	/* RFC 9562: version nibble 7, variant bits 10 */
 	if ((id[6] >> 4) != 7 || (id[8] & 0xc0) != 0x80)
 		return snprintf(why, ENV_WHYLEN, "message id is not a UUIDv7 (version %d)",

@@ -45,12 +45,16 @@ const char *envelope_strerror(int e);
 
 #define ENV_EPOCH_MS 1577836800000LL	/* 2020-01-01T00:00:00Z: no message is older */
 #define ENV_WHYLEN 160
+#define ENV_NAMEMAX 128	/* bytes of a header's type, purpose, basis, policy version */
 
 /*
  * The header's values in range, whoever signed it (docs/protocol.md,
- * Notation): a UUIDv7 message id, created_ms from ENV_EPOCH_MS, handling,
- * urgency and exploitation forms known values (so never negative), an
- * in_reply_to that is empty or a message id.  0, or -1 with the reason in
+ * Notation): a UUIDv7 message id, a case pseudonym of 32 bytes or none,
+ * sender and recipients no longer than agency ids, at most ENV_MAX_COPIES
+ * recipients, type, purpose, basis and policy version at most ENV_NAMEMAX
+ * bytes, created_ms from ENV_EPOCH_MS, handling, urgency and exploitation
+ * forms known values (so never negative), an in_reply_to that is empty or
+ * a message id.  0, or -1 with the reason in
  * why.  The broker's gate and the receiving agent both ask it.
  */
 int envelope_header_check(const Keten__Envelope__V1__Header *h, char why[static ENV_WHYLEN]);

@@ -530,6 +530,30 @@ main(int argc, char **argv)
 	expect_error("v4 message id", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
 	uuid7_new(id);
 
+	/* header strings and a pseudonym as big as the frame allows: refused,
+	 * and what the ledger keeps of them is bounded (t_malformed measures) */
+	{
+		char *big = malloc(300000 + 1);
+		uint8_t *pseudo = calloc(1, 100000);
+		if (big == NULL || pseudo == NULL)
+			exit(2);
+		memset(big, 'p', 300000);
+		big[300000] = '\0';
+		char *purpose = h.purpose;
+		h.purpose = big;
+		seal_and_sign(&s, junk, sizeof(junk));
+		send_cmd(&sc);
+		expect_error("purpose of 300,000 bytes", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+		h.purpose = purpose;
+		h.case_pseudonym = (ProtobufCBinaryData){ 100000, pseudo };
+		seal_and_sign(&s, junk, sizeof(junk));
+		send_cmd(&sc);
+		expect_error("case pseudonym of 100,000 bytes", KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+		h.case_pseudonym = (ProtobufCBinaryData){ 0, NULL };
+		free(big);
+		free(pseudo);
+	}
+
 	/* a DeliveryQuery and a DeliverAck with ids of the wrong length */
 	{
 		Keten__Wire__V1__DeliveryQuery dq = KETEN__WIRE__V1__DELIVERY_QUERY__INIT;

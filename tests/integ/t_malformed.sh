@@ -32,6 +32,9 @@ rid=$(sed -n 's/^ *source refusal id \([0-9a-f-]*\)$/\1/p' "$NET/rawpeer.out" 2>
 [ -n "$rid" ] || die "rawpeer did not send a source refusal"
 n=$("$KETEN" audit query --json --ledger "$NET/broker-data" --kind WITHHELD --message "$rid" 2>/dev/null | wc -l)
 [ "$n" -eq 1 ] || die "the source refusal sent twice is in the ledger $n times"
+# what the ledger keeps of refused headers is bounded (a 300 KB purpose, a 100 KB pseudonym)
+longest=$("$KETEN" audit log --json --ledger "$NET/broker-data" 2>/dev/null | awk '{ if (length($0) > m) m = length($0) } END { print m }')
+[ "$longest" -le 4096 ] || die "a ledger entry of $longest bytes after the oversized headers"
 # the replayed submission is in the ledger once
 n=$("$KETEN" audit query --json --ledger "$NET/broker-data" --kind ACCEPTED --sender nla 2>/dev/null | wc -l)
 [ "$n" -eq 1 ] || die "nla's one accepted submission is in the ledger $n times"

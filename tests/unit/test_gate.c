@@ -174,6 +174,17 @@ test_refused(void **state)
 	memcpy(idp, id, sizeof(id));
 	mu_resign(ob, "nla");
 	assert_int_equal(judge(s, "nla", &v), 0);
+	/* strings the ledger would keep, longer than any a header needs */
+	char longp[ENV_NAMEMAX + 2], *purpose = s->header->purpose;
+	memset(longp, 'p', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	s->header->purpose = longp;
+	mu_resign(ob, "nla");
+	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
+	assert_non_null(strstr(v.reason, "longer than 128 bytes"));
+	s->header->purpose = purpose;
+	mu_resign(ob, "nla");
+	assert_int_equal(judge(s, "nla", &v), 0);
 	/* no copies */
 	s->n_copies = 0;
 	assert_int_equal(judge(s, "nla", &v), KETEN__WIRE__V1__ERROR_CODE__ERROR_CODE_MALFORMED);
