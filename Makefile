@@ -193,6 +193,8 @@ $(BUILD)/tests/test_zap: $(call obj,broker/zap.c)
 $(BUILD)/tests/test_zap: EXTRA_OBJ := $(call obj,broker/zap.c)
 $(BUILD)/tests/test_receipt: $(call obj,agent/receipt.c)
 $(BUILD)/tests/test_receipt: EXTRA_OBJ := $(call obj,agent/receipt.c)
+$(BUILD)/tests/test_store: $(call obj,agent/store.c agent/outbound.c)
+$(BUILD)/tests/test_store: EXTRA_OBJ := $(call obj,agent/store.c agent/outbound.c)
 $(BUILD)/tests/test_inbound: $(call obj,agent/outbound.c agent/inbound.c)
 $(BUILD)/tests/test_inbound: EXTRA_OBJ := $(call obj,agent/outbound.c agent/inbound.c)
 

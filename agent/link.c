@@ -85,10 +85,21 @@ on_submit_ack(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *a
 
 	if (ack->message_id.len != 16)
 		return;
+	/* what the entry is, we know ourselves: the broker's word cannot turn a
+	 * submission into a refusal (and so drop it) or the other way round */
+	bool refusal = false;
+	if (store_outbox_is_refusal(a->store, txn, ack->ref, &refusal) == 0 &&
+	    refusal != ack->source_refusal) {
+		char ids[KETEN_UUIDSTRLEN];
+		uuid_format(ids, ack->message_id.data);
+		log_warnx("the broker acknowledges %s as a %s, but we sent a %s: the broker "
+		    "misbehaves; taken as what we sent", ids, ack->source_refusal ? "refusal" :
+		    "submission", refusal ? "refusal" : "submission");
+	}
 	/* a refusal at the source, now in the ledger: the message was not sent */
-	rc = store_outbox_done(a->store, txn, ack->ref, ack->message_id.data, ack->source_refusal ?
-	    SENT_REJECTED : SENT_ACCEPTED, ack->source_refusal ? "refused at the source by our "
-	    "policy (no recipient may have it); the refusal is in the broker's ledger" : NULL);
+	rc = store_outbox_done(a->store, txn, ack->ref, ack->message_id.data, refusal ?
+	    SENT_REJECTED : SENT_ACCEPTED, refusal ? "refused at the source by our policy (no "
+	    "recipient may have it); the refusal is in the broker's ledger" : NULL);
 	if (rc == 0 && ack->n_receipts > 0) {
 		/* the broker's proof that it logged the acceptance: check and keep it */
 		char err[KETEN_ERRLEN], ids[KETEN_UUIDSTRLEN];
@@ -101,7 +112,7 @@ on_submit_ack(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *a
 		store_receipts_put(a->store, txn, ack);
 	}
 	if (rc == 0) {
-		if (ack->source_refusal)
+		if (refusal)
 			a->source_refusals++;	/* logged, not accepted: nothing to deliver */
 		else
 			a->acked++;

@@ -258,6 +258,23 @@ store_inbox_unacked(struct store *st, MDB_txn *txn)
 }
 
 int
+store_outbox_is_refusal(struct store *st, MDB_txn *txn, uint64_t ref, bool *refusal)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key }, v;
+	int rc;
+
+	be64_put(key, ref);
+	if ((rc = mdb_get(txn, st->outbox, &k, &v)) != 0)
+		return db_err(rc);
+	/* id(16), then the packed Command: its one field's key is its first
+	 * bytes; source_refusal is field 16, length-delimited: 0x82 0x01 */
+	const uint8_t *p = v.mv_data;
+	*refusal = v.mv_size >= 18 && p[16] == 0x82 && p[17] == 0x01;
+	return 0;
+}
+
+int
 store_outbox_done(struct store *st, MDB_txn *txn, uint64_t ref, const uint8_t id[static 16],
     enum sent_status status, const char *reason)
 {

@@ -46,6 +46,8 @@ int store_outbox_add(struct store *st, MDB_txn *txn, Keten__Wire__V1__Submit *s,
  */
 int store_outbox_put_refusal(struct store *st, MDB_txn *txn, Keten__Wire__V1__SourceRefusal *r,
     bool fresh);
+/* Whether outbox entry `ref` holds a refusal (not a submission): what we sent, not what an ack says. */
+int store_outbox_is_refusal(struct store *st, MDB_txn *txn, uint64_t ref, bool *refusal);
 /* Replace the submission under s->ref (refiltered under a new policy). */
 int store_outbox_replace(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Submit *s);
 
