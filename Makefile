@@ -273,8 +273,8 @@ unit: deps
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
 	$(Q)set -e; for t in $(FUZZ_TARGETS); do $(BUILD)/tests/fuzz_$$t tests/fuzz/corpus/$$t; done
 	$(Q)$(MAKE) --no-print-directory $(BIN)/keten
-	@echo "== keten policy lint / test policy/stm.yaml"
-	$(Q)$(BIN)/keten policy lint policy/stm.yaml >/dev/null
+	@echo "== keten policy lint --strict / test policy/stm.yaml"
+	$(Q)$(BIN)/keten policy lint --strict policy/stm.yaml >/dev/null
 	$(Q)$(BIN)/keten policy test policy/stm.yaml policy/tests >$(BUILD)/policy-test.out || \
 	  { cat $(BUILD)/policy-test.out; exit 1; }
 	$(Q)tail -n 2 $(BUILD)/policy-test.out

@@ -303,9 +303,14 @@ cmd_policy_lint(int argc, char **argv)
 			if (pathset_equal(&all, &rf[i * nt + ti]))
 				buf_add(&b, "%s%s", b.len ? ", " : "", short_type(codec_type_at(ti)));
 		}
-		if (b.len)
+		if (b.len && policy_rule_needs_every_field(p, i) == NULL)
 			finding_add(&fs, line, false, "wildcard", id, "rule %s grants every field "
-			    "(\"*\") of %s: list the fields the recipient needs", id, buf_str(&b));
+			    "(\"*\") of %s: list the fields the recipient needs, or say why it "
+			    "needs them all (needs_every_field:)", id, buf_str(&b));
+		else if (!b.len && policy_rule_needs_every_field(p, i) != NULL)
+			finding_add(&fs, line, false, "needs-every-field", id, "rule %s says it "
+			    "needs every field (needs_every_field:) but does not grant every field "
+			    "of a type: remove the line", id);
 		free(b.s);
 		b = (struct buf){ 0 };
 		if (!matched[i] && removed_by[i] >= 0) {
@@ -380,13 +385,37 @@ cmd_policy_lint(int argc, char **argv)
 		free(b.s);
 	}
 
-	/* fields granted to nobody */
+	/*
+	 * fields granted to nobody: a warning (a field the schema has for no
+	 * one), except those a forbid rule names (not a whole-message forbid):
+	 * kept from everyone on purpose, which is a note
+	 */
 	for (size_t ti = 0; ti < nt; ti++) {
 		const struct codec_type *t = codec_type_at(ti);
-		struct codec_pathset all, none;
+		struct codec_pathset all, none, guarded = { 0 };
 		struct buf b = { 0 };
 		pathset_all(t, &all);
 		pathset_andnot(&none, &all, &granted[ti]);
+		for (size_t i = 0; i < nr; i++) {
+			struct codec_pathset named = { 0 };
+			if (!policy_rule_is_forbid(p, i))
+				continue;
+			for (size_t k = 0; k < codec_type_npaths(t); k++)
+				if (policy_rule_covers(p, i, t, k))
+					codec_pathset_set(&named, k);
+			if (!pathset_equal(&named, &all))
+				pathset_or(&guarded, &named);
+		}
+		pathset_and(&guarded, &guarded, &none);
+		pathset_andnot(&none, &none, &guarded);
+		if (!codec_pathset_empty(&guarded)) {
+			paths_join(&b, t, &guarded, 6);
+			finding_add(&fs, 0, true, "kept-from-everyone", NULL, "%zu of %zu fields of %s "
+			    "go to nobody, as forbid rules say: %s", codec_pathset_count(&guarded),
+			    codec_type_npaths(t), short_type(t), buf_str(&b));
+			free(b.s);
+			b = (struct buf){ 0 };
+		}
 		size_t n = codec_pathset_count(&none);
 		if (n == 0)
 			continue;

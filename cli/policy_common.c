@@ -695,13 +695,21 @@ describe_reason(struct buf *b, const struct policy *p, const struct policy_reque
 	}
 }
 
+static void
+print_error(void *arg, const char *error)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", error);
+}
+
+/* Every rule's error in one run, then "FILE: N errors" (policy_load_each). */
 struct policy *
 load_policy(const char *cmd, const char *path, const struct directory *dir)
 {
 	struct policy *p = NULL;
 	char err[KETEN_ERRLEN];
 
-	if (policy_load(path, dir, &p, err) != 0) {
+	if (policy_load_each(path, dir, &p, err, print_error, NULL) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return NULL;
 	}

@@ -20,6 +20,9 @@ struct compiler {
 	const struct ynode *groups;	/* map name -> list */
 	char *canon;			/* canonical form, for the hash */
 	size_t canon_len, canon_cap;
+	policy_report_fn report;	/* NULL: stop at the first error */
+	void *report_arg;
+	size_t nerr;			/* errors reported so far */
 };
 
 /*
@@ -365,7 +368,7 @@ compile_when(struct compiler *c, struct rule *r, const struct ynode *w)
 
 static const char *const rule_keys[] = {
 	"permit", "forbid", "description", "from", "to", "type", "purpose", "basis", "fields",
-	"when", "reply_to", "limit", "retention_days", NULL
+	"when", "reply_to", "limit", "retention_days", "needs_every_field", NULL
 };
 
 static int
@@ -508,6 +511,19 @@ compile_rule(struct compiler *c, const struct ynode *m, struct rule *r)
 	}
 	if (ynode_get(m, "description") != NULL && ynode_get(m, "description")->kind != YNODE_SCALAR)
 		return ydoc_err(c->doc, ynode_get(m, "description"), c->err, "description must be text");
+	/* documentation for lint and the officers: not in the canonical form */
+	if ((v = ynode_get(m, "needs_every_field")) != NULL) {
+		const char *why;
+		if (f)
+			return ydoc_err(c->doc, v, c->err, "needs_every_field belongs on permit rules");
+		if ((rc = ydoc_get_str(c->doc, m, "needs_every_field", true, &why, c->err)) != 0)
+			return rc;
+		if (why[0] == '\0')
+			return ydoc_err(c->doc, v, c->err, "needs_every_field says why the recipient "
+			    "needs every field; it is empty");
+		if ((r->needs_every_field = strdup(why)) == NULL)
+			return keten_seterr(c->err, KETEN_ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -597,18 +613,25 @@ compile_named_map(struct compiler *c, const struct ynode *root, const char *key,
 }
 
 static int compile(struct ydoc *doc, const struct directory *dir, struct policy **out,
-    char err[static KETEN_ERRLEN]);
+    char err[static KETEN_ERRLEN], policy_report_fn report, void *arg);
 
 int
 policy_load(const char *path, const struct directory *dir, struct policy **out,
     char err[static KETEN_ERRLEN])
+{
+	return policy_load_each(path, dir, out, err, NULL, NULL);
+}
+
+int
+policy_load_each(const char *path, const struct directory *dir, struct policy **out,
+    char err[static KETEN_ERRLEN], policy_report_fn report, void *arg)
 {
 	struct ydoc *doc = NULL;
 	int rc;
 
 	if ((rc = ydoc_load(path, &doc, err)) != 0)
 		return rc;
-	return compile(doc, dir, out, err);
+	return compile(doc, dir, out, err, report, arg);
 }
 
 int
@@ -620,15 +643,31 @@ policy_parse(const char *name, const void *buf, size_t len, const struct directo
 
 	if ((rc = ydoc_parse(name, buf, len, &doc, err)) != 0)
 		return rc;
-	return compile(doc, dir, out, err);
+	return compile(doc, dir, out, err, NULL, NULL);
+}
+
+/*
+ * A rule that does not compile: with a report function, report it and go on
+ * to the next rule (a privacy officer sees every rule's error in one run);
+ * without, stop.  A rule's error cannot change how the next rule compiles:
+ * rules refer to groups, purposes and bases, never to other rules.
+ */
+static int
+rule_failed(struct compiler *c, int rc)
+{
+	if (c->report == NULL || rc == KETEN_ENOMEM)
+		return rc;
+	c->report(c->report_arg, c->err);
+	c->nerr++;
+	return 0;
 }
 
 /* Compile a parsed document; takes ownership of doc. */
 static int
 compile(struct ydoc *doc, const struct directory *dir, struct policy **out,
-    char err[static KETEN_ERRLEN])
+    char err[static KETEN_ERRLEN], policy_report_fn report, void *arg)
 {
-	struct compiler c = { .dir = dir, .err = err };
+	struct compiler c = { .dir = dir, .err = err, .report = report, .report_arg = arg };
 	struct policy *p;
 	const struct ynode *root, *rules;
 	const char *name, *version;
@@ -733,15 +772,26 @@ compile(struct ydoc *doc, const struct directory *dir, struct policy **out,
 	for (size_t i = 0; i < rules->n; i++) {
 		struct rule *r = &p->rules[i];
 		p->nrules++;
-		if ((rc = compile_rule(&c, rules->items[i], r)) != 0)
-			goto fail;
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(p->rules[j].id, r->id) == 0) {
+		if ((rc = compile_rule(&c, rules->items[i], r)) != 0) {
+			if ((rc = rule_failed(&c, rc)) != 0)
+				goto fail;
+			continue;
+		}
+		for (size_t j = 0; j < i && r->id != NULL; j++)
+			if (p->rules[j].id != NULL && strcmp(p->rules[j].id, r->id) == 0) {
 				rc = ydoc_err(doc, rules->items[i], err, "duplicate rule id \"%s\" (first "
 				    "at line %u)", r->id, p->rules[j].line);
-				goto fail;
+				if ((rc = rule_failed(&c, rc)) != 0)
+					goto fail;
+				break;
 			}
-		canon_rule(&c, r);
+		if (c.nerr == 0)
+			canon_rule(&c, r);
+	}
+	if (c.nerr > 0) {
+		rc = keten_seterr(err, KETEN_EINVAL, "%s: %zu error%s", ydoc_name(doc), c.nerr,
+		    c.nerr == 1 ? "" : "s");
+		goto fail;
 	}
 	if ((rc = policy_build_index(p, err)) != 0)
 		goto fail;
@@ -771,6 +821,7 @@ policy_free(struct policy **pp)
 	for (size_t i = 0; i < p->nrules; i++) {
 		struct rule *r = &p->rules[i];
 		free(r->id);
+		free(r->needs_every_field);
 		free(r->from);
 		free(r->to);
 		free(r->fields);

@@ -321,6 +321,12 @@ policy_rule_covers(const struct policy *p, size_t i, const struct codec_type *t,
 	return r->whole || codec_pathset_has(&r->fields[ti], path);
 }
 
+const char *
+policy_rule_needs_every_field(const struct policy *p, size_t i)
+{
+	return p->rules[i].needs_every_field;
+}
+
 void
 policy_hash_hex(const struct policy *p, char out[static 2 * POLICY_HASHBYTES + 1])
 {

@@ -115,6 +115,14 @@ int policy_load(const char *path, const struct directory *dir, struct policy **o
 /* The same from memory; `name` stands for the file in error messages. */
 int policy_parse(const char *name, const void *buf, size_t len, const struct directory *dir,
     struct policy **out, char err[static KETEN_ERRLEN]);
+/*
+ * policy_load, reporting every rule that does not compile (each error as
+ * policy_load would give it) before failing with "FILE: N errors"; errors
+ * outside the rules (syntax, groups, purposes, bases) still stop at the first.
+ */
+typedef void (*policy_report_fn)(void *arg, const char *error);
+int policy_load_each(const char *path, const struct directory *dir, struct policy **out,
+    char err[static KETEN_ERRLEN], policy_report_fn report, void *arg);
 void policy_free(struct policy **p);
 
 const char *policy_name(const struct policy *p);
@@ -152,6 +160,8 @@ bool policy_rule_is_forbid(const struct policy *p, size_t i);
 const char *policy_rule_basis(const struct policy *p, size_t i);
 const char *policy_rule_purpose(const struct policy *p, size_t i);
 unsigned policy_rule_line(const struct policy *p, size_t i);
+/* A permit's needs_every_field: why it grants every field; NULL if unsaid. */
+const char *policy_rule_needs_every_field(const struct policy *p, size_t i);
 const struct policy_rule_info *policy_rule_info(const struct policy *p, size_t i);
 /* Does rule i grant (permit) or remove (forbid) field path_index of type t? */
 bool policy_rule_covers(const struct policy *p, size_t i, const struct codec_type *t,

@@ -33,6 +33,7 @@ struct rule {
 	size_t nregions;
 	uint32_t handling;		/* bit per HandlingLabel value; 0 = no condition */
 	uint32_t retention_days;
+	char *needs_every_field;	/* why a wildcard grant is needed; NULL = not said */
 	struct policy_rule_info info;
 };
 

@@ -15,6 +15,7 @@ for doc in docs/*.md README.md; do
 		/^    \$ keten / { if (cmd != "") print "END"; cmd = substr($0, 7)
 			cont = sub(/ *\\$/, "", cmd); if (!cont) print "CMD " cmd; next }
 		cmd != "" && /^    / { print "OUT " substr($0, 5); next }
+		cmd != "" && /^$/ { next }	# a blank line inside an indented block
 		cmd != "" { print "END"; cmd = "" }
 		END { if (cmd != "") print "END" }
 	' "$doc" >"$NET/blocks"

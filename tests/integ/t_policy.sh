@@ -45,6 +45,18 @@ grep "shadow: policy 2026.11.1 would allow gemeente-amsterdam" "$NET/broker.log"
 	die "the shadow line does not name the fields: $(grep 'shadow:' "$NET/broker.log" | head -1)"
 echo "# suspect, vehicle and document data withheld at the source and reported; shadow mode saw the difference"
 
+# 1b. SIGHUP re-reads shadow_policy: a new candidate replaces the old one
+sed -i 's/^version: .*/version: "2026.11.9"/' "$NET/forged.yaml"
+kill -HUP "$(cat "$NET/broker.pid")"
+for i in $(seq 50); do grep -q "shadow policy stm version 2026.11.9" "$NET/broker.log" && break; sleep 0.1; done
+grep -q "shadow policy stm version 2026.11.9" "$NET/broker.log" || die "SIGHUP did not re-read shadow_policy"
+"$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
+	--purpose victim-care --body "$signal" >/dev/null 2>&1 || die "second send failed"
+wait_inbox gemeente-amsterdam 2 30 || die "the second signal did not arrive"
+grep -q "shadow: policy 2026.11.9 would allow gemeente-amsterdam" "$NET/broker.log" ||
+	die "the reloaded shadow policy was not used"
+echo "# SIGHUP re-read shadow_policy (2026.11.9) and used it for the next message"
+
 # 2. a forged, more permissive policy at the sending agent: the broker says no
 proc_stop politie
 # (pinned: this agent ignores the broker's policy updates, as no real agent should)
@@ -61,7 +73,7 @@ done
 echo "$st" | grep -q "rejected [0-9TZ:-]*: policy 2026.11.1: field persons\[suspect\]\.[a-z_]* may not go to gemeente-amsterdam: forbidden (rule no-suspects-to-care)" ||
 	die "forged envelope not rejected with its reason: $st"
 sleep 0.5
-[ "$(inbox_count gemeente-amsterdam)" -eq 1 ] || die "the forged envelope reached the municipality"
+[ "$(inbox_count gemeente-amsterdam)" -eq 2 ] || die "the forged envelope reached the municipality"
 proc_stop politie
 sed -i -e 's/^policy: .*/policy: policy.yaml/' -e '/^policy_updates:/d' "$NET/politie.yaml"
 agent_start politie
@@ -82,7 +94,7 @@ resp=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type
 	--purpose victim-care --reply-to "$req" \
 	--body "{\"reference\":\"PL-R-1\",\"inReplyTo\":\"$req\",\"answer\":\"Yes, she is in contact with our team.\"}") ||
 	die "the reply was not accepted"
-wait_inbox gemeente-amsterdam 2 30 || die "the reply did not arrive"
+wait_inbox gemeente-amsterdam 3 30 || die "the reply did not arrive"
 # naming a logged message that is not a request from the recipient (here
 # politie's own response) does not make a reply: the ledger has no such request
 if out=$("$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type InformationResponse \
@@ -116,7 +128,7 @@ grep -q "policy stm version 2026.11.2 activated from the broker" "$NET/politie.l
 # the broker still serves, now under 2026.11.2 (the agent still holds 2026.11.1: same rules)
 "$KETEN" send --config "$NET/politie.yaml" --to gemeente-amsterdam --type CaseSignal \
 	--purpose victim-care --body "$signal" >/dev/null 2>&1 || die "send after reload failed"
-wait_inbox gemeente-amsterdam 3 30 || die "nothing delivered after the reload"
+wait_inbox gemeente-amsterdam 4 30 || die "nothing delivered after the reload"
 echo "# SIGHUP: broken policy refused with file:line:col, new version activated and sent to the agents"
 
 # 6. a message waiting in the outbox under the old policy is refiltered under the new one
@@ -128,11 +140,11 @@ sed -e 's/^version: .*/version: "2026.11.3"/' -e '0,/      - persons\[possible_v
 	"$NET/policy.good" >"$NET/policy.yaml"
 approve_policy "$NET/policy.yaml" || die "approving the new version failed"
 broker_start
-wait_inbox gemeente-amsterdam 4 30 || die "the queued message did not arrive"
+wait_inbox gemeente-amsterdam 5 30 || die "the queued message did not arrive"
 grep -q "message $id refiltered under policy 2026.11.3" "$NET/politie.log" || die "not refiltered"
-"$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" --after 3 | grep -q '"givenName":"Ilona"' ||
+"$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" --after 4 | grep -q '"givenName":"Ilona"' ||
 	die "refiltered message incomplete"
-"$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" --after 3 | grep -q '"nationality":"HU"' &&
+"$KETEN" inbox --config "$NET/gemeente-amsterdam.yaml" --after 4 | grep -q '"nationality":"HU"' &&
 	die "the field the new policy withholds arrived"
 echo "# a message queued under 2026.11.2 was refiltered under 2026.11.3 on reconnect and delivered"
 

@@ -318,6 +318,66 @@ test_error_duplicate_rule(void **state)
 	free(text);
 }
 
+struct reports {
+	char *text[8];
+	size_t n;
+};
+
+static void
+collect(void *arg, const char *error)
+{
+	struct reports *r = arg;
+
+	assert_true(r->n < 8);
+	r->text[r->n++] = tu_printf("%s", error);
+}
+
+/*
+ * policy_load_each reports every rule that does not compile, each at its own
+ * line, then fails with the count; policy_load stops at the first.
+ */
+static void
+test_every_rule_error(void **state)
+{
+	struct fixture *f = *state;
+	struct reports r = { .n = 0 };
+	struct policy *p = NULL;
+	char err[KETEN_ERRLEN];
+	char *bad1 = tu_printf("%s", base_rule), *bad2 = tu_printf("%s", base_rule), *text;
+	char *pos1, *pos2, *pos3;
+
+	tu_replace(&bad1, "sig-care", "one");
+	tu_replace(&bad1, "purpose: care", "purpose: carre");
+	tu_replace(&bad2, "sig-care", "two");
+	tu_replace(&bad2, "type: CaseSignal", "type: CaseSignl");
+	text = tu_printf("%s%s%s%s%s", base_head, bad1, base_rule, bad2, base_rule);
+	free(tu_write(f->dir, "policy.yaml", text, 0644));
+	assert_int_not_equal(policy_load_each(f->policy_path, f->directory, &p, err, collect, &r), 0);
+	assert_null(p);
+	assert_int_equal(r.n, 3);
+	pos1 = pos_of(text, "carre", 0);
+	pos2 = pos_of(text, "CaseSignl", 0);
+	pos3 = pos_of(text, "permit: sig-care", 1);
+	assert_contains(r.text[0], pos1);
+	assert_contains(r.text[0], "unknown purpose \"carre\"");
+	assert_contains(r.text[1], pos2);
+	assert_contains(r.text[1], "unknown message type \"CaseSignl\"");
+	assert_contains(r.text[2], pos3);
+	assert_contains(r.text[2], "duplicate rule id \"sig-care\"");
+	assert_contains(err, "3 errors");
+	for (size_t i = 0; i < r.n; i++)
+		free(r.text[i]);
+	/* without a report function: the first error only */
+	assert_int_not_equal(policy_load(f->policy_path, f->directory, &p, err), 0);
+	assert_contains(err, "carre");
+	free(pos1);
+	free(pos2);
+	free(pos3);
+	free(bad1);
+	free(bad2);
+	free(text);
+}
+
 static void
 test_error_missing_purpose_basis(void **state)
 {
@@ -1065,6 +1125,7 @@ main(void)
 		cmocka_unit_test(test_absent_agency),
 		cmocka_unit_test(test_error_invisible_id),
 		cmocka_unit_test(test_error_duplicate_rule),
+		cmocka_unit_test(test_every_rule_error),
 		cmocka_unit_test(test_error_missing_purpose_basis),
 		cmocka_unit_test(test_error_permit_and_forbid),
 		cmocka_unit_test(test_error_bad_when),
