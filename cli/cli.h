@@ -28,6 +28,9 @@ int cmd_policy(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 /* `keten policy|directory approve|approvals ...` (argv[0] is the verb): keten trust's for kind. */
 int cli_trust_kind(const char *kind, int argc, char **argv);
+/* `keten GROUP VERB --help`: VERB's lines of the group's usage (cli/usage.c). */
+int cli_usage_verb(const char *group, int (*usage)(FILE *), const char *verb, const char *see);
+bool cli_wants_help(int argc, char **argv, int from);
 
 struct keten_client;
 

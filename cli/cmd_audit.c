@@ -71,47 +71,10 @@ usage(FILE *f)
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }
 
-/*
- * One verb's part of the usage: its "keten audit VERB" lines with their
- * continuations and its description, cut from the whole (one text to keep).
- */
 static int
 usage_verb(const char *verb)
 {
-	char *text = NULL, *save = NULL;
-	size_t len = 0, vlen = strlen(verb);
-	FILE *m = open_memstream(&text, &len);
-	bool in_usage = false, in_desc = false, any = false;
-
-	if (m == NULL)
-		return usage(stdout);
-	usage(m);
-	fclose(m);
-	for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		const char *u = strstr(line, "keten audit ");
-		bool usage_line = u != NULL && (strncmp(line, "usage: ", 7) == 0 ||
-		    strncmp(line, "       keten", 12) == 0);
-		if (usage_line)
-			in_usage = strncmp(u + 12, verb, vlen) == 0 && u[12 + vlen] == ' ';
-		else if (strncmp(line, "  ", 2) == 0 && line[2] != ' ')
-			in_desc = strncmp(line + 2, verb, vlen) == 0 && line[2 + vlen] == ' ';
-		else if (line[0] != ' ' || strncmp(line, "   ", 3) != 0)
-			in_desc = in_desc && strncmp(line, "   ", 3) == 0;
-		if ((usage_line && in_usage) || (!usage_line && in_usage &&
-		    strncmp(line, "                          ", 26) == 0) ||
-		    (!usage_line && in_desc)) {
-			printf("%s%s\n", usage_line && !any ? "usage: " : "", usage_line && !any ?
-			    strstr(line, "keten audit ") : line);
-			any = true;
-		}
-		if (!usage_line && strncmp(line, "                          ", 26) != 0)
-			in_usage = false;
-	}
-	free(text);
-	if (!any)
-		return usage(stdout);
-	printf("  (keten audit --help: every command; docs/auditor.md)\n");
-	return EXIT_OK;
+	return cli_usage_verb("audit", usage, verb, "docs/auditor.md");
 }
 
 /* A wrong command line, said in one line. */

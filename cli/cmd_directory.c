@@ -154,6 +154,8 @@ cmd_directory(int argc, char **argv)
 	verb = argv[1];
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0)
 		return usage(stdout);
+	if (cli_wants_help(argc, argv, 2))
+		return cli_usage_verb("directory", usage, verb, "docs/operator.md");
 	if (strcmp(verb, "approve") == 0 || strcmp(verb, "approvals") == 0)
 		return cli_trust_kind("directory", argc - 1, argv + 1);
 	optind = 2;

@@ -156,6 +156,8 @@ cmd_schema(int argc, char **argv)
 		return usage(stderr);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return usage(stdout);
+	if (cli_wants_help(argc, argv, 2))
+		return cli_usage_verb("schema", usage, argv[1], "docs/schemas.md");
 	if (strcmp(argv[1], "list") == 0 && argc == 2) {
 		for (size_t i = 0; i < codec_type_count(); i++) {
 			t = codec_type_at(i);

@@ -476,6 +476,8 @@ cmd_trust(int argc, char **argv)
 		return usage(stderr);
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return usage(stdout);
+	if (cli_wants_help(argc, argv, 2))
+		return cli_usage_verb("trust", usage, argv[1], "docs/trust.md");
 	if (strcmp(argv[1], "keygen") == 0)
 		return trust_keygen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "vkey") == 0)

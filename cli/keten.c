@@ -63,8 +63,12 @@ main(int argc, char **argv)
 		 * when one is named and the command tells them apart), stdout, exit 0 */
 		for (int a = 2; a < argc; a++)
 			if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
-				bool sub = argc > 2 && argv[2][0] != '-' && a > 2 &&
-				    strcmp(argv[1], "audit") == 0;
+				static const char *const groups[] = { "audit", "policy", "trust",
+				    "directory", "schema" };
+				bool sub = false;
+				for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+					sub = sub || (argc > 2 && argv[2][0] != '-' && a > 2 &&
+					    strcmp(argv[1], groups[g]) == 0);
 				char *help[] = { argv[1], sub ? argv[2] : (char *)"--help",
 				    (char *)"--help", NULL };
 				return commands[i].fn(sub ? 3 : 2, help);

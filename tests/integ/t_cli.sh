@@ -20,6 +20,14 @@ for c in "init" "keygen" "directory show" "directory add" "directory rotate" "di
 	# shellcheck disable=SC2086
 	out=$("$KETEN" $c --help 2>&1) || die "keten $c --help exited $?"
 	echo "$out" | grep -q "usage" || die "keten $c --help prints no usage: $out"
+	# a subcommand's --help is its own usage line, not its whole group's
+	case $c in
+	*" "*)
+		echo "$out" | grep -q "^usage: keten $c\( \|\$\)" ||
+			die "keten $c --help does not start with its usage: $out"
+		others=$(echo "$out" | grep -c "^ *\(usage: \)\?keten ${c% *} ") || :
+		[ "$others" -le 2 ] || die "keten $c --help lists its group: $out" ;;
+	esac
 	n=$((n + 1))
 done
 "$KETEN" --help | grep -q "^  audit " || die "keten --help lists no audit"
