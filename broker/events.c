@@ -48,6 +48,27 @@ events_entry(struct broker *b, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 	return 0;
 }
 
+/*
+ * The header's policy attributes into a (forms into `forms`, up to 8 as
+ * the envelope check allows): what a replay of a candidate policy needs.
+ */
+static void
+entry_attributes(const Keten__Envelope__V1__Header *h, Keten__Ledger__V1__Attributes *a,
+    int32_t forms[static ENV_MAX_FORMS])
+{
+	const Keten__Envelope__V1__Attributes *ha = h->attributes;
+
+	keten__ledger__v1__attributes__init(a);
+	a->handling = (int32_t)h->handling;
+	if (ha == NULL)
+		return;
+	for (size_t i = 0; i < ha->n_exploitation_forms && i < ENV_MAX_FORMS; i++)
+		forms[a->n_exploitation_forms++] = (int32_t)ha->exploitation_forms[i];
+	a->exploitation_forms = forms;
+	a->minor = ha->minor;
+	a->region = ha->region;
+}
+
 bool
 budget_take(struct budget *bg, uint64_t limit, int64_t period_ms, int64_t now)
 {
@@ -294,6 +315,9 @@ events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s
 		ans.found = false;
 	bool link = ans.found && !(h->case_pseudonym.len == 32 &&
 	    memcmp(h->case_pseudonym.data, ans.pseudonym, 32) == 0);
+	Keten__Ledger__V1__Attributes attrs;
+	int32_t forms[ENV_MAX_FORMS];
+	entry_attributes(h, &attrs, forms);
 	for (size_t i = 0; i < s->n_copies; i++) {
 		Keten__Ledger__V1__Entry e = KETEN__LEDGER__V1__ENTRY__INIT;
 		const Keten__Wire__V1__Copy *c = s->copies[i];
@@ -323,6 +347,7 @@ events_accepted(struct broker *b, MDB_txn *txn, const Keten__Wire__V1__Submit *s
 		e.in_reply_to = h->in_reply_to;
 		if (link)
 			e.linked_case = (ProtobufCBinaryData){ sizeof(ans.pseudonym), ans.pseudonym };
+		e.attributes = &attrs;
 		if ((rc = events_append(b, txn, &e)) != 0)	/* txn: the submission's own */
 			return rc;
 	}
@@ -336,6 +361,10 @@ events_withheld(struct broker *b, MDB_txn *txn, const Keten__Envelope__V1__Heade
 	bool done[GATE_MAX_DECISIONS] = { false };
 	char *paths[GATE_MAX_DECISIONS], reason[200];
 	int rc;
+	Keten__Ledger__V1__Attributes attrs;
+	int32_t forms[ENV_MAX_FORMS];
+
+	entry_attributes(h, &attrs, forms);
 
 	*first_seq = ledger_size(b->ledger, txn);
 	for (size_t i = 0; i < n && i < GATE_MAX_DECISIONS; i++) {
@@ -375,6 +404,7 @@ events_withheld(struct broker *b, MDB_txn *txn, const Keten__Envelope__V1__Heade
 		e.reason = reason;
 		e.n_field_paths = np;
 		e.field_paths = paths;
+		e.attributes = &attrs;
 		if ((rc = events_append(b, txn, &e)) != 0)
 			return rc;
 	}

@@ -40,6 +40,8 @@ cmd_policy(int argc, char **argv)
 		return cmd_policy_test(argc, argv);
 	if (strcmp(argv[1], "diff") == 0)
 		return cmd_policy_diff(argc, argv);
+	if (strcmp(argv[1], "shadow") == 0)
+		return cmd_policy_shadow(argc, argv);
 	if (strcmp(argv[1], "approve") == 0 || strcmp(argv[1], "approvals") == 0)
 		return cli_trust_kind("policy", argc - 1, argv + 1);
 	fprintf(stderr, "keten policy: unknown subcommand \"%s\"\n", argv[1]);

@@ -146,6 +146,7 @@ policy_usage(FILE *f)
 	    "                            [--limit-reached] [MESSAGE.json]\n"
 	    "       keten policy test FILE DIR\n"
 	    "       keten policy diff OLD NEW\n"
+	    "       keten policy shadow --ledger BROKER_DATA_DIR FILE\n"
 	    "       keten policy approve --key KEYFILE --root ROOT FILE\n"
 	    "       keten policy approvals --root ROOT [--active OLD] FILE\n"
 	    "  every command takes --directory FILE (the agency directory the policy is\n"
@@ -160,6 +161,10 @@ policy_usage(FILE *f)
 	    "            rule no test exercises\n"
 	    "  diff      fields each sender -> recipient pair gains or loses, rules added,\n"
 	    "            removed or changed\n"
+	    "  shadow    replay the decisions a broker's ledger recorded (copies sent, fields\n"
+	    "            withheld, messages refused at the source) under candidate FILE:\n"
+	    "            what it would permit, refuse, newly share or no longer share, per\n"
+	    "            sender -> recipient, type, purpose and rule\n"
 	    "  approve   a privacy officer's approval of FILE (its exact bytes), added to\n"
 	    "            FILE.approvals (docs/trust.md); KEYFILE stays with the officer\n"
 	    "  approvals who approved FILE, whose approval is missing, whether the broker and\n"
@@ -224,6 +229,7 @@ parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, struct opts
 		VAL("--directory", o->directory, 0)
 		VAL("--format", format, O_FORMAT)
 		VAL("--policy", o->policy, O_POLICY)
+		VAL("--ledger", o->ledger, O_LEDGER)
 		VAL("--from", o->from, O_REQUEST)
 		VAL("--to", o->to, O_REQUEST)
 		VAL("--type", o->type, O_REQUEST)

@@ -52,10 +52,11 @@ enum {
 	O_STRICT = 1 << 1,
 	O_POLICY = 1 << 2,
 	O_REQUEST = 1 << 3,	/* --from --to --type --purpose --basis --attr --handling ... */
+	O_LEDGER = 1 << 4,	/* --ledger BROKER_DATA_DIR */
 };
 
 struct opts {
-	const char *directory, *policy, *from, *to, *type, *purpose, *basis, *handling;
+	const char *directory, *policy, *ledger, *from, *to, *type, *purpose, *basis, *handling;
 	const char *attrs[MAX_ATTRS];
 	size_t nattrs;
 	bool json, strict, reply_ok, limit_reached;
@@ -158,6 +159,7 @@ struct policy *load_policy(const char *cmd, const char *path, const struct direc
 void combo_add(struct universe *u, const struct attrs *a);
 bool str_eq(const char *a, const char *b);
 int cmd_policy_lint(int argc, char **argv);
+int cmd_policy_shadow(int argc, char **argv);
 int cmd_policy_explain(int argc, char **argv);
 int cmd_policy_test(int argc, char **argv);
 int cmd_policy_diff(int argc, char **argv);

@@ -356,6 +356,11 @@ envelope_header_check(const Keten__Envelope__V1__Header *h, char why[static ENV_
 		return snprintf(why, ENV_WHYLEN, "in_reply_to must be a 16-byte message id"), -1;
 	if (a == NULL)
 		return 0;
+	if (a->n_exploitation_forms > ENV_MAX_FORMS)
+		return snprintf(why, ENV_WHYLEN, "%zu exploitation forms (at most %d)",
+		    a->n_exploitation_forms, ENV_MAX_FORMS), -1;
+	if (strlen(a->region) >= ENV_NAMEMAX)
+		return snprintf(why, ENV_WHYLEN, "region longer than %d bytes", ENV_NAMEMAX - 1), -1;
 	for (size_t i = 0; i < a->n_exploitation_forms; i++)
 		if (!enum_known(&keten__case__v1__exploitation_form__descriptor,
 		    (int)a->exploitation_forms[i]))

@@ -45,14 +45,15 @@ const char *envelope_strerror(int e);
 
 #define ENV_EPOCH_MS 1577836800000LL	/* 2020-01-01T00:00:00Z: no message is older */
 #define ENV_WHYLEN 160
-#define ENV_NAMEMAX 128	/* bytes of a header's type, purpose, basis, policy version */
+#define ENV_NAMEMAX 128	/* bytes of a header's type, purpose, basis, policy version, region */
+#define ENV_MAX_FORMS 8	/* exploitation forms in a header (five exist) */
 
 /*
  * The header's values in range, whoever signed it (docs/protocol.md,
  * Notation): a UUIDv7 message id, a case pseudonym of 32 bytes or none,
  * sender and recipients no longer than agency ids, at most ENV_MAX_COPIES
- * recipients, type, purpose, basis and policy version at most ENV_NAMEMAX
- * bytes, created_ms from ENV_EPOCH_MS, handling, urgency and exploitation
+ * recipients, type, purpose, basis, policy version and region at most
+ * ENV_NAMEMAX bytes, at most ENV_MAX_FORMS exploitation forms, created_ms from ENV_EPOCH_MS, handling, urgency and exploitation
  * forms known values (so never negative), an in_reply_to that is empty or
  * a message id.  0, or -1 with the reason in
  * why.  The broker's gate and the receiving agent both ask it.

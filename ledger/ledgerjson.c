@@ -6,6 +6,35 @@
 
 #include "ledger/ledgerjson.h"
 #include "common/util.h"
+#include "schemas/case_types.pb-c.h"
+#include "schemas/envelope.pb-c.h"
+
+/* An enum value by its name, or its number when the name is unknown. */
+static json_t *
+enum_json(const ProtobufCEnumDescriptor *d, int v)
+{
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(d, v);
+
+	return ev != NULL ? json_string(ev->name) : json_integer(v);
+}
+
+/* The policy attributes of an ACCEPTED or WITHHELD entry. */
+static json_t *
+attributes_json(const Keten__Ledger__V1__Attributes *a)
+{
+	json_t *o = json_object(), *forms = json_array();
+
+	for (size_t i = 0; i < a->n_exploitation_forms; i++)
+		json_array_append_new(forms, enum_json(&keten__case__v1__exploitation_form__descriptor,
+		    a->exploitation_forms[i]));
+	json_object_set_new(o, "exploitationForms", forms);
+	json_object_set_new(o, "minor", json_boolean(a->minor));
+	if (a->region != NULL && a->region[0] != '\0')
+		json_object_set_new(o, "region", json_string(a->region));
+	json_object_set_new(o, "handling", enum_json(&keten__envelope__v1__handling_label__descriptor,
+	    a->handling));
+	return o;
+}
 
 json_t *
 ledger_entry_json(const Keten__Ledger__V1__Entry *e)
@@ -63,6 +92,8 @@ ledger_entry_json(const Keten__Ledger__V1__Entry *e)
 		sodium_bin2hex(hex, sizeof(hex), e->ciphertext_hash.data, 32);
 		json_object_set_new(o, "ciphertextHash", json_string(hex));
 	}
+	if (e->attributes != NULL)
+		json_object_set_new(o, "attributes", attributes_json(e->attributes));
 	return o;
 }
 

@@ -187,3 +187,40 @@ grep -q "warning: the policy changed but its version did not: raise \`version:\`
 	>/dev/null 2>"$NET/diff.err" || die "diff failed"
 [ ! -s "$NET/diff.err" ] || die "a warning for an identical policy: $(cat "$NET/diff.err")"
 echo "# policy diff warns when the content changed and the version did not"
+
+# keten policy shadow: candidates replayed over this test's recorded traffic
+# (copies sent with their manifests, fields withheld and a response refused
+# at the source, each with the header attributes the ledger kept)
+sh() { "$KETEN" policy shadow --directory "$NET/directory.yaml" --ledger "$NET/broker-data" "$@"; }
+sh "$NET/policy.good" >"$NET/shadow.same" || die "shadow failed: $(cat "$NET/shadow.same")"
+# the one difference: the signal queued in section 6 went under 2026.11.3, which
+# withheld the nationality that 2026.11.1 grants; the response that named a
+# response, not a request, stays refused (reply_to is checked in the ledger)
+[ "$(grep -c " would " "$NET/shadow.same")" = 1 ] &&
+	grep -A2 "^politie -> gemeente-amsterdam  CaseSignal  purpose victim-care" "$NET/shadow.same" |
+	grep -qx "    newly shared: persons\[possible_victim\].nationality" ||
+	die "shadow under 2026.11.1: $(cat "$NET/shadow.same")"
+# without no-suspects-to-care: the suspects' fields withheld from the municipality would go
+sh "$NET/forged.yaml" >"$NET/shadow.forged" || die "shadow failed"
+grep -A3 "^politie -> gemeente-amsterdam  CaseSignal  purpose victim-care" "$NET/shadow.forged" |
+	grep -q "newly shared: .*persons\[suspect\]" || die "shadow missed the suspects: $(cat "$NET/shadow.forged")"
+# without the reply_to condition: the two responses refused at the source in section 3 would go
+python3 - "$NET/policy.good" "$NET/noreply.yaml" <<'EOPY'
+import sys
+s = open(sys.argv[1]).read()
+i = s.index("  - permit: response-police-to-municipality\n")
+j = s.index("    reply_to:", i)
+open(sys.argv[2], "w").write(s[:j] + s[s.index("\n", j) + 1:])
+EOPY
+sh --format json "$NET/noreply.yaml" >"$NET/shadow.json" || die "shadow --format json failed"
+python3 - "$NET/shadow.json" <<'EOPY' || die "shadow JSON: $(cat "$NET/shadow.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = [x for x in d["changes"] if x["change"] == "permitted"]
+assert len(c) == 1, c
+assert (c[0]["from"], c[0]["to"], c[0]["type"]) == ("politie", "gemeente-amsterdam", "InformationResponse"), c
+assert c[0]["recordedReason"] == "reply-required" and c[0]["messages"] == 2, c  # both responses refused in section 3
+assert "response-police-to-municipality" in c[0]["rules"] and "answer" in c[0]["fields"], c
+assert d["decisions"] > d["unchanged"] >= 5 and d["withoutAttributes"] == 0, d
+EOPY
+echo "# policy shadow over the ledger: under 2026.11.1 only the field 2026.11.3 withheld differs; a dropped forbid shares the suspects; a dropped reply_to permits the two responses refused at the source"
