@@ -11,7 +11,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,11 +40,11 @@ usage(FILE *f)
 	    "  Makes DIR (it must not exist) a network to run at once: keys/ (each\n"
 	    "  agency's and the broker's keys), officers/ (a privacy officer's and a board\n"
 	    "  member's approval key per agency), directory.yaml, policy.yaml (a copy of\n"
-	    "  --policy, default policy/stm.yaml here or as installed), root.yaml with its\n"
-	    "  thresholds, the\n"
-	    "  approvals of the directory and the policy, broker.yaml and AGENCY.yaml per\n"
-	    "  agency; then prints the commands that start it.  KIND is police,\n"
-	    "  prosecution, labour-inspectorate, military-police, municipality, riec,\n"
+	    "  --policy, default policy/stm.yaml here, in the checkout keten was built in,\n"
+	    "  or as installed), root.yaml with its thresholds, the approvals of the\n"
+	    "  directory and the policy, broker.yaml and AGENCY.yaml per agency; then\n"
+	    "  prints the commands that start it.  KIND is police, prosecution,\n"
+	    "  labour-inspectorate, military-police, municipality, riec,\n"
 	    "  registration-centre or care (guessed from the usual ids: politie, om, nla,\n"
 	    "  kmar, gemeente-*, riec-*, comensha).  --user: the account the daemons\n"
 	    "  become when started as root (DIR is then opened to it).  For a trial: in\n"
@@ -201,8 +203,18 @@ cmd_init(int argc, char **argv)
 		ids[n] = t;
 		kinds[n++] = (char *)kind;
 	}
-	if (policy == NULL)	/* the checkout's, else the installed one */
+	/* the checkout's (here, or the one this keten was built in), else the installed one */
+	char beside[PATH_MAX + 32] = "";
+	ssize_t exe_len = readlink("/proc/self/exe", beside, PATH_MAX);
+	if (exe_len > 0) {
+		beside[exe_len] = '\0';
+		char *slash = strrchr(beside, '/');
+		if (slash != NULL)
+			strcpy(slash, "/../policy/stm.yaml");
+	}
+	if (policy == NULL)
 		policy = access("policy/stm.yaml", R_OK) == 0 ? "policy/stm.yaml" :
+		    beside[0] != '\0' && access(beside, R_OK) == 0 ? beside :
 		    KETEN_SHARE "/policy/stm.yaml";
 	char *policy_text = read_all(policy);
 	if (policy_text == NULL) {
@@ -368,6 +380,17 @@ cmd_init(int argc, char **argv)
 		}
 	}
 
+	/* the network key for case pseudonyms: agents and auditors, never the broker */
+	unsigned char nk[32];
+	char nk64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	randombytes_buf(nk, sizeof(nk));
+	sodium_bin2base64(nk64, sizeof(nk64), nk, sizeof(nk), sodium_base64_VARIANT_ORIGINAL);
+	sodium_memzero(nk, sizeof(nk));
+	wrc = write_file(keys, "network.key", 0600, "network_key: \"%s\"\n", nk64);
+	sodium_memzero(nk64, sizeof(nk64));
+	if (wrc != 0)
+		goto out;
+
 	/* 6. configurations (0640: the daemons refuse files others can read) */
 	const char *ipc = strncmp(listen, "ipc://", 6) == 0 ? listen : NULL;
 	char *bdata = NULL;
@@ -384,7 +407,8 @@ cmd_init(int argc, char **argv)
 		snprintf(name, sizeof(name), "%s.yaml", ids[i]);
 		if (write_file(dir, name, 0640, "agency: %s\nbroker: %s\nbroker_key: \"%s\"\n"
 		    "broker_signing_key: \"%s\"\nkeys: keys/%s.secret\ndata_dir: %s-data\n"
-		    "policy: policy.yaml\ndirectory: directory.yaml\nroot: root.yaml\n%s%s%s",
+		    "policy: policy.yaml\ndirectory: directory.yaml\nroot: root.yaml\n"
+		    "network_key: keys/network.key\n%s%s%s",
 		    ids[i], ipc ? ipc : listen, tx, sg, ids[i], ids[i], user ? "user: " : "",
 		    user ? user : "", user ? "\n" : "") != 0)
 			goto out;
