@@ -39,3 +39,13 @@ play() {
 
 play operator
 echo "# $(tail -n 1 "$NET/operator.log")"
+
+# the privacy officer works in a checkout after `make demo`: the demo's
+# network in build/demo (played here afresh), the shipped policy in policy/
+po="$NET/privacy-officer"
+mkdir -p "$po/build"
+ln -s "$KETEN_ROOT/policy" "$po/policy"
+DEMO_DIR="$po/build/demo" KETEN_BIN="$KETEN_BIN" KETEN_TESTBIN="$KETEN_TESTBIN" ./demo/demo.sh \
+	>"$NET/demo.log" 2>&1 || die "the demo failed: $(tail -n 20 "$NET/demo.log")"
+play privacy-officer
+echo "# $(tail -n 1 "$NET/privacy-officer.log") (over the demo's ledger)"
