@@ -7,7 +7,7 @@ PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1 jansson libmicrohttpd l
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev libprotobuf-c-dev \
             protobuf-c-compiler liblmdb-dev libcmocka-dev libyaml-dev \
             libmicrohttpd-dev libjansson-dev libseccomp-dev bc python3 python3-cryptography curl \
-            lmdb-utils
+            lmdb-utils groff-base
 
 CC      ?= cc
 BUILD   ?= build
@@ -95,8 +95,8 @@ INTEG_HELPERS := $(BUILD)/tests/rawpeer $(BUILD)/tests/ledgertamper $(BUILD)/tes
 
 PROGS := $(BIN)/keten-broker $(BIN)/keten-agent $(BIN)/keten $(BIN)/keten-client-example
 
-.PHONY: bench-deps all deps deps-fuzz test unit integ faults demo clean bench fuzz fuzz-run install
-all: $(PROGS)
+.PHONY: bench-deps all deps deps-fuzz test unit integ faults demo demo-partners clean bench fuzz fuzz-run install
+all: $(PROGS) man
 
 # Install the Debian packages keten needs, only when one is missing.
 deps:
@@ -370,11 +370,15 @@ install:
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/keten/
 	install -m 0644 deploy/*.service $(DESTDIR)$(PREFIX)/share/keten/deploy/
 	install -m 0644 policy/stm.yaml policy/directory.example.yaml $(DESTDIR)$(PREFIX)/share/keten/policy/
+	$(MAKE) --no-print-directory install-man
 
 clean:
 	rm -rf build build-san build-fuzz bin bin-san
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# man pages and bash completion: the man and install-man targets
+include man/man.mk
 
 # keten init finds the installed policy under PREFIX/share/keten
 $(BUILD)/cli/cmd_init.o: CFLAGS += -DKETEN_SHARE='"$(PREFIX)/share/keten"'

@@ -26,9 +26,11 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: keten-agent --config FILE [-n] [--verbose]\n"
+	    "  -c, --config FILE  the configuration (keten.yaml(5), docs/operator.md)\n"
 	    "  -n, --check     check the configuration and keys, then exit\n"
 	    "  -v, --verbose   log debug lines\n"
-	    "  -V, --version   print the version\n");
+	    "  -V, --version   print the version\n"
+	    "  -h, --help      this text\n");
 	exit(f == stdout ? 0 : 2);
 }
 

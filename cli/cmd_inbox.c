@@ -145,7 +145,7 @@ cmd_ack(int argc, char **argv)
 		if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc)
 			config = argv[++i];
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			return usage(stdout);
+			return cli_usage_verb(NULL, usage, "ack", "docs/integration.md");
 		else if (strcmp(argv[i], "--json") == 0)
 			cli_json = true;
 		else if (uuid_parse(id, argv[i]) == 0)

@@ -31,7 +31,8 @@ cmd_policy(int argc, char **argv)
 	    strcmp(argv[1], "help") == 0)
 		return policy_usage(stdout);
 	if (cli_wants_help(argc, argv, 2))
-		return cli_usage_verb("policy", policy_usage, argv[1], "docs/policy.md");
+		return cli_usage_verb("policy", policy_usage, argv[1], "each also takes --directory "
+		    "FILE and --format text|json; docs/policy.md");
 	if (strcmp(argv[1], "lint") == 0)
 		return cmd_policy_lint(argc, argv);
 	if (strcmp(argv[1], "explain") == 0)

@@ -14,18 +14,21 @@ static const struct {
 } commands[] = {
 	{ "init", cmd_init, "a working network from nothing, in one directory (a trial)" },
 	{ "keygen", cmd_keygen, "create an agency's key pairs" },
-	{ "directory", cmd_directory, "show or edit the agency directory: show, add, rotate, revoke" },
+	{ "directory", cmd_directory, "show or edit the agency directory: show, add, rotate, revoke,\n"
+	    "             approve, approvals" },
 	{ "send", cmd_send, "hand a message to the local agent" },
 	{ "inbox", cmd_inbox, "list messages in the local agent's inbox" },
 	{ "status", cmd_status, "what became of a message this agency sent" },
 	{ "receipt", cmd_receipt, "export a sent message's ledger receipts as proof files" },
 	{ "outbox", cmd_outbox, "what waits in the local agent's outbox for the broker, and why" },
 	{ "ack", cmd_ack, "record that inbox messages were taken by the partner system" },
-	{ "schema", cmd_schema, "case message types: list, show, paths, validate" },
+	{ "schema", cmd_schema, "case message types: list, show, paths, validate, encode" },
 	{ "audit", cmd_audit, "the audit ledger: verify, log, query, report, stats, prove,\n"
 	    "             check-proof, checkpoint, vkey, export" },
-	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff, approve, approvals" },
-	{ "trust", cmd_trust, "the network root and approvals: keygen, show, approve, approvals" },
+	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff, shadow, approve,\n"
+	    "             approvals" },
+	{ "trust", cmd_trust, "the network root and approvals: keygen, vkey, show, approve,\n"
+	    "             approvals" },
 };
 
 static int

@@ -230,6 +230,7 @@ parse_opts(const char *cmd, int argc, char **argv, unsigned allowed, struct opts
 		VAL("--format", format, O_FORMAT)
 		VAL("--policy", o->policy, O_POLICY)
 		VAL("--ledger", o->ledger, O_LEDGER)
+		VAL("--data", o->ledger, O_LEDGER)	/* as keten audit names it */
 		VAL("--from", o->from, O_REQUEST)
 		VAL("--to", o->to, O_REQUEST)
 		VAL("--type", o->type, O_REQUEST)

@@ -44,7 +44,8 @@ cli_usage_verb(const char *group, int (*usage)(FILE *), const char *verb, const 
 		return usage(stdout);
 	usage(m);
 	fclose(m);
-	snprintf(prefix, sizeof(prefix), "keten %s ", group);
+	/* group NULL: commands of their own that share one usage text (inbox, ack) */
+	snprintf(prefix, sizeof(prefix), "keten %s%s", group ? group : "", group ? " " : "");
 	for (char *line = strtok_r(text, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		const char *body = line;
@@ -57,14 +58,15 @@ cli_usage_verb(const char *group, int (*usage)(FILE *), const char *verb, const 
 		if (is_usage) {
 			starts = starts_word(body + strlen(prefix), verb);
 			other = !starts;
-		} else if (ind == 2) {
+		} else if (ind == 2 && group != NULL) {
 			starts = starts_word(body, verb);
 			other = !starts;
 		}
 		if (starts) {
 			in = true;
 			item_indent = ind;
-		} else if (other || ind <= item_indent || !in) {
+		} else if (other || !in || (ind <= item_indent && !(group == NULL && ind == 2))) {
+			/* (without a group, lines at 2 describe the usage line above) */
 			in = false;
 		}
 		if (!in)
@@ -76,7 +78,7 @@ cli_usage_verb(const char *group, int (*usage)(FILE *), const char *verb, const 
 			printf("       %s\n", body);
 		} else if (!usage_done && starts) {
 			/* a group whose usage lists "  VERB ARGS   what it does" */
-			printf("usage: keten %s %s\n", group, body);
+			printf("usage: keten %s %s\n", group ? group : "", body);
 			usage_done = true;
 		} else {
 			printf("%s\n", line);
@@ -86,7 +88,10 @@ cli_usage_verb(const char *group, int (*usage)(FILE *), const char *verb, const 
 	free(text);
 	if (!any)
 		return usage(stdout);
-	printf("  (keten %s --help: every command; %s)\n", group, see);
+	if (group != NULL)
+		printf("  (keten %s --help: every command; %s)\n", group, see);
+	else
+		printf("  (%s)\n", see);
 	return EXIT_OK;
 }
 
