@@ -314,11 +314,17 @@ cmd_policy_explain(int argc, char **argv)
 				buf_add(&txt, "%s%s", txt.len ? ", " : "", policy_rule_id(p, ri));
 				json_array_append_new(jr, json_string(policy_rule_id(p, ri)));
 			}
+			/* no rule names it: a companion that travels with a granted field */
+			bool companion = txt.len == 0;
+			if (companion)
+				buf_add(&txt, "goes with the granted fields (a person's role, a country)");
 			if (o.json) {
 				json_t *e = json_object();
 				json_object_set_new(e, "path", json_string(codec_type_path(t, x)));
 				json_object_set_new(e, "granted", json_true());
 				json_object_set_new(e, "rules", jr);
+				if (companion)
+					json_object_set_new(e, "companion", json_true());
 				json_array_append_new(jfields, e);
 			} else {
 				json_decref(jr);

@@ -216,6 +216,12 @@ policy_eval(const struct policy *p, const struct policy_request *rq,
 		d->allowed.w[w] &= ~d->forbidden.w[w];
 	}
 	if (!codec_pathset_empty(&d->allowed)) {
+		/*
+		 * what may go carries its companions (a person's role, an
+		 * address's country: codec_pathset_close), as the sending agent
+		 * sends it; else the broker would refuse a copy the agent made
+		 */
+		codec_pathset_close(rq->type, &d->allowed);
 		d->permitted = true;
 		d->reason = POLICY_OK;
 		return;

@@ -224,3 +224,20 @@ assert "response-police-to-municipality" in c[0]["rules"] and "answer" in c[0]["
 assert d["decisions"] > d["unchanged"] >= 5 and d["withoutAttributes"] == 0, d
 EOPY
 echo "# policy shadow over the ledger: under 2026.11.1 only the field 2026.11.3 withheld differs; a dropped forbid shares the suspects; a dropped reply_to permits the two responses refused at the source"
+
+# a rule that grants a person's fields but not the role (signal-police-to-nla):
+# the role goes with them, at the sending agent and at the broker alike; the
+# broker used to refuse the whole message ("persons[possible_victim].role may
+# not go to nla")
+agent_start nla
+labour='{"reference":"PL-2026-0123","exploitationForms":["EXPLOITATION_FORM_LABOUR"],"persons":[{"personRef":"V7","role":"PERSON_ROLE_POSSIBLE_VICTIM","givenName":"Marta","nationality":"PL"}]}'
+lid=$("$KETEN" send --config "$NET/politie.yaml" --to nla --type CaseSignal --purpose labour-inspection \
+	--attr form=LABOUR --body "$labour" 2>"$NET/labour.err") || die "labour signal refused: $(cat "$NET/labour.err")"
+st=$("$KETEN" status --config "$NET/politie.yaml" --wait 10 "$lid") || die "labour signal: $st"
+echo "$st" | head -n 1 | grep -q accepted || die "labour signal not accepted: $st"
+wait_inbox nla 1 30 || die "the labour signal did not reach the inspectorate"
+got=$("$KETEN" inbox --config "$NET/nla.yaml" | cut -f6)
+echo "$got" | grep -q '"role":"PERSON_ROLE_POSSIBLE_VICTIM","nationality":"PL"' || die "nla got: $got"
+echo "$got" | grep -q "Marta" && die "the victim's name reached the inspectorate: $got"
+grep -q "persons\[possible_victim\].given_name" "$NET/labour.err" || die "the name not reported withheld"
+echo "# a person's role travels with the fields a rule grants: the police's labour signal reached the inspectorate"
