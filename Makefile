@@ -7,7 +7,7 @@ PKGS     := libzmq libsodium libprotobuf-c lmdb yaml-0.1 jansson libmicrohttpd l
 DEB_PKGS := build-essential pkg-config libzmq3-dev libsodium-dev libprotobuf-c-dev \
             protobuf-c-compiler liblmdb-dev libcmocka-dev libyaml-dev \
             libmicrohttpd-dev libjansson-dev libseccomp-dev bc python3 python3-cryptography curl \
-            lmdb-utils groff-base
+            lmdb-utils groff-base systemd
 
 CC      ?= cc
 BUILD   ?= build
@@ -299,6 +299,12 @@ test: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/tests/keten-broker-evil
 	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/tests ./demo/demo.sh
+
+# every partner of the programme exchanging (demo/partners.sh): KMar, the
+# RIEC, CoMensha and a care provider beside police, OM, NLA and municipalities
+demo-partners: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)KETEN_BIN=$(BIN) KETEN_TESTBIN=$(BUILD)/tests ./demo/partners.sh
 
 $(BUILD)/bench/zmq_baseline: bench/zmq_baseline.c
 	$(call say,CC,$<)

@@ -204,9 +204,10 @@ open_sockets(struct agent *a)
 		log_warnx("%s", err);
 		return -1;
 	}
+	char sock[4096];
 	if (a->cfg->api_listen != NULL)
-		log_info("REST API on http://%s/v1/ and %s/api.sock", a->cfg->api_listen,
-		    a->cfg->data_dir);
+		log_info("REST API on http://%s/v1/ and %s", a->cfg->api_listen,
+		    config_api_socket(a->cfg, sock, sizeof(sock)));
 	if (zmq_connect(a->dealer, a->cfg->broker) != 0) {
 		log_warnx("cannot connect to %s: %s", a->cfg->broker, zmq_strerror(errno));
 		return -1;
@@ -347,8 +348,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* the parse trees and tables of start-up are freed: give their pages back */
 	malloc_trim(0);
-	log_info("started; broker %s, API %s/api.sock, policy %s version %s", a.cfg->broker,
-	    a.cfg->data_dir, policy_name(a.policy), policy_version(a.policy));
+	char sock[4096];
+	log_info("started; broker %s, API %s, policy %s version %s", a.cfg->broker,
+	    config_api_socket(a.cfg, sock, sizeof(sock)), policy_name(a.policy), policy_version(a.policy));
 	loop_run(&a);
 	log_info("stopping: commits=%llu commands=%llu submitted=%llu acked=%llu rejected=%llu "
 	    "received=%llu duplicates=%llu refused=%llu", (unsigned long long)a.commits,

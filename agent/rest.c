@@ -439,7 +439,10 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("api: %s", line);
 }
 
-/* The token file: 0600, one line with at least 32 printable characters. */
+/*
+ * The token file: 0600, or 0640 for a partner system's account that reads it
+ * through the file's group; one line with at least 32 printable characters.
+ */
 int
 rest_read_token(const char *path, uint8_t hash[static 32], char err[static KETEN_ERRLEN])
 {
@@ -447,7 +450,7 @@ rest_read_token(const char *path, uint8_t hash[static 32], char err[static KETEN
 	size_t len = 0, size;
 	int rc;
 
-	if ((rc = secret_file_read(path, 4096, &buf, &len, err)) != 0)
+	if ((rc = shared_secret_file_read(path, 4096, &buf, &len, err)) != 0)
 		return rc;
 	size = len;
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
@@ -500,14 +503,21 @@ listen_on(struct listener *l, const struct agent_config *cfg, const struct socka
 	return l->mhd ? 0 : -1;
 }
 
-/* DATA_DIR/api.sock for local clients (the keten CLI): the 0700 data directory guards it. */
+/*
+ * The Unix socket for local clients (the keten CLI, partner systems on this
+ * host), without a token: DATA_DIR/api.sock, mode 0600, which the 0700 data
+ * directory guards; or api_socket, mode 0660, which the agent's group may
+ * use: the directory it is in decides who reaches it (a systemd
+ * RuntimeDirectory of mode 0750 with the agent's group, docs/operator.md).
+ */
 static int
 unix_listener(struct rest *r, const struct agent_config *cfg, char err[static KETEN_ERRLEN])
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd;
 
-	if (asprintf(&r->sock_path, "%s/api.sock", cfg->data_dir) < 0) {
+	if ((cfg->api_socket != NULL && (r->sock_path = strdup(cfg->api_socket)) == NULL) ||
+	    (cfg->api_socket == NULL && asprintf(&r->sock_path, "%s/api.sock", cfg->data_dir) < 0)) {
 		r->sock_path = NULL;
 		return keten_seterr(err, KETEN_ENOMEM, "out of memory");
 	}
@@ -517,7 +527,8 @@ unix_listener(struct rest *r, const struct agent_config *cfg, char err[static KE
 	strcpy(sun.sun_path, r->sock_path);
 	unlink(r->sock_path);	/* a stale socket: the data directory lock says we own it */
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 || chmod(r->sock_path, 0600) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(r->sock_path, cfg->api_socket != NULL ? 0660 : 0600) == -1 ||
 	    listen(fd, 64) == -1) {
 		int e = errno;
 		if (fd != -1)

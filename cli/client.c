@@ -26,7 +26,8 @@ cli_client_open(const char *path)
 		fprintf(stderr, "keten: %s\n", err);
 		return NULL;
 	}
-	if (asprintf(&where, "unix:%s/api.sock", cfg->data_dir) < 0 ||
+	char sock[4096];
+	if (asprintf(&where, "unix:%s", config_api_socket(cfg, sock, sizeof(sock))) < 0 ||
 	    keten_client_open(where, NULL, &kc) != 0)
 		fprintf(stderr, "keten: cannot use the agent's socket %s\n", where ? where : "");
 	free(where);

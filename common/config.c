@@ -25,7 +25,7 @@ static const char *const agent_keys[] = {
 	"broker_signing_key", "policy_updates", "network_key", "previous_keys",
 	"map_size_mb",
 	"max_message_bytes", "heartbeat_ms", "batch_max", "window", "resend_ms",
-	"api_listen", "api_token", "api_public", "api_max_connections", "api_max_body_bytes",
+	"api_listen", "api_token", "api_socket", "api_public", "api_max_connections", "api_max_body_bytes",
 	"user", "seccomp", NULL
 };
 
@@ -324,6 +324,7 @@ agent_config_free(struct agent_config **cfg)
 	free(c->previous_keys);
 	free(c->api_listen);
 	free(c->api_token);
+	free(c->api_socket);
 	free(c->user);
 	free(c);
 	*cfg = NULL;
@@ -381,6 +382,7 @@ agent_config_doc(struct ydoc *doc, struct agent_config **out, char err[static KE
 	    (rc = ydoc_get_u64(doc, root, "resend_ms", false, 100, 3600000, &c->resend_ms, err)) ||
 	    (rc = ydoc_get_str(doc, root, "api_listen", false, &api, err)) ||
 	    (rc = dup_setting(doc, root, "api_token", false, true, &c->api_token, err)) ||
+	    (rc = dup_setting(doc, root, "api_socket", false, true, &c->api_socket, err)) ||
 	    (rc = ydoc_get_bool(doc, root, "api_public", false, &api_public, err)) ||
 	    (rc = ydoc_get_u64(doc, root, "api_max_connections", false, 1, 1024,
 	    &c->api_max_connections, err)) ||
@@ -470,4 +472,14 @@ agent_config_parse(const char *name, const void *buf, size_t len, struct agent_c
 	if ((rc = ydoc_parse(name, buf, len, &doc, err)) != 0)
 		return rc;
 	return agent_config_doc(doc, out, err);
+}
+
+const char *
+config_api_socket(const struct agent_config *c, char *out, size_t n)
+{
+	if (c->api_socket != NULL)
+		snprintf(out, n, "%s", c->api_socket);
+	else
+		snprintf(out, n, "%s/api.sock", c->data_dir);
+	return out;
 }

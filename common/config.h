@@ -71,7 +71,8 @@ struct agent_config {
 	char *api_listen;	/* "HOST:PORT" as configured, or NULL (no TCP API) */
 	struct sockaddr_storage api_addr;	/* api_listen, parsed; loopback unless api_public */
 	socklen_t api_addrlen;
-	char *api_token;	/* file (0600) with the bearer token */
+	char *api_token;	/* file (0600, or 0640 for a partner system's group) with the bearer token */
+	char *api_socket;	/* the local API's Unix socket, or NULL: DATA_DIR/api.sock (0600) */
 	uint64_t api_max_connections;
 	uint64_t api_max_body_bytes;
 	char *user;		/* started as root: the account to become (docs/security.md) */
@@ -83,6 +84,9 @@ struct agent_config {
  * into *addr.  0 or KETEN_EINVAL.  *loopback tells whether the address is
  * 127.0.0.0/8 or ::1 (or an IPv4-mapped loopback address).
  */
+/* The agent's local API socket: api_socket, or DATA_DIR/api.sock; out (n bytes). */
+const char *config_api_socket(const struct agent_config *c, char *out, size_t n);
+
 int config_parse_hostport(const char *s, struct sockaddr_storage *addr, socklen_t *len,
     bool *loopback);
 /*

@@ -344,6 +344,30 @@ secret_file_read(const char *path, size_t max, char **out, size_t *len,
 	return read_checked(path, O_NOFOLLOW, max, check_secret, true, out, len, err);
 }
 
+/* A shared secret: as a secret file, but its group may read it (not write). */
+static int
+check_shared_secret(const struct stat *st, const char *path, char err[static KETEN_ERRLEN])
+{
+	if (st->st_mode & 037)
+		return keten_seterr(err, KETEN_EPERM,
+		    "%s: shared secret file is writable by its group or accessible by others "
+		    "(mode %04o); run: chmod 640 %s", path, (unsigned)(st->st_mode & 07777), path);
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return keten_seterr(err, KETEN_EPERM, "%s: secret file is owned by uid %u; it must "
+		    "belong to root or to the account that reads it (uid %u)", path,
+		    (unsigned)st->st_uid, (unsigned)geteuid());
+	return 0;
+}
+
+int
+shared_secret_file_read(const char *path, size_t max, char **out, size_t *len,
+    char err[static KETEN_ERRLEN])
+{
+	if (sodium_init() < 0)
+		return keten_seterr(err, KETEN_ENOMEM, "libsodium initialisation failed");
+	return read_checked(path, O_NOFOLLOW, max, check_shared_secret, true, out, len, err);
+}
+
 void
 secret_file_free(char **buf, size_t len)
 {

@@ -69,6 +69,14 @@ int file_read_checked(const char *path, size_t max,
  * names what is wrong with the file; else as file_read.  Free the buffer
  * with secret_file_free, which wipes it.
  */
+/*
+ * The same for a secret two parties hold (the REST API token: the agent and
+ * its partner system): its group may read it too (mode 0640 or 0440), so a
+ * partner system's account reads it through the group; never group-writable,
+ * nothing for others.
+ */
+int shared_secret_file_read(const char *path, size_t max, char **out, size_t *len,
+    char err[static KETEN_ERRLEN]);
 int secret_file_read(const char *path, size_t max, char **out, size_t *len,
     char err[static KETEN_ERRLEN]);
 void secret_file_free(char **buf, size_t len);

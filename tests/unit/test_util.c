@@ -269,6 +269,22 @@ test_secret_file_read(void **state)
 		assert_contains(err, path);
 		assert_contains(err, "chmod 600");
 	}
+	/* a shared secret (the API token) may be read by its group, never written */
+	static const mode_t shared_ok[] = { 0600, 0640, 0440, 0400 };
+	static const mode_t shared_bad[] = { 0660, 0620, 0644, 0604, 0650, 0641 };
+	for (size_t i = 0; i < sizeof(shared_ok) / sizeof(shared_ok[0]); i++) {
+		assert_int_equal(chmod(path, shared_ok[i]), 0);
+		assert_int_equal(shared_secret_file_read(path, 64, &buf, &len, err), 0);
+		assert_string_equal(buf, "GOOD");
+		secret_file_free(&buf, len);
+	}
+	for (size_t i = 0; i < sizeof(shared_bad) / sizeof(shared_bad[0]); i++) {
+		assert_int_equal(chmod(path, shared_bad[i]), 0);
+		err[0] = '\0';
+		assert_int_equal(shared_secret_file_read(path, 64, &buf, &len, err), KETEN_EPERM);
+		assert_null(buf);
+		assert_contains(err, "chmod 640");
+	}
 	assert_int_equal(chmod(path, 0600), 0);
 	/* larger than allowed */
 	assert_int_equal(secret_file_read(path, 3, &buf, &len, err), KETEN_ETOOBIG);
