@@ -4,13 +4,14 @@
 
 #include "broker/queue.h"
 #include "common/db.h"
+#include "common/queuedb.h"
 #include "common/util.h"
 
 struct queue {
 	MDB_dbi queue, seen, limits, expiry, meta;
 };
 
-#define QHEAD 24	/* queue value: message id (16) || expires_ms (8, 0 = never) || frame */
+#define QHEAD QUEUEDB_HEAD	/* the layout: common/queuedb.h */
 
 int
 queue_open(MDB_env *env, struct queue **out, char err[static KETEN_ERRLEN])
@@ -25,7 +26,7 @@ queue_open(MDB_env *env, struct queue **out, char err[static KETEN_ERRLEN])
 		free(q);
 		return keten_seterr(err, db_err(rc), "queue: %s", mdb_strerror(rc));
 	}
-	if ((rc = mdb_dbi_open(txn, "queue", MDB_CREATE, &q->queue)) ||
+	if ((rc = mdb_dbi_open(txn, QUEUEDB_NAME, MDB_CREATE, &q->queue)) ||
 	    (rc = mdb_dbi_open(txn, "seen", MDB_CREATE, &q->seen)) ||
 	    (rc = mdb_dbi_open(txn, "limits", MDB_CREATE, &q->limits)) ||
 	    (rc = mdb_dbi_open(txn, "expiry", MDB_CREATE, &q->expiry)) ||
@@ -49,15 +50,6 @@ queue_free(struct queue **q)
 	*q = NULL;
 }
 
-static size_t
-make_key(uint8_t key[static KETEN_IDMAX + 8], const char *recipient, uint64_t seq)
-{
-	size_t n = strlen(recipient) + 1;
-
-	memcpy(key, recipient, n);
-	be64_put(key + n, seq);
-	return n + 8;
-}
 
 int
 queue_seen(struct queue *q, MDB_txn *txn, const uint8_t id[static 16], const char *sender,
@@ -131,7 +123,7 @@ queue_submit(struct queue *q, MDB_txn *txn, const Keten__Wire__V1__Submit *s,
 		d.copy = s->copies[i];
 		d.copy_index = (uint32_t)i;
 		size_t n = keten__wire__v1__command__get_packed_size(&c);
-		MDB_val qk = { make_key(key, s->copies[i]->recipient, seq), key };
+		MDB_val qk = { queuedb_key(key, s->copies[i]->recipient, seq), key };
 		MDB_val qv = { QHEAD + n, NULL };
 		if ((rc = mdb_put(txn, q->queue, &qk, &qv, MDB_RESERVE)) != 0)
 			return db_err(rc);
@@ -234,7 +226,7 @@ queue_ack(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t seq,
     const uint8_t id[static 16])
 {
 	uint8_t key[KETEN_IDMAX + 8];
-	MDB_val k = { make_key(key, recipient, seq), key }, v;
+	MDB_val k = { queuedb_key(key, recipient, seq), key }, v;
 	int rc;
 
 	if ((rc = mdb_get(txn, q->queue, &k, &v)) != 0)
@@ -257,7 +249,7 @@ queue_scan(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t after,
 {
 	uint8_t key[KETEN_IDMAX + 8];
 	size_t plen = strlen(recipient) + 1;
-	MDB_val k = { make_key(key, recipient, after + 1), key }, v;
+	MDB_val k = { queuedb_key(key, recipient, after + 1), key }, v;
 	MDB_cursor *cur;
 	int rc, op = MDB_SET_RANGE;
 
@@ -299,7 +291,7 @@ queue_count(struct queue *q, MDB_txn *txn, const char *recipient, uint64_t *out)
 
 	if (plen >= KETEN_IDMAX)
 		return KETEN_EINVAL;
-	k = (MDB_val){ make_key(key, recipient, 0), key };
+	k = (MDB_val){ queuedb_key(key, recipient, 0), key };
 	if ((rc = mdb_cursor_open(txn, q->queue, &cur)) != 0)
 		return db_err(rc);
 	while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
@@ -354,7 +346,7 @@ queue_expire(struct queue *q, MDB_txn *txn, int64_t now, size_t max,
 		rcpt[rl] = '\0';
 		if ((rc = mdb_cursor_del(cur, 0)) != 0)
 			break;
-		MDB_val qk = { make_key(qkb, rcpt, seq), qkb }, qv;
+		MDB_val qk = { queuedb_key(qkb, rcpt, seq), qkb }, qv;
 		if (mdb_get(txn, q->queue, &qk, &qv) == 0 && qv.mv_size >= QHEAD) {
 			memcpy(id, qv.mv_data, 16);
 			if ((rc = mdb_del(txn, q->queue, &qk, NULL)) != 0)

@@ -4,7 +4,7 @@
  * so that one commit (group commit) covers a whole batch.
  *
  *   queue:  recipient id NUL seq(be64) -> message id(16) || expires_ms(be64, 0 = never) ||
- *                                         packed Command{deliver}
+ *                                         packed Command{deliver}   (common/queuedb.h)
  *   expiry: expires_ms(be64) || recipient NUL || seq(be64) -> ""  (retention ends)
  *   seen:   message id(16)             -> accepted_ms(be64) || sender NUL type NUL
  *                                         recipients (comma-separated)

@@ -20,6 +20,7 @@ int cmd_inbox(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_receipt(int argc, char **argv);
 int cmd_outbox(int argc, char **argv);
+int cmd_queue(int argc, char **argv);
 int cmd_ack(int argc, char **argv);
 int cmd_directory(int argc, char **argv);
 int cmd_audit(int argc, char **argv);

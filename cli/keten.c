@@ -21,6 +21,7 @@ static const struct {
 	{ "status", cmd_status, "what became of a message this agency sent" },
 	{ "receipt", cmd_receipt, "export a sent message's ledger receipts as proof files" },
 	{ "outbox", cmd_outbox, "what waits in the local agent's outbox for the broker, and why" },
+	{ "queue", cmd_queue, "what waits in the broker's queue, for whom, since when, and why" },
 	{ "ack", cmd_ack, "record that inbox messages were taken by the partner system" },
 	{ "schema", cmd_schema, "case message types: list, show, paths, validate, encode" },
 	{ "audit", cmd_audit, "the audit ledger: verify, log, query, report, stats, prove,\n"

@@ -11,7 +11,7 @@ for p in keten keten-broker keten-agent; do
 done
 n=0
 for c in "init" "keygen" "directory show" "directory add" "directory rotate" "directory revoke" \
-	"directory approve" "directory approvals" "send" "inbox" "status" "ack" "receipt export" "outbox" \
+	"directory approve" "directory approvals" "send" "inbox" "status" "ack" "receipt export" "outbox" "queue" \
 	"schema list" "schema show" "schema paths" "schema validate" \
 	"audit verify" "audit log" "audit query" "audit report" "audit stats" "audit prove" \
 	"audit check-proof" "audit checkpoint" "audit vkey" "audit export" \
