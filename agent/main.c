@@ -225,6 +225,11 @@ setup(struct agent *a, bool check_only)
 		return -1;
 	a->okeys = (struct outbound_keys){ a->dir, a->keys, a->network_key, a->prev_keys, NULL };
 	sync_view(a);
+	/* -n says what the start would refuse: the account, the data directory */
+	if (check_only && harden_check_user(a->cfg->user, "user", a->cfg->data_dir, err) != 0) {
+		log_warnx("%s: %s", a->cfg->path, err);
+		return -1;
+	}
 	if (check_only)
 		return 0;
 	if (a->cfg->api_listen != NULL && rest_read_token(a->cfg->api_token, a->api_token_hash, err) != 0) {

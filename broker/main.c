@@ -148,6 +148,11 @@ setup(struct broker *b, bool check_only)
 		log_warnx("%s: %s", b->cfg->path, err);
 		return -1;
 	}
+	/* -n says what the start would refuse: the account, the data directory */
+	if (check_only && harden_check_user(b->cfg->user, "user", b->cfg->data_dir, err) != 0) {
+		log_warnx("%s: %s", b->cfg->path, err);
+		return -1;
+	}
 	if (distribute_load(b) != 0)
 		return -1;
 	if (check_only)

@@ -1,8 +1,10 @@
 /* keten directory: the operator's agency directory, shown and edited safely. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cli/cli.h"
@@ -87,7 +89,17 @@ save(const char *path, struct directory *dir)
 		return EXIT_FAIL;
 	}
 	directory_free(&check);
-	if (file_read(path, YDOC_MAX_BYTES, &old, &oldlen, err) != 0 ||
+	if (dir->version == 1) {	/* a new directory: nothing to keep */
+		if (file_write_atomic(path, text, strlen(text), 0644, err) != 0) {
+			fprintf(stderr, "keten directory: %s\n", err);
+			rc = EXIT_FAIL;
+		} else {
+			printf("%s: version 1 written, a new directory; it needs the approvals of the "
+			    "network root's board members (keten directory approve, docs/trust.md)\n",
+			    path);
+			rc = EXIT_OK;
+		}
+	} else if (file_read(path, YDOC_MAX_BYTES, &old, &oldlen, err) != 0 ||
 	    snprintf(keep, sizeof(keep), "%s.v%llu", path, (unsigned long long)(dir->version - 1)) < 0 ||
 	    file_write_atomic(keep, old, oldlen, 0644, err) != 0 ||
 	    file_write_atomic(path, text, strlen(text), 0644, err) != 0) {
@@ -172,7 +184,11 @@ cmd_directory(int argc, char **argv)
 	}
 	if (file == NULL)
 		return usage(stderr);
-	if (directory_load(file, &dir, err) != 0) {
+	if (strcmp(verb, "add") == 0 && access(file, F_OK) != 0 && errno == ENOENT) {
+		/* the first agency of a new directory: add makes it (version 1) */
+		if ((dir = calloc(1, sizeof(*dir))) == NULL)
+			return EXIT_FAIL;
+	} else if (directory_load(file, &dir, err) != 0) {
 		fprintf(stderr, "keten directory: %s\n", err);
 		return EXIT_FAIL;
 	}

@@ -4,13 +4,81 @@
 #include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/harden.h"
+
+/* May uid (primary group gid) write and enter the directory of st? */
+static bool
+may_write(const struct stat *st, uid_t uid, gid_t gid)
+{
+	if (uid == 0)
+		return true;
+	if (st->st_uid == uid)
+		return (st->st_mode & 0300) == 0300;
+	if (st->st_gid == gid)
+		return (st->st_mode & 0030) == 0030;
+	return (st->st_mode & 0003) == 0003;
+}
+
+int
+harden_check_user(const char *user, const char *key_name, const char *data_dir,
+    char err[static KETEN_ERRLEN])
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	const char *who = "this account";
+	struct passwd *pw;
+	struct stat st;
+	char parent[4096];
+
+	if (uid == 0) {
+		if (user == NULL)
+			return keten_seterr(err, KETEN_EPERM, "started as root without \"%s\": name the "
+			    "unprivileged account to run as (e.g. %s: keten); keten does not run as "
+			    "root", key_name, key_name);
+		errno = 0;
+		if ((pw = getpwnam(user)) == NULL)
+			return keten_seterr(err, KETEN_EINVAL, "%s \"%s\": no such account", key_name,
+			    user);
+		if (pw->pw_uid == 0)
+			return keten_seterr(err, KETEN_EINVAL, "%s \"%s\" is root; name an "
+			    "unprivileged account", key_name, user);
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		who = user;
+	}
+	if (stat(data_dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return keten_seterr(err, KETEN_EINVAL, "data_dir %s is not a directory", data_dir);
+		if (!may_write(&st, uid, gid))
+			return keten_seterr(err, KETEN_EPERM, "data_dir %s is not writable by %s "
+			    "(uid %u): chown it to that account", data_dir, who, (unsigned)uid);
+		return 0;
+	}
+	snprintf(parent, sizeof(parent), "%s", data_dir);
+	char *slash = strrchr(parent, '/');
+	if (slash == parent)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		snprintf(parent, sizeof(parent), ".");
+	if (stat(parent, &st) != 0)
+		return keten_seterr(err, KETEN_ENOTFOUND, "data_dir %s: its parent %s does not exist",
+		    data_dir, parent);
+	if (!may_write(&st, uid, gid))
+		return keten_seterr(err, KETEN_EPERM, "data_dir %s does not exist and %s (uid %u) "
+		    "cannot create it in %s: make it (install -d -m 0700 -o ACCOUNT %s)", data_dir,
+		    who, (unsigned)uid, parent, data_dir);
+	return 0;
+}
 
 int
 harden_drop_user(const char *user, const char *key_name, char err[static KETEN_ERRLEN])

@@ -25,6 +25,16 @@
 int harden_drop_user(const char *user, const char *key_name, char err[static KETEN_ERRLEN]);
 
 /*
+ * For -n: what harden_drop_user and opening data_dir would refuse, without
+ * doing either: as root, `user` missing, unknown or root; and whether the
+ * account the daemon will run as (us, or `user` by its primary group, as
+ * harden_drop_user becomes it) can write data_dir, or create it in its
+ * parent.  0 or an error naming the directory and the account.
+ */
+int harden_check_user(const char *user, const char *key_name, const char *data_dir,
+    char err[static KETEN_ERRLEN]);
+
+/*
  * Install the filter.  0, HARDEN_NOT_IN_THIS_BUILD in a sanitizer build
  * (LeakSanitizer cannot work inside it), or an error (the daemon should not
  * run unconfined by surprise).

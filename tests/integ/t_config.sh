@@ -66,6 +66,20 @@ if [ "$(id -u)" = 0 ]; then
 		die "the broker ran as root"
 	fi
 	echo "$out" | grep -q 'started as root without "user"' || die "root broker: $out"
+	# -n says so too, rather than "configuration OK" before a start that fails
+	if out=$("$KETEN_BIN/keten-broker" --config "$NET/broker-root.yaml" -n 2>&1); then
+		die "-n passed a configuration the start refuses: $out"
+	fi
+	echo "$out" | grep -q 'started as root without "user"' || die "root broker -n: $out"
+	# and a data directory the account cannot create
+	sed -e "s|^data_dir: .*|data_dir: $NET/locked/broker-data|" "$NET/broker.yaml" |
+		config_write "$NET/broker-locked.yaml"
+	mkdir -m 0700 "$NET/locked"
+	if out=$("$KETEN_BIN/keten-broker" --config "$NET/broker-locked.yaml" -n 2>&1); then
+		die "-n passed a data directory $KETEN_USER cannot create: $out"
+	fi
+	echo "$out" | grep -q "data_dir $NET/locked/broker-data does not exist and $KETEN_USER (uid [0-9]*) cannot create it in $NET/locked" ||
+		die "-n on a locked data directory: $out"
 	broker_start
 	agent_start politie
 	for p in broker politie; do

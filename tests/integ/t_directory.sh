@@ -81,3 +81,15 @@ for i in $(seq 50); do grep -q "directory reload refused: version 1 is older tha
 grep -q "directory reload refused: version 1 is older than the active 3" "$NET/broker.log" ||
 	die "older directory not refused"
 echo "# an older directory file is refused on reload"
+
+# a directory from nothing: add makes it (version 1), the next add raises it
+"$KETEN" keygen --agency politie --out "$NET/fresh" >/dev/null && "$KETEN" keygen --agency om --out "$NET/fresh" >/dev/null ||
+	die "keygen failed"
+"$KETEN" directory add --file "$NET/fresh/directory.yaml" --public "$NET/fresh/politie.public.yaml" \
+	--kind police >"$NET/fresh.out" || die "add to a new directory failed: $(cat "$NET/fresh.out")"
+grep -q "version 1 written, a new directory" "$NET/fresh.out" || die "add: $(cat "$NET/fresh.out")"
+"$KETEN" directory add --file "$NET/fresh/directory.yaml" --public "$NET/fresh/om.public.yaml" \
+	--kind prosecution >/dev/null || die "second add failed"
+"$KETEN" directory show --file "$NET/fresh/directory.yaml" | head -n 1 | grep -q "^version 2, 2 agencies" ||
+	die "show: $("$KETEN" directory show --file "$NET/fresh/directory.yaml")"
+echo "# keten directory add makes a new directory from nothing"

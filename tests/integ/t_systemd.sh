@@ -32,7 +32,18 @@ cleanup_accounts() {
 		esac
 	done
 }
-trap 'rc=$?; kill $(cat "$NET"/*.unitpid 2>/dev/null) 2>/dev/null; cleanup_accounts; (exit $rc); test_cleanup' EXIT
+# the daemons stopped before their accounts go (userdel refuses a user's running process)
+stop_units() {
+	for f in "$NET"/*.unitpid; do
+		[ -e "$f" ] || continue
+		pid=$(cat "$f")
+		kill "$pid" 2>/dev/null
+		for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null
+		rm -f "$f"
+	done
+}
+trap 'rc=$?; stop_units; cleanup_accounts; (exit $rc); test_cleanup' EXIT
 
 # ---- the steps as written, mapped under T ---------------------------------
 awk '
