@@ -35,9 +35,12 @@ audit_entry_line(FILE *f, const Keten__Ledger__V1__Entry *e)
 
 	fprintf(f, "#%-6llu %s  %-18s", (unsigned long long)e->seq, time_iso(e->time_ms, when),
 	    audit_kind_name(e->kind));
-	if (e->sender[0] || e->recipient[0])
-		fprintf(f, " %s -> %s", e->sender[0] ? e->sender : e->actor,
-		    e->recipient[0] ? e->recipient : "-");
+	if (e->sender[0])
+		fprintf(f, " %s -> %s", e->sender, e->recipient[0] ? e->recipient : "-");
+	else if (e->recipient[0] && strcmp(e->actor, e->recipient) == 0)
+		fprintf(f, " to %s", e->recipient);	/* DELIVERED, EXPIRED: the copy's recipient */
+	else if (e->recipient[0])
+		fprintf(f, " %s: to %s", e->actor, e->recipient);
 	else
 		fprintf(f, " %s", e->actor);
 	if (e->message_type[0])
