@@ -156,8 +156,11 @@ auditspool_log(const char *data_dir, const struct audit_query *q, int64_t timeou
 		return keten_seterr(err, KETEN_EINVAL, "the query is too long to be logged");
 	sodium_bin2hex(id, sizeof(id), q->id, 16);
 	snprintf(path, sizeof(path), "%s/" AUDITSPOOL_DIR "/%s.q", data_dir, id);
-	if ((rc = file_write_atomic(path, buf, len, 0644, err)) != 0)
-		return keten_seterr(err, rc, "cannot log this query with the broker: %s", err);
+	if ((rc = file_write_atomic(path, buf, len, 0644, err)) != 0) {
+		char why[KETEN_ERRLEN];	/* err is both the reason and the result */
+		snprintf(why, sizeof(why), "%s", err);
+		return keten_seterr(err, rc, "cannot log this query with the broker: %s", why);
+	}
 	for (int64_t start = mono_ms(); access(path, F_OK) == 0;) {
 		if (mono_ms() - start > timeout_ms) {
 			if (unlink(path) == 0)
