@@ -320,19 +320,30 @@ file_read_checked(const char *path, size_t max,
 	return read_checked(path, 0, max, check, false, out, lenp, err);
 }
 
-/* A secret file: only its owner may read or write it, and its owner is root or us. */
+/*
+ * A secret file: only its owner may write it, nobody but the owner (and,
+ * with `group_read`, its group) may read it; its owner is root or us.
+ */
 static int
-check_secret(const struct stat *st, const char *path, char err[static KETEN_ERRLEN])
+check_owner_mode(const struct stat *st, const char *path, bool group_read,
+    char err[static KETEN_ERRLEN])
 {
-	if (st->st_mode & 077)
-		return keten_seterr(err, KETEN_EPERM,
-		    "%s: secret file is accessible by group or others (mode %04o); "
-		    "run: chmod 600 %s", path, (unsigned)(st->st_mode & 07777), path);
+	if (st->st_mode & (group_read ? 037 : 077))
+		return keten_seterr(err, KETEN_EPERM, "%s: %s file is %s (mode %04o); run: chmod %s %s",
+		    path, group_read ? "shared secret" : "secret", group_read ?
+		    "writable by its group or accessible by others" : "accessible by group or others",
+		    (unsigned)(st->st_mode & 07777), group_read ? "640" : "600", path);
 	if (st->st_uid != 0 && st->st_uid != geteuid())
 		return keten_seterr(err, KETEN_EPERM, "%s: secret file is owned by uid %u; it must "
 		    "belong to root or to the account that reads it (uid %u)", path,
 		    (unsigned)st->st_uid, (unsigned)geteuid());
 	return 0;
+}
+
+static int
+check_secret(const struct stat *st, const char *path, char err[static KETEN_ERRLEN])
+{
+	return check_owner_mode(st, path, false, err);
 }
 
 int
@@ -348,15 +359,7 @@ secret_file_read(const char *path, size_t max, char **out, size_t *len,
 static int
 check_shared_secret(const struct stat *st, const char *path, char err[static KETEN_ERRLEN])
 {
-	if (st->st_mode & 037)
-		return keten_seterr(err, KETEN_EPERM,
-		    "%s: shared secret file is writable by its group or accessible by others "
-		    "(mode %04o); run: chmod 640 %s", path, (unsigned)(st->st_mode & 07777), path);
-	if (st->st_uid != 0 && st->st_uid != geteuid())
-		return keten_seterr(err, KETEN_EPERM, "%s: secret file is owned by uid %u; it must "
-		    "belong to root or to the account that reads it (uid %u)", path,
-		    (unsigned)st->st_uid, (unsigned)geteuid());
-	return 0;
+	return check_owner_mode(st, path, true, err);
 }
 
 int

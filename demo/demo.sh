@@ -14,6 +14,7 @@ bin_shown=$KETEN_BIN			# as the reader typed it, for the hints at the end
 DEMO_DIR=${DEMO_DIR:-build/demo}
 NET_DATA_SUFFIX=			# data in DEMO_DIR/broker, DEMO_DIR/politie, ...
 . "$here/../tests/integ/lib.sh"
+. "$here/common.sh"
 trap - EXIT
 trap 'net_stop 2>/dev/null || true' EXIT
 
@@ -23,7 +24,6 @@ NLA_CASE=NLA-2026-0412			# each agency pseudonymises its own case reference
 POLICE_CASE=PL-AVIM-2026-1188
 MUNI_CASE=AMS-ZC-2026-0077
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 FMT=$(cat "$here/format.awk")
 # withheld FILE: keten send's report ("ID: withheld from R: PATH: REASON"), per reason
 withheld() {
@@ -38,27 +38,7 @@ indent() { sed 's/^/   /'; }
 # the message id keten send printed, or the refusal it printed
 send() { "$KETEN" send --quiet "$@"; }
 
-# A previous demo's directory is replaced; any other non-empty one is left alone.
-if [ -d "$DEMO_DIR" ] && [ -n "$(ls -A "$DEMO_DIR")" ]; then
-	[ -e "$DEMO_DIR/.keten-demo" ] || {
-		echo "demo: $DEMO_DIR exists and is not a keten demo network; choose another DEMO_DIR" >&2
-		exit 2
-	}
-	for f in "$DEMO_DIR"/*.pid; do
-		[ -e "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && {
-			echo "demo: a process of the previous demo still runs ($f); stop it first" >&2
-			exit 2
-		}
-	done
-	rm -rf "$DEMO_DIR"
-fi
-mkdir -p "$DEMO_DIR"
-# ipc:// socket paths are limited to 107 bytes
-[ "$(cd "$DEMO_DIR" && pwd | wc -c)" -le 70 ] || {
-	echo "demo: the path of $DEMO_DIR is too long for ipc:// sockets; set DEMO_DIR to a shorter one" >&2
-	exit 2
-}
-touch "$DEMO_DIR/.keten-demo"
+demo_dir_prepare
 
 echo "keten demo: a labour-exploitation case at a car wash, played by real keten processes."
 echo "Every name, number and key below is invented."
@@ -262,9 +242,7 @@ echo "Each agency's agent is a witness: it checked that the ledger only grew and
 echo "checkpoint; the newest entries (the auditor's own queries) are cosigned in the next rounds."
 
 say "7. stop everything"
-net_stop
-[ -z "${STOP_FAILED:-}" ] || { echo "a process did not stop cleanly; see $DEMO_DIR/*.log" >&2; exit 1; }
-rm -f "$NET"/*.sock "$NET"/*/api.sock
+demo_stop
 echo "The network stays in $DEMO_DIR: broker/ (ledger and queue), one directory per agency"
 echo "(politie/ om/ nla/ gemeente-amsterdam/: outbox and inbox), *.yaml, *.log, keys/, messages.txt."
 echo "Try next (no broker runs, so these queries are read-only and not logged):"

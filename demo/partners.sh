@@ -29,6 +29,7 @@ DEMO_DIR=${DEMO_DIR:-build/demo-partners}
 NET_DATA_SUFFIX=			# data in DEMO_DIR/broker, DEMO_DIR/politie, ...
 # shellcheck source=SCRIPTDIR/../tests/integ/lib.sh
 . "$here/../tests/integ/lib.sh"
+. "$here/common.sh"
 trap - EXIT
 trap '[ -z "${NET:-}" ] || net_stop 2>/dev/null || true' EXIT
 # accepted like demo.sh's environment; this demo needs no test binary
@@ -36,7 +37,6 @@ KETEN_TESTBIN=${KETEN_TESTBIN:-build/tests}
 M=$here/messages
 REGION=(--attr region=amsterdam-amstelland)
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 FMT=$(cat "$here/format.awk")
 # note NAME ID: the message ids, for the curious
 note() { echo "$1 $2" >>"$NET/messages.txt"; }
@@ -88,27 +88,7 @@ wait_for() {
 	for x; do wait_inbox "${x%=*}" "${x#*=}" 30 >/dev/null || die "not everything reached ${x%=*}"; done
 }
 
-# A previous demo's directory is replaced; any other non-empty one is left alone.
-if [ -d "$DEMO_DIR" ] && [ -n "$(ls -A "$DEMO_DIR")" ]; then
-	[ -e "$DEMO_DIR/.keten-demo" ] || {
-		echo "demo: $DEMO_DIR exists and is not a keten demo network; choose another DEMO_DIR" >&2
-		exit 2
-	}
-	for f in "$DEMO_DIR"/*.pid; do
-		[ -e "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && {
-			echo "demo: a process of the previous demo still runs ($f); stop it first" >&2
-			exit 2
-		}
-	done
-	rm -rf "$DEMO_DIR"
-fi
-mkdir -p "$DEMO_DIR"
-# ipc:// socket paths are limited to 107 bytes
-[ "$(cd "$DEMO_DIR" && pwd | wc -c)" -le 70 ] || {
-	echo "demo: the path of $DEMO_DIR is too long for ipc:// sockets; set DEMO_DIR to a shorter one" >&2
-	exit 2
-}
-touch "$DEMO_DIR/.keten-demo"
+demo_dir_prepare
 
 echo "keten demo, every partner: a cleaning company that recruits abroad, played by real keten processes."
 echo "Every name, number and key below is invented."
@@ -259,9 +239,7 @@ echo "what CoMensha received, by rule and legal basis, as the ledger has it:"
 "$KETEN" audit query --ledger "$NET/broker" --recipient comensha 2>/dev/null | sed 's/^/   /' | fold
 
 say "8. stop everything"
-net_stop
-[ -z "${STOP_FAILED:-}" ] || { echo "a process did not stop cleanly; see $DEMO_DIR/*.log" >&2; exit 1; }
-rm -f "$NET"/*.sock "$NET"/*/api.sock
+demo_stop
 echo "The network stays in $DEMO_DIR: broker/ (ledger and queue), one directory per agency,"
 echo "*.yaml, *.log, keys/, messages.txt (the message ids), withheld-*.txt (what keten send reported)."
 echo "Try next (no broker runs, so these queries are read-only and not logged):"
