@@ -378,8 +378,7 @@ print_json(const struct replay *rp, const char *ledger, const char *file)
 		json_array_append_new(c, x);
 	}
 	json_object_set_new(o, "changes", c);
-	json_print(o);
-	json_decref(o);
+	json_print(o);	/* and frees it */
 }
 
 int
