@@ -97,7 +97,9 @@ bad(const char *verb, const char *fmt, ...)
 static int
 read_key(const char *verb, const char *arg, uint8_t pk[static 32])
 {
-	if (strchr(arg, '/') != NULL || strstr(arg, ".yaml") != NULL || access(arg, F_OK) == 0) {
+	/* a file that exists, or what is not a key in base64 (which may hold a '/') */
+	uint8_t probe[32];
+	if (access(arg, F_OK) == 0 || key_b64_decode(probe, 32, arg) != 0) {
 		struct ydoc *doc = NULL;
 		char err[KETEN_ERRLEN];
 		const struct ynode *root, *m;
