@@ -22,6 +22,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 N=${N:-20000}
 ROUNDS=${ROUNDS:-3}
+PAGES_BEFORE="20.8 on 2026-12-04, these runs, before any change for it"
 LEVELS=${LEVELS:-1,100,1000}
 TB=$(cd "${KETEN_TESTBIN:-build/bench}" && pwd)
 . "$here/../tests/integ/lib.sh"
@@ -262,6 +263,12 @@ printf '  %-44s %.3f s\n' "agent start-up (to \"session\"), politie" "$(get agen
 printf '  %-44s %.3f s\n' "agent start-up (to \"session\"), om" "$(get agent_start_s_om)"
 [ -z "$(get rabbitmq_start_s)" ] || printf '  %-44s %.3f s\n' "RabbitMQ start-up (to \"startup complete\")" "$(get rabbitmq_start_s)"
 echo "  broker: $(get broker_stats | sed 's/ duplicates.*//')"
+echo "  broker time: $(get broker_stats | sed -n 's/.*seconds in /seconds in /p')"
+# LMDB pages the broker's commits wrote per accepted message (keten_broker_lmdb_pages_written_total
+# in /metrics), over the saturation runs and the agents' 5,000; the value before this figure
+# existed, measured the same way on 2026-12-04: PAGES_BEFORE below
+pages=$(get broker_stats | sed -n 's/.*(\([0-9.]*\) per submission).*/\1/p')
+echo "  LMDB pages written per message       ${pages:-?} (before: ${PAGES_BEFORE})"
 if [ -z "${SKIP_PATHS:-}" ]; then
 	echo
 	echo "whole path through real agents (bench/message_path.sh, bench/api_path.sh)"

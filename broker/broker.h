@@ -29,12 +29,15 @@
 #define KETEN_BROKER_BROKER_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "broker/gate.h"
@@ -199,6 +202,8 @@ struct broker {
 	/* statistics, logged at shutdown */
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
 	    shadow_diffs;
+	uint64_t pages_written;		/* by the commits: the loop thread's block output / page size */
+	size_t page_size;
 	/* where the loop's time went (seconds): waiting in poll, taking frames,
 	 * applying batches, committing, sending */
 	double t_poll, t_take, t_apply, t_commit, t_send;

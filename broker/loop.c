@@ -219,6 +219,28 @@ apply_frames(struct broker *b, struct inring *r, MDB_txn *txn, uint64_t *n)
 }
 
 /*
+ * Bytes this thread has put into the page cache for the disk (the kernel's
+ * block-output count, at the time a page is dirtied): around a commit, the
+ * pages LMDB wrote (its dirty pages and the meta page), since only the
+ * loop's thread writes the data file and each commit's sync leaves the
+ * pages clean.  getrusage needs no /proc, which a daemon that gave up root
+ * may not read.
+ */
+static uint64_t
+thread_written(struct broker *b)
+{
+	struct rusage ru;
+
+	if (b->page_size == 0) {
+		MDB_stat st;
+		b->page_size = mdb_env_stat(b->env, &st) == 0 ? st.ms_psize : 4096;
+	}
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return 0;
+	return (uint64_t)ru.ru_oublock * 512;
+}
+
+/*
  * Commit the batch's transaction (n commands); only what is on disk is
  * acknowledged, with its receipts.
  */
@@ -227,9 +249,12 @@ commit_batch(struct broker *b, MDB_txn *txn, uint64_t n)
 {
 	struct timespec t0, t1;
 
+	uint64_t w0 = thread_written(b);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int rc = mdb_txn_commit(txn);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint64_t w1 = thread_written(b);
+	uint64_t pages = w1 > w0 && b->page_size ? (w1 - w0 + b->page_size - 1) / b->page_size : 0;
 	session_settle_queued(b, rc == 0);
 	if (rc != 0) {
 		metrics_batch_abort(b->metrics);
@@ -245,7 +270,8 @@ commit_batch(struct broker *b, MDB_txn *txn, uint64_t n)
 	}
 	spool_settle(b->spool, true);
 	metrics_batch_commit(b->metrics, (double)(t1.tv_sec - t0.tv_sec) +
-	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, n);
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, n, pages);
+	b->pages_written += pages;
 	b->commits++;
 	b->committed_cmds += n;
 	if (n > b->max_batch)

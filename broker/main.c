@@ -214,14 +214,16 @@ log_stats(const struct broker *b)
 {
 	log_info("stopping: commits=%llu commands=%llu avg_batch=%.1f max_batch=%llu "
 	    "submits=%llu duplicates=%llu delivered=%llu errors=%llu policy_rejects=%llu "
-	    "shadow_diffs=%llu; seconds in poll=%.2f take=%.2f apply=%.2f commit=%.2f send=%.2f",
+	    "shadow_diffs=%llu pages_written=%llu (%.1f per submission); seconds in poll=%.2f "
+	    "take=%.2f apply=%.2f commit=%.2f send=%.2f",
 	    (unsigned long long)b->commits, (unsigned long long)b->committed_cmds,
 	    b->commits ? (double)b->committed_cmds / (double)b->commits : 0.0,
 	    (unsigned long long)b->max_batch, (unsigned long long)b->submits,
 	    (unsigned long long)b->dups, (unsigned long long)b->delivered,
 	    (unsigned long long)b->errors, (unsigned long long)b->policy_rejects,
-	    (unsigned long long)b->shadow_diffs, b->t_poll, b->t_take, b->t_apply, b->t_commit,
-	    b->t_send);
+	    (unsigned long long)b->shadow_diffs, (unsigned long long)b->pages_written,
+	    b->submits ? (double)b->pages_written / (double)b->submits : 0.0, b->t_poll, b->t_take,
+	    b->t_apply, b->t_commit, b->t_send);
 }
 
 int

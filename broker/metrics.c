@@ -44,6 +44,7 @@ struct counts {
 struct metrics {
 	struct counts done, pending;
 	uint64_t sent;
+	uint64_t pages_written;		/* LMDB pages the commits wrote */
 	struct histogram commit, batch;
 	struct MHD_Daemon *daemon;
 	int epoll_fd;
@@ -156,8 +157,9 @@ observe(struct histogram *h, double v)
 }
 
 void
-metrics_batch_commit(struct metrics *m, double seconds, uint64_t commands)
+metrics_batch_commit(struct metrics *m, double seconds, uint64_t commands, uint64_t pages)
 {
+	m->pages_written += pages;
 	struct counts *d = &m->done, *p = &m->pending;
 
 	d->accepted += p->accepted;
@@ -302,6 +304,10 @@ metrics_render(const struct metrics *m, const struct metrics_state *st, char **o
 	family(&b, "keten_broker_expired_total", "counter",
 	    "Queued copies removed undelivered because the retention of their rule ended.");
 	sb_printf(&b, "keten_broker_expired_total %" PRIu64 "\n", d->expired);
+	family(&b, "keten_broker_lmdb_pages_written_total", "counter",
+	    "LMDB pages (and meta pages) the broker's commits wrote; per message: divide by "
+	    "keten_broker_submissions_total{result=\"accepted\"}.");
+	sb_printf(&b, "keten_broker_lmdb_pages_written_total %" PRIu64 "\n", m->pages_written);
 	family(&b, "keten_broker_ledger_entries_total", "counter",
 	    "Entries in the audit ledger (its size; it only grows).");
 	sb_printf(&b, "keten_broker_ledger_entries_total %" PRIu64 "\n", st->ledger_entries);

@@ -89,8 +89,11 @@ void metrics_expired(struct metrics *m);
 /* Delivery frames handed to the socket, resends included (counted at once). */
 void metrics_sent(struct metrics *m, uint64_t n);
 
-/* The batch of `commands` was committed in `seconds`: publish its pending counts. */
-void metrics_batch_commit(struct metrics *m, double seconds, uint64_t commands);
+/*
+ * The batch of `commands` was committed in `seconds`, writing `pages` LMDB
+ * pages: publish its pending counts.
+ */
+void metrics_batch_commit(struct metrics *m, double seconds, uint64_t commands, uint64_t pages);
 /* The batch was not committed: forget its pending counts. */
 void metrics_batch_abort(struct metrics *m);
 

@@ -172,4 +172,10 @@ k=$(echo "$stats" | sed 's/.* commands=\([0-9]*\).*/\1/')
 	die "commits: broker says $c, metrics $(metric "$NET/m4" keten_broker_commit_seconds_count)"
 [ "$k" = "$(metric "$NET/m4" keten_broker_batch_size_sum)" ] ||
 	die "commands: broker says $k, metrics $(metric "$NET/m4" keten_broker_batch_size_sum)"
-echo "# histograms: $c commits of $k commands, as the broker counted; ledger_entries_total $entries"
+# LMDB pages written: at least one per commit (its meta page), as the broker counted
+pw=$(echo "$stats" | sed 's/.*pages_written=\([0-9]*\).*/\1/')
+[ "$pw" = "$(metric "$NET/m4" keten_broker_lmdb_pages_written_total)" ] ||
+	die "pages written: broker says $pw, metrics $(metric "$NET/m4" keten_broker_lmdb_pages_written_total)"
+# (the kernel counts block output: nothing on a file system in memory)
+[ "$(stat -f -c %T "$NET")" = tmpfs ] || [ "$pw" -ge "$c" ] || die "$pw LMDB pages written by $c commits"
+echo "# histograms: $c commits of $k commands, as the broker counted; ledger_entries_total $entries; $pw LMDB pages written"
