@@ -56,6 +56,7 @@
 #define GATE_RECEIPTS 64	/* receipts shown per message */
 #define RTT_BUCKETS 12
 #define DELIVERY_QUERIES 64	/* status requests waiting for the broker at once */
+#define LOCAL_WAITERS 256	/* local requests waiting for an event at once (more: answered at once) */
 #define DELIVERY_WAIT_MS 2000	/* how long a status request waits for the broker */
 
 struct pending {		/* something to send once the batch is committed */
@@ -110,6 +111,18 @@ struct agent {
 		uint8_t id[KETEN_UUIDBYTES];
 		int64_t deadline_ms;
 	} dq[DELIVERY_QUERIES];
+	/* local requests that wait for an event (a decision, an arrival), not a poll */
+	struct local_waiter {
+		bool used;
+		bool inbox;			/* an inbox list, else a status */
+		uint8_t rid[RID_MAX];
+		size_t rid_len;
+		uint8_t id[KETEN_UUIDBYTES];	/* status: the message */
+		uint64_t after;			/* inbox: the list asked for */
+		uint32_t limit;
+		bool unacked_only;
+		int64_t deadline_ms;
+	} waiters[LOCAL_WAITERS];
 	uint8_t instance[KETEN_INSTANCEBYTES];
 	uint8_t broker_instance[KETEN_INSTANCEBYTES];
 	bool have_broker_instance;
@@ -166,6 +179,12 @@ void control_delivery_answered(struct agent *a, MDB_txn *txn,
 struct policy_ledger control_policy_ledger(void *arg[static 2]);
 /* A submission ref was answered by the broker: its round trip, for /metrics. */
 void control_note_rtt(struct agent *a, uint64_t ref);
+/*
+ * Answer the requests that waited for this: the broker decided on message
+ * `id` (a status), or a message arrived (id NULL: the inbox lists); with
+ * `expired`, those whose wait ended at now.  Replies go out after txn commits.
+ */
+void control_wake(struct agent *a, MDB_txn *txn, const uint8_t *id, bool expired, int64_t now);
 
 /* link.c */
 

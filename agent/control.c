@@ -243,6 +243,82 @@ status_reply(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 		keten__wire__v1__submit_ack__free_unpacked(ack, NULL);
 }
 
+/* Hold a request until its event (control_wake).  false: no room, answer now. */
+static bool
+wait_add(struct agent *a, bool inbox, const uint8_t *rid, size_t rid_len,
+    const uint8_t *id, const Keten__Local__V1__InboxList *il, uint32_t wait_ms)
+{
+	if (rid_len > RID_MAX)
+		return false;
+	for (size_t i = 0; i < LOCAL_WAITERS; i++) {
+		struct local_waiter *w = &a->waiters[i];
+		if (w->used)
+			continue;
+		memset(w, 0, sizeof(*w));
+		w->used = true;
+		w->inbox = inbox;
+		memcpy(w->rid, rid, rid_len);
+		w->rid_len = rid_len;
+		if (id != NULL)
+			memcpy(w->id, id, KETEN_UUIDBYTES);
+		if (il != NULL) {
+			w->after = il->after;
+			w->limit = il->limit;
+			w->unacked_only = il->unacked_only;
+		}
+		w->deadline_ms = mono_ms() + (wait_ms > LOCAL_WAIT_MAX_MS ? LOCAL_WAIT_MAX_MS : wait_ms);
+		return true;
+	}
+	return false;
+}
+
+/* An inbox page after `after` (at most limit, 1000), as the reply to rid. */
+static void
+inbox_reply(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len, uint64_t after,
+    uint32_t limit, bool unacked_only)
+{
+	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
+	Keten__Local__V1__InboxPage page;
+
+	if (limit == 0)
+		limit = 100;
+	if (limit > 1000)
+		limit = 1000;
+	if (store_inbox_list(a->store, txn, after, limit, unacked_only, &page) != 0) {
+		store_inbox_page_free(&page);
+		control_error(a, rid, rid_len, "cannot read the inbox");
+		return;
+	}
+	r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX;
+	r.inbox = &page;
+	loop_defer(a, false, rid, rid_len, &r.base);
+	store_inbox_page_free(&page);
+}
+
+static void handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
+    const Keten__Local__V1__StatusQuery *q);
+
+void
+control_wake(struct agent *a, MDB_txn *txn, const uint8_t *id, bool expired, int64_t now)
+{
+	for (size_t i = 0; i < LOCAL_WAITERS; i++) {
+		struct local_waiter *w = &a->waiters[i];
+		if (!w->used)
+			continue;
+		if (expired ? now < w->deadline_ms : id != NULL ? w->inbox ||
+		    memcmp(w->id, id, KETEN_UUIDBYTES) != 0 : !w->inbox)
+			continue;
+		w->used = false;
+		if (w->inbox) {
+			inbox_reply(a, txn, w->rid, w->rid_len, w->after, w->limit, w->unacked_only);
+		} else {
+			Keten__Local__V1__StatusQuery q = KETEN__LOCAL__V1__STATUS_QUERY__INIT;
+			q.message_id = (ProtobufCBinaryData){ KETEN_UUIDBYTES, w->id };
+			handle_status(a, txn, w->rid, w->rid_len, &q);
+		}
+	}
+}
+
 /*
  * A status request.  For an accepted message the broker is asked what became
  * of each copy (its ledger knows); the answer goes out when the broker's
@@ -260,6 +336,11 @@ handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 		control_error(a, rid, rid_len, "status: a message id is 16 bytes");
 		return;
 	}
+	/* queued, and the caller waits: answered when the broker decides (control_wake) */
+	if (q->wait_ms > 0 && store_sent_get(a->store, txn, q->message_id.data, &status, &t, reason,
+	    sizeof(reason)) != 0 && store_outbox_has(a->store, txn, q->message_id.data) &&
+	    wait_add(a, false, rid, rid_len, q->message_id.data, NULL, q->wait_ms))
+		return;
 	if (a->ready && store_sent_get(a->store, txn, q->message_id.data, &status, &t, reason,
 	    sizeof(reason)) == 0 && status == SENT_ACCEPTED) {
 		for (size_t i = 0; i < DELIVERY_QUERIES; i++) {
@@ -594,7 +675,6 @@ handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
     const void *data, size_t len)
 {
 	Keten__Local__V1__LocalRequest *req;
-	Keten__Local__V1__LocalReply r = KETEN__LOCAL__V1__LOCAL_REPLY__INIT;
 
 	if ((req = keten__local__v1__local_request__unpack(NULL, len, data)) == NULL) {
 		control_error(a, rid, rid_len, "malformed request");
@@ -608,20 +688,18 @@ handle_control(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len
 		handle_status(a, txn, rid, rid_len, req->status);
 		break;
 	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX: {
+		const Keten__Local__V1__InboxList *il = req->inbox;
 		Keten__Local__V1__InboxPage page;
-		uint32_t limit = req->inbox->limit ? req->inbox->limit : 100;
-		if (limit > 1000)
-			limit = 1000;
-		if (store_inbox_list(a->store, txn, req->inbox->after, limit, req->inbox->unacked_only,
-		    &page) != 0) {
+		/* nothing to list and the caller waits: answered when a message arrives */
+		if (il->wait_ms > 0 && store_inbox_list(a->store, txn, il->after, 1, il->unacked_only,
+		    &page) == 0 && page.n_items == 0 && wait_add(a, true, rid, rid_len, NULL, il,
+		    il->wait_ms)) {
 			store_inbox_page_free(&page);
-			control_error(a, rid, rid_len, "cannot read the inbox");
 			break;
 		}
-		r.rep_case = KETEN__LOCAL__V1__LOCAL_REPLY__REP_INBOX;
-		r.inbox = &page;
-		loop_defer(a, false, rid, rid_len, &r.base);
-		store_inbox_page_free(&page);
+		if (il->wait_ms > 0)
+			store_inbox_page_free(&page);
+		inbox_reply(a, txn, rid, rid_len, il->after, il->limit, il->unacked_only);
 		break;
 	}
 	case KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX_GET:

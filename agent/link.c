@@ -120,6 +120,7 @@ on_submit_ack(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *a
 		if (a->inflight)
 			a->inflight--;
 		a->progress_ms = mono_ms();
+		control_wake(a, txn, ack->message_id.data, false, 0);	/* who waits for it */
 	}
 }
 
@@ -178,10 +179,12 @@ on_deliver(struct agent *a, MDB_txn *txn, Keten__Wire__V1__Deliver *d)
 			    "inbox storage full (raise map_size_mb)" : keten_strerror(rc));
 			return;
 		}
-		if (dup)
+		if (dup) {
 			a->dups++;
-		else
+		} else {
 			a->received++;
+			control_wake(a, txn, NULL, false, 0);	/* inbox lists that wait */
+		}
 	}
 	ack.message_id = d->header->message_id;
 	ack.seq = d->seq;
@@ -214,6 +217,7 @@ rejected(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Error *e)
 		a->rejected++;
 		a->rejected_by[(unsigned)e->code < 32 ? e->code : 0]++;
 		control_note_rtt(a, e->ref);
+		control_wake(a, txn, e->message_id.data, false, 0);
 		if (a->inflight)
 			a->inflight--;
 		char safe[LOG_SAFE_LEN(300)];

@@ -61,6 +61,16 @@ timers(struct agent *a)
 			}
 			break;
 		}
+	/* local requests whose wait ended: answer with what there is */
+	for (size_t i = 0; i < LOCAL_WAITERS; i++)
+		if (a->waiters[i].used && now >= a->waiters[i].deadline_ms) {
+			if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &rt) == 0) {
+				control_wake(a, rt, NULL, true, now);
+				mdb_txn_abort(rt);
+				send_pending(a);
+			}
+			break;
+		}
 
 	if (a->ready && now - a->last_rx_ms > 3 * hb) {
 		log_warnx("no word from the broker for %lld ms; reconnecting",

@@ -123,14 +123,14 @@ rest_control_put(void *s, const Keten__Local__V1__LocalRequest *req)
 	return rc;
 }
 
-/* The next reply, or NULL when the agent does not answer in time. */
-Keten__Local__V1__LocalReply *
-rest_control_get(void *s)
+/* The next reply within timeout_ms (a request the agent holds until its event). */
+static Keten__Local__V1__LocalReply *
+control_get_within(void *s, long timeout_ms)
 {
 	Keten__Local__V1__LocalReply *rep = NULL;
 	zmq_pollitem_t it = { s, 0, ZMQ_POLLIN, 0 };
 
-	if (zmq_poll(&it, 1, ASK_TIMEOUT_MS) == 1) {
+	if (zmq_poll(&it, 1, timeout_ms) == 1) {
 		zmq_msg_t m;
 		zmq_msg_init(&m);
 		if (zmq_msg_recv(&m, s, 0) >= 0)
@@ -139,6 +139,13 @@ rest_control_get(void *s)
 		zmq_msg_close(&m);
 	}
 	return rep;
+}
+
+/* The next reply, or NULL when the agent does not answer in time. */
+Keten__Local__V1__LocalReply *
+rest_control_get(void *s)
+{
+	return control_get_within(s, ASK_TIMEOUT_MS);
 }
 
 /* Send req to the agent loop and wait for its reply (NULL: no answer). */
@@ -156,21 +163,36 @@ rest_ask(struct rest *r, const Keten__Local__V1__LocalRequest *req)
 }
 
 /*
- * A long poll: ask on one socket until done(reply) or mono_ms() reaches
- * `until`, pausing pause_ms between asks.  The last reply (NULL: none).
+ * A long poll: a status or inbox request that the agent holds until its
+ * event (the broker decided, a message arrived) or until `until`; asked again
+ * while not done(reply) and time is left (an agent with too many waiting
+ * answers at once: then after pause_ms).  The last reply (NULL: none).
  */
 Keten__Local__V1__LocalReply *
 rest_ask_until(struct rest *r, const Keten__Local__V1__LocalRequest *lr, int64_t until, long pause_ms,
     bool (*done)(const Keten__Local__V1__LocalReply *))
 {
 	void *s = rest_control_socket(r);
-	Keten__Local__V1__LocalReply *rep;
+	Keten__Local__V1__LocalReply *rep = NULL;
 
-	while ((rep = s != NULL && rest_control_put(s, lr) == 0 ? rest_control_get(s) : NULL) != NULL &&
-	    !done(rep) && mono_ms() < until) {
+	for (;;) {
+		int64_t left = until - mono_ms();
+		uint32_t wait = left > 0 ? (uint32_t)(left < LOCAL_WAIT_MAX_MS ? left : LOCAL_WAIT_MAX_MS) : 0;
+		if (lr->req_case == KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_STATUS)
+			lr->status->wait_ms = wait;
+		else if (lr->req_case == KETEN__LOCAL__V1__LOCAL_REQUEST__REQ_INBOX)
+			lr->inbox->wait_ms = wait;
+		int64_t asked = mono_ms();
+		if (s == NULL || rest_control_put(s, lr) != 0 ||
+		    (rep = control_get_within(s, (long)wait + ASK_TIMEOUT_MS)) == NULL || done(rep) ||
+		    mono_ms() >= until)
+			break;
 		keten__local__v1__local_reply__free_unpacked(rep, NULL);
-		struct timespec ts = { 0, pause_ms * 1000 * 1000 };
-		nanosleep(&ts, NULL);
+		rep = NULL;
+		if (mono_ms() - asked < pause_ms) {	/* answered at once: not held */
+			struct timespec ts = { 0, pause_ms * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
 	}
 	if (s != NULL)
 		zmq_close(s);

@@ -9,6 +9,9 @@
 #ifndef KETEN_AGENT_REST_H
 #define KETEN_AGENT_REST_H
 
+/* How long the agent holds a local status or inbox request for its event (ms). */
+#define LOCAL_WAIT_MAX_MS 30000
+
 #include <stdint.h>
 
 #include "common/config.h"
