@@ -123,6 +123,7 @@ struct agent {
 		bool unacked_only;
 		int64_t deadline_ms;
 	} waiters[LOCAL_WAITERS];
+	bool reply_now;			/* loop_defer sends control replies at once (control_wake) */
 	uint8_t instance[KETEN_INSTANCEBYTES];
 	uint8_t broker_instance[KETEN_INSTANCEBYTES];
 	bool have_broker_instance;
@@ -181,10 +182,12 @@ struct policy_ledger control_policy_ledger(void *arg[static 2]);
 void control_note_rtt(struct agent *a, uint64_t ref);
 /*
  * Answer the requests that waited for this: the broker decided on message
- * `id` (a status), or a message arrived (id NULL: the inbox lists); with
+ * `id` (a status; with its acknowledgement `ack`, whose receipts give the
+ * copies' states), or a message arrived (id NULL: the inbox lists); with
  * `expired`, those whose wait ended at now.  Replies go out after txn commits.
  */
-void control_wake(struct agent *a, MDB_txn *txn, const uint8_t *id, bool expired, int64_t now);
+void control_wake(struct agent *a, MDB_txn *txn, const uint8_t *id, bool expired, int64_t now,
+    const Keten__Wire__V1__SubmitAck *ack);
 
 /* link.c */
 

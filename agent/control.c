@@ -5,6 +5,7 @@
  * status, inbox and its acknowledgement, explain, metrics.
  */
 #include "agent/agent.h"
+#include "schemas/ledger.pb-c.h"
 
 /* broker round-trip (submission sent -> acknowledged, with fsync at the broker), seconds */
 static const double rtt_le[RTT_BUCKETS] = { 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
@@ -298,8 +299,39 @@ inbox_reply(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len, u
 static void handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
     const Keten__Local__V1__StatusQuery *q);
 
+/*
+ * The copies' states as an acknowledgement gives them: each receipt is the
+ * ACCEPTED entry of one copy, so at this moment each is accepted.  The
+ * broker's DeliveryStatus is not asked (one more round trip through its
+ * commit): a status asked later is.  0 copies when the entries do not unpack.
+ */
+static size_t
+copies_from_ack(const Keten__Wire__V1__SubmitAck *ack, Keten__Wire__V1__CopyState *cs,
+    Keten__Wire__V1__CopyState **cp, Keten__Ledger__V1__Entry **entries, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ack->n_receipts && n < max; i++) {
+		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL,
+		    ack->receipts[i]->entry.len, ack->receipts[i]->entry.data);
+		if (e == NULL || e->kind != KETEN__LEDGER__V1__KIND__KIND_ACCEPTED) {
+			if (e != NULL)
+				keten__ledger__v1__entry__free_unpacked(e, NULL);
+			continue;
+		}
+		keten__wire__v1__copy_state__init(&cs[n]);
+		cs[n].recipient = e->recipient;
+		cs[n].state = "accepted";
+		cs[n].time_ms = e->time_ms;
+		cp[n] = &cs[n];
+		entries[n++] = e;
+	}
+	return n;
+}
+
 void
-control_wake(struct agent *a, MDB_txn *txn, const uint8_t *id, bool expired, int64_t now)
+control_wake(struct agent *a, MDB_txn *txn, const uint8_t *id, bool expired, int64_t now,
+    const Keten__Wire__V1__SubmitAck *ack)
 {
 	for (size_t i = 0; i < LOCAL_WAITERS; i++) {
 		struct local_waiter *w = &a->waiters[i];
@@ -311,6 +343,21 @@ control_wake(struct agent *a, MDB_txn *txn, const uint8_t *id, bool expired, int
 		w->used = false;
 		if (w->inbox) {
 			inbox_reply(a, txn, w->rid, w->rid_len, w->after, w->limit, w->unacked_only);
+		} else if (ack != NULL && ack->n_receipts > 0) {
+			Keten__Wire__V1__DeliveryStatus ds = KETEN__WIRE__V1__DELIVERY_STATUS__INIT;
+			Keten__Wire__V1__CopyState cs[GATE_RECEIPTS], *cp[GATE_RECEIPTS];
+			Keten__Ledger__V1__Entry *entries[GATE_RECEIPTS];
+			ds.message_id = ack->message_id;
+			ds.n_copies = copies_from_ack(ack, cs, cp, entries, GATE_RECEIPTS);
+			ds.copies = cp;
+			/* at once, not after our commit: the broker's acknowledgement is
+			 * the fact (its receipts prove it), our record of it is not; were
+			 * it lost, the outbox sends again and the broker says duplicate */
+			a->reply_now = true;
+			status_reply(a, txn, w->rid, w->rid_len, w->id, ds.n_copies ? &ds : NULL);
+			a->reply_now = false;
+			for (size_t k = 0; k < ds.n_copies; k++)
+				keten__ledger__v1__entry__free_unpacked(entries[k], NULL);
 		} else {
 			Keten__Local__V1__StatusQuery q = KETEN__LOCAL__V1__STATUS_QUERY__INIT;
 			q.message_id = (ProtobufCBinaryData){ KETEN_UUIDBYTES, w->id };

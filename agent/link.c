@@ -120,7 +120,7 @@ on_submit_ack(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *a
 		if (a->inflight)
 			a->inflight--;
 		a->progress_ms = mono_ms();
-		control_wake(a, txn, ack->message_id.data, false, 0);	/* who waits for it */
+		control_wake(a, txn, ack->message_id.data, false, 0, refusal ? NULL : ack);	/* who waits for it */
 	}
 }
 
@@ -183,7 +183,7 @@ on_deliver(struct agent *a, MDB_txn *txn, Keten__Wire__V1__Deliver *d)
 			a->dups++;
 		} else {
 			a->received++;
-			control_wake(a, txn, NULL, false, 0);	/* inbox lists that wait */
+			control_wake(a, txn, NULL, false, 0, NULL);	/* inbox lists that wait */
 		}
 	}
 	ack.message_id = d->header->message_id;
@@ -217,7 +217,7 @@ rejected(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Error *e)
 		a->rejected++;
 		a->rejected_by[(unsigned)e->code < 32 ? e->code : 0]++;
 		control_note_rtt(a, e->ref);
-		control_wake(a, txn, e->message_id.data, false, 0);
+		control_wake(a, txn, e->message_id.data, false, 0, NULL);
 		if (a->inflight)
 			a->inflight--;
 		char safe[LOG_SAFE_LEN(300)];

@@ -10,6 +10,15 @@ void
 loop_defer(struct agent *a, bool to_broker, const uint8_t *rid, size_t rid_len,
     const ProtobufCMessage *msg)
 {
+	if (!to_broker && a->reply_now) {	/* a reply that need not wait for our commit */
+		size_t len;
+		uint8_t *frame = wire_pack(msg, &len);
+		if (frame != NULL && (zmq_send(a->control, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+		    zmq_send(a->control, frame, len, ZMQ_DONTWAIT) < 0))
+			log_debug("control reply not sent: %s", zmq_strerror(errno));
+		free(frame);
+		return;
+	}
 	if (a->npend == a->cappend) {
 		size_t cap = a->cappend ? 2 * a->cappend : 256;
 		struct pending *np = realloc(a->pend, cap * sizeof(*np));
@@ -65,7 +74,7 @@ timers(struct agent *a)
 	for (size_t i = 0; i < LOCAL_WAITERS; i++)
 		if (a->waiters[i].used && now >= a->waiters[i].deadline_ms) {
 			if (mdb_txn_begin(a->env, NULL, MDB_RDONLY, &rt) == 0) {
-				control_wake(a, rt, NULL, true, now);
+				control_wake(a, rt, NULL, true, now, NULL);
 				mdb_txn_abort(rt);
 				send_pending(a);
 			}
