@@ -215,8 +215,10 @@ handle_cosignature(struct broker *b, MDB_txn *txn, const struct dir_agency *from
 {
 	char *note = ledger_checkpoint_note(b->ledger, txn, cs->size);
 
-	if (note == NULL || checkpoint_cosig_verify(note, cs->signature_line, from->id,
-	    from->sign_pk) != 0) {
+	/* during a key rotation's overlap the witness may still sign with its old key */
+	if (note == NULL || (checkpoint_cosig_verify(note, cs->signature_line, from->id,
+	    from->sign_pk) != 0 && !(dir_agency_previous_valid(from, now_ms()) &&
+	    checkpoint_cosig_verify(note, cs->signature_line, from->id, from->prev_sign_pk) == 0))) {
 		log_warnx("cosignature of %s for checkpoint %llu does not verify; not stored", from->id,
 		    (unsigned long long)cs->size);
 		free(note);

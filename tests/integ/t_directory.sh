@@ -40,6 +40,13 @@ grep -q "directory version 2 activated from the broker" "$NET/om.log" || die "om
 "$KETEN" send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
 	--body '{"reference":"PL-DIR-2"}' >/dev/null || die "send with the old keys failed"
 wait_inbox om 2 30 || die "old keys not honoured during the overlap"
+# and as a witness: its cosignatures with the old key are taken (two witness rounds)
+for i in $(seq 40); do
+	grep -q "cosignature of politie for checkpoint .* does not verify" "$NET/broker.log" && break
+	sleep 0.1
+done
+grep -q "cosignature of politie for checkpoint .* does not verify" "$NET/broker.log" &&
+	die "the old key's cosignature refused during the overlap: $(grep 'cosignature of politie' "$NET/broker.log" | head -n 1)"
 # and on its new keys, keeping the old ones to open what was sealed to them
 proc_stop politie
 sed -i "s#^keys: .*#keys: newkeys/politie.secret\nprevious_keys: keys/politie.secret#" "$NET/politie.yaml"
