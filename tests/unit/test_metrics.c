@@ -76,7 +76,7 @@ test_commit_and_abort(void **state)
 	assert_series(t, "keten_broker_delivery_sends_total", "3");
 	free(t);
 	metrics_batch_abort(m);
-	metrics_batch_commit(m, 0.0004, 1);
+	metrics_batch_commit(m, 0.0004, 1, 2);
 	t = render(m, &st);
 	assert_series(t, "keten_broker_submissions_total{result=\"accepted\"}", "0");
 	assert_series(t, "keten_broker_rejections_total{reason=\"policy\"}", "0");
@@ -89,9 +89,10 @@ test_commit_and_abort(void **state)
 	metrics_rejected(m, "bogus");		/* unknown reasons count as "error" */
 	metrics_delivered(m);
 	metrics_expired(m);
-	metrics_batch_commit(m, 0.001, 5);
+	metrics_batch_commit(m, 0.001, 5, 40);
 	t = render(m, &st);
 	assert_series(t, "keten_broker_submissions_total{result=\"accepted\"}", "1");
+	assert_series(t, "keten_broker_lmdb_pages_written_total", "42");	/* every commit's pages */
 	assert_series(t, "keten_broker_submissions_total{result=\"duplicate\"}", "1");
 	assert_series(t, "keten_broker_submissions_total{result=\"rejected\"}", "3");
 	assert_series(t, "keten_broker_rejections_total{reason=\"policy\"}", "1");
@@ -112,9 +113,9 @@ test_histograms(void **state)
 
 	(void)state;
 	assert_int_equal(metrics_new(&m), 0);
-	metrics_batch_commit(m, 0.001, 1);	/* exactly on a bound */
-	metrics_batch_commit(m, 0.0011, 1024);
-	metrics_batch_commit(m, 30.0, 100000);	/* above every bound */
+	metrics_batch_commit(m, 0.001, 1, 1);	/* exactly on a bound */
+	metrics_batch_commit(m, 0.0011, 1024, 1);
+	metrics_batch_commit(m, 30.0, 100000, 1);	/* above every bound */
 	char *t = render(m, &st);
 	assert_series(t, "keten_broker_commit_seconds_bucket{le=\"0.0005\"}", "0");
 	assert_series(t, "keten_broker_commit_seconds_bucket{le=\"0.001\"}", "1");
