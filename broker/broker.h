@@ -63,6 +63,11 @@
 #define RID_MAX 256
 #define REPORT_REASON_MAX 1024	/* bytes of an agent's report kept in the ledger */
 #define STORAGE_HIGH_WATER 80	/* % of the map above which submissions are refused */
+/* the ledger's secondary indexes (ledger_index_catchup): entries per idle commit,
+ * and per busy commit once more than INDEX_LAG_MAX wait (readers scan what waits) */
+#define INDEX_CHUNK_IDLE 2048
+#define INDEX_CHUNK_BUSY 1024
+#define INDEX_LAG_MAX 20000
 
 /*
  * A ledger budget (docs/security.md, "Bounds"): at most `limit` entries a
@@ -203,6 +208,7 @@ struct broker {
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
 	    shadow_diffs;
 	uint64_t pages_written;		/* by the commits: the loop thread's block output / page size */
+	uint64_t index_lag;		/* ledger entries not yet in the secondary indexes */
 	size_t page_size;
 	/* where the loop's time went (seconds): waiting in poll, taking frames,
 	 * applying batches, committing, sending */

@@ -323,6 +323,16 @@ apply_batch(struct broker *b, struct inring *r, bool defer)
 		n++;	/* something to commit */
 	if (defer && n > 0)
 		apply_frames(b, r, txn, &n);	/* a commit anyway: the acks go with it */
+	/* the secondary indexes, in bulk, when nothing waits (or when far behind) */
+	uint64_t lag = ledger_size(b->ledger, txn) - ledger_indexed_upto(b->ledger, txn), done = 0;
+	if (lag > 0 && ((n == 0 && r->head == r->tail) || lag > INDEX_LAG_MAX)) {
+		if ((rc = ledger_index_catchup(b->ledger, txn, n == 0 ? INDEX_CHUNK_IDLE :
+		    INDEX_CHUNK_BUSY, &done)) != 0)
+			log_warnx("cannot index the ledger: %s", keten_strerror(rc));
+		n += done;
+		lag -= done;
+	}
+	b->index_lag = lag;
 	/* a signed checkpoint for the new size, in the same commit */
 	if (b->ledger_dirty && (rc = ledger_checkpoint(b->ledger, txn, b->keys)) != 0)
 		log_warnx("cannot write a checkpoint: %s", keten_strerror(rc));
@@ -383,8 +393,8 @@ loop_run(struct broker *b)
 			long left = (long)((b->ring.since - tp) * 1000.0) + (long)b->cfg->ack_defer_ms + 1;
 			if (timeout < 0 || left < timeout)
 				timeout = left;
-		} else if (b->ring.tail > b->ring.head) {
-			timeout = 0;
+		} else if (b->ring.tail > b->ring.head || b->index_lag > 0) {
+			timeout = 0;	/* frames waiting, or entries to index */
 		}
 		int prc = zmq_poll(items, nitems, timeout);
 		double tt = mono_s();

@@ -38,6 +38,24 @@ tree_put(void *arg, unsigned level, uint64_t index, const merkle_hash h)
 	return mdb_put(c->txn, c->l->tree, &k, &v, 0) == 0 ? 0 : -1;
 }
 
+/*
+ * meta "indexed_upto": the entries below it have all their secondary index
+ * keys (ledger_index_catchup).  A ledger without it was indexed entry by
+ * entry as it was written: all of it.
+ */
+static int
+indexed_init(struct ledger *l, MDB_txn *txn)
+{
+	MDB_val k = { 12, "indexed_upto" }, v, sk = { 11, "ledger_size" }, sv;
+	uint8_t b[8];
+
+	if (mdb_get(txn, l->meta, &k, &v) == 0)
+		return 0;
+	be64_put(b, mdb_get(txn, l->meta, &sk, &sv) == 0 && sv.mv_size == 8 ? be64_get(sv.mv_data) : 0);
+	v = (MDB_val){ 8, b };
+	return mdb_put(txn, l->meta, &k, &v, 0);
+}
+
 int
 ledger_open(MDB_env *env, const char *origin, struct ledger **out, char err[static KETEN_ERRLEN])
 {
@@ -56,6 +74,7 @@ ledger_open(MDB_env *env, const char *origin, struct ledger **out, char err[stat
 	    (rc = mdb_dbi_open(txn, "cosignatures", MDB_CREATE, &l->cosigs)) ||
 	    (rc = mdb_dbi_open(txn, "ledger_index", MDB_CREATE, &l->index)) ||
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &l->meta)) ||
+	    (rc = indexed_init(l, txn)) ||
 	    (rc = mdb_txn_commit(txn))) {
 		if (rc != 0 && txn != NULL)
 			mdb_txn_abort(txn);
@@ -101,17 +120,21 @@ index_put(struct ledger *l, MDB_txn *txn, int kind, const void *value, size_t le
 	return db_err(mdb_put(txn, l->index, &k, &v, 0));
 }
 
-/* The secondary indexes of entry e. */
+/*
+ * The secondary indexes of entry e but the message id's (written with the
+ * entry: reply_to and the links between cases ask it in the commit that
+ * appends): written in bulk off the path an acknowledgement waits for
+ * (ledger_index_catchup); a reader scans the entries not yet indexed.
+ */
 static int
-index_entry(struct ledger *l, MDB_txn *txn, const Keten__Ledger__V1__Entry *e)
+index_deferred(struct ledger *l, MDB_txn *txn, const Keten__Ledger__V1__Entry *e)
 {
 	uint8_t t[8];
 	int rc;
 
 	be64_put(t, (uint64_t)e->time_ms);
 	if ((rc = index_put(l, txn, LIDX_CASE, e->case_pseudonym.data, e->case_pseudonym.len, 0,
-	    e->seq)) || (rc = index_put(l, txn, LIDX_MESSAGE, e->message_id.data, e->message_id.len,
-	    0, e->seq)) || (rc = index_put(l, txn, LIDX_SENDER, e->sender, strlen(e->sender), 1,
+	    e->seq)) || (rc = index_put(l, txn, LIDX_SENDER, e->sender, strlen(e->sender), 1,
 	    e->seq)) || (rc = index_put(l, txn, LIDX_RECIPIENT, e->recipient, strlen(e->recipient), 1,
 	    e->seq)) || (rc = index_put(l, txn, LIDX_TIME, t, 8, 0, e->seq)))
 		return rc;
@@ -217,7 +240,8 @@ ledger_append(struct ledger *l, MDB_txn *txn, Keten__Ledger__V1__Entry *e)
 	merkle_leaf_hash(leaf, v.mv_data, v.mv_size);
 	if (merkle_append(&st, seq, leaf) != 0)
 		return KETEN_EFULL;	/* a put failed: LMDB is full (or worse); the caller aborts */
-	if ((rc = index_entry(l, txn, e)) != 0)
+	if ((rc = index_put(l, txn, LIDX_MESSAGE, e->message_id.data, e->message_id.len, 0,
+	    seq)) != 0)
 		return rc;
 	be64_put(sz, seq + 1);
 	MDB_val mk = { 11, "ledger_size" }, mv = { 8, sz };
@@ -381,4 +405,43 @@ ledger_cosign_put(struct ledger *l, MDB_txn *txn, uint64_t size, const char *age
 	memcpy(key + 8, agency, al);
 	MDB_val k = { 8 + al, key }, v = { strlen(line), (void *)line };
 	return db_err(mdb_put(txn, l->cosigs, &k, &v, 0));
+}
+
+uint64_t
+ledger_indexed_upto(struct ledger *l, MDB_txn *txn)
+{
+	MDB_val k = { 12, "indexed_upto" }, v;
+
+	if (mdb_get(txn, l->meta, &k, &v) != 0 || v.mv_size != 8)
+		return 0;
+	return be64_get(v.mv_data);
+}
+
+int
+ledger_index_catchup(struct ledger *l, MDB_txn *txn, uint64_t max, uint64_t *done)
+{
+	uint64_t upto = ledger_indexed_upto(l, txn), size = ledger_size(l, txn), n = 0;
+	uint8_t key[8], b[8];
+	int rc = 0;
+
+	for (; upto + n < size && n < max && rc == 0; n++) {
+		be64_put(key, upto + n);
+		MDB_val k = { 8, key }, v;
+		if ((rc = mdb_get(txn, l->entries, &k, &v)) != 0) {
+			rc = db_err(rc);
+			break;
+		}
+		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size,
+		    v.mv_data);
+		if (e == NULL)
+			continue;	/* not an entry (audit verify says which): nothing to index */
+		rc = index_deferred(l, txn, e);
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+	}
+	if (rc != 0)
+		return rc;
+	*done = n;
+	be64_put(b, upto + n);
+	MDB_val k = { 12, "indexed_upto" }, v = { 8, b };
+	return db_err(mdb_put(txn, l->meta, &k, &v, 0));
 }

@@ -12,7 +12,9 @@
  *                 costs in proportion to its answer): 'c' case pseudonym, 'm' message
  *                 id, 's' sender, 'r' recipient, 'u' rule id, 't' time (be64 ms)
  *                 (the value of text kinds is NUL-terminated; see ledger/ledgerindex.h)
+ *                 ('m' with the entry; the others in bulk: ledger_index_catchup)
  *   meta:        "ledger_size"            -> be64
+ *                "indexed_upto"           -> be64 (entries below it are in every index)
  */
 #ifndef KETEN_BROKER_LEDGER_H
 #define KETEN_BROKER_LEDGER_H
@@ -65,6 +67,15 @@ int ledger_cosign_put(struct ledger *l, MDB_txn *txn, uint64_t size, const char 
 
 /* Current size (entries) as seen in txn. */
 uint64_t ledger_size(struct ledger *l, MDB_txn *txn);
+
+/*
+ * The secondary indexes but the message id's are written in bulk, off the
+ * commit an acknowledgement waits for: entries below ledger_indexed_upto
+ * have theirs; ledger_index_catchup indexes up to `max` more in txn (*done
+ * of them).  0 or an error (the caller aborts txn).  Readers scan the rest.
+ */
+uint64_t ledger_indexed_upto(struct ledger *l, MDB_txn *txn);
+int ledger_index_catchup(struct ledger *l, MDB_txn *txn, uint64_t max, uint64_t *done);
 
 /*
  * Whether the ledger holds, as of `txn`, an ACCEPTED entry for message

@@ -119,6 +119,62 @@ query_prefix(const struct ledger_query *q, uint8_t key[static LIDX_MAXKEY], size
 	return plen;
 }
 
+/* Does e hold what the index the query walks (query_prefix) holds it under? */
+static bool
+tail_match(const struct ledger_query *q, const Keten__Ledger__V1__Entry *e)
+{
+	if (q->case_pseudonym != NULL)
+		return (e->case_pseudonym.len == 32 && memcmp(e->case_pseudonym.data,
+		    q->case_pseudonym, 32) == 0) || (e->linked_case.len == 32 &&
+		    memcmp(e->linked_case.data, q->case_pseudonym, 32) == 0);
+	if (q->rule) {
+		for (size_t i = 0; i < e->n_rule_ids; i++)
+			if (strcmp(e->rule_ids[i], q->rule) == 0)
+				return true;
+		return false;
+	}
+	if (q->recipient)
+		return strcmp(e->recipient, q->recipient) == 0;
+	if (q->sender)
+		return strcmp(e->sender, q->sender) == 0;
+	return e->time_ms >= q->since;	/* the time index: `until` ends the walk */
+}
+
+/* The query over the entries from meta "indexed_upto" on, in order. */
+static void
+query_tail(struct ledger_reader *r, const struct ledger_query *q,
+    int (*fn)(void *arg, const Keten__Ledger__V1__Entry *e), void *arg, uint64_t *looked)
+{
+	MDB_val k = { 12, "indexed_upto" }, v;
+	uint64_t from, size = ledger_reader_size(r);
+	uint8_t key[8];
+	MDB_cursor *cur;
+
+	if (!r->has_meta || mdb_get(r->txn, r->meta, &k, &v) != 0 || v.mv_size != 8)
+		return;		/* a ledger indexed entry by entry as it was written */
+	if ((from = be64_get(v.mv_data)) >= size || mdb_cursor_open(r->txn, r->entries, &cur) != 0)
+		return;
+	be64_put(key, from);
+	k = (MDB_val){ 8, key };
+	for (int op = MDB_SET_RANGE; mdb_cursor_get(cur, &k, &v, op) == 0; op = MDB_NEXT) {
+		if (k.mv_size != 8 || be64_get(k.mv_data) >= size)
+			break;
+		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size,
+		    v.mv_data);
+		if (e == NULL)
+			continue;
+		(*looked)++;
+		int stop = 0;
+		if (tail_match(q, e))
+			stop = q->until && e->time_ms >= q->until && !q->case_pseudonym && !q->rule &&
+			    !q->recipient && !q->sender ? 1 : fn(arg, e);
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+		if (stop)
+			break;
+	}
+	mdb_cursor_close(cur);
+}
+
 int
 ledger_reader_query(struct ledger_reader *r, const struct ledger_query *q,
     int (*fn)(void *arg, const Keten__Ledger__V1__Entry *e), void *arg, uint64_t *looked)
@@ -150,10 +206,16 @@ ledger_reader_query(struct ledger_reader *r, const struct ledger_query *q,
 			continue;
 		int stop = plen == 1 && q->until && e->time_ms >= q->until ? 1 : fn(arg, e);
 		keten__ledger__v1__entry__free_unpacked(e, NULL);
-		if (stop)
-			break;
+		if (stop) {
+			mdb_cursor_close(cur);
+			return 0;
+		}
 	}
 	mdb_cursor_close(cur);
+	/* the entries the broker has not indexed yet (all but the message id's
+	 * keys are written in bulk, after the commit: ledger_index_catchup) */
+	if (q->message_id == NULL)
+		query_tail(r, q, fn, arg, looked);
 	return 0;
 }
 
