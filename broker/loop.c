@@ -323,9 +323,16 @@ apply_batch(struct broker *b, struct inring *r, bool defer)
 		n++;	/* something to commit */
 	if (defer && n > 0)
 		apply_frames(b, r, txn, &n);	/* a commit anyway: the acks go with it */
-	/* the secondary indexes, in bulk, when nothing waits (or when far behind) */
+	/*
+	 * the secondary indexes, in bulk: when the loop was idle a whole poll
+	 * (nothing came for a heartbeat), when nothing waits and enough is
+	 * behind to be worth a commit of its own (not after every message at
+	 * low load: the next one would wait for that commit), or in each batch
+	 * when far behind
+	 */
 	uint64_t lag = ledger_size(b->ledger, txn) - ledger_indexed_upto(b->ledger, txn), done = 0;
-	if (lag > 0 && ((n == 0 && r->head == r->tail) || lag > INDEX_LAG_MAX)) {
+	bool quiet = n == 0 && r->head == r->tail;
+	if (lag > 0 && ((quiet && (b->idle || lag >= INDEX_LAG_IDLE)) || lag > INDEX_LAG_MAX)) {
 		if ((rc = ledger_index_catchup(b->ledger, txn, n == 0 ? INDEX_CHUNK_IDLE :
 		    INDEX_CHUNK_BUSY, &done)) != 0)
 			log_warnx("cannot index the ledger: %s", keten_strerror(rc));
@@ -393,10 +400,11 @@ loop_run(struct broker *b)
 			long left = (long)((b->ring.since - tp) * 1000.0) + (long)b->cfg->ack_defer_ms + 1;
 			if (timeout < 0 || left < timeout)
 				timeout = left;
-		} else if (b->ring.tail > b->ring.head || b->index_lag > 0) {
-			timeout = 0;	/* frames waiting, or entries to index */
+		} else if (b->ring.tail > b->ring.head || b->index_lag >= INDEX_LAG_IDLE) {
+			timeout = 0;	/* frames waiting, or enough entries to index */
 		}
 		int prc = zmq_poll(items, nitems, timeout);
+		b->idle = prc == 0 && timeout != 0;	/* a whole wait without a frame */
 		double tt = mono_s();
 		b->t_poll += tt - tp;
 		if (prc < 0) {
