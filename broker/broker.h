@@ -69,6 +69,7 @@
 #define INDEX_CHUNK_BUSY 1024
 #define INDEX_LAG_MAX 20000
 #define INDEX_LAG_IDLE 1024	/* behind by this much: index when nothing waits, not only when idle */
+#define INDEX_QUIET_MS 200	/* no submission for this long: index what waits */
 
 /*
  * A ledger budget (docs/security.md, "Bounds"): at most `limit` entries a
@@ -210,7 +211,7 @@ struct broker {
 	    shadow_diffs;
 	uint64_t pages_written;		/* by the commits: the loop thread's block output / page size */
 	uint64_t index_lag;		/* ledger entries not yet in the secondary indexes */
-	bool idle;			/* the last poll waited its whole timeout */
+	int64_t last_submit_ms;		/* mono_ms() of the last submission taken */
 	size_t page_size;
 	/* where the loop's time went (seconds): waiting in poll, taking frames,
 	 * applying batches, committing, sending */

@@ -172,8 +172,10 @@ take_frames(struct broker *b, struct inring *r)
 			break;
 		if (rc == 0)
 			continue;
-		if (f->has_job)
+		if (f->has_job) {
 			verifier_push(b->verifier, &f->job);
+			b->last_submit_ms = mono_ms();
+		}
 		f->urgent = !can_wait(f->cmd);
 		r->urgent += f->urgent;
 		if (r->tail == r->head)
@@ -332,7 +334,8 @@ apply_batch(struct broker *b, struct inring *r, bool defer)
 	 */
 	uint64_t lag = ledger_size(b->ledger, txn) - ledger_indexed_upto(b->ledger, txn), done = 0;
 	bool quiet = n == 0 && r->head == r->tail;
-	if (lag > 0 && ((quiet && (b->idle || lag >= INDEX_LAG_IDLE)) || lag > INDEX_LAG_MAX)) {
+	bool no_traffic = mono_ms() - b->last_submit_ms >= INDEX_QUIET_MS;	/* heartbeats go on */
+	if (lag > 0 && ((quiet && (no_traffic || lag >= INDEX_LAG_IDLE)) || lag > INDEX_LAG_MAX)) {
 		if ((rc = ledger_index_catchup(b->ledger, txn, n == 0 ? INDEX_CHUNK_IDLE :
 		    INDEX_CHUNK_BUSY, &done)) != 0)
 			log_warnx("cannot index the ledger: %s", keten_strerror(rc));
@@ -402,9 +405,12 @@ loop_run(struct broker *b)
 				timeout = left;
 		} else if (b->ring.tail > b->ring.head || b->index_lag >= INDEX_LAG_IDLE) {
 			timeout = 0;	/* frames waiting, or enough entries to index */
+		} else if (b->index_lag > 0) {	/* index once submissions paused */
+			long left = (long)(b->last_submit_ms + INDEX_QUIET_MS - mono_ms());
+			if (timeout < 0 || left < timeout)
+				timeout = left > 0 ? left : 0;
 		}
 		int prc = zmq_poll(items, nitems, timeout);
-		b->idle = prc == 0 && timeout != 0;	/* a whole wait without a frame */
 		double tt = mono_s();
 		b->t_poll += tt - tp;
 		if (prc < 0) {

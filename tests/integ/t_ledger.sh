@@ -41,7 +41,17 @@ v=$(audit_verify)
 	die "no case pseudonym logged"
 "$KETEN" audit log --json --data "$NET/broker-data" | grep -q 'PL-CASE-4711\|secret summary\|Eva' &&
 	die "the ledger holds a case reference or content"
-# queries through the indexes: by case (the auditor computes the pseudonym), message, rule
+# queries through the indexes: by case (the auditor computes the pseudonym), message, rule.
+# The broker writes all indexes but the message id's in bulk once submissions
+# pause (ledger_index_catchup); until then a query scans the newest entries.
+# Wait until it has (meta indexed_upto = ledger_size) to count what is read.
+meta() { mdb_dump -p -s meta "$NET/broker-data" 2>/dev/null | awk -v k=" $1" '$0 == k { getline; print; exit }'; }
+for i in $(seq 100); do
+	[ -n "$(meta ledger_size)" ] && [ "$(meta indexed_upto)" = "$(meta ledger_size)" ] && break
+	sleep 0.1
+done
+[ "$(meta indexed_upto)" = "$(meta ledger_size)" ] ||
+	die "the broker did not index the ledger: indexed_upto $(meta indexed_upto), ledger_size $(meta ledger_size)"
 n=$("$KETEN" audit query --json --data "$NET/broker-data" --case-ref PL-CASE-4711 --case-sender politie \
 	--network-key "$NET/keys/network.key" 2>"$NET/q.err" | wc -l)
 [ "$n" -eq 20 ] || die "query by case found $n entries, expected 20"
