@@ -383,13 +383,13 @@ handle_status(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 		control_error(a, rid, rid_len, "status: a message id is 16 bytes");
 		return;
 	}
+	bool decided = store_sent_get(a->store, txn, q->message_id.data, &status, &t, reason,
+	    sizeof(reason)) == 0;
 	/* queued, and the caller waits: answered when the broker decides (control_wake) */
-	if (q->wait_ms > 0 && store_sent_get(a->store, txn, q->message_id.data, &status, &t, reason,
-	    sizeof(reason)) != 0 && store_outbox_has(a->store, txn, q->message_id.data) &&
+	if (q->wait_ms > 0 && !decided && store_outbox_has(a->store, txn, q->message_id.data) &&
 	    wait_add(a, false, rid, rid_len, q->message_id.data, NULL, q->wait_ms))
 		return;
-	if (a->ready && store_sent_get(a->store, txn, q->message_id.data, &status, &t, reason,
-	    sizeof(reason)) == 0 && status == SENT_ACCEPTED) {
+	if (a->ready && decided && status == SENT_ACCEPTED) {
 		for (size_t i = 0; i < DELIVERY_QUERIES; i++) {
 			struct delivery_query *dq = &a->dq[i];
 			if (dq->used)

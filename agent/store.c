@@ -142,6 +142,17 @@ store_outbox_replace(struct store *st, MDB_txn *txn, const Keten__Wire__V1__Subm
 	return put_submit(st, txn, s, 0);
 }
 
+/* The outbox record of ref (message id, then the packed Command) into *v. */
+static int
+outbox_record(struct store *st, MDB_txn *txn, uint64_t ref, MDB_val *v)
+{
+	uint8_t key[8];
+	MDB_val k = { 8, key };
+
+	be64_put(key, ref);
+	return db_err(mdb_get(txn, st->outbox, &k, v));
+}
+
 int
 store_outbox_get(struct store *st, MDB_txn *txn, uint64_t ref, Keten__Wire__V1__Command **sub,
     Keten__Local__V1__LocalSubmit **original)
@@ -153,8 +164,8 @@ store_outbox_get(struct store *st, MDB_txn *txn, uint64_t ref, Keten__Wire__V1__
 	*sub = NULL;
 	*original = NULL;
 	be64_put(key, ref);
-	if ((rc = mdb_get(txn, st->outbox, &k, &v)) != 0)
-		return db_err(rc);
+	if ((rc = outbox_record(st, txn, ref, &v)) != 0)
+		return rc;
 	if (v.mv_size > 16)
 		*sub = keten__wire__v1__command__unpack(NULL, v.mv_size - 16, (uint8_t *)v.mv_data + 16);
 	if (mdb_get(txn, st->originals, &k, &v) == 0)
@@ -260,13 +271,11 @@ store_inbox_unacked(struct store *st, MDB_txn *txn)
 int
 store_outbox_is_refusal(struct store *st, MDB_txn *txn, uint64_t ref, bool *refusal)
 {
-	uint8_t key[8];
-	MDB_val k = { 8, key }, v;
+	MDB_val v;
 	int rc;
 
-	be64_put(key, ref);
-	if ((rc = mdb_get(txn, st->outbox, &k, &v)) != 0)
-		return db_err(rc);
+	if ((rc = outbox_record(st, txn, ref, &v)) != 0)
+		return rc;
 	/* id(16), then the packed Command: its one field's key is its first
 	 * bytes; source_refusal is field 16, length-delimited: 0x82 0x01 */
 	const uint8_t *p = v.mv_data;
