@@ -10,6 +10,8 @@
  *            coverage
  *   diff     what each sender -> recipient pair gains or loses between two
  *            policy versions, and which rules changed
+ *   matrix   who may send what to whom: per pair, type and purpose the
+ *            fields, the permit rules with their bases, the forbid rules
  *
  * Everything here goes through policy/policy.h: the tools compile with
  * policy_load and learn what a rule does by evaluating it (policy_eval over
@@ -41,6 +43,8 @@ cmd_policy(int argc, char **argv)
 		return cmd_policy_test(argc, argv);
 	if (strcmp(argv[1], "diff") == 0)
 		return cmd_policy_diff(argc, argv);
+	if (strcmp(argv[1], "matrix") == 0)
+		return cmd_policy_matrix(argc, argv);
 	if (strcmp(argv[1], "shadow") == 0)
 		return cmd_policy_shadow(argc, argv);
 	if (strcmp(argv[1], "approve") == 0 || strcmp(argv[1], "approvals") == 0)

@@ -5,48 +5,6 @@
 #include "cli/policy_common.h"
 #include "common/trust.h"
 
-/*
- * The diff universe (both policies): no attributes; minor; each exploitation
- * form; each handling label; each region either policy names; a reply to a
- * logged request.  Limits always hold.
- */
-static void
-universe_diff(struct universe *u, const struct yinfo *y1, const struct yinfo *y2)
-{
-	struct attrs a = { .limit_ok = true };
-
-	combo_add(u, &a);
-	a.minor = true;
-	combo_add(u, &a);
-	a.minor = false;
-	for (int f = 1; f <= NFORMS; f++) {
-		a.forms[0] = f;
-		a.nforms = 1;
-		combo_add(u, &a);
-	}
-	a.nforms = 0;
-	for (int h = 1; h < NHANDLING; h++) {
-		a.handling = h;
-		combo_add(u, &a);
-	}
-	a.handling = 0;
-	for (int k = 0; k < 2; k++) {
-		const struct yinfo *y = k ? y2 : y1;
-		for (size_t i = 0; i < y->nregions; i++) {
-			bool dup = false;
-			for (size_t c = 0; c < u->n && !dup; c++)
-				dup = u->c[c].a.region && strcmp(u->c[c].a.region, y->regions[i]) == 0;
-			if (dup)
-				continue;
-			a.region = y->regions[i];
-			combo_add(u, &a);
-		}
-	}
-	a.region = NULL;
-	a.reply_ok = true;
-	combo_add(u, &a);
-}
-
 struct diffrule {
 	char *id;
 	int in[2];			/* rule index in old / new, -1 absent */
@@ -63,81 +21,6 @@ static bool
 get_bit(const uint8_t *v, size_t i)
 {
 	return v[i / 8] >> (i % 8) & 1;
-}
-
-static void
-print_changes(struct buf *b, const char *sign, const struct codec_type *t,
-    const struct codec_pathset *set, const struct universe *u, const uint32_t *mask,
-    size_t nall, json_t *jarr)
-{
-	/* group paths by the set of combinations they change in */
-	struct codec_pathset todo = *set;
-
-	for (size_t x = 0; x < codec_type_npaths(t); x++) {
-		if (!codec_pathset_has(&todo, x))
-			continue;
-		struct codec_pathset grp;
-		codec_pathset_clear(&grp);
-		for (size_t y = x; y < codec_type_npaths(t); y++)
-			if (codec_pathset_has(&todo, y) && mask[y] == mask[x]) {
-				codec_pathset_set(&grp, y);
-				todo.w[y / 64] &= ~(1ull << (y % 64));
-			}
-		struct buf when = { 0 }, fields = { 0 };
-		size_t nc = 0;
-		for (size_t c = 0; c < u->n; c++)
-			if (mask[x] >> c & 1)
-				nc++;
-		if (nc == nall) {
-			buf_add(&when, "always");
-		} else if (2 * nc > u->n) {
-			buf_add(&when, "always except ");
-			size_t start = when.len;
-			for (size_t c = 0; c < u->n; c++)
-				if (!(mask[x] >> c & 1))
-					buf_add(&when, "%s%s", when.len > start ? "; " : "", u->c[c].label);
-		} else {
-			for (size_t c = 0; c < u->n; c++)
-				if (mask[x] >> c & 1)
-					buf_add(&when, "%s%s", when.len ? "; " : "", u->c[c].label);
-		}
-		paths_join(&fields, t, &grp, 0);
-		if (jarr) {
-			json_t *e = json_object(), *jw = json_array();
-			json_object_set_new(e, "fields", paths_json(t, &grp));
-			if (nc == nall)
-				json_array_append_new(jw, json_string("always"));
-			else
-				for (size_t c = 0; c < u->n; c++)
-					if (mask[x] >> c & 1)
-						json_array_append_new(jw, json_string(u->c[c].label));
-			json_object_set_new(e, "when", jw);
-			json_array_append_new(jarr, e);
-		} else if (fields.len + when.len < 90) {
-			buf_add(b, "    %s %s  [%s]\n", sign, buf_str(&fields), buf_str(&when));
-		} else {
-			/* long: fields wrapped, then the cases on their own line */
-			size_t col = 6;
-			buf_add(b, "    %s ", sign);
-			for (char *save = NULL, *tok = strtok_r(fields.s, ",", &save); tok;
-			    tok = strtok_r(NULL, ",", &save)) {
-				if (*tok == ' ')
-					tok++;
-				if (col > 6 && col + strlen(tok) > 96) {
-					buf_add(b, ",\n      ");
-					col = 6;
-				} else if (col > 6) {
-					buf_add(b, ", ");
-					col += 2;
-				}
-				buf_add(b, "%s", tok);
-				col += strlen(tok);
-			}
-			buf_add(b, "\n      [%s]\n", buf_str(&when));
-		}
-		free(when.s);
-		free(fields.s);
-	}
 }
 
 int
@@ -164,7 +47,7 @@ cmd_policy_diff(int argc, char **argv)
 		}
 		yinfo_load(o.pos[k], &yi[k]);
 	}
-	universe_diff(&u, &yi[0], &yi[1]);
+	universe_standard(&u, &yi[0], &yi[1]);
 	if (u.n > 32) {
 		/* masks are 32 bits: keep the first 31 and the reply combination */
 		u.c[31] = u.c[u.n - 1];
@@ -316,8 +199,8 @@ cmd_policy_diff(int argc, char **argv)
 						json_object_set_new(e, "to", json_string(policy_agency(pp[0], r)));
 						json_object_set_new(e, "type", json_string(short_type(t)));
 						json_object_set_new(e, "purpose", json_string(pur[pi]));
-						print_changes(NULL, "+", t, &gained, &u, gain, all, jg);
-						print_changes(NULL, "-", t, &lost, &u, lose, all, jl);
+						paths_when(NULL, "+", t, &gained, &u, gain, all, jg);
+						paths_when(NULL, "-", t, &lost, &u, lose, all, jl);
 						json_object_set_new(e, "gained", jg);
 						json_object_set_new(e, "lost", jl);
 						if (ret.len)
@@ -326,8 +209,8 @@ cmd_policy_diff(int argc, char **argv)
 					} else {
 						buf_add(&out, "  %s -> %s  %s  %s\n", policy_agency(pp[0], s),
 						    policy_agency(pp[0], r), short_type(t), pur[pi]);
-						print_changes(&out, "+", t, &gained, &u, gain, all, NULL);
-						print_changes(&out, "-", t, &lost, &u, lose, all, NULL);
+						paths_when(&out, "+", t, &gained, &u, gain, all, NULL);
+						paths_when(&out, "-", t, &lost, &u, lose, all, NULL);
 						if (ret.len)
 							buf_add(&out, "    ~ %s\n", ret.s);
 					}

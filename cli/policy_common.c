@@ -146,6 +146,7 @@ policy_usage(FILE *f)
 	    "                            [--limit-reached] [MESSAGE.json]\n"
 	    "       keten policy test FILE DIR\n"
 	    "       keten policy diff OLD NEW\n"
+	    "       keten policy matrix FILE\n"
 	    "       keten policy shadow --ledger BROKER_DATA_DIR FILE\n"
 	    "       keten policy approve --key KEYFILE --root ROOT FILE\n"
 	    "       keten policy approvals --root ROOT [--active OLD] FILE\n"
@@ -161,6 +162,10 @@ policy_usage(FILE *f)
 	    "            rule no test exercises\n"
 	    "  diff      fields each sender -> recipient pair gains or loses, rules added,\n"
 	    "            removed or changed\n"
+	    "  matrix    who may send what to whom: per sender -> recipient, type and\n"
+	    "            purpose the fields that may go, the permit rules granting them\n"
+	    "            (legal basis, reply_to, limit, retention, when) and the forbid\n"
+	    "            rules that apply, with the fields each removes\n"
 	    "  shadow    replay the decisions a broker's ledger recorded (copies sent, fields\n"
 	    "            withheld, messages refused at the source) under candidate FILE:\n"
 	    "            what it would permit, refuse, newly share or no longer share, per\n"
@@ -745,4 +750,127 @@ bool
 str_eq(const char *a, const char *b)
 {
 	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * The universe diff and matrix evaluate over (one or two policies; y2 may be y1): no attributes; minor; each exploitation
+ * form; each handling label; each region either policy names; a reply to a
+ * logged request.  Limits always hold.
+ */
+void
+universe_standard(struct universe *u, const struct yinfo *y1, const struct yinfo *y2)
+{
+	struct attrs a = { .limit_ok = true };
+
+	combo_add(u, &a);
+	a.minor = true;
+	combo_add(u, &a);
+	a.minor = false;
+	for (int f = 1; f <= NFORMS; f++) {
+		a.forms[0] = f;
+		a.nforms = 1;
+		combo_add(u, &a);
+	}
+	a.nforms = 0;
+	for (int h = 1; h < NHANDLING; h++) {
+		a.handling = h;
+		combo_add(u, &a);
+	}
+	a.handling = 0;
+	for (int k = 0; k < 2; k++) {
+		const struct yinfo *y = k ? y2 : y1;
+		for (size_t i = 0; i < y->nregions; i++) {
+			bool dup = false;
+			for (size_t c = 0; c < u->n && !dup; c++)
+				dup = u->c[c].a.region && strcmp(u->c[c].a.region, y->regions[i]) == 0;
+			if (dup)
+				continue;
+			a.region = y->regions[i];
+			combo_add(u, &a);
+		}
+	}
+	a.region = NULL;
+	a.reply_ok = true;
+	combo_add(u, &a);
+}
+
+/*
+ * The fields of `set` grouped by the combinations of u they appear in
+ * (mask[path] bit c: in combination c; nall: the mask of all): as JSON
+ * objects {fields, when} appended to jarr, or, jarr NULL, as lines
+ * "    SIGN fields  [when]" on b.
+ */
+void
+paths_when(struct buf *b, const char *sign, const struct codec_type *t,
+    const struct codec_pathset *set, const struct universe *u, const uint32_t *mask,
+    size_t nall, json_t *jarr)
+{
+	/* group paths by the set of combinations they change in */
+	struct codec_pathset todo = *set;
+
+	for (size_t x = 0; x < codec_type_npaths(t); x++) {
+		if (!codec_pathset_has(&todo, x))
+			continue;
+		struct codec_pathset grp;
+		codec_pathset_clear(&grp);
+		for (size_t y = x; y < codec_type_npaths(t); y++)
+			if (codec_pathset_has(&todo, y) && mask[y] == mask[x]) {
+				codec_pathset_set(&grp, y);
+				todo.w[y / 64] &= ~(1ull << (y % 64));
+			}
+		struct buf when = { 0 }, fields = { 0 };
+		size_t nc = 0;
+		for (size_t c = 0; c < u->n; c++)
+			if (mask[x] >> c & 1)
+				nc++;
+		if (nc == nall) {
+			buf_add(&when, "always");
+		} else if (2 * nc > u->n) {
+			buf_add(&when, "always except ");
+			size_t start = when.len;
+			for (size_t c = 0; c < u->n; c++)
+				if (!(mask[x] >> c & 1))
+					buf_add(&when, "%s%s", when.len > start ? "; " : "", u->c[c].label);
+		} else {
+			for (size_t c = 0; c < u->n; c++)
+				if (mask[x] >> c & 1)
+					buf_add(&when, "%s%s", when.len ? "; " : "", u->c[c].label);
+		}
+		paths_join(&fields, t, &grp, 0);
+		if (jarr) {
+			json_t *e = json_object(), *jw = json_array();
+			json_object_set_new(e, "fields", paths_json(t, &grp));
+			if (nc == nall)
+				json_array_append_new(jw, json_string("always"));
+			else
+				for (size_t c = 0; c < u->n; c++)
+					if (mask[x] >> c & 1)
+						json_array_append_new(jw, json_string(u->c[c].label));
+			json_object_set_new(e, "when", jw);
+			json_array_append_new(jarr, e);
+		} else if (fields.len + when.len < 90) {
+			buf_add(b, "    %s %s  [%s]\n", sign, buf_str(&fields), buf_str(&when));
+		} else {
+			/* long: fields wrapped, then the cases on their own line */
+			size_t col = 6;
+			buf_add(b, "    %s ", sign);
+			for (char *save = NULL, *tok = strtok_r(fields.s, ",", &save); tok;
+			    tok = strtok_r(NULL, ",", &save)) {
+				if (*tok == ' ')
+					tok++;
+				if (col > 6 && col + strlen(tok) > 96) {
+					buf_add(b, ",\n      ");
+					col = 6;
+				} else if (col > 6) {
+					buf_add(b, ", ");
+					col += 2;
+				}
+				buf_add(b, "%s", tok);
+				col += strlen(tok);
+			}
+			buf_add(b, "\n      [%s]\n", buf_str(&when));
+		}
+		free(when.s);
+		free(fields.s);
+	}
 }

@@ -157,12 +157,17 @@ void describe_reason(struct buf *b, const struct policy *p, const struct policy_
     enum policy_reason why, int rule, bool field);
 struct policy *load_policy(const char *cmd, const char *path, const struct directory *dir);
 void combo_add(struct universe *u, const struct attrs *a);
+void universe_standard(struct universe *u, const struct yinfo *y1, const struct yinfo *y2);
+void paths_when(struct buf *b, const char *sign, const struct codec_type *t,
+    const struct codec_pathset *set, const struct universe *u, const uint32_t *mask,
+    size_t nall, json_t *jarr);
 bool str_eq(const char *a, const char *b);
 int cmd_policy_lint(int argc, char **argv);
 int cmd_policy_shadow(int argc, char **argv);
 int cmd_policy_explain(int argc, char **argv);
 int cmd_policy_test(int argc, char **argv);
 int cmd_policy_diff(int argc, char **argv);
+int cmd_policy_matrix(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 
 #endif

@@ -125,9 +125,10 @@ echo "the police's case system first gets the KvK number wrong; the police's age
 	sed 's/^keten send: /   /' || true
 proc_stop om
 ref=$(send --config "$NET/politie.yaml" --to om --type CaseReferral --purpose prosecution \
-	--case "$POLICE_CASE" --file "$here/messages/politie_referral.json")
+	--case "$POLICE_CASE" --reply-to "$sig_enf" --file "$here/messages/politie_referral.json")
 note referral "$ref"
 echo "om's agent is stopped; politie -> om  CaseReferral (demo/messages/politie_referral.json): $ref"
+echo "(--reply-to the NLA's signal: the ledger links the police's case to the NLA's)"
 sleep 0.5
 proc_kill broker
 echo "keten-broker killed (SIGKILL) and restarted; om's agent started again"
