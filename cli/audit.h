@@ -39,10 +39,11 @@ bool audit_matches(const struct query *q, const Keten__Ledger__V1__Entry *e);
  * refused by the broker or the recipient; expired), the legal bases'
  * citations from policy_file when given; with links, then every case linked
  * to it by a reply (another agency's case about the same matter), each
- * message once.  EXIT_* code.
+ * message once; the text form ends with the console's address of the case
+ * (data: the ledger's directory, as given).  EXIT_* code.
  */
-int audit_report(struct ledger_reader *r, const struct query *q, const char *policy_file,
-    bool links, bool json);
+int audit_report(struct ledger_reader *r, const char *data, const struct query *q,
+    const char *policy_file, bool links, bool json);
 
 /* Accepted, rejected and delivered per rule, per sender -> recipient and per reason. */
 int audit_stats(struct ledger_reader *r, bool json);

@@ -447,7 +447,8 @@ report_case(struct ledger_reader *r, const uint8_t pseudo[32], const struct base
 }
 
 int
-audit_report(struct ledger_reader *r, const struct query *q, const char *policy_file, bool links,
+audit_report(struct ledger_reader *r, const char *data, const struct query *q,
+    const char *policy_file, bool links,
     bool json)
 {
 	struct cases cs = { .n = 0 };
@@ -498,6 +499,8 @@ audit_report(struct ledger_reader *r, const struct query *q, const char *policy_
 			    cs.more, REPORT_MAX_CASES);
 		printf("%llu auditors' queries of this case logged (keten audit query --case %s "
 		    "--kind AUDIT_QUERY lists them)\n", (unsigned long long)ss.queries, hex);
+		printf("as a timeline in a browser: keten console --ledger %s, then /case/%s\n",
+		    data, hex);
 	}
 	if (ss.entries == 0)
 		fprintf(stderr, "keten audit report: no entries for this case; a case reference is "

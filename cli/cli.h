@@ -27,6 +27,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
+int cmd_console(int argc, char **argv);
 /* `keten policy|directory approve|approvals ...` (argv[0] is the verb): keten trust's for kind. */
 int cli_trust_kind(const char *kind, int argc, char **argv);
 /* `keten GROUP VERB --help`: VERB's lines of the group's usage (cli/usage.c). */

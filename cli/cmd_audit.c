@@ -728,7 +728,7 @@ cmd_audit(int argc, char **argv)
 	} else if (strcmp(verb, "query") == 0) {
 		rc = query(r, &q, limit);
 	} else if (strcmp(verb, "report") == 0) {
-		rc = audit_report(r, &q, policy, links, json_out);
+		rc = audit_report(r, data, &q, policy, links, json_out);
 	} else if (strcmp(verb, "prove") == 0) {
 		uint64_t lsize = ledger_reader_size(r);
 		if (psize == 0)

@@ -403,6 +403,8 @@ cmd_policy_diff(int argc, char **argv)
 		if (nchanged_pairs)
 			printf("  (+ gained, - lost; [in which cases: %s])\n%s",
 			    "always, or the attributes under which", buf_str(&out));
+		printf("\nside by side in a browser: keten console --old-policy %s --policy %s, "
+		    "then /change\n", o.pos[0], o.pos[1]);
 	}
 	free(out.s);
 	free(rout.s);

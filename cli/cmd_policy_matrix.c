@@ -16,6 +16,9 @@
 
 static const char *const per_name[] = { "day", "week", "month" };
 
+/* --fields PATTERN: per cell, which of the fields the pattern names may go */
+static const char *select_pattern;
+
 /* The combinations a mask names: ["always"] or their labels. */
 static json_t *
 when_json(uint32_t mask, uint32_t all, const struct universe *u)
@@ -137,6 +140,16 @@ cell_json(const struct policy *p, size_t s, size_t r, size_t ti, const char *pur
 	json_object_set_new(c, "fields", paths_json(t, &allowed));
 	paths_when(NULL, "+", t, &allowed, u, fieldmask, all, jw);
 	json_object_set_new(c, "fieldsWhen", jw);
+	if (select_pattern != NULL) {
+		struct codec_pathset sel, hit;
+		char err[KETEN_ERRLEN];
+		codec_pathset_clear(&sel);
+		(void)codec_pathset_add(t, &sel, select_pattern, err);	/* not in t: none */
+		pathset_and(&hit, &allowed, &sel);
+		json_object_set_new(c, "selected", json_pack("{s:s, s:i, s:o}", "pattern",
+		    select_pattern, "count", (int)codec_pathset_count(&hit), "fields",
+		    paths_json(t, &hit)));
+	}
 	for (size_t i = 0; i < nr; i++) {
 		if (rmask[i] && !policy_rule_is_forbid(p, i))
 			json_array_append_new(jr, rule_json(p, i, rmask[i], all, u, t, &rgrant[i], ret[i]));
@@ -216,7 +229,7 @@ matrix_json(const struct policy *p, const struct directory *dir, const char *fil
 }
 
 static void
-print_text(json_t *m)
+print_text(json_t *m, const char *file)
 {
 	size_t i;
 	json_t *c;
@@ -224,15 +237,26 @@ print_text(json_t *m)
 	printf("policy %s version %s: who may send what to whom\n",
 	    json_string_value(json_object_get(json_object_get(m, "policy"), "name")),
 	    json_string_value(json_object_get(json_object_get(m, "policy"), "version")));
+	printf("(drawn as a table: keten console --policy %s, then /matrix)\n", file);
 	json_array_foreach(json_object_get(m, "cells"), i, c) {
 		size_t k;
 		json_t *x;
+		json_t *sel = json_object_get(c, "selected");
+		if (sel != NULL && json_integer_value(json_object_get(sel, "count")) == 0)
+			continue;
 		printf("\n%s -> %s  %s  %s: %lld field%s\n", json_string_value(json_object_get(c, "from")),
 		    json_string_value(json_object_get(c, "to")),
 		    json_string_value(json_object_get(c, "type")),
 		    json_string_value(json_object_get(c, "purpose")),
 		    (long long)json_integer_value(json_object_get(c, "fieldCount")),
 		    json_integer_value(json_object_get(c, "fieldCount")) == 1 ? "" : "s");
+		if (sel != NULL) {
+			struct buf b = { 0 };
+			json_array_foreach(json_object_get(sel, "fields"), k, x)
+				buf_add(&b, "%s%s", k ? ", " : "", json_string_value(x));
+			printf("  of %s: %s\n", select_pattern, buf_str(&b));
+			free(b.s);
+		}
 		json_array_foreach(json_object_get(c, "rules"), k, x) {
 			const char *b = json_string_value(json_object_get(x, "basis"));
 			printf("  permit %s (line %lld): %lld fields, basis %s\n",
@@ -260,6 +284,28 @@ cmd_policy_matrix(int argc, char **argv)
 	struct universe u = { 0 };
 	int rc;
 
+	/* --fields PATTERN is matrix's own: take it out before the shared options */
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--fields") == 0 && i + 1 < argc) {
+			select_pattern = argv[i + 1];
+			memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 1) * sizeof(char *));
+			argc -= 2;
+			break;
+		}
+	if (select_pattern != NULL) {
+		bool known = false;
+		for (size_t ti = 0; ti < codec_type_count() && !known; ti++) {
+			struct codec_pathset sel;
+			char err[KETEN_ERRLEN];
+			codec_pathset_clear(&sel);
+			known = codec_pathset_add(codec_type_at(ti), &sel, select_pattern, err) == 0;
+		}
+		if (!known) {
+			fprintf(stderr, "keten policy matrix: --fields %s: no message type has such a "
+			    "field (keten schema paths TYPE lists them)\n", select_pattern);
+			return EXIT_USAGE;
+		}
+	}
 	if ((rc = parse_opts("matrix", argc, argv, O_FORMAT, &o)) != 0)
 		return rc < 0 ? EXIT_OK : rc;
 	if (o.npos != 1)
@@ -281,7 +327,7 @@ cmd_policy_matrix(int argc, char **argv)
 	if (o.json)
 		json_print(m);
 	else
-		print_text(m);
+		print_text(m, o.pos[0]);
 	json_decref(m);
 	free(u.c);
 	yinfo_free(&yi);

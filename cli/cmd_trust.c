@@ -28,6 +28,7 @@ usage(FILE *f)
 	    "                                    sign KIND (policy, directory, root) FILE; the\n"
 	    "                                    approval is merged into OUT (FILE.approvals)\n"
 	    "  approvals --root ROOT KIND FILE [--approvals IN] [--active OLD] [--directory D]\n"
+	    "            [--json]\n"
 	    "                                    who approved FILE and who has not; exit 0 when\n"
 	    "                                    it has enough to be activated, 1 when not;\n"
 	    "                                    --active: the version it replaces (a policy:\n"
@@ -236,6 +237,7 @@ trust_show(int argc, char **argv)
 /* Parse KIND FILE and the options approve and approvals share. */
 struct trust_args {
 	const char *key, *root, *approvals, *active, *kind, *file, *directory;
+	bool json;		/* approvals --json: one JSON object */
 	char defpath[4096];
 };
 
@@ -248,6 +250,7 @@ parse_args(int argc, char **argv, const char *kind, struct trust_args *a)
 		{ "approvals", required_argument, NULL, 'a' },
 		{ "active", required_argument, NULL, 'A' },
 		{ "directory", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
@@ -261,6 +264,7 @@ parse_args(int argc, char **argv, const char *kind, struct trust_args *a)
 		case 'r': a->root = optarg; break;
 		case 'a': a->approvals = optarg; break;
 		case 'A': a->active = optarg; break;
+		case 'j': a->json = true; break;
 		default: return -1;
 		}
 	}
@@ -414,6 +418,53 @@ verdict(const struct trust_args *a, const struct trust_root *r, const char *src,
 	return rc == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+/*
+ * approvals --json: {kind, name, version, sha256, network, threshold,
+ * approved: [agency], missing: [agency], activates, verdict}.
+ */
+static int
+approvals_json(const struct trust_args *a, const struct trust_root *r, const struct subject_id *id,
+    const char *hex, const char *src, size_t len, struct trust_tally *t)
+{
+	char err[KETEN_ERRLEN], *note = NULL;
+	size_t nlen = 0;
+	unsigned role = strcmp(a->kind, "policy") == 0 ? TRUST_POLICY :
+	    strcmp(a->kind, "root") == 0 ? TRUST_ROOT : TRUST_DIRECTORY;
+	unsigned threshold = role == TRUST_POLICY ? r->policy : role == TRUST_ROOT ? r->root :
+	    r->directory;
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "kind", a->kind, "name", id->name,
+	    "version", id->version, "sha256", hex, "network", r->network, "threshold", (int)threshold);
+	json_t *ja = json_array(), *jm = json_array();
+	const char *problem = NULL;
+	int rc = KETEN_EINVAL;
+
+	if (file_read(a->approvals, NOTE_MAX_BYTES, &note, &nlen, err) != 0) {
+		problem = "no approvals";
+	} else if (trust_tally(r, role, &id->s, note, nlen, t, err) != 0) {
+		problem = "approvals refused";
+	} else {
+		for (size_t i = 0; i < t->napproved; i++)
+			json_array_append_new(ja, json_string(t->approved[i]));
+		for (size_t i = 0; i < t->nmissing; i++)
+			json_array_append_new(jm, json_string(t->missing[i]));
+	}
+	if (problem == NULL && role == TRUST_POLICY)
+		rc = trust_check_policy(r, id->name, id->version, src, len, note, nlen, err);
+	else if (problem == NULL)
+		rc = 0;	/* directory and root: their checks need the active one; use the text form */
+	json_object_set_new(j, "approved", ja);
+	json_object_set_new(j, "missing", jm);
+	json_object_set_new(j, "activates", json_boolean(rc == 0 && role == TRUST_POLICY));
+	json_object_set_new(j, "verdict", json_string(problem != NULL ? err : rc == 0 ?
+	    "enough approvals: the broker and every agent will activate it" : err));
+	if (problem != NULL)
+		json_object_set_new(j, "problem", json_string(problem));
+	cli_print_json(j);
+	json_decref(j);
+	free(note);
+	return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 static int
 trust_approvals(int argc, char **argv, const char *kind)
 {
@@ -433,6 +484,10 @@ trust_approvals(int argc, char **argv, const char *kind)
 	    identify(a.kind, a.file, src, len, r, &id) != 0)
 		goto out;
 	sodium_bin2hex(hex, sizeof(hex), id.s.sha256, 32);
+	if (a.json) {
+		status = approvals_json(&a, r, &id, hex, src, len, t);
+		goto out;
+	}
 	printf("%s (file sha256 %s) in network %s\n", label(&id), hex, r->network);
 	if (file_read(a.approvals, NOTE_MAX_BYTES, &note, &nlen, err) != 0) {
 		printf("  no approvals: %s\n", err);

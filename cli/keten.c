@@ -26,8 +26,10 @@ static const struct {
 	{ "schema", cmd_schema, "case message types: list, show, paths, validate, encode" },
 	{ "audit", cmd_audit, "the audit ledger: verify, log, query, report, stats, prove,\n"
 	    "             check-proof, checkpoint, vkey, export" },
-	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff, shadow, approve,\n"
-	    "             approvals" },
+	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff, matrix, shadow,\n"
+	    "             approve, approvals" },
+	{ "console", cmd_console, "a read-only web console: the sharing matrix, a policy change,\n"
+	    "             each case as a timeline, the ledger's health" },
 	{ "trust", cmd_trust, "the network root and approvals: keygen, vkey, show, approve,\n"
 	    "             approvals" },
 };
