@@ -25,7 +25,7 @@ const char console_css[] =
     "h1{font-size:1.6rem;margin:1rem 0 .3rem}h2{font-size:1.25rem;margin:1.4rem 0 .4rem}"
     "h3{font-size:1.05rem;margin:1rem 0 .3rem}\n"
     ".meta{color:var(--muted);margin:.2rem 0}\n"
-    ".scroll{overflow-x:auto;max-width:100%}\n"
+    ".scroll{overflow-x:auto;max-width:100%;position:relative}\nfigure{margin:.5rem 0}\n"
     "table{border-collapse:collapse;margin:.4rem 0}th,td{border:1px solid var(--line);"
     "padding:.3rem .45rem;vertical-align:top;text-align:left}\n"
     "thead th,tbody th{background:var(--head)}\n"
@@ -472,16 +472,33 @@ console_matrix(const struct console *c, console_arg_fn arg, void *req, struct pa
 	json_decref(m);
 }
 
+/* When a rule applies: "always", "always except: X", or "only with: X; Y" (all: the universe). */
 static void
-when_text(struct buf *b, json_t *when)
+when_text(struct buf *b, json_t *when, json_t *all)
 {
-	if (json_array_size(when) == 1 && strcmp(json_string_value(json_array_get(when, 0)),
-	    "always") == 0) {
+	size_t i, k, n = json_array_size(when);
+	json_t *x, *y;
+
+	if (n == 1 && strcmp(json_string_value(json_array_get(when, 0)), "always") == 0) {
 		buf_add(b, "always");
 		return;
 	}
-	buf_add(b, "only with: ");
-	join_strings(b, when, "; ");
+	if (2 * n <= json_array_size(all)) {
+		buf_add(b, "only with: ");
+		join_strings(b, when, "; ");
+		return;
+	}
+	buf_add(b, "always except with: ");
+	size_t shown = 0;
+	json_array_foreach(all, i, x) {
+		bool in = false;
+		json_array_foreach(when, k, y)
+			in = in || json_equal(x, y);
+		if (in)
+			continue;
+		buf_add(b, "%s", shown++ ? "; " : "");
+		html_esc(b, json_string_value(x));
+	}
 }
 
 void
@@ -504,7 +521,7 @@ console_cell(const struct console *c, console_arg_fn arg, void *req, struct page
 		console_error(pg, 500, "Sharing matrix", err);
 		return;
 	}
-	json_t *cells = json_array(), *x;
+	json_t *cells = json_array(), *x, *all = json_object_get(m, "evaluatedUnder");
 	size_t i;
 	json_array_foreach(json_object_get(m, "cells"), i, x)
 		if (strcmp(jstr(x, "from"), from) == 0 && strcmp(jstr(x, "to"), to) == 0)
@@ -553,7 +570,7 @@ console_cell(const struct console *c, console_arg_fn arg, void *req, struct page
 		buf_add(b, "<h3>Fields that may go</h3>");
 		json_array_foreach(json_object_get(x, "fieldsWhen"), k, r) {
 			buf_add(b, "<p>");
-			when_text(b, json_object_get(r, "when"));
+			when_text(b, json_object_get(r, "when"), all);
 			buf_add(b, ":</p>");
 			list_paths(b, json_object_get(r, "fields"), "granted");
 		}
@@ -574,7 +591,7 @@ console_cell(const struct console *c, console_arg_fn arg, void *req, struct page
 				buf_add(b, "</cite>");
 			}
 			buf_add(b, "</td><td><ul><li>when: ");
-			when_text(b, json_object_get(r, "when"));
+			when_text(b, json_object_get(r, "when"), all);
 			buf_add(b, "</li>");
 			json_t *rt = json_object_get(r, "replyTo"), *lim = json_object_get(r, "limit");
 			if (rt)
@@ -601,7 +618,7 @@ console_cell(const struct console *c, console_arg_fn arg, void *req, struct page
 				buf_add(b, "\"><span class=\"forbid\">forbid ");
 				html_esc(b, jstr(r, "id"));
 				buf_add(b, "</span> (line %lld), ", jint(r, "line"));
-				when_text(b, json_object_get(r, "when"));
+				when_text(b, json_object_get(r, "when"), all);
 				if (json_is_true(json_object_get(r, "wholeMessage"))) {
 					buf_add(b, ": refuses the whole message when ");
 					join_strings(b, json_object_get(r, "wholeMessageWhen"), "; ");
@@ -666,7 +683,7 @@ console_change(const struct console *c, console_arg_fn arg, void *req, struct pa
 		approvals = console_run(c, av, false, &code, aerr);
 	}
 	if (c->ledger) {
-		const char *av[8] = { "policy", "shadow", "--format", "json", "--ledger", c->ledger };
+		const char *av[12] = { "policy", "shadow", "--format", "json", "--ledger", c->ledger };
 		size_t an = 6;
 		if (c->directory) {
 			av[an++] = "--directory";
@@ -1431,6 +1448,8 @@ traffic_svg(struct buf *b, json_t *days)
 	}
 	int bw = 36, gap = 14, h = 160, left = 50;
 	int width = left + (int)nd * (bw + gap) + 20;
+	if (width < left + 4 * 150 + 20)
+		width = left + 4 * 150 + 20;	/* room for the legend */
 	buf_add(b, "<figure><svg id=\"traffic\" role=\"img\" aria-labelledby=\"traffic-title\" "
 	    "viewBox=\"0 0 %d %d\" width=\"%d\"><title id=\"traffic-title\">Ledger entries per "
 	    "day, stacked by kind (the table below has the numbers)</title>", width, h + 50, width);
