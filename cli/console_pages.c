@@ -1223,7 +1223,6 @@ console_case(const struct console *c, const char *hex, struct page *pg)
 		console_error(pg, 500, "Case timeline", err);
 		return;
 	}
-	pg->json = rep;	/* the twin: keten audit report --json */
 
 	/* every message of the case and of the cases linked to it, in time order */
 	size_t nm = 0, cap = 16;
@@ -1247,8 +1246,30 @@ console_case(const struct console *c, const char *hex, struct page *pg)
 		}
 	}
 	qsort(msgs, nm, sizeof(*msgs), msg_time_cmp);
-	for (i = 0; i < nm; i++)
+	/* the twin: the timeline, one item per copy in time order, and the report
+	 * (keten audit report --json) it is drawn from */
+	json_t *tl = json_array();
+	for (i = 0; i < nm; i++) {
 		labels[i] = jint(msgs[i], "_part") == 0 ? "this case" : "a linked case";
+		json_t *cp;
+		json_array_foreach(json_object_get(msgs[i], "copies"), k, cp)
+			json_array_append_new(tl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O?, "
+			    "s:O?, s:O?, s:O?, s:O?, s:O?}", "time", jstr(msgs[i], "time"), "case",
+			    labels[i], "messageId", jstr(msgs[i], "messageId"), "type",
+			    jstr(msgs[i], "type"), "sender", jstr(msgs[i], "sender"), "recipient",
+			    jstr(cp, "recipient"), "state", jstr(cp, "state"), "stateTime",
+			    json_object_get(cp, "stateTime"), "acceptedSeq",
+			    json_object_get(cp, "acceptedSeq"), "stateSeq", json_object_get(cp, "stateSeq"),
+			    "rules", json_object_get(cp, "rules"), "legalBasis",
+			    json_object_get(cp, "legalBasis"), "purpose", json_object_get(cp, "purpose")));
+		json_array_foreach(json_object_get(msgs[i], "refusedAtSource"), k, cp)
+			json_array_append_new(tl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O?, "
+			    "s:O?}", "time", jstr(msgs[i], "time"), "case", labels[i], "messageId",
+			    jstr(msgs[i], "messageId"), "type", jstr(msgs[i], "type"), "sender",
+			    jstr(msgs[i], "sender"), "recipient", jstr(cp, "recipient"), "state",
+			    "refused-at-source", "seq", json_object_get(cp, "seq"), "reason",
+			    json_object_get(cp, "reason")));
+	}
 
 	html_start(b, "Case timeline", NULL);
 	buf_add(b, "<p class=\"meta\">Case pseudonym <code id=\"case\">%s</code> and %zu case%s "
@@ -1263,10 +1284,10 @@ console_case(const struct console *c, const char *hex, struct page *pg)
 		timeline_item(b, msgs[i], labels[i], i + 1);
 	buf_add(b, "</ol>");
 	json_array_foreach(parts, i, part) {
-		json_object_del(part, "_part");
 		json_array_foreach(json_object_get(part, "messages"), k, x)
 			json_object_del(x, "_part");
 	}
+	pg->json = json_pack("{s:s, s:o, s:o}", "case", hex, "timeline", tl, "report", rep);
 	if (json_array_size(json_object_get(rep, "other")))
 		buf_add(b, "<p>%zu other entries name this case (without a message).</p>",
 		    json_array_size(json_object_get(rep, "other")));

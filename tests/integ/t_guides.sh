@@ -7,6 +7,8 @@
 #                    and read, a key rotated, an agency revoked
 #   privacy-officer  docs/privacy-officer.md: a rule added, tested, previewed
 #                    in shadow over the demo's ledger and activated
+#   console          docs/console.md: the console on the demo's network, asked
+#                    through its JSON twins
 . "$(dirname "$0")/lib.sh"
 net_create >/dev/null	# only for NET (a scratch directory) and cleanup
 cd "$KETEN_ROOT" || die "no repository root"
@@ -49,3 +51,12 @@ DEMO_DIR="$po/build/demo" KETEN_BIN="$KETEN_BIN" KETEN_TESTBIN="$KETEN_TESTBIN" 
 	>"$NET/demo.log" 2>&1 || die "the demo failed: $(tail -n 20 "$NET/demo.log")"
 play privacy-officer
 echo "# $(tail -n 1 "$NET/privacy-officer.log") (over the demo's ledger)"
+
+# the console guide, on a fresh run of the demo (the privacy officer changed the last one)
+co="$NET/console"
+mkdir -p "$co/build"
+ln -s "$KETEN_ROOT/policy" "$co/policy"
+DEMO_DIR="$co/build/demo" KETEN_BIN="$KETEN_BIN" KETEN_TESTBIN="$KETEN_TESTBIN" ./demo/demo.sh \
+	>"$NET/demo-console.log" 2>&1 || die "the demo failed: $(tail -n 20 "$NET/demo-console.log")"
+play console
+echo "# $(tail -n 1 "$NET/console.log") (the console on the demo's network)"
