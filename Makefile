@@ -108,6 +108,8 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
+	@# the console's browser tests: Debian's Chromium, Node.js, playwright-core and axe-core
+	@tests/browser/install.sh
 
 $(BUILD)/schemas/%.pb-c.c $(BUILD)/schemas/%.pb-c.h: schemas/%.proto
 	$(call say,PROTOC,$<)

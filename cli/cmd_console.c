@@ -418,7 +418,7 @@ read_token(const char *path, char out[static TOKEN_MAX])
 		len--;
 	if (len < 16 || len >= TOKEN_MAX) {
 		fprintf(stderr, "keten console: the token in %s must be 16 to %d characters "
-		    "(e.g. head -c 24 /dev/urandom | base64)\n", path, TOKEN_MAX - 1);
+		    "(e.g. head -c 24 /dev/urandom | base64 | tr '+/' '-_')\n", path, TOKEN_MAX - 1);
 		free(buf);
 		return -1;
 	}

@@ -49,7 +49,7 @@ const char console_css[] =
     "svg{max-width:100%;height:auto}svg text{font:12px system-ui,sans-serif;fill:var(--ink)}\n"
     ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}\n"
     "footer{margin-top:2rem;padding:.8rem 1rem;border-top:1px solid var(--line);"
-    "color:var(--muted)}\n"
+    "color:var(--muted);overflow-wrap:anywhere}\n"
     "@media print{header nav,form.filters,footer a{display:none}a{color:inherit}"
     ".scroll{overflow:visible}}\n";
 

@@ -8,7 +8,7 @@
 # output. Every step is bounded by `timeout`, so a stuck mirror cannot hang CI.
 # Usage: tests/browser/install.sh
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -98,18 +98,18 @@ expect() { # expect FILE WHAT PATTERN: the output names PATTERN
 
 timeout 200 node "$here/drive.mjs" "$tmp/good.json" >"$tmp/good.out" 2>&1
 rc=$?
-[ $rc = 0 ] && ok || no "good page: drive.mjs exited $rc, want 0"
+if [ $rc = 0 ]; then ok; else no "good page: drive.mjs exited $rc, want 0"; fi
 expect "$tmp/good.out" "good desktop ok" '^ok good desktop \(9 checks, axe clean, pdf\)$'
 expect "$tmp/good.out" "good phone ok" '^ok good phone \(9 checks, axe clean\)$'
 for f in good-desktop.png good-phone.png good-print.pdf; do
-	[ -s "$tmp/shots/$f" ] && ok || no "good page: $f missing or empty"
+	if [ -s "$tmp/shots/$f" ]; then ok; else no "good page: $f missing or empty"; fi
 done
 [ $fail = 0 ] || sed 's/^/  | /' "$tmp/good.out"
 
 f0=$fail
 timeout 200 node "$here/drive.mjs" "$tmp/bad.json" >"$tmp/bad.out" 2>&1
 rc=$?
-[ $rc = 1 ] && ok || no "bad page: drive.mjs exited $rc, want 1"
+if [ $rc = 1 ]; then ok; else no "bad page: drive.mjs exited $rc, want 1"; fi
 expect "$tmp/bad.out" "bad page fails" '^FAIL bad desktop'
 expect "$tmp/bad.out" "axe image-alt named" '^  - axe image-alt \((critical|serious)\): .*img'
 expect "$tmp/bad.out" "console error named" '^  - console error: selftest-bad-error: something broke'
