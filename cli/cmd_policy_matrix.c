@@ -324,11 +324,12 @@ cmd_policy_matrix(int argc, char **argv)
 		u.n = 32;
 	}
 	json_t *m = matrix_json(p, dir, o.pos[0], &u);
-	if (o.json)
-		json_print(m);
-	else
+	if (o.json) {
+		json_print(m);	/* takes m */
+	} else {
 		print_text(m, o.pos[0]);
-	json_decref(m);
+		json_decref(m);
+	}
 	free(u.c);
 	yinfo_free(&yi);
 	policy_free(&p);

@@ -243,7 +243,7 @@ console_index(const struct console *c, struct page *pg)
 static json_t *
 run_matrix(const struct console *c, const char *policy, const char *fields, char *err)
 {
-	const char *argv[12];
+	const char *argv[16];
 	size_t n = 0;
 	int code;
 
@@ -657,7 +657,7 @@ console_change(const struct console *c, console_arg_fn arg, void *req, struct pa
 		needs(pg, "Policy change", "--old-policy OLD.yaml and --policy NEW.yaml");
 		return;
 	}
-	const char *dargv[8] = { "policy", "diff", "--format", "json" };
+	const char *dargv[16] = { "policy", "diff", "--format", "json" };
 	size_t n = 4;
 	if (c->directory) {
 		dargv[n++] = "--directory";
@@ -683,7 +683,7 @@ console_change(const struct console *c, console_arg_fn arg, void *req, struct pa
 		approvals = console_run(c, av, false, &code, aerr);
 	}
 	if (c->ledger) {
-		const char *av[12] = { "policy", "shadow", "--format", "json", "--ledger", c->ledger };
+		const char *av[16] = { "policy", "shadow", "--format", "json", "--ledger", c->ledger };
 		size_t an = 6;
 		if (c->directory) {
 			av[an++] = "--directory";
@@ -1211,7 +1211,7 @@ console_case(const struct console *c, const char *hex, struct page *pg)
 		    "lowercase hex digits (the Cases page lists them)");
 		return;
 	}
-	const char *av[10] = { "audit", "report", "--ledger", c->ledger, "--case", hex, "--json" };
+	const char *av[16] = { "audit", "report", "--ledger", c->ledger, "--case", hex, "--json" };
 	size_t n = 7;
 	if (c->policy) {
 		av[n++] = "--policy";
@@ -1580,7 +1580,7 @@ console_health(const struct console *c, struct page *pg)
 
 	json_t *verify = NULL;
 	if (c->key) {
-		const char *av[10] = { "audit", "verify", "--ledger", c->ledger, "--key", c->key,
+		const char *av[16] = { "audit", "verify", "--ledger", c->ledger, "--key", c->key,
 		    "--json" };
 		size_t n = 7;
 		if (c->directory) {
@@ -1749,6 +1749,7 @@ console_health(const struct console *c, struct page *pg)
 	html_end(b, "/health.json");
 	json_decref(verify);
 	json_decref(stats);
+	json_decref(t.days);	/* the twin holds its own reference */
 	free(ckpt);
 	free(t.times);
 }

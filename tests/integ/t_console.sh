@@ -39,23 +39,25 @@ sums >"$NET/../$(basename "$NET").before"
 start() {
 	local name=$1 url=""
 	shift
-	"$KETEN" console --listen 127.0.0.1:0 "$@" >"$NET/console-$name.out" 2>"$NET/console-$name.err" &
+	"$KETEN" console --listen 127.0.0.1:0 "$@" >"$NET/console-$name.out" 2>"$NET/console-$name.log" &
 	echo $! >"$NET/console-$name.pid"
 	for _ in $(seq 100); do
 		url=$(sed -n 's|^keten console: \(http://[^/]*\)/.*|\1|p' "$NET/console-$name.out")
 		[ -n "$url" ] && break
 		sleep 0.1
 	done
-	[ -n "$url" ] || die "console $name did not start: $(cat "$NET/console-$name.err")"
+	[ -n "$url" ] || die "console $name did not start: $(cat "$NET/console-$name.log")"
 	eval "URL_$name=$url"
 }
 stop_consoles() {
 	for f in "$NET"/console-*.pid; do
-		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
+		[ -e "$f" ] || continue
+		kill "$(cat "$f")" 2>/dev/null
+		wait "$(cat "$f")" 2>/dev/null	# its sanitizer report, if any, is in console-NAME.log
 		rm -f "$f"
 	done
 }
-trap 'stop_consoles; net_cleanup 2>/dev/null' EXIT
+trap 'rc=$?; stop_consoles; (exit $rc); test_cleanup' EXIT
 
 start auditor --policy policy.yaml --directory directory.yaml --ledger broker \
 	--key keys/broker.public.yaml --network-key keys/network.key
