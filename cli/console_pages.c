@@ -28,11 +28,13 @@ const char console_css[] =
     ".scroll{overflow-x:auto;max-width:100%;position:relative}\nfigure{margin:.5rem 0}\n"
     "table{border-collapse:collapse;margin:.4rem 0}th,td{border:1px solid var(--line);"
     "padding:.3rem .45rem;vertical-align:top;text-align:left}\n"
-    "thead th,tbody th{background:var(--head)}\n"
+    "thead th,tbody th{background:var(--head)}caption{text-align:left;font-weight:600}\n"
     "td ul,dd ul{margin:0;padding-left:1.1rem}\n"
     ".forbid{color:var(--forbid);font-weight:600}\n"
     ".gain{background:var(--gain)}.lose{background:var(--lose)}\n"
     ".none{color:var(--muted)}\n"
+    ".selected-sum{font-weight:600;margin:.2rem 0}.selected-sum.yes{background:#fff0b3}"
+    ".selected-sum.no{color:var(--muted)}\n"
     "code,.path{font-family:ui-monospace,monospace;font-size:.92em;overflow-wrap:anywhere}\n"
     "pre{overflow-x:auto;background:#f6f6f6;padding:.5rem;white-space:pre-wrap;"
     "overflow-wrap:anywhere}\n"
@@ -357,8 +359,9 @@ matrix_table(struct buf *b, json_t *m, const char *type, const char *purpose, co
 				if (sel != NULL) {
 					long long cnt = jint(sel, "count");
 					nsel += (size_t)cnt;
-					buf_add(&items, "; <span class=\"selected\" data-count=\"%lld\">%lld "
-					    "of them %s</span>", cnt, cnt, cnt ? "selected" : "selected: none");
+					if (cnt)
+						buf_add(&items, "; <strong class=\"selected\" data-count=\"%lld\">"
+						    "%lld selected</strong>", cnt, cnt);
 				}
 				buf_add(&items, "</li>");
 				nitems++;
@@ -397,8 +400,8 @@ matrix_table(struct buf *b, json_t *m, const char *type, const char *purpose, co
 				buf_add(b, "\">%zu permitted<span class=\"sr\"> from %s to %s</span></a>",
 				    nitems, from, to);
 				if (fields && *fields)
-					buf_add(b, "<p class=\"selected-sum\">%s</p>", nsel ?
-					    "selected fields may go" : "no selected field goes");
+					buf_add(b, "<p class=\"selected-sum %s\">%s</p>", nsel ? "yes" : "no",
+					    nsel ? "▲ selected fields may go" : "no selected field goes");
 				if (items.len)
 					buf_add(b, "<ul>%s</ul>", items.s);
 				if (forbids.len)

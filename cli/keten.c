@@ -28,8 +28,8 @@ static const struct {
 	    "             check-proof, checkpoint, vkey, export" },
 	{ "policy", cmd_policy, "sharing policy tools: lint, explain, test, diff, matrix, shadow,\n"
 	    "             approve, approvals" },
-	{ "console", cmd_console, "a read-only web console: the sharing matrix, a policy change,\n"
-	    "             each case as a timeline, the ledger's health" },
+	{ "console", cmd_console, "a read-only web console of the sharing matrix, a policy change,\n"
+	    "             each case as a timeline and the ledger's health" },
 	{ "trust", cmd_trust, "the network root and approvals: keygen, vkey, show, approve,\n"
 	    "             approvals" },
 };

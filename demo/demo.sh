@@ -258,4 +258,9 @@ cat <<EOF
    $k policy explain --from nla --to gemeente-amsterdam --type CaseSignal --purpose victim-care \\
        demo/messages/nla_signal.json
    $bin_shown/keten-agent --config $DEMO_DIR/om.yaml &    # then: $k inbox --config $DEMO_DIR/om.yaml
+The console (read-only: the sharing matrix, the case as a timeline, the ledger's health; docs/console.md):
+   $k console --policy $DEMO_DIR/policy.yaml --directory $DEMO_DIR/directory.yaml --ledger $DEMO_DIR/broker \\
+       --key $DEMO_DIR/keys/broker.public.yaml --network-key $DEMO_DIR/keys/network.key
+   then open http://127.0.0.1:7470/ in a browser (xdg-open http://127.0.0.1:7470/); the car-wash case:
+   http://127.0.0.1:7470/cases?ref=$NLA_CASE&sender=nla
 EOF

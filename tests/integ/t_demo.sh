@@ -174,14 +174,29 @@ grep -qF "cosignatures: " "$NET/demo.txt" || die "the demo does not show the cos
 echo "# verify: $(echo "$v" | tail -n 1)"
 
 # the commands the demo tells the reader to try work on the stopped network
-sed -n '/^Try next/,$p' "$NET/demo.txt" | sed 1d | sed -e :a -e '/\\$/N; s/\\\n *//; ta' |
-	grep -v 'keten-agent' >"$NET/next.sh"
+sed -n '/^Try next/,/^The console/p' "$NET/demo.txt" | sed '1d;$d' |
+	sed -e :a -e '/\\$/N; s/\\\n *//; ta' | grep -v 'keten-agent' >"$NET/next.sh"
 [ "$(grep -c "audit" "$NET/next.sh")" -ge 3 ] || die "the demo prints no audit commands: $(cat "$NET/next.sh")"
 while read -r line; do
 	(cd "$KETEN_ROOT" && bash -c "$line" >/dev/null 2>"$NET/next.err") ||
 		die "the demo's hint failed: $line: $(cat "$NET/next.err")"
 done <"$NET/next.sh"
 echo "# the $(wc -l <"$NET/next.sh") commands the demo suggests run on the stopped network"
+
+# the console the demo ends with: started as printed, the car-wash case at the address printed
+sed -n '/^The console/,$p' "$NET/demo.txt" | sed 1d | sed -e :a -e '/\\$/N; s/\\\n *//; ta' >"$NET/console.txt"
+cmd=$(grep ' console ' "$NET/console.txt" | head -n 1)
+url=$(grep -o 'http://127.0.0.1:7470/cases?[^ ]*' "$NET/console.txt" | head -n 1)
+[ -n "$cmd" ] && [ -n "$url" ] || die "the demo does not end with the console: $(cat "$NET/console.txt")"
+(cd "$KETEN_ROOT" && exec bash -c "exec $cmd" >"$NET/console.out" 2>"$NET/console.log") &
+cpid=$!
+for _ in $(seq 50); do grep -q '^keten console: http' "$NET/console.out" && break; sleep 0.1; done
+page=$(curl -sL "$url")
+kill $cpid
+wait $cpid 2>/dev/null
+grep -q 'id="timeline"' <<<"$page" || die "the console the demo prints shows no case at $url: ${page:0:300}"
+grep -q 'CaseReferral' <<<"$page" || die "the car-wash case page lacks the referral"
+echo "# the console as the demo prints it: the car-wash case at $url"
 
 # a directory that is not a demo network is never replaced
 if DEMO_DIR=$NET/keys KETEN_BIN=$KETEN_BIN bash "$KETEN_ROOT/demo/demo.sh" >"$NET/refuse.out" 2>&1; then
