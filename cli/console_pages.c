@@ -823,11 +823,48 @@ console_change(const struct console *c, console_arg_fn arg, void *req, struct pa
 		    json_array_size(json_object_get(shadow, "changes")),
 		    json_array_size(json_object_get(shadow, "changes")) == 1 ? "" : "s");
 		if (json_array_size(json_object_get(shadow, "changes"))) {
-			buf_add(b, "<pre>");
-			char *t = json_dumps(json_object_get(shadow, "changes"), JSON_INDENT(1));
-			html_esc(b, t);
-			free(t);
-			buf_add(b, "</pre>");
+			buf_add(b, "<div class=\"scroll\" role=\"region\" aria-label=\"Shadow preview\" "
+			    "tabindex=\"0\"><table id=\"shadow-changes\"><thead><tr><th scope=\"col\">"
+			    "from → to</th><th scope=\"col\">type, purpose</th><th scope=\"col\">"
+			    "messages</th><th scope=\"col\">would be</th><th scope=\"col\">fields</th>"
+			    "</tr></thead><tbody>");
+			json_array_foreach(json_object_get(shadow, "changes"), i, x) {
+				json_t *g = json_object_get(x, "gained"), *f = json_object_get(x, "fields");
+				json_t *l = json_object_get(x, "lost");
+				buf_add(b, "<tr><th scope=\"row\">");
+				html_esc(b, jstr(x, "from"));
+				buf_add(b, " → ");
+				html_esc(b, jstr(x, "to"));
+				buf_add(b, "</th><td>");
+				html_esc(b, jstr(x, "type"));
+				buf_add(b, ", ");
+				html_esc(b, jstr(x, "purpose"));
+				buf_add(b, "</td><td>%lld</td><td>", jint(x, "messages"));
+				html_esc(b, jstr(x, "change"));
+				if (*jstr(x, "rules")) {
+					buf_add(b, " (rule ");
+					html_esc(b, jstr(x, "rules"));
+					buf_add(b, ")");
+				}
+				if (*jstr(x, "reason") || *jstr(x, "recordedReason")) {
+					buf_add(b, ": ");
+					html_esc(b, *jstr(x, "reason") ? jstr(x, "reason") :
+					    jstr(x, "recordedReason"));
+				}
+				buf_add(b, "</td><td>");
+				if (json_array_size(g) || json_array_size(f)) {
+					buf_add(b, "<p class=\"gain\">+ ");
+					join_strings(b, json_array_size(g) ? g : f, ", ");
+					buf_add(b, "</p>");
+				}
+				if (json_array_size(l)) {
+					buf_add(b, "<p class=\"lose\">− ");
+					join_strings(b, l, ", ");
+					buf_add(b, "</p>");
+				}
+				buf_add(b, "</td></tr>");
+			}
+			buf_add(b, "</tbody></table></div>");
 		}
 	} else {
 		buf_add(b, "<p>");

@@ -21,10 +21,22 @@ SIG=$(id signal-enforcement) SIGM=$(id signal-municipality) REF=$(id referral)
 [ -n "$SIG" ] && [ -n "$SIGM" ] && [ -n "$REF" ] || die "the demo's message ids are missing"
 
 # the privacy officer's candidate: the active policy without the forbid rule
-# no-identity-documents-to-care, a newer version, approved by one officer
+# no-identity-documents-to-care and with the urgency of the NLA's signals for
+# care (docs/privacy-officer.md's change), a newer version, approved by one officer
 cd "$NET" || die "no $NET"
 sed -e '/^  - forbid: no-identity-documents-to-care/,/^$/d' -e 's/^version: .*/version: "2026.12.1"/' \
 	policy.yaml >candidate.yaml
+cat >>candidate.yaml <<'EOF'
+
+  - permit: signal-nla-urgency-to-care
+    from: nla
+    to: municipalities
+    type: CaseSignal
+    purpose: victim-care
+    basis: avg-6-1-c-arbo
+    fields: [urgency]
+EOF
+"$KETEN" policy lint candidate.yaml >/dev/null 2>&1 || die "candidate: $("$KETEN" policy lint candidate.yaml 2>&1 | tail -n 3)"
 "$KETEN" policy approve --key officers/fg-politie.key --root root.yaml candidate.yaml >/dev/null ||
 	die "approve failed"
 # what the consoles are given: the ledger (its lock file aside: readers take
@@ -155,7 +167,10 @@ cat >"$NET/spec-officer.json" <<EOF
    {"selector": "#rules-changed li[data-rule='no-identity-documents-to-care']", "text": "removed"},
    {"selector": "#matrix-new li.gain", "minCount": 1},
    {"selector": "#matrix-old li.gain", "count": 0},
-   {"selector": "#shadow", "text": "decisions"}]}
+   {"selector": "#shadow", "text": "decisions"},
+   {"selector": "#shadow-changes tbody tr", "count": 1},
+   {"selector": "#shadow-changes tbody tr", "text": "nla → gemeente-amsterdam"},
+   {"selector": "#shadow-changes tbody tr td p.gain", "text": "urgency"}]}
 ]}
 EOF
 cd "$KETEN_ROOT" || die "no repository root"
