@@ -22,7 +22,7 @@ key=$(grep transport_key "$NET/impostor/om.public.yaml" | sed 's/.*"\(.*\)"/\1/'
 grep -qF "key-refused: transport key $key" "$NET/broker.log" || die "refusal not logged with the key"
 grep -q "session with the broker established" "$NET/impostor.log" && die "impostor got a session"
 # in the ledger too, once a minute per key and address however often it retries
-n=$("$KETEN" audit query --json --ledger "$NET/broker-data" --kind KEY_REFUSED 2>/dev/null | grep -cF "$key")
+n=$("$KETEN" audit query --json --ledger "$NET/broker-data" --kind KEY_REFUSED 2>/dev/null | grep -cF -- "$key")
 [ "$n" -eq 1 ] || die "$n KEY_REFUSED entries for the impostor's key in 2 s, expected 1"
 
 # the raw protocol view: an unlisted key gets no answer at all
