@@ -95,6 +95,34 @@ jstr(json_t *o, const char *k)
 	return s ? s : "";
 }
 
+/*
+ * s escaped for HTML text or a quoted attribute, in one of a few static
+ * buffers (pages are drawn by one thread; values here are short: ids,
+ * times, kinds; a longer one is cut).  Every value from the ledger, a
+ * policy or a child's JSON goes through this or html_esc.
+ */
+static const char *
+ha(const char *s)
+{
+	static char ring[8][512];
+	static unsigned next;
+	char *out = ring[next++ % 8];
+	size_t n = 0;
+
+	for (; s != NULL && *s && n + 7 < sizeof(ring[0]); s++) {
+		const char *r = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" :
+		    *s == '"' ? "&quot;" : *s == '\'' ? "&#39;" : NULL;
+		if (r != NULL) {
+			memcpy(out + n, r, strlen(r));
+			n += strlen(r);
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
 static long long
 jint(json_t *o, const char *k)
 {
@@ -344,7 +372,7 @@ matrix_table(struct buf *b, json_t *m, const char *type, const char *purpose, co
 					mark = dx ? jstr(dx, "mark") : "";
 				}
 				buf_add(&items, "<li data-type=\"%s\" data-purpose=\"%s\"%s>",
-				    jstr(x, "type"), jstr(x, "purpose"), *mark ? (strcmp(mark, "gain") == 0 ?
+				    ha(jstr(x, "type")), ha(jstr(x, "purpose")), *mark ? (strcmp(mark, "gain") == 0 ?
 				    " class=\"gain\"" : strcmp(mark, "lose") == 0 ? " class=\"lose\"" :
 				    " class=\"gain lose\"") : "");
 				html_esc(&items, jstr(x, "type"));
@@ -398,7 +426,7 @@ matrix_table(struct buf *b, json_t *m, const char *type, const char *purpose, co
 					url_esc(b, fields);
 				}
 				buf_add(b, "\">%zu permitted<span class=\"sr\"> from %s to %s</span></a>",
-				    nitems, from, to);
+				    nitems, ha(from), ha(to));
 				if (fields && *fields)
 					buf_add(b, "<p class=\"selected-sum %s\">%s</p>", nsel ? "yes" : "no",
 					    nsel ? "▲ selected fields may go" : "no selected field goes");
@@ -450,7 +478,7 @@ console_matrix(const struct console *c, console_arg_fn arg, void *req, struct pa
 	html_esc(b, jstr(pol, "name"));
 	buf_add(b, "</strong> version <strong>");
 	html_esc(b, jstr(pol, "version"));
-	buf_add(b, "</strong> (sha256 <code>%.16s…</code>, ", jstr(pol, "sha256"));
+	buf_add(b, "</strong> (sha256 <code>%.16s…</code>, ", ha(jstr(pol, "sha256")));
 	html_esc(b, jstr(pol, "file"));
 	buf_add(b, "). Rows send, columns receive. Each cell lists the message types and "
 	    "purposes the policy permits with the number of fields that may go, and the forbid "
@@ -556,7 +584,7 @@ console_cell(const struct console *c, console_arg_fn arg, void *req, struct page
 		size_t k;
 		json_t *r;
 		buf_add(b, "<section class=\"cell\" data-type=\"%s\" data-purpose=\"%s\"><h2>",
-		    jstr(x, "type"), jstr(x, "purpose"));
+		    ha(jstr(x, "type")), ha(jstr(x, "purpose")));
 		html_esc(b, jstr(x, "type"));
 		buf_add(b, " for ");
 		html_esc(b, jstr(x, "purpose"));
@@ -599,10 +627,10 @@ console_cell(const struct console *c, console_arg_fn arg, void *req, struct page
 			json_t *rt = json_object_get(r, "replyTo"), *lim = json_object_get(r, "limit");
 			if (rt)
 				buf_add(b, "<li>only as a reply to a %s, within %lld days</li>",
-				    jstr(rt, "type"), jint(rt, "withinDays"));
+				    ha(jstr(rt, "type")), jint(rt, "withinDays"));
 			if (lim)
 				buf_add(b, "<li>limit: %lld per %s</li>", jint(lim, "count"),
-				    jstr(lim, "per"));
+				    ha(jstr(lim, "per")));
 			if (jint(r, "retentionDays"))
 				buf_add(b, "<li>retention: %lld days</li>", jint(r, "retentionDays"));
 			if (*jstr(r, "needsEveryField")) {
@@ -763,8 +791,8 @@ console_change(const struct console *c, console_arg_fn arg, void *req, struct pa
 		    "<th scope=\"col\">type, purpose</th><th scope=\"col\">gained</th>"
 		    "<th scope=\"col\">lost</th></tr></thead><tbody>");
 		json_array_foreach(json_object_get(diff, "sharing"), i, x) {
-			buf_add(b, "<tr data-from=\"%s\" data-to=\"%s\"><th scope=\"row\">", jstr(x, "from"),
-			    jstr(x, "to"));
+			buf_add(b, "<tr data-from=\"%s\" data-to=\"%s\"><th scope=\"row\">", ha(jstr(x, "from")),
+			    ha(jstr(x, "to")));
 			html_esc(b, jstr(x, "from"));
 			buf_add(b, " → ");
 			html_esc(b, jstr(x, "to"));
@@ -1067,13 +1095,13 @@ timeline_item(struct buf *b, json_t *m, const char *case_label, size_t n)
 
 	buf_add(b, "<li class=\"message\" id=\"m%zu\" data-message=\"%s\" data-type=\"%s\" "
 	    "data-sender=\"%s\" data-time=\"%s\"><h3><time datetime=\"%s\">%s</time> · ", n,
-	    jstr(m, "messageId"), jstr(m, "type"), jstr(m, "sender"), jstr(m, "time"),
-	    jstr(m, "time"), jstr(m, "time"));
+	    ha(jstr(m, "messageId")), ha(jstr(m, "type")), ha(jstr(m, "sender")), ha(jstr(m, "time")),
+	    ha(jstr(m, "time")), ha(jstr(m, "time")));
 	html_esc(b, jstr(m, "type"));
 	buf_add(b, " from ");
 	html_esc(b, jstr(m, "sender"));
 	buf_add(b, "</h3><p class=\"meta\">message <code>%s</code> · %s</p><ul class=\"copies\">",
-	    jstr(m, "messageId"), case_label);
+	    ha(jstr(m, "messageId")), case_label);
 	json_array_foreach(json_object_get(m, "copies"), i, cp) {
 		const char *st = jstr(cp, "state");
 		buf_add(b, "<li class=\"copy\" data-recipient=\"");
@@ -1092,8 +1120,8 @@ timeline_item(struct buf *b, json_t *m, const char *case_label, size_t n)
 			html_esc(b, st);
 			buf_add(b, "</span> <time class=\"%s\" datetime=\"%s\">%s</time> "
 			    "<a class=\"entry\" href=\"/entry/%lld\">entry #%lld</a>",
-			    strcmp(st, "delivered") == 0 ? "delivered" : "state", jstr(cp, "stateTime"),
-			    jstr(cp, "stateTime"), jint(cp, "stateSeq"), jint(cp, "stateSeq"));
+			    strcmp(st, "delivered") == 0 ? "delivered" : "state", ha(jstr(cp, "stateTime")),
+			    ha(jstr(cp, "stateTime")), jint(cp, "stateSeq"), jint(cp, "stateSeq"));
 		} else {
 			buf_add(b, ", <span class=\"state\">not yet delivered</span>");
 		}
@@ -1723,7 +1751,7 @@ console_health(const struct console *c, struct page *pg)
 	} else {
 		buf_add(b, "<ul id=\"alarms\" data-count=\"%zu\">", json_array_size(alarms));
 		json_array_foreach(alarms, i, x) {
-			buf_add(b, "<li class=\"bad\" data-kind=\"%s\">", jstr(x, "kind"));
+			buf_add(b, "<li class=\"bad\" data-kind=\"%s\">", ha(jstr(x, "kind")));
 			html_esc(b, jstr(x, "kind"));
 			buf_add(b, ": ");
 			if (json_object_get(x, "entry")) {
@@ -1747,7 +1775,7 @@ console_health(const struct console *c, struct page *pg)
 	}
 	buf_add(b, "<h2>Policy, directory and root changes</h2><ul id=\"changes\">");
 	json_array_foreach(t.policies, i, x) {
-		buf_add(b, "<li><time datetime=\"%s\">%s</time> ", jstr(x, "time"), jstr(x, "time"));
+		buf_add(b, "<li><time datetime=\"%s\">%s</time> ", ha(jstr(x, "time")), ha(jstr(x, "time")));
 		html_esc(b, jstr(x, "kind"));
 		buf_add(b, ": ");
 		html_esc(b, jstr(x, "reason"));
