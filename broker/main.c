@@ -25,9 +25,11 @@ on_signal(int sig)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: keten-broker --config FILE [-n] [--verbose]\n"
+	fprintf(f, "usage: keten-broker --config FILE [-n | --reindex] [--verbose]\n"
 	    "  -c, --config FILE  the configuration (keten.yaml(5), docs/operator.md)\n"
 	    "  -n, --check     check the configuration, keys and directory, then exit\n"
+	    "      --reindex   rebuild the ledger's indexes from its entries (broker\n"
+	    "                  stopped), then exit\n"
 	    "  -v, --verbose   log debug lines\n"
 	    "  -V, --version   print the version\n"
 	    "  -h, --help      this text\n");
@@ -133,6 +135,61 @@ open_socket(struct broker *b)
 	return 0;
 }
 
+/*
+ * --reindex: the ledger's indexes are derived data; rebuild them all from
+ * the entries, in transactions of INDEX_REBUILD_CHUNK entries.  The broker
+ * must be stopped (db_env_open takes the data directory's lock).
+ */
+#define INDEX_REBUILD_CHUNK 20000
+
+static int
+reindex(struct broker *b)
+{
+	char err[KETEN_ERRLEN];
+	uint64_t entries = 0, done = 0, total = 0;
+	MDB_txn *txn = NULL;
+	int rc;
+	struct timespec t0, t1;
+
+	if (harden_drop_user(b->cfg->user, "user", err) != 0) {
+		log_warnx("%s: %s", b->cfg->path, err);
+		return -1;
+	}
+	if ((rc = db_env_open(b->cfg->data_dir, b->cfg->map_size_mb, 16, &b->env, err)) != 0 ||
+	    (rc = ledger_open(b->env, b->cfg->origin, &b->ledger, err)) != 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((rc = mdb_txn_begin(b->env, NULL, 0, &txn)) != 0 ||
+	    (rc = ledger_index_reset(b->ledger, txn, &entries)) != 0 ||
+	    (rc = mdb_txn_commit(txn)) != 0) {
+		if (txn != NULL)
+			mdb_txn_abort(txn);
+		log_warnx("reindex: %s", rc > 0 ? mdb_strerror(rc) : keten_strerror(rc));
+		return -1;
+	}
+	do {
+		txn = NULL;
+		if ((rc = mdb_txn_begin(b->env, NULL, 0, &txn)) != 0 ||
+		    (rc = ledger_index_catchup(b->ledger, txn, INDEX_REBUILD_CHUNK, &done)) != 0 ||
+		    (rc = mdb_txn_commit(txn)) != 0) {
+			if (txn != NULL)
+				mdb_txn_abort(txn);
+			log_warnx("reindex: %s (%llu of %llu entries indexed; run it again)",
+			    rc > 0 ? mdb_strerror(rc) : keten_strerror(rc),
+			    (unsigned long long)total, (unsigned long long)entries);
+			return -1;
+		}
+		total += done;
+	} while (done == INDEX_REBUILD_CHUNK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("%s: the ledger's indexes rebuilt from its %llu entries in %.1f s\n",
+	    b->cfg->data_dir, (unsigned long long)entries,
+	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return 0;
+}
+
 /* Everything the broker needs to serve; with check_only, only what -n checks. */
 static int
 setup(struct broker *b, bool check_only)
@@ -232,6 +289,7 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 'n' },
+		{ "reindex", no_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -239,14 +297,15 @@ main(int argc, char **argv)
 	};
 	static struct broker b;
 	const char *config = NULL;
-	bool check = false, verbose = false;
+	bool check = false, verbose = false, rebuild = false;
 	char err[KETEN_ERRLEN];
-	int ch;
+	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "c:nvhV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'n': check = true; break;
+		case 'R': rebuild = true; break;
 		case 'v': verbose = true; break;
 		case 'V':
 			printf("keten-broker %s\n", KETEN_VERSION);
@@ -255,7 +314,7 @@ main(int argc, char **argv)
 		default: usage(stderr);
 		}
 	}
-	if (config == NULL || optind != argc)
+	if (config == NULL || optind != argc || (check && rebuild))
 		usage(stderr);
 	log_init("broker", verbose);
 	/* Each nested LMDB transaction (one per ledger entry and submission)
@@ -272,6 +331,11 @@ main(int argc, char **argv)
 		fatal("case message schema tables could not be built");
 	if (broker_config_load(config, &b.cfg, err) != 0)
 		fatal("%s", err);
+	if (rebuild) {
+		rc = reindex(&b);
+		teardown(&b);
+		return rc == 0 ? 0 : 1;
+	}
 	if (setup(&b, check) != 0) {
 		teardown(&b);
 		fatal("%s: configuration not usable", config);

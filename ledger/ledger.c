@@ -418,6 +418,35 @@ ledger_indexed_upto(struct ledger *l, MDB_txn *txn)
 }
 
 int
+ledger_index_reset(struct ledger *l, MDB_txn *txn, uint64_t *entries)
+{
+	uint64_t size = ledger_size(l, txn);
+	uint8_t key[8], b[8];
+	int rc;
+
+	if ((rc = mdb_drop(txn, l->index, 0)) != 0)
+		return db_err(rc);
+	for (uint64_t seq = 0; seq < size; seq++) {
+		be64_put(key, seq);
+		MDB_val k = { 8, key }, v;
+		if ((rc = mdb_get(txn, l->entries, &k, &v)) != 0)
+			return db_err(rc);
+		Keten__Ledger__V1__Entry *e = keten__ledger__v1__entry__unpack(NULL, v.mv_size,
+		    v.mv_data);
+		if (e == NULL)
+			continue;	/* not an entry (audit verify says which) */
+		rc = index_put(l, txn, LIDX_MESSAGE, e->message_id.data, e->message_id.len, 0, seq);
+		keten__ledger__v1__entry__free_unpacked(e, NULL);
+		if (rc != 0)
+			return rc;
+	}
+	*entries = size;
+	be64_put(b, 0);
+	MDB_val k = { 12, "indexed_upto" }, v = { 8, b };
+	return db_err(mdb_put(txn, l->meta, &k, &v, 0));
+}
+
+int
 ledger_index_catchup(struct ledger *l, MDB_txn *txn, uint64_t max, uint64_t *done)
 {
 	uint64_t upto = ledger_indexed_upto(l, txn), size = ledger_size(l, txn), n = 0;

@@ -76,6 +76,12 @@ uint64_t ledger_size(struct ledger *l, MDB_txn *txn);
  */
 uint64_t ledger_indexed_upto(struct ledger *l, MDB_txn *txn);
 int ledger_index_catchup(struct ledger *l, MDB_txn *txn, uint64_t max, uint64_t *done);
+/*
+ * The indexes are derived data: drop them all, write the message id's again
+ * from the entries (*entries: how many were read) and set indexed_upto to 0,
+ * so that ledger_index_catchup writes the others (keten-broker --reindex).
+ */
+int ledger_index_reset(struct ledger *l, MDB_txn *txn, uint64_t *entries);
 
 /*
  * Whether the ledger holds, as of `txn`, an ACCEPTED entry for message

@@ -2,9 +2,10 @@
  * ledgertamper: changes a stopped broker's ledger the way an insider with
  * disk access could, for the tests of `keten audit verify`.
  * usage: ledgertamper DATA_DIR flip SEQ | delete SEQ | swap SEQ1 SEQ2 | truncate SEQ
- *                     | foreign SEQ
+ *                     | foreign SEQ | drop-index 0
  * (truncate deletes SEQ and every later entry, but keeps the checkpoints;
- * foreign adds a record with a 3-byte key, no entry number, among them).
+ * foreign adds a record with a 3-byte key, no entry number, among them;
+ * drop-index empties the secondary indexes, as if they were lost).
  */
 #include <lmdb.h>
 #include <stdio.h>
@@ -43,6 +44,9 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[2], "foreign") == 0) {
 		MDB_val fk = { 3, k1 }, fv = { 5, (void *)"junk!" };	/* sorts before entry SEQ */
 		rc = mdb_put(txn, dbi, &fk, &fv, 0);
+	} else if (strcmp(argv[2], "drop-index") == 0) {
+		MDB_dbi idx;
+		rc = mdb_dbi_open(txn, "ledger_index", 0, &idx) || mdb_drop(txn, idx, 0);
 	} else if (strcmp(argv[2], "delete") == 0) {
 		rc = mdb_del(txn, dbi, &a, NULL);
 	} else if (strcmp(argv[2], "swap") == 0 && argc == 5) {
