@@ -942,6 +942,7 @@ struct case_row {
 struct cases_walk {
 	struct case_row *rows;
 	size_t n, cap;
+	json_t *at;		/* pseudonym hex -> row index: one lookup per entry */
 };
 
 static int
@@ -956,8 +957,8 @@ cases_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 	    e->kind == KETEN__LEDGER__V1__KIND__KIND_AUDIT_QUERY)
 		return 0;
 	sodium_bin2hex(hex, sizeof(hex), e->case_pseudonym.data, 32);
-	for (i = 0; i < w->n && strcmp(w->rows[i].hex, hex) != 0; i++)
-		;
+	json_t *at = json_object_get(w->at, hex);
+	i = at ? (size_t)json_integer_value(at) : w->n;
 	if (i == w->n) {
 		if (w->n == w->cap) {
 			size_t cap = w->cap ? 2 * w->cap : 64;
@@ -971,6 +972,7 @@ cases_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 		memcpy(w->rows[i].hex, hex, sizeof(hex));
 		w->rows[i].first = e->time_ms;
 		w->n++;
+		json_object_set_new(w->at, hex, json_integer((json_int_t)i));
 	}
 	struct case_row *r = &w->rows[i];
 	r->entries++;
@@ -983,6 +985,14 @@ cases_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 		snprintf(r->senders + strlen(r->senders), sizeof(r->senders) - strlen(r->senders),
 		    "%s%s", r->senders[0] ? ", " : "", e->sender);
 	return 0;
+}
+
+static int
+case_row_cmp(const void *a, const void *b)
+{
+	const struct case_row *x = a, *y = b;
+
+	return x->last < y->last ? 1 : x->last > y->last ? -1 : strcmp(x->hex, y->hex);
 }
 
 static struct ledger_reader *
@@ -1007,7 +1017,7 @@ console_cases(const struct console *c, console_arg_fn arg, void *req, struct pag
 {
 	const char *ref = arg(req, "ref"), *sender = arg(req, "sender");
 	struct buf *b = &pg->html;
-	struct cases_walk w = { 0 };
+	struct cases_walk w = { .at = NULL };
 
 	if (ref && *ref && sender && *sender) {
 		/* a case reference to its pseudonym, with the network key: never shown or kept */
@@ -1037,7 +1047,9 @@ console_cases(const struct console *c, console_arg_fn arg, void *req, struct pag
 	struct ledger_reader *r = open_ledger(c, pg, "Cases");
 	if (r == NULL)
 		return;
+	w.at = json_object();
 	ledger_reader_walk(r, 0, cases_one, &w);
+	json_decref(w.at);
 	uint64_t size = ledger_reader_size(r);
 	ledger_reader_free(&r);
 
@@ -1056,15 +1068,11 @@ console_cases(const struct console *c, console_arg_fn arg, void *req, struct pag
 	    "<th scope=\"col\">senders</th><th scope=\"col\">copies</th><th scope=\"col\">"
 	    "entries</th><th scope=\"col\">first</th><th scope=\"col\">last</th></tr></thead><tbody>");
 	size_t shown = 0;
-	for (size_t i = w.n; i-- > 0 && shown < CONSOLE_CASES_MAX; shown++) {
-		/* newest activity first: rows are in order of first appearance; sort by last */
-		size_t best = i;
-		for (size_t j = 0; j < i; j++)
-			if (w.rows[j].last > w.rows[best].last)
-				best = j;
-		struct case_row t = w.rows[best];
-		w.rows[best] = w.rows[i];
-		w.rows[i] = t;
+	/* newest activity first */
+	if (w.n > 1)
+		qsort(w.rows, w.n, sizeof(*w.rows), case_row_cmp);
+	for (size_t i = 0; i < w.n && shown < CONSOLE_CASES_MAX; i++, shown++) {
+		const struct case_row t = w.rows[i];
 		char f[32], l[32];
 		iso_time(f, t.first);
 		iso_time(l, t.last);
