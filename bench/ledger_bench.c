@@ -6,7 +6,7 @@
  * same run; inclusion and consistency proof time and size at 10^6 entries;
  * a one-case query among 10^6 entries through the index; and the time of
  * `keten audit verify` on the result.
- * usage: ledger_bench [ENTRIES] [KETEN_BIN]
+ * usage: ledger_bench [ENTRIES] [KETEN_BIN]   (KETEN_BENCH_KEEP=1: keep the ledger)
  */
 #include <lmdb.h>
 #include <sodium.h>
@@ -215,9 +215,14 @@ main(int argc, char **argv)
 	int vrc = system(cmd);
 	printf("keten audit verify of %llu entries     %9.2f s (%s; target < 10 s)\n",
 	    (unsigned long long)N, now() - t0, vrc == 0 ? "OK" : "FAILED");
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		return 1;
+	if (getenv("KETEN_BENCH_KEEP") != NULL) {
+		/* for timing readers of a large ledger (keten console, audit queries) */
+		printf("kept %s (KETEN_BENCH_KEEP): remove it when done\n", dir);
+	} else {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			return 1;
+	}
 	keys_free(&keys);
 	return vrc == 0 ? 0 : 1;
 }
