@@ -342,6 +342,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 		static const char msg[] = "{\"error\":\"the console is read-only: GET and HEAD only\"}\n";
 		return respond(conn, 405, "application/json", msg, sizeof(msg) - 1, NULL, NULL);
 	}
+	/* a page of another site may not make the browser ask (each page runs commands) */
+	const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+	if (site != NULL && strcmp(site, "same-origin") != 0 && strcmp(site, "none") != 0) {
+		static const char msg[] = "{\"error\":\"requests from other sites are refused\"}\n";
+		return respond(conn, 403, "application/json", msg, sizeof(msg) - 1, NULL, NULL);
+	}
 	if (!host_ok(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host"))) {
 		static const char msg[] = "{\"error\":\"Host must name 127.0.0.1, localhost or [::1] "
 		    "with the console's port\"}\n";

@@ -557,8 +557,16 @@ console_cell(const struct console *c, console_arg_fn arg, void *req, struct page
 	json_array_foreach(json_object_get(m, "cells"), i, x)
 		if (strcmp(jstr(x, "from"), from) == 0 && strcmp(jstr(x, "to"), to) == 0)
 			json_array_append(cells, x);
-	pg->json = json_pack("{s:s, s:s, s:O, s:o}", "from", from, "to", to, "policy",
+	/* "O": cells is drawn below; a URL that is not UTF-8 fails the pack */
+	pg->json = json_pack("{s:s, s:s, s:O, s:O}", "from", from, "to", to, "policy",
 	    json_object_get(m, "policy"), "cells", cells);
+	if (pg->json == NULL) {
+		json_decref(cells);
+		json_decref(m);
+		console_error(pg, 400, "Sharing matrix", "from and to must be agency ids");
+		return;
+	}
+	json_decref(cells);	/* pg->json holds it */
 
 	char title[300];
 	snprintf(title, sizeof(title), "%s to %s", from, to);
@@ -1481,6 +1489,8 @@ traffic_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 	struct traffic *t = arg;
 	char day[16], iso[32];
 
+	if (seq != t->n)
+		return 1;	/* entries out of order (a damaged copy): audit verify says which */
 	if (seq >= t->cap) {
 		uint64_t cap = t->cap ? 2 * t->cap : 1024;
 		int64_t *nt = realloc(t->times, cap * sizeof(*nt));
