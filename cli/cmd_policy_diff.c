@@ -48,11 +48,6 @@ cmd_policy_diff(int argc, char **argv)
 		yinfo_load(o.pos[k], &yi[k]);
 	}
 	universe_standard(&u, &yi[0], &yi[1]);
-	if (u.n > 32) {
-		/* masks are 32 bits: keep the first 31 and the reply combination */
-		u.c[31] = u.c[u.n - 1];
-		u.n = 32;
-	}
 
 	/* purposes: the union, old order first */
 	size_t npur = 0;

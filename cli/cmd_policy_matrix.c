@@ -318,11 +318,6 @@ cmd_policy_matrix(int argc, char **argv)
 	}
 	yinfo_load(o.pos[0], &yi);
 	universe_standard(&u, &yi, &yi);
-	if (u.n > 32) {
-		/* masks are 32 bits: keep the first 31 and the reply combination */
-		u.c[31] = u.c[u.n - 1];
-		u.n = 32;
-	}
 	json_t *m = matrix_json(p, dir, o.pos[0], &u);
 	if (o.json) {
 		json_print(m);	/* takes m */

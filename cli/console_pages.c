@@ -929,17 +929,6 @@ kind_short(const char *k)
 	return strncmp(k, "KIND_", 5) == 0 ? k + 5 : k;
 }
 
-static void
-iso_time(char out[static 32], int64_t ms)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
-}
-
 struct case_row {
 	char hex[65];
 	int64_t first, last;
@@ -1081,9 +1070,9 @@ console_cases(const struct console *c, console_arg_fn arg, void *req, struct pag
 		qsort(w.rows, w.n, sizeof(*w.rows), case_row_cmp);
 	for (size_t i = 0; i < w.n && shown < CONSOLE_CASES_MAX; i++, shown++) {
 		const struct case_row t = w.rows[i];
-		char f[32], l[32];
-		iso_time(f, t.first);
-		iso_time(l, t.last);
+		char f[KETEN_TIMESTRLEN], l[KETEN_TIMESTRLEN];
+		time_iso(t.first, f);
+		time_iso(t.last, l);
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "case", t.hex,
 		    "senders", t.senders, "copies", (json_int_t)t.messages, "entries",
 		    (json_int_t)t.entries, "first", f, "last", l));
@@ -1487,7 +1476,7 @@ static int
 traffic_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 {
 	struct traffic *t = arg;
-	char day[16], iso[32];
+	char day[16], iso[KETEN_TIMESTRLEN];
 
 	if (seq != t->n)
 		return 1;	/* entries out of order (a damaged copy): audit verify says which */
@@ -1503,7 +1492,7 @@ traffic_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 	t->n = seq + 1;
 	if (e == NULL)
 		return 0;
-	iso_time(iso, e->time_ms);
+	time_iso(e->time_ms, iso);
 	snprintf(day, sizeof(day), "%.10s", iso);
 	json_t *d = json_object_get(t->days, day);
 	if (d == NULL) {
@@ -1682,14 +1671,14 @@ console_health(const struct console *c, struct page *pg)
 	char *ckpt = console_run_text(c, cav, &code, err);
 
 	int64_t now = now_ms(), newest = t.n ? t.times[t.n - 1] : 0;
-	char iso[32];
+	char iso[KETEN_TIMESTRLEN];
 	json_t *wit = json_array();
 	json_t *cos = verify ? json_object_get(verify, "newestCosignedSize") : NULL;
 	const char *who;
 	json_object_foreach(cos, who, x) {
 		uint64_t s = (uint64_t)json_integer_value(x);
 		int64_t at = s > 0 && s <= t.n ? t.times[s - 1] : 0;
-		iso_time(iso, at);
+		time_iso(at, iso);
 		json_array_append_new(wit, json_pack("{s:s, s:I, s:I, s:s, s:I}", "witness", who,
 		    "newestCosignedSize", (json_int_t)s, "behind", (json_int_t)(size - s),
 		    "newestCosignedEntryTime", iso, "ageSeconds", (json_int_t)(at ? (now - at) / 1000 :
@@ -1710,7 +1699,7 @@ console_health(const struct console *c, struct page *pg)
 		json_array_append_new(alarms, json_pack("{s:s, s:O}", "kind",
 		    strncmp(jstr(x, "reason"), "policy update", 13) == 0 ? "policy-refused" :
 		    "delivery-refused", "entry", x));
-	iso_time(iso, newest);
+	time_iso(newest, iso);
 	pg->json = json_pack("{s:I, s:s, s:O?, s:s?, s:o, s:o, s:O, s:O?, s:s?, s:o, s:o}",
 	    "size", (json_int_t)size, "newestEntryTime", iso, "verification", verify,
 	    "verificationError", verify ? NULL : c->key ? verr : "not verified: give --key",

@@ -754,7 +754,8 @@ str_eq(const char *a, const char *b)
 }
 
 /*
- * The universe diff and matrix evaluate over (one or two policies; y2 may be y1): no attributes; minor; each exploitation
+ * The universe diff and matrix evaluate over (one or two policies; y2 may be y1),
+ * at most 32 combinations (masks are 32 bits): no attributes; minor; each exploitation
  * form; each handling label; each region either policy names; a reply to a
  * logged request.  Limits always hold.
  */
@@ -793,6 +794,11 @@ universe_standard(struct universe *u, const struct yinfo *y1, const struct yinfo
 	a.region = NULL;
 	a.reply_ok = true;
 	combo_add(u, &a);
+	if (u->n > 32) {
+		/* masks are 32 bits: keep the first 31 and the reply combination */
+		u->c[31] = u->c[u->n - 1];
+		u->n = 32;
+	}
 }
 
 /*
