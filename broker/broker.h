@@ -45,6 +45,7 @@
 #include "broker/metrics.h"
 #include "broker/queue.h"
 #include "broker/spool.h"
+#include "broker/syncer.h"
 #include "broker/verify.h"
 #include "broker/zap.h"
 #include "ledger/checkpoint.h"
@@ -95,6 +96,9 @@ struct peer {
 	size_t rid_len;
 	bool connected;
 	bool more;		/* the queue may hold entries beyond `cursor` */
+	bool more_pending;	/* the batch being applied queued some: `more` once
+				 * committed (a delivery of the last batch may
+				 * scan the queue meanwhile, and find none yet) */
 	uint64_t cursor;	/* highest seq sent on this connection */
 	uint64_t inflight;	/* sent, not yet acknowledged */
 	int64_t progress_ms;	/* last send or ack (monotonic) */
@@ -171,6 +175,7 @@ struct broker {
 	struct ledger *ledger;
 	struct spool *spool;		/* auditors' queries waiting to be logged */
 	struct verifier *verifier;	/* signature checks beside the commit */
+	struct syncer *syncer;		/* a commit's second sync beside the next batch */
 	struct inring ring;		/* frames taken, not yet applied */
 	int64_t spool_scanned;		/* mono_ms of the last full look at the spool */
 	bool ledger_dirty;		/* entries appended in the current batch */
@@ -196,6 +201,19 @@ struct broker {
 		bool source_refusal;	/* the answer to a SourceRefusal */
 	} *acks;
 	size_t nacks, capacks;
+	/*
+	 * A batch committed with MDB_NOMETASYNC, waiting for the syncer: its
+	 * replies and acknowledgements go out once the sync returned, its
+	 * deliveries after them (loop.c).  At most one.
+	 */
+	struct {
+		bool active;
+		struct reply *replies;
+		size_t nreplies, capreplies;
+		struct pending_ack *acks;
+		size_t nacks, capacks;
+	} held;
+	bool sync_failed;		/* a sync failed: the broker stops */
 	/* refused connections: logged and put in the ledger at most once a minute
 	 * per key and address (a client retrying in a loop must not fill either) */
 	struct refusal {
@@ -209,6 +227,7 @@ struct broker {
 	/* statistics, logged at shutdown */
 	uint64_t commits, committed_cmds, submits, dups, delivered, errors, max_batch, policy_rejects,
 	    shadow_diffs;
+	uint64_t overlapped;		/* commits whose second sync overlapped the next batch */
 	uint64_t pages_written;		/* by the commits: the loop thread's block output / page size */
 	uint64_t index_lag;		/* ledger entries not yet in the secondary indexes */
 	int64_t last_submit_ms;		/* mono_ms() of the last submission taken */
@@ -216,6 +235,7 @@ struct broker {
 	/* where the loop's time went (seconds): waiting in poll, taking frames,
 	 * applying batches, committing, sending */
 	double t_poll, t_take, t_apply, t_commit, t_send;
+	double t_sync;			/* waiting for the syncer (part of apply) */
 };
 
 /* Set by the signal handlers (main.c), read by the loop. */

@@ -8,6 +8,12 @@
  * verifier's threads (broker/verify.h) at once, so they check while the loop
  * applies and commits (fsync) what came before.  Frames are applied in the
  * order they came; none is acknowledged before the commit of its batch.
+ *
+ * When frames wait at a commit, the commit's second sync (the meta page)
+ * runs on the syncer's thread while the loop applies the next batch
+ * (broker/syncer.h): the committed batch's replies, acknowledgements and
+ * deliveries are held until that sync returned, and sent between two
+ * frames of the next batch, or before its commit at the latest.
  */
 #include "broker/broker.h"
 
@@ -144,6 +150,56 @@ ack_with_receipts(struct broker *b)
 	b->nacks = 0;
 }
 
+/* Exchange what the current batch sends with what the held batch sends. */
+static void
+swap_held(struct broker *b)
+{
+#define SWAP(a, c) do { __typeof__(a) t_ = (a); (a) = (c); (c) = t_; } while (0)
+	SWAP(b->replies, b->held.replies);
+	SWAP(b->nreplies, b->held.nreplies);
+	SWAP(b->capreplies, b->held.capreplies);
+	SWAP(b->acks, b->held.acks);
+	SWAP(b->nacks, b->held.nacks);
+	SWAP(b->capacks, b->held.capacks);
+#undef SWAP
+}
+
+/*
+ * The held batch's sync returned (or wait for it): send its replies and
+ * acknowledgements, then deliver.  A failed sync acknowledges nothing of
+ * it and stops the broker: what LMDB holds of it is not known to be on
+ * disk, and the page cache may have forgotten that it is not (the senders
+ * resend after the restart; the seen table drops what did survive).
+ */
+static void
+release_held(struct broker *b)
+{
+	if (!b->held.active)
+		return;
+	double t0 = mono_s();
+	int rc = syncer_wait(b->syncer);
+	b->t_sync += mono_s() - t0;
+	b->held.active = false;
+	swap_held(b);	/* the held batch's in b's places, the current one's aside */
+	if (rc != 0) {
+		log_warnx("cannot sync the ledger after a commit: %s; acknowledging nothing of "
+		    "it (%zu replies, %zu acknowledgements) and stopping", mdb_strerror(rc),
+		    b->nreplies, b->nacks);
+		for (size_t i = 0; i < b->nreplies; i++)
+			free(b->replies[i].frame);
+		b->nreplies = 0;
+		b->nacks = 0;
+		b->sync_failed = true;
+		broker_stopping = 1;
+	} else {
+		ack_with_receipts(b);
+		session_flush(b);
+	}
+	swap_held(b);
+	if (rc == 0)
+		session_pump(b);	/* the held batch's copies are on disk now */
+}
+
 /* A frame that may wait ack_defer_ms in the ring (defer_acks()). */
 static bool
 can_wait(const Keten__Wire__V1__Command *cmd)
@@ -215,6 +271,8 @@ apply_frames(struct broker *b, struct inring *r, MDB_txn *txn, uint64_t *n)
 			verifier_need(b->verifier, &f->job);
 		r->urgent -= f->urgent;
 		dispatch_frame(b, txn, f);
+		if (b->held.active && syncer_done(b->syncer))
+			release_held(b);	/* the last batch is on disk: send it now */
 	}
 	if (r->head < r->tail)
 		r->since = mono_s();	/* the rest waits from now */
@@ -247,13 +305,18 @@ thread_written(struct broker *b)
  * acknowledged, with its receipts.
  */
 static void
-commit_batch(struct broker *b, MDB_txn *txn, uint64_t n)
+commit_batch(struct broker *b, MDB_txn *txn, uint64_t n, bool overlap)
 {
 	struct timespec t0, t1;
 
 	uint64_t w0 = thread_written(b);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* the syncer is idle (nothing is held): it reads no flag meanwhile */
+	if (overlap)
+		mdb_env_set_flags(b->env, MDB_NOMETASYNC, 1);
 	int rc = mdb_txn_commit(txn);
+	if (overlap)
+		mdb_env_set_flags(b->env, MDB_NOMETASYNC, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	uint64_t w1 = thread_written(b);
 	uint64_t pages = w1 > w0 && b->page_size ? (w1 - w0 + b->page_size - 1) / b->page_size : 0;
@@ -279,7 +342,14 @@ commit_batch(struct broker *b, MDB_txn *txn, uint64_t n)
 	if (n > b->max_batch)
 		b->max_batch = n;
 	log_debug("commit: %llu commands", (unsigned long long)n);
-	ack_with_receipts(b);
+	if (overlap) {	/* its meta page is written, not yet synced: hold what it sends */
+		syncer_start(b->syncer);
+		swap_held(b);
+		b->held.active = true;
+		b->overlapped++;
+	} else {
+		ack_with_receipts(b);
+	}
 }
 
 /* Nothing to commit. */
@@ -349,16 +419,26 @@ apply_batch(struct broker *b, struct inring *r, bool defer)
 	b->ledger_dirty = false;
 	/* what came meanwhile is checked while the commit waits for the disk */
 	take_frames(b, r);
+	/* the last batch goes out before this one: its sync has long returned */
+	release_held(b);
+	/*
+	 * frames wait: the commit's second sync overlaps applying them.  Not
+	 * with auditors' queries in the batch (their spool files are removed
+	 * once the entries are on disk), nor when stopping.
+	 */
+	bool overlap = b->syncer != NULL && r->tail > r->head && spool_taken(b->spool) == 0 &&
+	    !broker_stopping;
 	double tc = mono_s();
 	b->t_apply += tc - ta;
 	if (n > 0)
-		commit_batch(b, txn, n);
+		commit_batch(b, txn, n, overlap);
 	else
 		abort_batch(b, txn);
 	double ts = mono_s();
 	b->t_commit += ts - tc;
 	session_flush(b);
-	session_pump(b);
+	if (!b->held.active)
+		session_pump(b);	/* else once it is on disk */
 	metrics_run(b->metrics);	/* no transaction is open here */
 	b->t_send += mono_s() - ts;
 	return 0;
@@ -382,13 +462,14 @@ void
 loop_run(struct broker *b)
 {
 	/* the metrics' HTTP server runs on this thread, between batches (broker/metrics.h) */
-	zmq_pollitem_t items[4] = {
+	zmq_pollitem_t items[5] = {
 		{ b->router, 0, ZMQ_POLLIN, 0 },
 		{ b->zap, 0, ZMQ_POLLIN, 0 },
 		{ NULL, spool_fd(b->spool), ZMQ_POLLIN, 0 },
+		{ NULL, syncer_fd(b->syncer), ZMQ_POLLIN, 0 },
 		{ NULL, metrics_fd(b->metrics), ZMQ_POLLIN, 0 },
 	};
-	int nitems = metrics_fd(b->metrics) >= 0 ? 4 : 3;
+	int nitems = metrics_fd(b->metrics) >= 0 ? 5 : 4;
 
 	while (!broker_stopping) {
 		if (broker_reload) {
@@ -419,6 +500,8 @@ loop_run(struct broker *b)
 			log_warnx("poll: %s", zmq_strerror(errno));
 			break;
 		}
+		if (b->held.active && syncer_done(b->syncer))
+			release_held(b);
 		zap_serve(b->zap, b->dir, events_on_refused, b);
 		take_frames(b, &b->ring);
 		double tn = mono_s();
@@ -436,4 +519,5 @@ loop_run(struct broker *b)
 		while (b->ring.head < end && apply_batch(b, &b->ring, false) == 0)
 			;
 	}
+	release_held(b);
 }

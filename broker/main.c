@@ -92,6 +92,10 @@ start_workers(struct broker *b)
 		log_warnx("cannot start the verifier's threads: %s", keten_strerror(rc));
 		return -1;
 	}
+	if ((rc = syncer_new(b->env, &b->syncer)) != 0) {
+		log_warnx("cannot start the sync thread: %s", keten_strerror(rc));
+		return -1;
+	}
 	b->ring.cap = b->cfg->batch_max * 2 < 64 ? 64 : b->cfg->batch_max * 2 > 8192 ? 8192 :
 	    b->cfg->batch_max * 2;
 	if ((b->ring.f = calloc(b->ring.cap, sizeof(*b->ring.f))) == NULL)
@@ -227,6 +231,7 @@ static void
 teardown(struct broker *b)
 {
 	verifier_free(&b->verifier);
+	syncer_free(&b->syncer);
 	loop_ring_free(&b->ring);
 	if (b->router != NULL)
 		zmq_close(b->router);
@@ -243,6 +248,10 @@ teardown(struct broker *b)
 	for (size_t i = 0; i < b->nreplies; i++)
 		free(b->replies[i].frame);
 	free(b->replies);
+	for (size_t i = 0; i < b->held.nreplies; i++)
+		free(b->held.replies[i].frame);
+	free(b->held.replies);
+	free(b->held.acks);
 	free(b->peers);
 	free(b->policy_frame);
 	free(b->dir_frame);
@@ -272,7 +281,8 @@ log_stats(const struct broker *b)
 	log_info("stopping: commits=%llu commands=%llu avg_batch=%.1f max_batch=%llu "
 	    "submits=%llu duplicates=%llu delivered=%llu errors=%llu policy_rejects=%llu "
 	    "shadow_diffs=%llu pages_written=%llu (%.1f per submission); seconds in poll=%.2f "
-	    "take=%.2f apply=%.2f commit=%.2f send=%.2f",
+	    "take=%.2f apply=%.2f commit=%.2f send=%.2f (waiting for syncs %.2f of apply); "
+	    "commits synced beside the next batch=%llu",
 	    (unsigned long long)b->commits, (unsigned long long)b->committed_cmds,
 	    b->commits ? (double)b->committed_cmds / (double)b->commits : 0.0,
 	    (unsigned long long)b->max_batch, (unsigned long long)b->submits,
@@ -280,7 +290,7 @@ log_stats(const struct broker *b)
 	    (unsigned long long)b->errors, (unsigned long long)b->policy_rejects,
 	    (unsigned long long)b->shadow_diffs, (unsigned long long)b->pages_written,
 	    b->submits ? (double)b->pages_written / (double)b->submits : 0.0, b->t_poll, b->t_take,
-	    b->t_apply, b->t_commit, b->t_send);
+	    b->t_apply, b->t_commit, b->t_send, b->t_sync, (unsigned long long)b->overlapped);
 }
 
 int
@@ -356,6 +366,7 @@ main(int argc, char **argv)
 	distribute_announce(&b);
 	loop_run(&b);
 	log_stats(&b);
+	bool failed = b.sync_failed;
 	teardown(&b);
-	return 0;
+	return failed ? 1 : 0;
 }

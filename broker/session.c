@@ -291,7 +291,7 @@ session_count_queued(struct broker *b)
 	return rc;
 }
 
-/* The batch is committed (or not): its queue changes count, or are forgotten. */
+/* The batch is committed (or not): its queue changes count and are delivered, or are forgotten. */
 void
 session_settle_queued(struct broker *b, bool committed)
 {
@@ -302,6 +302,9 @@ session_settle_queued(struct broker *b, bool committed)
 		else if (committed)
 			p->queued = (uint64_t)((int64_t)p->queued + p->queued_pending);
 		p->queued_pending = 0;
+		if (committed && p->more_pending)
+			p->more = true;
+		p->more_pending = false;
 	}
 }
 

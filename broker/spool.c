@@ -183,6 +183,12 @@ spool_collect(struct spool *s, struct ledger *l, MDB_txn *txn, bool force,
 	return logged;
 }
 
+size_t
+spool_taken(const struct spool *s)
+{
+	return s->ntaken;
+}
+
 void
 spool_settle(struct spool *s, bool committed)
 {

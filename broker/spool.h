@@ -30,5 +30,7 @@ size_t spool_collect(struct spool *s, struct ledger *l, MDB_txn *txn, bool force
 
 /* After the commit: remove the records logged (committed) or keep them for the next batch. */
 void spool_settle(struct spool *s, bool committed);
+/* Queries collected in the batch not yet settled. */
+size_t spool_taken(const struct spool *s);
 
 #endif

@@ -339,7 +339,7 @@ submit_handle(struct broker *b, MDB_txn *txn, const struct dir_agency *from,
 	metrics_accepted(b->metrics);
 	for (size_t i = 0; i < s->n_copies; i++) {
 		struct peer *rp = session_peer(b, directory_find(b->dir, s->copies[i]->recipient));
-		rp->more = true;
+		rp->more_pending = true;
 		rp->queued_pending++;
 	}
 	if (!hold_ack(b, rid, rid_len, s, first_seq, now, false))
