@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <spawn.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 
 #include "cli/console.h"
+#include "common/utf8.h"
 #include "common/util.h"
 
 extern char **environ;
@@ -31,15 +33,6 @@ extern char **environ;
 #define DEFAULT_LISTEN "127.0.0.1:7470"
 #define TOKEN_MAX 256
 #define COOKIE "keten_console"
-
-static volatile sig_atomic_t stop;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static int
 usage(FILE *f)
@@ -87,7 +80,21 @@ console_run_text(const struct console *c, const char *const *argv, int *exit_cod
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, er[1], 2);
-	int rc = posix_spawn(&pid, c->exe, &fa, NULL, (char *const *)av, environ);
+	/* the server blocks SIGINT and SIGTERM (sigwait) and ignores SIGPIPE:
+	 * the child starts with neither */
+	posix_spawnattr_t sa;
+	sigset_t none, dflt;
+	sigemptyset(&none);
+	sigemptyset(&dflt);
+	sigaddset(&dflt, SIGPIPE);
+	sigaddset(&dflt, SIGINT);
+	sigaddset(&dflt, SIGTERM);
+	posix_spawnattr_init(&sa);
+	posix_spawnattr_setsigmask(&sa, &none);
+	posix_spawnattr_setsigdefault(&sa, &dflt);
+	posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	int rc = posix_spawn(&pid, c->exe, &fa, &sa, (char *const *)av, environ);
+	posix_spawnattr_destroy(&sa);
 	posix_spawn_file_actions_destroy(&fa);
 	close(out[1]);
 	close(er[1]);
@@ -110,8 +117,11 @@ console_run_text(const struct console *c, const char *const *argv, int *exit_cod
 		}
 		p[0].fd = open_o ? out[0] : -1;
 		p[1].fd = open_e ? er[0] : -1;
-		if (poll(p, 2, (int)left) < 0 && errno != EINTR)
+		if (poll(p, 2, (int)left) < 0 && errno != EINTR) {
+			kill(pid, SIGKILL);	/* not left running with no one reading */
+			killed = true;
 			break;
+		}
 		for (int k = 0; k < 2; k++) {
 			char chunk[65536];
 			if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -145,7 +155,7 @@ console_run_text(const struct console *c, const char *const *argv, int *exit_cod
 		while (l && e[l - 1] == '\n')
 			e[--l] = '\0';
 		char *last = strrchr(e, '\n');
-		snprintf(err, KETEN_ERRLEN, "%s", l ? (last ? last + 1 : e) : "no answer");
+		utf8_cut(err, KETEN_ERRLEN, l ? (last ? last + 1 : e) : "no answer");
 		text = ob.s ? ob.s : strdup("");
 		ob.s = NULL;
 	}
@@ -197,6 +207,7 @@ struct server {
 	struct console c;
 	char token[TOKEN_MAX];	/* empty: loopback, no token */
 	bool loopback;
+	char host[128];		/* the address --listen named (127.0.0.2, [::1]) */
 	unsigned port;
 };
 
@@ -218,15 +229,15 @@ token_ok(const struct server *s, const char *given)
 static bool
 host_ok(const struct server *s, const char *host)
 {
-	char want[64];
+	char want[160];
 	static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
 
 	if (!s->loopback)
 		return true;	/* a token guards it */
 	if (host == NULL)
 		return false;
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(want, sizeof(want), "%s:%u", names[i], s->port);
+	for (size_t i = 0; i < 4; i++) {	/* the usual names, and the one it listens on */
+		snprintf(want, sizeof(want), "%s:%u", i < 3 ? names[i] : s->host, s->port);
 		if (strcasecmp(host, want) == 0)
 			return true;
 	}
@@ -318,6 +329,22 @@ route(struct server *s, struct MHD_Connection *conn, const char *url, struct pag
 		console_error(pg, 404, "No such page", "the pages are listed on the start page");
 }
 
+/*
+ * A path to send the browser back to on this site: "//host/..." or "/\\host"
+ * would be another site's address to a browser, and a control character
+ * has no place in a header; those go to the start page.
+ */
+static const char *
+same_site_path(const char *url)
+{
+	if (url[0] != '/' || url[1] == '/' || url[1] == '\\')
+		return "/";
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "/";
+	return url;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_size, void **state)
@@ -363,7 +390,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			/* once from the address bar: a cookie, and the token out of the URL */
 			snprintf(cookie, sizeof(cookie), COOKIE "=%s; HttpOnly; SameSite=Strict; Path=/",
 			    s->token);
-			return respond(conn, 303, "text/plain", "", 0, url, cookie);
+			return respond(conn, 303, "text/plain", "", 0, same_site_path(url), cookie);
 		}
 		if (!ok) {
 			static const char msg[] = "{\"error\":\"a token is needed: Authorization: Bearer "
@@ -385,11 +412,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	} else if (json || pg.html.s == NULL) {
 		char *text = pg.json ? json_dumps(pg.json, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
 		const char *t = text ? text : "{}";
-		rc = respond(conn, pg.status, "application/json", t, head ? 0 : strlen(t), NULL, NULL);
+		rc = respond(conn, pg.status, "application/json", t, strlen(t), NULL, NULL);
 		free(text);
 	} else {
 		rc = respond(conn, pg.status, pg.type ? pg.type : "text/html; charset=utf-8", pg.html.s,
-		    head ? 0 : pg.html.len, NULL, NULL);
+		    pg.html.len, NULL, NULL);
 	}
 	json_decref(pg.json);
 	free(pg.html.s);
@@ -416,22 +443,25 @@ read_token(const char *path, char out[static TOKEN_MAX])
 	char *buf = NULL, err[KETEN_ERRLEN];
 	size_t len = 0;
 
-	if (file_read(path, TOKEN_MAX, &buf, &len, err) != 0) {
+	if (secret_file_read(path, TOKEN_MAX, &buf, &len, err) != 0) {
 		fprintf(stderr, "keten console: --token-file %s\n", err);
 		return -1;
 	}
-	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	if (len < 16 || len >= TOKEN_MAX) {
-		fprintf(stderr, "keten console: the token in %s must be 16 to %d characters "
-		    "(e.g. head -c 24 /dev/urandom | base64 | tr '+/' '-_')\n", path, TOKEN_MAX - 1);
-		free(buf);
+	size_t n = len;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	/* what a URL carries as it is: ?token= must not need escaping */
+	size_t ok = strspn(buf, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~");
+	if (n < 16 || n >= TOKEN_MAX || ok < n) {
+		fprintf(stderr, "keten console: the token in %s must be one line of 16 to %d "
+		    "letters, digits and -._~ (e.g. head -c 24 /dev/urandom | base64 | tr '+/' '-_')\n",
+		    path, TOKEN_MAX - 1);
+		secret_file_free(&buf, len);
 		return -1;
 	}
-	memcpy(out, buf, len);
-	out[len] = '\0';
-	sodium_memzero(buf, len);
-	free(buf);
+	memcpy(out, buf, n);
+	out[n] = '\0';
+	secret_file_free(&buf, len);
 	return 0;
 }
 
@@ -548,6 +578,12 @@ cmd_console(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 
+	sigset_t stop_set;
+	sigemptyset(&stop_set);
+	sigaddset(&stop_set, SIGINT);
+	sigaddset(&stop_set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_set, NULL);	/* before libmicrohttpd's thread */
+	signal(SIGPIPE, SIG_IGN);
 	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0, NULL, NULL,
 	    on_request, s,
@@ -567,17 +603,17 @@ cmd_console(int argc, char **argv)
 	s->port = di ? di->port : 0;
 	char host[128];
 	snprintf(host, sizeof(host), "%.*s", (int)(strrchr(listen_at, ':') - listen_at), listen_at);
+	snprintf(s->host, sizeof(s->host), "%s", host);
 	snprintf(s->c.url, sizeof(s->c.url), "http://%.64s:%u", strcmp(host, "localhost") == 0 ?
 	    "127.0.0.1" : host, s->port);
 	printf("keten console: %s/ (read-only; Ctrl-C stops it)\n", s->c.url);
 	fflush(stdout);
 
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	while (!stop)
-		pause();
+	/* blocked before: every thread after inherits the mask, the signal
+	 * waits for sigwait (no window between a check and a pause) */
+	int sig;
+	while (sigwait(&stop_set, &sig) != 0)
+		;
 	MHD_stop_daemon(d);
 	sodium_memzero(s->token, sizeof(s->token));
 	free(s);

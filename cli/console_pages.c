@@ -733,7 +733,7 @@ console_change(const struct console *c, console_arg_fn arg, void *req, struct pa
 		shadow = console_run(c, av, false, &code, serr);
 	}
 	/* per cell of either matrix: what it gains or loses */
-	json_t *marks = json_object();
+	json_t *marks = json_object(), *marks_old = json_object();	/* the old: what goes */
 	json_array_foreach(json_object_get(diff, "sharing"), i, x) {
 		char key[512];
 		bool g = json_array_size(json_object_get(x, "gained")) > 0;
@@ -742,6 +742,8 @@ console_change(const struct console *c, console_arg_fn arg, void *req, struct pa
 		    jstr(x, "type"), jstr(x, "purpose"));
 		json_object_set_new(marks, key, json_pack("{s:s}", "mark", g && l ? "both" : g ?
 		    "gain" : l ? "lose" : ""));
+		if (l)
+			json_object_set_new(marks_old, key, json_pack("{s:s}", "mark", "lose"));
 	}
 	pg->json = json_pack("{s:O, s:O?, s:O?, s:s?, s:s?}", "diff", diff, "approvals", approvals,
 	    "shadow", shadow, "approvalsError", aerr[0] && !approvals ? aerr : NULL,
@@ -910,10 +912,11 @@ console_change(const struct console *c, console_arg_fn arg, void *req, struct pa
 	}
 	buf_add(b, "</div><h2>Side by side</h2><p>Cells of the new version that gain fields are "
 	    "marked <q>gains fields</q>, those that lose fields <q>loses fields</q>.</p>");
-	matrix_table(b, m0, NULL, NULL, NULL, "Old version", "matrix-old", NULL);
+	matrix_table(b, m0, NULL, NULL, NULL, "Old version", "matrix-old", marks_old);
 	matrix_table(b, m1, NULL, NULL, NULL, "New version", "matrix-new", marks);
 	html_end(b, "/change.json");
 	json_decref(marks);
+	json_decref(marks_old);
 	json_decref(diff);
 	json_decref(approvals);
 	json_decref(shadow);
@@ -935,6 +938,19 @@ struct case_row {
 	uint64_t entries, messages;
 	char senders[256];
 };
+
+/* Whether the list "a, b, c" holds item itself (not only as part of another: "a" in "nla"). */
+static bool
+list_has(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+
+	for (const char *p = list; (p = strstr(p, item)) != NULL; p += n)
+		if ((p == list || (p >= list + 2 && p[-2] == ',' && p[-1] == ' ')) &&
+		    (p[n] == '\0' || p[n] == ','))
+			return true;
+	return false;
+}
 
 struct cases_walk {
 	struct case_row *rows;
@@ -977,7 +993,7 @@ cases_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED ||
 	    e->kind == KETEN__LEDGER__V1__KIND__KIND_WITHHELD)
 		r->messages++;
-	if (e->sender && *e->sender && strstr(r->senders, e->sender) == NULL &&
+	if (e->sender && *e->sender && !list_has(r->senders, e->sender) &&
 	    strlen(r->senders) + strlen(e->sender) + 3 < sizeof(r->senders))
 		snprintf(r->senders + strlen(r->senders), sizeof(r->senders) - strlen(r->senders),
 		    "%s%s", r->senders[0] ? ", " : "", e->sender);
@@ -1298,21 +1314,29 @@ console_case(const struct console *c, const char *hex, struct page *pg)
 	}
 
 	/* every message of the case and of the cases linked to it, in time order */
-	size_t nm = 0, cap = 16;
-	json_t **msgs = malloc(cap * sizeof(*msgs));
-	const char **labels = malloc(cap * sizeof(*labels));
+	size_t nm = 0, cap = 0;
 	json_t *parts = json_array();
 	json_array_append(parts, rep);
 	json_array_foreach(json_object_get(rep, "linkedCases"), i, x)
 		json_array_append(parts, x);
 	json_t *part;
+	json_array_foreach(parts, i, part)
+		cap += json_array_size(json_object_get(part, "messages"));
+	/* bounded by what the report may answer (CONSOLE_CHILD_MAX_BYTES) */
+	json_t **msgs = malloc((cap ? cap : 1) * sizeof(*msgs));
+	const char **labels = malloc((cap ? cap : 1) * sizeof(*labels));
+	if (msgs == NULL || labels == NULL) {
+		free(msgs);
+		free(labels);
+		json_decref(parts);
+		json_decref(rep);
+		console_error(pg, 500, "Case timeline", "out of memory");
+		return;
+	}
 	json_array_foreach(parts, i, part) {
 		json_array_foreach(json_object_get(part, "messages"), k, x) {
-			if (nm == cap) {
-				cap *= 2;
-				msgs = realloc(msgs, cap * sizeof(*msgs));
-				labels = realloc(labels, cap * sizeof(*labels));
-			}
+			if (nm == cap)
+				break;
 			json_object_set_new(x, "_part", json_integer((json_int_t)i));
 			msgs[nm] = x;
 			labels[nm++] = i == 0 ? "this case" : "a linked case";
@@ -1376,6 +1400,7 @@ console_case(const struct console *c, const char *hex, struct page *pg)
 
 struct one_entry {
 	json_t *j;
+	uint64_t want;		/* the entry asked for; a walk starts at the next one after a gap */
 };
 
 static int
@@ -1383,7 +1408,7 @@ entry_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 {
 	struct one_entry *o = arg;
 
-	if (e != NULL) {
+	if (e != NULL && seq == o->want) {
 		o->j = ledger_entry_json(e);
 		json_object_set_new(o->j, "seq", json_integer((json_int_t)seq));
 	}
@@ -1394,7 +1419,7 @@ void
 console_entry(const struct console *c, uint64_t seq, struct page *pg)
 {
 	struct buf *b = &pg->html;
-	struct one_entry o = { NULL };
+	struct one_entry o = { NULL, seq };
 	struct ledger_reader *r = open_ledger(c, pg, "Ledger entry");
 	char title[64], twin[64];
 	const char *key;
@@ -1504,15 +1529,16 @@ traffic_one(void *arg, uint64_t seq, const Keten__Ledger__V1__Entry *e)
 	    protobuf_c_enum_descriptor_get_value(&keten__ledger__v1__kind__descriptor,
 	    e->kind)->name : "UNKNOWN");
 	json_object_set_new(d, k, json_integer(json_integer_value(json_object_get(d, k)) + 1));
+	/* the newest 50 refusals and 200 changes: an old flood hides no new one */
 	if (e->kind == KETEN__LEDGER__V1__KIND__KIND_VIOLATION_REPORTED &&
-	    json_array_size(t->violations) < 50)
+	    (json_array_size(t->violations) < 50 || json_array_remove(t->violations, 0) == 0))
 		json_array_append_new(t->violations, json_pack("{s:I, s:s, s:s, s:s}", "seq",
 		    (json_int_t)seq, "time", iso, "actor", e->actor ? e->actor : "", "reason",
 		    e->reason ? e->reason : ""));
 	if ((e->kind == KETEN__LEDGER__V1__KIND__KIND_POLICY_ACTIVATED ||
 	    e->kind == KETEN__LEDGER__V1__KIND__KIND_ROOT_CHANGED ||
 	    e->kind == KETEN__LEDGER__V1__KIND__KIND_DIRECTORY_CHANGED) &&
-	    json_array_size(t->policies) < 200)
+	    (json_array_size(t->policies) < 200 || json_array_remove(t->policies, 0) == 0))
 		json_array_append_new(t->policies, json_pack("{s:I, s:s, s:s, s:s}", "seq",
 		    (json_int_t)seq, "time", iso, "kind", k, "reason", e->reason ? e->reason : ""));
 	return 0;
@@ -1700,7 +1726,9 @@ console_health(const struct console *c, struct page *pg)
 		    strncmp(jstr(x, "reason"), "policy update", 13) == 0 ? "policy-refused" :
 		    "delivery-refused", "entry", x));
 	time_iso(newest, iso);
-	pg->json = json_pack("{s:I, s:s, s:O?, s:s?, s:o, s:o, s:O, s:O?, s:s?, s:o, s:o}",
+	/* every value by a reference of its own (O): the page below still draws
+	 * them, and a json_pack that failed would have freed what it stole */
+	pg->json = json_pack("{s:I, s:s, s:O?, s:s?, s:O, s:O, s:O, s:O?, s:s?, s:O, s:O}",
 	    "size", (json_int_t)size, "newestEntryTime", iso, "verification", verify,
 	    "verificationError", verify ? NULL : c->key ? verr : "not verified: give --key",
 	    "witnesses", wit, "alarms", alarms, "entriesPerDay", t.days, "stats", stats,
@@ -1824,7 +1852,11 @@ console_health(const struct console *c, struct page *pg)
 	html_end(b, "/health.json");
 	json_decref(verify);
 	json_decref(stats);
-	json_decref(t.days);	/* the twin holds its own reference */
+	json_decref(t.days);	/* the twin holds its own references */
+	json_decref(wit);
+	json_decref(alarms);
+	json_decref(t.policies);
+	json_decref(t.violations);
 	free(ckpt);
 	free(t.times);
 }

@@ -228,6 +228,27 @@ grep -qi '^Location: /\s*$' <<<"$hdr" || die "the token stayed in the address: $
 ck=$(sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\);.*HttpOnly.*/\1/p' <<<"$hdr")
 [ -n "$ck" ] || die "no HttpOnly cookie: $hdr"
 [ "$(code -H "Cookie: $ck" "$T/cases")" = 200 ] || die "the cookie was not taken"
+# the redirect that takes the token out stays on this site
+hdr=$(curl -s -D - -o /dev/null --path-as-is "$T//evil.example/x?token=$tok")
+grep -qi '^Location: /\s*$' <<<"$hdr" || die "?token= on //evil.example sent the browser away: $hdr"
+# HEAD: the headers of the page, its length, no body
+hdr=$(curl -s -I -H "Authorization: Bearer $tok" "$T/health.json")
+len=$(sed -n 's/^[Cc]ontent-[Ll]ength: *\([0-9]*\).*/\1/p' <<<"$hdr")
+[ "${len:-0}" -gt 100 ] || die "HEAD /health.json gave Content-Length ${len:-none}: $hdr"
+# a token file others may read, or a token a URL would have to escape, is refused
+cp "$NET/console.token" "$NET/open.token"
+chmod 644 "$NET/open.token"
+"$KETEN" console --listen 0.0.0.0:0 --token-file "$NET/open.token" --ledger "$NET/broker" \
+	>/dev/null 2>"$NET/open.err" && die "a token file others may read was taken"
+grep -q "open.token" "$NET/open.err" || die "no word on the open token file: $(cat "$NET/open.err")"
+printf 'a token with spaces & more\n' >"$NET/odd.token"
+chmod 600 "$NET/odd.token"
+"$KETEN" console --listen 0.0.0.0:0 --token-file "$NET/odd.token" --ledger "$NET/broker" \
+	>/dev/null 2>"$NET/odd.err" && die "a token that needs escaping in a URL was taken"
+grep -q "letters, digits" "$NET/odd.err" || die "no word on the odd token: $(cat "$NET/odd.err")"
+# another loopback address: the Host it prints is the Host it serves
+start lo2 --listen 127.0.0.2:0 --ledger "$NET/broker"
+[ "$(code "$URL_lo2/health.json")" = 200 ] || die "--listen 127.0.0.2 refused its own Host: $(tr -d "\n" <"$NET/body" | head -c 400)"
 
 stop_consoles
 sums >"$NET/../$(basename "$NET").after"
