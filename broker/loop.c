@@ -511,7 +511,7 @@ loop_run(struct broker *b)
 	}
 	/* asked to stop: what waits for company goes in now (acks it holds
 	 * spare the recipients redeliveries after the restart) */
-	if (b->ring.tail > b->ring.head && b->ring.urgent == 0) {
+	if (b->ring.tail > b->ring.head && b->ring.urgent == 0 && !b->sync_failed) {
 		uint64_t end = b->ring.tail;	/* more than batch_max when batch_max is small */
 		unsigned long long n = (unsigned long long)(end - b->ring.head);
 		log_info("committing %llu frame%s that waited (delivery acknowledgements, "

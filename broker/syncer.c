@@ -71,6 +71,7 @@ syncer_new(MDB_env *env, struct syncer **out)
 		free(s);
 		return KETEN_EIO;
 	}
+	pthread_setname_np(s->th, "keten-sync");	/* in top, perf; t_powerloss fails its syncs */
 	*out = s;
 	return 0;
 }

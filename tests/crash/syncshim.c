@@ -12,6 +12,10 @@
  *                        returns (its thread blocks) and the copy changes no
  *                        more.  The test then kills the process and starts
  *                        it again on the copy.  0 or unset: never.
+ *   KETEN_SYNCSHIM_FAIL_THREAD, KETEN_SYNCSHIM_FAIL_AFTER  a disk that fails
+ *                        instead: after this many syncs by the thread of
+ *                        that name (prctl PR_GET_NAME), each of its syncs of
+ *                        a watched file fails with EIO and does nothing.
  *
  * The model: a write to a file in the directory (write, pwrite, writev,
  * pwritev) marks its byte range dirty.  fsync or fdatasync of any descriptor
@@ -38,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -63,6 +68,8 @@ static struct {
 	size_t dirlen;
 	long freeze_after, syncs;
 	bool frozen;
+	char fail_thread[16];
+	long fail_after, thread_syncs;
 	pthread_mutex_t mu;
 	struct file files[MAXFILES];
 	short fdfile[MAXFD];		/* 1 + index into files, 0: not watched */
@@ -117,6 +124,10 @@ init(void)
 		die("KETEN_SYNCSHIM_DIR or KETEN_SYNCSHIM_OUT");
 	S.dirlen = strlen(S.dir);
 	S.freeze_after = f ? strtol(f, NULL, 10) : 0;
+	const char *ft = getenv("KETEN_SYNCSHIM_FAIL_THREAD"), *fa = getenv("KETEN_SYNCSHIM_FAIL_AFTER");
+	if (ft != NULL)
+		snprintf(S.fail_thread, sizeof(S.fail_thread), "%s", ft);
+	S.fail_after = fa ? strtol(fa, NULL, 10) : 0;
 	S.on = true;
 }
 
@@ -363,22 +374,51 @@ pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
     __attribute__((alias("pwritev")));
 
-int
-fsync(int fd)
+/* Whether this sync fails (KETEN_SYNCSHIM_FAIL_THREAD): then it does nothing. */
+static bool
+fails(int fd)
 {
-	int rc = real_fsync(fd);
+	char name[16] = "";
+	bool f = false;
+
+	if (!S.on || S.fail_thread[0] == '\0' || fd < 0 || fd >= MAXFD)
+		return false;
+	pthread_mutex_lock(&S.mu);
+	if (S.fdfile[fd] != 0 && prctl(PR_GET_NAME, name, 0, 0, 0) == 0 &&
+	    strcmp(name, S.fail_thread) == 0 && ++S.thread_syncs > S.fail_after) {
+		f = true;
+		if (S.thread_syncs == S.fail_after + 1)
+			fprintf(stderr, "syncshim: the disk fails the syncs of %s from sync %ld on\n",
+			    S.fail_thread, S.thread_syncs);
+	}
+	pthread_mutex_unlock(&S.mu);
+	return f;
+}
+
+/* fsync or fdatasync (real) of fd, as the shim's disk does it. */
+static int
+shim_sync(int fd, int (*real)(int))
+{
+	if (fails(fd)) {
+		errno = EIO;
+		return -1;
+	}
+	int rc = real(fd);
 	if (rc == 0)
 		note_sync(fd);
 	return rc;
 }
 
 int
+fsync(int fd)
+{
+	return shim_sync(fd, real_fsync);
+}
+
+int
 fdatasync(int fd)
 {
-	int rc = real_fdatasync(fd);
-	if (rc == 0)
-		note_sync(fd);
-	return rc;
+	return shim_sync(fd, real_fdatasync);
 }
 
 /* Renames and removals in the directory: the copy follows at once. */
