@@ -421,6 +421,14 @@ apply_batch(struct broker *b, struct inring *r, bool defer)
 	take_frames(b, r);
 	/* the last batch goes out before this one: its sync has long returned */
 	release_held(b);
+	if (b->sync_failed) {	/* its pages may be lost: nothing after it is committed */
+		abort_batch(b, txn);
+		for (size_t i = 0; i < b->nreplies; i++)
+			free(b->replies[i].frame);
+		b->nreplies = 0;
+		b->nacks = 0;
+		return -1;
+	}
 	/*
 	 * frames wait: the commit's second sync overlaps applying them.  Not
 	 * with auditors' queries in the batch (their spool files are removed

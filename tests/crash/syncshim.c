@@ -15,7 +15,9 @@
  *   KETEN_SYNCSHIM_FAIL_THREAD, KETEN_SYNCSHIM_FAIL_AFTER  a disk that fails
  *                        instead: after this many syncs by the thread of
  *                        that name (prctl PR_GET_NAME), each of its syncs of
- *                        a watched file fails with EIO and does nothing.
+ *                        a watched file fails with EIO and does nothing;
+ *                        a sync of a watched file by any other thread after
+ *                        that is reported ("a sync after the failed one").
  *
  * The model: a write to a file in the directory (write, pwrite, writev,
  * pwritev) marks its byte range dirty.  fsync or fdatasync of any descriptor
@@ -403,6 +405,9 @@ shim_sync(int fd, int (*real)(int))
 		errno = EIO;
 		return -1;
 	}
+	if (S.fail_thread[0] != '\0' && S.thread_syncs > S.fail_after && fd >= 0 && fd < MAXFD &&
+	    S.fdfile[fd] != 0)	/* what t_powerloss requires never happens */
+		fprintf(stderr, "syncshim: a sync after the failed one\n");
 	int rc = real(fd);
 	if (rc == 0)
 		note_sync(fd);

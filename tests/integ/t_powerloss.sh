@@ -173,7 +173,8 @@ done
 echo "# control, keten-broker-nosync: caught in $caught"
 
 # A disk that fails the second sync (EIO to the syncer's thread): nothing of
-# that batch is acknowledged, the broker says why and stops with status 1;
+# that batch is acknowledged, nothing more is committed, the broker says why
+# and stops with status 1;
 # started again on the same disk (well now), every message arrives once.
 KETEN_BROKER_CONF="batch_max: 8" net_create politie om
 broker_start
@@ -194,6 +195,8 @@ rm -f "$NET/broker.pid"
 [ $rc -eq 1 ] || die "the broker exited with status $rc after its sync failed, not 1"
 grep -q 'cannot sync the ledger after a commit: Input/output error; acknowledging nothing of it' \
 	"$NET/broker.log" || die "the broker did not say its sync failed: $(tail -n 3 "$NET/broker.log")"
+grep -q 'syncshim: a sync after the failed one' "$NET/broker.log" &&
+	die "the broker committed again after its sync failed"
 acked=$(grep -c . "$NET/sent.ids" || true)
 broker_start
 wait $sender || die "keten send failed: $(tail -n 2 "$NET/send.err")"
