@@ -150,6 +150,16 @@ ack_with_receipts(struct broker *b)
 	b->nacks = 0;
 }
 
+/* Send nothing of the current batch: its replies and acknowledgements go. */
+static void
+drop_answers(struct broker *b)
+{
+	for (size_t i = 0; i < b->nreplies; i++)
+		free(b->replies[i].frame);
+	b->nreplies = 0;
+	b->nacks = 0;
+}
+
 /* Exchange what the current batch sends with what the held batch sends. */
 static void
 swap_held(struct broker *b)
@@ -185,10 +195,7 @@ release_held(struct broker *b)
 		log_warnx("cannot sync the ledger after a commit: %s; acknowledging nothing of "
 		    "it (%zu replies, %zu acknowledgements) and stopping", mdb_strerror(rc),
 		    b->nreplies, b->nacks);
-		for (size_t i = 0; i < b->nreplies; i++)
-			free(b->replies[i].frame);
-		b->nreplies = 0;
-		b->nacks = 0;
+		drop_answers(b);
 		b->sync_failed = true;
 		broker_stopping = 1;
 	} else {
@@ -326,10 +333,7 @@ commit_batch(struct broker *b, MDB_txn *txn, uint64_t n, bool overlap)
 		/* Nothing of this batch is on disk: acknowledge nothing. */
 		log_warnx("commit failed: %s; dropping %llu replies (peers resend)",
 		    mdb_strerror(rc), (unsigned long long)n);
-		for (size_t i = 0; i < b->nreplies; i++)
-			free(b->replies[i].frame);
-		b->nreplies = 0;
-		b->nacks = 0;	/* nothing of it is on disk: no acknowledgements */
+		drop_answers(b);	/* nothing of it is on disk: no acknowledgements */
 		spool_settle(b->spool, false);
 		return;
 	}
@@ -423,10 +427,7 @@ apply_batch(struct broker *b, struct inring *r, bool defer)
 	release_held(b);
 	if (b->sync_failed) {	/* its pages may be lost: nothing after it is committed */
 		abort_batch(b, txn);
-		for (size_t i = 0; i < b->nreplies; i++)
-			free(b->replies[i].frame);
-		b->nreplies = 0;
-		b->nacks = 0;
+		drop_answers(b);
 		return -1;
 	}
 	/*
@@ -434,8 +435,7 @@ apply_batch(struct broker *b, struct inring *r, bool defer)
 	 * with auditors' queries in the batch (their spool files are removed
 	 * once the entries are on disk), nor when stopping.
 	 */
-	bool overlap = b->syncer != NULL && r->tail > r->head && spool_taken(b->spool) == 0 &&
-	    !broker_stopping;
+	bool overlap = r->tail > r->head && spool_taken(b->spool) == 0 && !broker_stopping;
 	double tc = mono_s();
 	b->t_apply += tc - ta;
 	if (n > 0)

@@ -15,9 +15,9 @@ struct syncer {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool asked;			/* a sync is asked for and has not returned */
 	bool stop;
-	atomic_bool done;		/* the sync asked for returned: rc holds its result */
+	atomic_bool done;		/* false: a sync is asked for and has not returned;
+					 * true: it returned (rc holds its result), or none was asked */
 	int rc;
 	int efd;			/* written when a sync returned */
 };
@@ -29,15 +29,14 @@ run(void *arg)
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		while (!s->asked && !s->stop)
+		while (atomic_load(&s->done) && !s->stop)
 			pthread_cond_wait(&s->cv, &s->mu);
-		if (!s->asked)
-			break;
+		if (atomic_load(&s->done))
+			break;	/* asked to stop, nothing to sync */
 		pthread_mutex_unlock(&s->mu);
 		int rc = mdb_env_sync(s->env, 1);
 		pthread_mutex_lock(&s->mu);
 		s->rc = rc;
-		s->asked = false;
 		atomic_store(&s->done, true);
 		pthread_cond_broadcast(&s->cv);
 		uint64_t one = 1;
@@ -100,8 +99,6 @@ syncer_start(struct syncer *s)
 {
 	pthread_mutex_lock(&s->mu);
 	atomic_store(&s->done, false);
-	s->asked = true;
-	s->rc = 0;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }

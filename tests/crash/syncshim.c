@@ -337,10 +337,17 @@ close(int fd)
 	return real_close(fd);
 }
 
+/* Where a write at the file position of fd lands: -1 for a file not watched. */
+static off_t
+position(int fd)
+{
+	return fd >= 0 && fd < MAXFD && S.fdfile[fd] ? real_lseek(fd, 0, SEEK_CUR) : -1;
+}
+
 ssize_t
 write(int fd, const void *buf, size_t len)
 {
-	off_t off = fd >= 0 && fd < MAXFD && S.fdfile[fd] ? real_lseek(fd, 0, SEEK_CUR) : -1;
+	off_t off = position(fd);
 	ssize_t n = real_write(fd, buf, len);
 	if (off >= 0)
 		note_write(fd, off, n);
@@ -359,7 +366,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off_t off) __attribute__((
 ssize_t
 writev(int fd, const struct iovec *iov, int cnt)
 {
-	off_t off = fd >= 0 && fd < MAXFD && S.fdfile[fd] ? real_lseek(fd, 0, SEEK_CUR) : -1;
+	off_t off = position(fd);
 	ssize_t n = real_writev(fd, iov, cnt);
 	if (off >= 0)
 		note_write(fd, off, n);
