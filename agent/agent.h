@@ -80,6 +80,7 @@ struct agent {
 	size_t policy_src_len;
 	uint8_t broker_sign_pk[32];
 	bool have_broker_sign_pk, warned_unsigned;
+	struct checkpoint_memo checkpoint_memo;	/* the last receipt's checkpoint, verified */
 	bool policy_synced;	/* the broker's policy arrived on this session */
 	struct outbound_keys okeys;	/* directory, our keys, network key */
 	uint8_t *network_key;		/* sodium_malloc'd, or NULL */
@@ -139,6 +140,7 @@ struct agent {
 	size_t npend, cappend;
 	uint64_t commits, committed, submitted, received, dups, acked, rejected, refused,
 	    source_refusals;	/* refusals at the source the broker logged */
+	double t_poll, t_apply, t_commit, t_send;	/* the loop's seconds, for the stop line */
 	/* for GET /metrics (agent/rest.c asks over the control socket) */
 	uint64_t withheld_fields, api_errors;
 	uint64_t rejected_by[32];		/* per keten.wire.v1.ErrorCode */

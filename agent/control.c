@@ -217,7 +217,7 @@ status_reply(struct agent *a, MDB_txn *txn, const uint8_t *rid, size_t rid_len,
 			char err[KETEN_ERRLEN], d[256];
 			receipt_describe(ack->receipts[i], d, sizeof(d));
 			int ok = a->have_broker_sign_pk && receipt_verify(ack->receipts[i],
-			    a->broker_sign_pk, a->cfg->agency, id, err) == 0;
+			    a->broker_sign_pk, a->cfg->agency, id, &a->checkpoint_memo, err) == 0;
 			snprintf(lines[i], sizeof(lines[i]), "%s: %s", d, ok ? "inclusion verified" :
 			    a->have_broker_sign_pk ? "DOES NOT VERIFY" : "not checked (no broker_signing_key)");
 			lp[st.n_receipts++] = lines[i];

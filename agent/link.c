@@ -106,7 +106,7 @@ on_submit_ack(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__SubmitAck *a
 		uuid_format(ids, ack->message_id.data);
 		for (size_t i = 0; i < ack->n_receipts && a->have_broker_sign_pk; i++)
 			if (receipt_verify(ack->receipts[i], a->broker_sign_pk, a->cfg->agency,
-			    ack->message_id.data, err) != 0)
+			    ack->message_id.data, &a->checkpoint_memo, err) != 0)
 				log_warnx("RECEIPT FOR %s DOES NOT VERIFY, the broker misbehaves: %s",
 				    ids, err);
 		store_receipts_put(a->store, txn, ack);

@@ -126,7 +126,11 @@ loop_run(struct agent *a)
 	a->last_rx_ms = mono_ms();
 	while (!agent_stopping) {
 		timers(a);
-		if (zmq_poll(items, 2, tick > 0 ? tick : 1) < 0) {
+		double tp = mono_s();
+		int prc = zmq_poll(items, 2, tick > 0 ? tick : 1);
+		double ta = mono_s();
+		a->t_poll += ta - tp;
+		if (prc < 0) {
 			if (errno == EINTR)
 				continue;
 			log_warnx("poll: %s", zmq_strerror(errno));
@@ -151,6 +155,8 @@ loop_run(struct agent *a)
 				n++;
 			}
 		} while (got && n < a->cfg->batch_max);
+		double tc = mono_s();
+		a->t_apply += tc - ta;
 		if (n > 0) {
 			if ((rc = mdb_txn_commit(txn)) != 0) {
 				log_warnx("commit failed: %s; nothing of this batch is acknowledged",
@@ -165,7 +171,10 @@ loop_run(struct agent *a)
 		} else {
 			mdb_txn_abort(txn);
 		}
+		double ts = mono_s();
+		a->t_commit += ts - tc;
 		send_pending(a);
 		link_pump(a);
+		a->t_send += mono_s() - ts;
 	}
 }

@@ -276,6 +276,7 @@ teardown(struct agent *a)
 		sodium_free(a->network_key);
 	trust_root_free(&a->root);
 	policy_free(&a->policy);
+	checkpoint_memo_clear(&a->checkpoint_memo);
 	free(a->policy_src);
 	directory_free(&a->dir);
 	agent_config_free(&a->cfg);
@@ -358,11 +359,12 @@ main(int argc, char **argv)
 	    config_api_socket(a.cfg, sock, sizeof(sock)), policy_name(a.policy), policy_version(a.policy));
 	loop_run(&a);
 	log_info("stopping: commits=%llu commands=%llu submitted=%llu acked=%llu rejected=%llu "
-	    "received=%llu duplicates=%llu refused=%llu", (unsigned long long)a.commits,
+	    "received=%llu duplicates=%llu refused=%llu; seconds in poll=%.2f apply=%.2f "
+	    "commit=%.2f send=%.2f", (unsigned long long)a.commits,
 	    (unsigned long long)a.committed, (unsigned long long)a.submitted,
 	    (unsigned long long)a.acked, (unsigned long long)a.rejected,
 	    (unsigned long long)a.received, (unsigned long long)a.dups,
-	    (unsigned long long)a.refused);
+	    (unsigned long long)a.refused, a.t_poll, a.t_apply, a.t_commit, a.t_send);
 	teardown(&a);
 	return 0;
 }

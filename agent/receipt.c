@@ -25,7 +25,7 @@ origin_of(const char *note, char out[static 256])
 static int
 receipt_entry(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 32],
     uint64_t *size, merkle_hash root, Keten__Ledger__V1__Entry **out,
-    char err[static KETEN_ERRLEN])
+    struct checkpoint_memo *memo, char err[static KETEN_ERRLEN])
 {
 	char origin[256];
 	merkle_hash leaf, proof[MERKLE_MAX_PROOF];
@@ -33,7 +33,8 @@ receipt_entry(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 
 	if (r->checkpoint == NULL)
 		return keten_seterr(err, KETEN_EINVAL, "receipt: no checkpoint");
 	origin_of(r->checkpoint, origin);
-	if (checkpoint_verify(r->checkpoint, origin, broker_pk, size, root, err) != 0)
+	if ((memo != NULL ? checkpoint_verify_memo(memo, r->checkpoint, origin, broker_pk, size,
+	    root, err) : checkpoint_verify(r->checkpoint, origin, broker_pk, size, root, err)) != 0)
 		return KETEN_ECRYPTO;
 	if (r->n_inclusion_proof > MERKLE_MAX_PROOF)
 		return keten_seterr(err, KETEN_EINVAL, "receipt: proof too long");
@@ -67,7 +68,7 @@ receipt_verify_activation(const Keten__Wire__V1__Receipt *r, const uint8_t broke
 
 	if (r == NULL)
 		return keten_seterr(err, KETEN_EINVAL, "no proof that its activation is in the ledger");
-	if ((rc = receipt_entry(r, broker_pk, size, root, &e, err)) != 0)
+	if ((rc = receipt_entry(r, broker_pk, size, root, &e, NULL, err)) != 0)
 		return rc;
 	int ok = (int)e->kind == kind && strncmp(e->reason, what, wl) == 0 &&
 	    (e->reason[wl] == ' ' || e->reason[wl] == '\0') &&
@@ -81,14 +82,15 @@ receipt_verify_activation(const Keten__Wire__V1__Receipt *r, const uint8_t broke
 
 int
 receipt_verify(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 32],
-    const char *self, const uint8_t message_id[static 16], char err[static KETEN_ERRLEN])
+    const char *self, const uint8_t message_id[static 16], struct checkpoint_memo *memo,
+    char err[static KETEN_ERRLEN])
 {
 	uint64_t size;
 	merkle_hash root;
 	Keten__Ledger__V1__Entry *e;
 	int rc;
 
-	if ((rc = receipt_entry(r, broker_pk, &size, root, &e, err)) != 0)
+	if ((rc = receipt_entry(r, broker_pk, &size, root, &e, memo, err)) != 0)
 		return rc;
 	int ok = e->kind == KETEN__LEDGER__V1__KIND__KIND_ACCEPTED &&
 	    e->message_id.len == 16 && memcmp(e->message_id.data, message_id, 16) == 0 &&

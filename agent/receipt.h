@@ -13,9 +13,16 @@
 #include "common/err.h"
 #include "schemas/wire.pb-c.h"
 
-/* 0 when r proves the broker logged ACCEPTED for message_id from self; else err. */
+struct checkpoint_memo;
+
+/*
+ * 0 when r proves the broker logged ACCEPTED for message_id from self; else
+ * err.  memo (ledger/checkpoint.h), when not NULL, spares verifying again the
+ * checkpoint the previous receipt carried.
+ */
 int receipt_verify(const Keten__Wire__V1__Receipt *r, const uint8_t broker_pk[static 32],
-    const char *self, const uint8_t message_id[static 16], char err[static KETEN_ERRLEN]);
+    const char *self, const uint8_t message_id[static 16], struct checkpoint_memo *memo,
+    char err[static KETEN_ERRLEN]);
 
 /*
  * 0 when r proves the broker logged the activation of `what` (the start of

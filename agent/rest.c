@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,14 +91,43 @@ rest_send_error(struct MHD_Connection *c, unsigned status, const char *code, con
 
 /* --- the agent, over the control socket ---------------------------------- */
 
-/* A socket to the agent loop, for one HTTP request (NULL: none). */
+/*
+ * Each connection's thread keeps one socket to the agent loop for all its
+ * requests: a socket per request cost a connect and a close (two wake-ups of
+ * the loop, one of ZeroMQ's reaper) each time.  A socket is kept only while
+ * every request sent on it has had its reply (rest_control_release), so a
+ * late reply can never answer the next request; it is closed when its
+ * thread ends (MHD_stop_daemon joins them before the context is ended).
+ */
+static pthread_key_t control_key;
+static pthread_once_t control_once = PTHREAD_ONCE_INIT;
+
+static void
+control_key_drop(void *s)
+{
+	zmq_close(s);
+}
+
+static void
+control_key_make(void)
+{
+	if (pthread_key_create(&control_key, control_key_drop) != 0)
+		abort();
+}
+
+/* This thread's socket to the agent loop (NULL: none); give it back with rest_control_release. */
 void *
 rest_control_socket(struct rest *r)
 {
-	void *s = zmq_socket(r->zctx, ZMQ_DEALER);
+	void *s;
 	int zero = 0;
 
-	if (s == NULL)
+	pthread_once(&control_once, control_key_make);
+	if ((s = pthread_getspecific(control_key)) != NULL) {
+		pthread_setspecific(control_key, NULL);
+		return s;
+	}
+	if ((s = zmq_socket(r->zctx, ZMQ_DEALER)) == NULL)
 		return NULL;
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	if (zmq_connect(s, REST_CONTROL) != 0) {
@@ -105,6 +135,19 @@ rest_control_socket(struct rest *r)
 		return NULL;
 	}
 	return s;
+}
+
+/*
+ * answered: every request sent on s had its reply, s is kept for this
+ * thread's next request; otherwise (a reply may still come) it is closed.
+ */
+void
+rest_control_release(void *s, bool answered)
+{
+	if (s == NULL)
+		return;
+	if (!answered || pthread_setspecific(control_key, s) != 0)
+		zmq_close(s);
 }
 
 /* Send one request; the agent answers requests on one socket in order. */
@@ -157,8 +200,7 @@ rest_ask(struct rest *r, const Keten__Local__V1__LocalRequest *req)
 
 	if (s != NULL && rest_control_put(s, req) == 0)
 		rep = rest_control_get(s);
-	if (s != NULL)
-		zmq_close(s);
+	rest_control_release(s, rep != NULL);
 	return rep;
 }
 
@@ -194,8 +236,7 @@ rest_ask_until(struct rest *r, const Keten__Local__V1__LocalRequest *lr, int64_t
 			nanosleep(&ts, NULL);
 		}
 	}
-	if (s != NULL)
-		zmq_close(s);
+	rest_control_release(s, rep != NULL);
 	return rep;
 }
 

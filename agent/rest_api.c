@@ -338,6 +338,7 @@ rest_post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
 	json_t *results = json_array();
 	unsigned st = MHD_HTTP_ACCEPTED;
 	void *s = NULL;
+	size_t answered = 0;
 	if (sb == NULL) {
 		json_decref(j);
 		return MHD_NO;
@@ -369,6 +370,8 @@ rest_post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
 	for (size_t i = 0; i < n; i++) {
 		Keten__Local__V1__LocalReply *rep = s ? rest_control_get(s) : NULL;
 		unsigned one;
+
+		answered += rep != NULL;
 		json_t *o = submitted_json(rep, &one);
 		if (batch)
 			json_object_set_new(o, "status", json_integer(one));
@@ -379,8 +382,7 @@ rest_post_message(struct rest *r, struct MHD_Connection *c, const struct req *q)
 			keten__local__v1__local_reply__free_unpacked(rep, NULL);
 		free(sb[i].payload);
 	}
-	if (s)
-		zmq_close(s);
+	rest_control_release(s, answered == n);
 	free(sb);
 	json_decref(j);
 	if (!batch) {

@@ -87,6 +87,7 @@ enum MHD_Result rest_send_json(struct MHD_Connection *c, unsigned status, json_t
 enum MHD_Result rest_send_error(struct MHD_Connection *c, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void *rest_control_socket(struct rest *r);
+void rest_control_release(void *s, bool answered);
 int rest_control_put(void *s, const Keten__Local__V1__LocalRequest *req);
 Keten__Local__V1__LocalReply *rest_control_get(void *s);
 Keten__Local__V1__LocalReply *rest_ask(struct rest *r, const Keten__Local__V1__LocalRequest *req);

@@ -17,15 +17,6 @@
  */
 #include "broker/broker.h"
 
-static double
-mono_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /*
  * Receive one ROUTER message: routing id, then exactly one body frame.
  * Returns 1 when a command was handled, 0 when the socket is empty.

@@ -21,6 +21,8 @@ int64_t now_ms(void);
 /* ms since the epoch as ISO 8601 in UTC with milliseconds ("2026-12-04T04:44:10.724Z"); out. */
 const char *time_iso(int64_t ms, char out[static KETEN_TIMESTRLEN]);
 int64_t mono_ms(void);
+/* The monotonic clock in seconds, for the loops' time accounting. */
+double mono_s(void);
 
 /* A fresh UUIDv7 (RFC 9562): 48-bit ms timestamp, version 7, random rest. */
 void uuid7_new(uint8_t out[static KETEN_UUIDBYTES]);

@@ -82,6 +82,40 @@ checkpoint_verify(const char *note, const char *origin, const uint8_t pk[static 
 	return 0;
 }
 
+void
+checkpoint_memo_clear(struct checkpoint_memo *m)
+{
+	free(m->note);
+	free(m->origin);
+	*m = (struct checkpoint_memo){ 0 };
+}
+
+int
+checkpoint_verify_memo(struct checkpoint_memo *m, const char *note, const char *origin,
+    const uint8_t pk[static 32], uint64_t *size, uint8_t root[static 32],
+    char err[static KETEN_ERRLEN])
+{
+	int rc;
+
+	if (m->note != NULL && strcmp(m->note, note) == 0 && strcmp(m->origin, origin) == 0 &&
+	    memcmp(m->pk, pk, 32) == 0) {
+		*size = m->size;
+		memcpy(root, m->root, 32);
+		return 0;
+	}
+	if ((rc = checkpoint_verify(note, origin, pk, size, root, err)) != 0)
+		return rc;
+	checkpoint_memo_clear(m);
+	if ((m->note = strdup(note)) == NULL || (m->origin = strdup(origin)) == NULL) {
+		checkpoint_memo_clear(m);	/* verified; only not remembered */
+		return 0;
+	}
+	memcpy(m->pk, pk, 32);
+	m->size = *size;
+	memcpy(m->root, root, 32);
+	return 0;
+}
+
 static void
 cosig_key_id(uint8_t out[4], const char *name, const uint8_t pk[static 32])
 {

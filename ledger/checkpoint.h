@@ -28,6 +28,26 @@ int checkpoint_verify(const char *note, const char *origin, const uint8_t pk[sta
     uint64_t *size, uint8_t root[static 32], char err[static KETEN_ERRLEN]);
 
 /*
+ * checkpoint_verify with a memory of the last note it accepted: the same
+ * note text, origin and key as then (compared byte for byte) give the same
+ * answer without a second Ed25519 verification.  A broker signs one
+ * checkpoint per commit and every receipt of that commit carries it (three
+ * to a message with three recipients), so an agent verifies each note once.
+ * A note that differs in any byte, or another key or origin, is verified in
+ * full.  One memo per thread; zero-initialised; checkpoint_memo_clear frees.
+ */
+struct checkpoint_memo {
+	char *note, *origin;
+	uint8_t pk[32];
+	uint64_t size;
+	uint8_t root[32];
+};
+int checkpoint_verify_memo(struct checkpoint_memo *m, const char *note, const char *origin,
+    const uint8_t pk[static 32], uint64_t *size, uint8_t root[static 32],
+    char err[static KETEN_ERRLEN]);
+void checkpoint_memo_clear(struct checkpoint_memo *m);
+
+/*
  * C2SP cosignature/v1 by a witness (an agency) over a checkpoint note:
  * Ed25519 over "cosignature/v1\ntime <t>\n" || the note's text (first three
  * lines), line "— <name> base64(keyid(4) || t (8, big-endian) || sig(64))",

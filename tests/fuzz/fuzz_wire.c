@@ -160,7 +160,7 @@ agent_ack(const Keten__Wire__V1__SubmitAck *ack)
 	if (ack->message_id.len != 16)
 		return;
 	for (size_t i = 0; i < ack->n_receipts; i++) {
-		receipt_verify(ack->receipts[i], broker.sign_pk, "nla", ack->message_id.data, err);
+		receipt_verify(ack->receipts[i], broker.sign_pk, "nla", ack->message_id.data, NULL, err);
 		receipt_describe(ack->receipts[i], line, sizeof(line));
 	}
 }

@@ -19,6 +19,7 @@
 #include "agent/receipt.h"
 #include "common/db.h"
 #include "common/keys.h"
+#include "ledger/checkpoint.h"
 #include "ledger/ledger.h"
 
 static char dir[] = "/tmp/keten-test-receipt-XXXXXX";
@@ -72,22 +73,42 @@ test_receipts(void **state)
 	    "policy stm version 2026.12.1 (file sha256 ab..., approved by politie and nla)", "h1");
 	append(KETEN__LEDGER__V1__KIND__KIND_DELIVERED, "politie", "", "");
 
-	/* a sender's receipt, proven against the newest checkpoint */
+	/* a sender's receipt, proven against the newest checkpoint; the same
+	 * checks with a checkpoint memo (ledger/checkpoint.h), which has by then
+	 * accepted this receipt's checkpoint: every refusal stays a refusal */
+	struct checkpoint_memo memo = { 0 };
+	for (int m = 0; m < 2; m++) {
+		struct checkpoint_memo *mp = m ? &memo : NULL;
+		receipt_of(acc, &r);
+		assert_int_equal(receipt_verify(&r, keys->sign_pk, "nla", msg, mp, err), 0);
+		receipt_describe(&r, line, sizeof(line));
+		assert_non_null(strstr(line, "ledger entry #1 (to om) in checkpoint 4"));
+		crypto_sign_ed25519_keypair(other_pk, other_sk);
+		assert_int_not_equal(receipt_verify(&r, other_pk, "nla", msg, mp, err), 0);
+		assert_int_not_equal(receipt_verify(&r, keys->sign_pk, "politie", msg, mp, err), 0);
+		randombytes_buf(other_msg, 16);
+		assert_int_not_equal(receipt_verify(&r, keys->sign_pk, "nla", other_msg, mp, err), 0);
+		r.entry.data[r.entry.len - 1] ^= 1;	/* the entry changed: not in the tree */
+		assert_int_equal(receipt_verify(&r, keys->sign_pk, "nla", msg, mp, err), KETEN_ECRYPTO);
+		r.entry.data[r.entry.len - 1] ^= 1;
+		r.seq++;	/* another position */
+		assert_int_not_equal(receipt_verify(&r, keys->sign_pk, "nla", msg, mp, err), 0);
+		r.seq--;
+		/* the checkpoint's signature changed, after the memo has its note */
+		char *sig = strstr(r.checkpoint, "\n\n\xe2\x80\x94 ");
+		assert_non_null(sig);
+		sig += strlen(sig) - 20;	/* inside the signature, not its padding */
+		char was = *sig;
+		*sig = was == 'A' ? 'B' : 'A';
+		assert_int_equal(receipt_verify(&r, keys->sign_pk, "nla", msg, mp, err), KETEN_ECRYPTO);
+		*sig = was;
+		assert_int_equal(receipt_verify(&r, keys->sign_pk, "nla", msg, mp, err), 0);
+		if (m)
+			assert_non_null(memo.note);
+		ledger_receipt_clear(&r);
+	}
+	checkpoint_memo_clear(&memo);
 	receipt_of(acc, &r);
-	assert_int_equal(receipt_verify(&r, keys->sign_pk, "nla", msg, err), 0);
-	receipt_describe(&r, line, sizeof(line));
-	assert_non_null(strstr(line, "ledger entry #1 (to om) in checkpoint 4"));
-	crypto_sign_ed25519_keypair(other_pk, other_sk);
-	assert_int_not_equal(receipt_verify(&r, other_pk, "nla", msg, err), 0);
-	assert_int_not_equal(receipt_verify(&r, keys->sign_pk, "politie", msg, err), 0);
-	randombytes_buf(other_msg, 16);
-	assert_int_not_equal(receipt_verify(&r, keys->sign_pk, "nla", other_msg, err), 0);
-	r.entry.data[r.entry.len - 1] ^= 1;	/* the entry changed: not in the tree */
-	assert_int_equal(receipt_verify(&r, keys->sign_pk, "nla", msg, err), KETEN_ECRYPTO);
-	r.entry.data[r.entry.len - 1] ^= 1;
-	r.seq++;	/* another position */
-	assert_int_not_equal(receipt_verify(&r, keys->sign_pk, "nla", msg, err), 0);
-	r.seq--;
 
 	/* an activation's receipt */
 	receipt_of(act, &a);
