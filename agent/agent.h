@@ -125,6 +125,8 @@ struct agent {
 		int64_t deadline_ms;
 	} waiters[LOCAL_WAITERS];
 	bool reply_now;			/* loop_defer sends control replies at once (control_wake) */
+	bool commit_now;		/* the batch holds more than acknowledgements (loop.c) */
+	uint64_t acks_waited;		/* batches of acknowledgements committed with the next */
 	uint8_t instance[KETEN_INSTANCEBYTES];
 	uint8_t broker_instance[KETEN_INSTANCEBYTES];
 	bool have_broker_instance;

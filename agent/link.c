@@ -290,6 +290,8 @@ on_error(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Error *e)
 static void
 handle_broker(struct agent *a, MDB_txn *txn, const Keten__Wire__V1__Command *c)
 {
+	if (c->cmd_case != KETEN__WIRE__V1__COMMAND__CMD_SUBMIT_ACK)
+		a->commit_now = true;	/* only acknowledgements may wait for company (loop.c) */
 	switch (c->cmd_case) {
 	case KETEN__WIRE__V1__COMMAND__CMD_HELLO:
 		on_hello(a, c->hello);

@@ -114,6 +114,20 @@ timers(struct agent *a)
 	}
 }
 
+/*
+ * The loop.  A batch that holds only the broker's acknowledgements of our
+ * submissions waits up to ACK_DEFER_MS for company before its commit: the
+ * replies it makes go out at once (control_wake: the broker's receipts are the
+ * fact, our record of them is not, and were it lost the outbox sends again and
+ * the broker says duplicate), so nothing waits for that commit, and the next
+ * submission of a partner system that sends one at a time shares it instead
+ * of waiting behind it.  Anything else in the batch (a submission, a
+ * delivery, a control request, any other command from the broker) or a full
+ * batch commits it at once.  While a batch waits, timers and the outbox pump
+ * wait too (they read in transactions of their own).
+ */
+#define ACK_DEFER_MS 5
+
 void
 loop_run(struct agent *a)
 {
@@ -122,12 +136,22 @@ loop_run(struct agent *a)
 		{ a->control, 0, ZMQ_POLLIN, 0 },
 	};
 	long tick = (long)(a->cfg->heartbeat_ms / 4);
+	MDB_txn *txn = NULL;	/* a batch of acknowledgements waiting for company */
+	int64_t held_since = 0;
+	uint64_t n = 0;
+	int rc;
 
 	a->last_rx_ms = mono_ms();
 	while (!agent_stopping) {
-		timers(a);
+		long timeout = tick > 0 ? tick : 1;
+		if (txn == NULL) {
+			timers(a);
+		} else {
+			int64_t left = held_since + ACK_DEFER_MS - mono_ms();
+			timeout = left > 0 ? (long)left : 0;
+		}
 		double tp = mono_s();
-		int prc = zmq_poll(items, 2, tick > 0 ? tick : 1);
+		int prc = zmq_poll(items, 2, timeout);
 		double ta = mono_s();
 		a->t_poll += ta - tp;
 		if (prc < 0) {
@@ -136,13 +160,15 @@ loop_run(struct agent *a)
 			log_warnx("poll: %s", zmq_strerror(errno));
 			break;
 		}
-		MDB_txn *txn;
-		int rc = mdb_txn_begin(a->env, NULL, 0, &txn);
-		if (rc != 0) {
-			log_warnx("cannot begin a transaction: %s", mdb_strerror(rc));
-			break;
+		if (txn == NULL) {
+			if ((rc = mdb_txn_begin(a->env, NULL, 0, &txn)) != 0) {
+				log_warnx("cannot begin a transaction: %s", mdb_strerror(rc));
+				txn = NULL;
+				break;
+			}
+			n = 0;
+			a->commit_now = false;
 		}
-		uint64_t n = 0;
 		bool got;
 		do {
 			got = false;
@@ -151,12 +177,22 @@ loop_run(struct agent *a)
 				n++;
 			}
 			if (control_receive(a, txn)) {
+				a->commit_now = true;
 				got = true;
 				n++;
 			}
 		} while (got && n < a->cfg->batch_max);
 		double tc = mono_s();
 		a->t_apply += tc - ta;
+		if (n > 0 && !a->commit_now && a->npend == 0 && n < a->cfg->batch_max) {
+			if (held_since == 0)
+				held_since = mono_ms();
+			if (mono_ms() - held_since < ACK_DEFER_MS)
+				continue;	/* acknowledgements only: wait for company */
+		}
+		if (held_since != 0 && a->commit_now)
+			a->acks_waited++;
+		held_since = 0;
 		if (n > 0) {
 			if ((rc = mdb_txn_commit(txn)) != 0) {
 				log_warnx("commit failed: %s; nothing of this batch is acknowledged",
@@ -171,10 +207,24 @@ loop_run(struct agent *a)
 		} else {
 			mdb_txn_abort(txn);
 		}
+		txn = NULL;
 		double ts = mono_s();
 		a->t_commit += ts - tc;
+		link_pump(a);	/* first what the broker must answer: the replies can wait for it */
 		send_pending(a);
-		link_pump(a);
 		a->t_send += mono_s() - ts;
+	}
+	/* asked to stop: acknowledgements that waited for company go in now */
+	if (txn != NULL) {
+		if (n > 0 && (rc = mdb_txn_commit(txn)) == 0) {
+			a->commits++;
+			a->committed += n;
+		} else if (n > 0) {
+			log_warnx("commit failed: %s; the broker's acknowledgements of this batch are "
+			    "asked for again after the restart", mdb_strerror(rc));
+		} else {
+			mdb_txn_abort(txn);
+		}
+		send_pending(a);
 	}
 }

@@ -360,11 +360,13 @@ main(int argc, char **argv)
 	loop_run(&a);
 	log_info("stopping: commits=%llu commands=%llu submitted=%llu acked=%llu rejected=%llu "
 	    "received=%llu duplicates=%llu refused=%llu; seconds in poll=%.2f apply=%.2f "
-	    "commit=%.2f send=%.2f", (unsigned long long)a.commits,
+	    "commit=%.2f send=%.2f; acknowledgements committed with the next batch=%llu",
+	    (unsigned long long)a.commits,
 	    (unsigned long long)a.committed, (unsigned long long)a.submitted,
 	    (unsigned long long)a.acked, (unsigned long long)a.rejected,
 	    (unsigned long long)a.received, (unsigned long long)a.dups,
-	    (unsigned long long)a.refused, a.t_poll, a.t_apply, a.t_commit, a.t_send);
+	    (unsigned long long)a.refused, a.t_poll, a.t_apply, a.t_commit, a.t_send,
+	    (unsigned long long)a.acks_waited);
 	teardown(&a);
 	return 0;
 }

@@ -192,7 +192,7 @@ broker_start() {
 
 agent_start() {
 	rm -f "$NET/$1$NET_DATA_SUFFIX/api.sock"	# left by a killed agent
-	"$KETEN_BIN/keten-agent" --config "$NET/$1.yaml" ${KETEN_VERBOSE:-} \
+	"${KETEN_AGENT_BIN:-$KETEN_BIN/keten-agent}" --config "$NET/$1.yaml" ${KETEN_VERBOSE:-} \
 		>>"$NET/$1.log" 2>&1 &
 	echo $! >"$NET/$1.pid"
 	wait_for_file "$NET/$1$NET_DATA_SUFFIX/api.sock" || { cat "$NET/$1.log"; return 1; }
