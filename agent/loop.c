@@ -195,11 +195,17 @@ loop_run(struct agent *a)
 		held_since = 0;
 		if (n > 0) {
 			if ((rc = mdb_txn_commit(txn)) != 0) {
-				log_warnx("commit failed: %s; nothing of this batch is acknowledged",
-				    mdb_strerror(rc));
+				log_warnx("commit failed: %s; nothing of this batch is acknowledged, "
+				    "the outbox is sent again", mdb_strerror(rc));
 				for (size_t i = 0; i < a->npend; i++)
 					free(a->pend[i].frame);
 				a->npend = 0;
+				/* acknowledgements it applied are lost with it, and counted
+				 * off `inflight`: the resend timer would not see their
+				 * messages; the broker answers what it has as duplicates */
+				a->cursor = 0;
+				a->inflight = 0;
+				a->progress_ms = mono_ms();
 			} else {
 				a->commits++;
 				a->committed += n;
@@ -210,8 +216,8 @@ loop_run(struct agent *a)
 		txn = NULL;
 		double ts = mono_s();
 		a->t_commit += ts - tc;
-		link_pump(a);	/* first what the broker must answer: the replies can wait for it */
-		send_pending(a);
+		send_pending(a);	/* before the pump can fill the queue to the broker */
+		link_pump(a);
 		a->t_send += mono_s() - ts;
 	}
 	/* asked to stop: acknowledgements that waited for company go in now */

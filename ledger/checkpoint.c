@@ -101,6 +101,7 @@ checkpoint_verify_memo(struct checkpoint_memo *m, const char *note, const char *
 	    memcmp(m->pk, pk, 32) == 0) {
 		*size = m->size;
 		memcpy(root, m->root, 32);
+		m->hits++;
 		return 0;
 	}
 	if ((rc = checkpoint_verify(note, origin, pk, size, root, err)) != 0)

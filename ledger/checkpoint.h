@@ -41,6 +41,7 @@ struct checkpoint_memo {
 	uint8_t pk[32];
 	uint64_t size;
 	uint8_t root[32];
+	uint64_t hits;		/* answers given without verifying again */
 };
 int checkpoint_verify_memo(struct checkpoint_memo *m, const char *note, const char *origin,
     const uint8_t pk[static 32], uint64_t *size, uint8_t root[static 32],
