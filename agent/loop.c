@@ -128,6 +128,34 @@ timers(struct agent *a)
  */
 #define ACK_DEFER_MS 5
 
+/* Commit the batch in txn (n commands; 0: nothing written, abort it). */
+static void
+commit(struct agent *a, MDB_txn *txn, uint64_t n)
+{
+	int rc;
+
+	if (n == 0) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0) {
+		log_warnx("commit failed: %s; nothing of this batch is acknowledged, "
+		    "the outbox is sent again", mdb_strerror(rc));
+		for (size_t i = 0; i < a->npend; i++)
+			free(a->pend[i].frame);
+		a->npend = 0;
+		/* acknowledgements it applied are lost with it, and counted
+		 * off `inflight`: the resend timer would not see their
+		 * messages; the broker answers what it has as duplicates */
+		a->cursor = 0;
+		a->inflight = 0;
+		a->progress_ms = mono_ms();
+		return;
+	}
+	a->commits++;
+	a->committed += n;
+}
+
 void
 loop_run(struct agent *a)
 {
@@ -193,26 +221,7 @@ loop_run(struct agent *a)
 		if (held_since != 0 && a->commit_now)
 			a->acks_waited++;
 		held_since = 0;
-		if (n > 0) {
-			if ((rc = mdb_txn_commit(txn)) != 0) {
-				log_warnx("commit failed: %s; nothing of this batch is acknowledged, "
-				    "the outbox is sent again", mdb_strerror(rc));
-				for (size_t i = 0; i < a->npend; i++)
-					free(a->pend[i].frame);
-				a->npend = 0;
-				/* acknowledgements it applied are lost with it, and counted
-				 * off `inflight`: the resend timer would not see their
-				 * messages; the broker answers what it has as duplicates */
-				a->cursor = 0;
-				a->inflight = 0;
-				a->progress_ms = mono_ms();
-			} else {
-				a->commits++;
-				a->committed += n;
-			}
-		} else {
-			mdb_txn_abort(txn);
-		}
+		commit(a, txn, n);
 		txn = NULL;
 		double ts = mono_s();
 		a->t_commit += ts - tc;
@@ -222,15 +231,7 @@ loop_run(struct agent *a)
 	}
 	/* asked to stop: acknowledgements that waited for company go in now */
 	if (txn != NULL) {
-		if (n > 0 && (rc = mdb_txn_commit(txn)) == 0) {
-			a->commits++;
-			a->committed += n;
-		} else if (n > 0) {
-			log_warnx("commit failed: %s; the broker's acknowledgements of this batch are "
-			    "asked for again after the restart", mdb_strerror(rc));
-		} else {
-			mdb_txn_abort(txn);
-		}
+		commit(a, txn, n);
 		send_pending(a);
 	}
 }
